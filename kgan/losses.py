@@ -1,0 +1,145 @@
+"""Adversarial losses and regularisers as pure functions of discriminator logits.
+
+Each family has `<family>_generator_loss(fake_logits)` and
+`<family>_discriminator_loss(real_logits, fake_logits)`, returning the mean over the batch
+they are given. The GAN divides them by the number of replicas (DESIGN.md, rule 2), so
+they stay plain and testable on fixed logits. `get(name)` looks a family up by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import tensorflow as tf
+
+
+def _mean(x: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_mean(tf.cast(x, tf.float32))
+
+
+def non_saturating_generator_loss(fake_logits: tf.Tensor) -> tf.Tensor:
+    """-E[log D(G(z))] = E[softplus(-f)] (Goodfellow et al., 2014, section 3)."""
+    return _mean(tf.nn.softplus(-tf.cast(fake_logits, tf.float32)))
+
+
+def non_saturating_discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
+    """-E[log D(x)] - E[log(1 - D(G(z)))] = E[softplus(-r)] + E[softplus(f)] (Goodfellow 2014)."""
+    real = tf.cast(real_logits, tf.float32)
+    fake = tf.cast(fake_logits, tf.float32)
+    return _mean(tf.nn.softplus(-real)) + _mean(tf.nn.softplus(fake))
+
+
+def minimax_generator_loss(fake_logits: tf.Tensor) -> tf.Tensor:
+    """E[log(1 - D(G(z)))] = -E[softplus(f)]: the original saturating game (Goodfellow 2014)."""
+    return -_mean(tf.nn.softplus(tf.cast(fake_logits, tf.float32)))
+
+
+def minimax_discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
+    """Same binary cross-entropy as the non-saturating discriminator (Goodfellow 2014)."""
+    return non_saturating_discriminator_loss(real_logits, fake_logits)
+
+
+def wasserstein_generator_loss(fake_logits: tf.Tensor) -> tf.Tensor:
+    """-E[D(G(z))] (Arjovsky et al., 2017, WGAN)."""
+    return -_mean(fake_logits)
+
+
+def wasserstein_discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
+    """E[D(G(z))] - E[D(x)]: the negated critic estimate of W1 (Arjovsky et al., 2017)."""
+    return _mean(fake_logits) - _mean(real_logits)
+
+
+def hinge_generator_loss(fake_logits: tf.Tensor) -> tf.Tensor:
+    """-E[D(G(z))] (Lim & Ye, 2017; Miyato et al., 2018)."""
+    return -_mean(fake_logits)
+
+
+def hinge_discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
+    """E[relu(1 - D(x))] + E[relu(1 + D(G(z)))] (Lim & Ye, 2017, Geometric GAN)."""
+    real = tf.cast(real_logits, tf.float32)
+    fake = tf.cast(fake_logits, tf.float32)
+    return _mean(tf.nn.relu(1.0 - real)) + _mean(tf.nn.relu(1.0 + fake))
+
+
+def least_squares_generator_loss(fake_logits: tf.Tensor) -> tf.Tensor:
+    """1/2 E[(D(G(z)) - 1)^2] (Mao et al., 2017, LSGAN, a-b-c = 0-1-1)."""
+    return 0.5 * _mean(tf.square(tf.cast(fake_logits, tf.float32) - 1.0))
+
+
+def least_squares_discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
+    """1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2] (Mao et al., 2017, LSGAN)."""
+    real = tf.cast(real_logits, tf.float32)
+    fake = tf.cast(fake_logits, tf.float32)
+    return 0.5 * _mean(tf.square(real - 1.0)) + 0.5 * _mean(tf.square(fake))
+
+
+def gradient_penalty(
+    critic: Callable[[tf.Tensor], tf.Tensor],
+    real: tf.Tensor,
+    fake: tf.Tensor,
+    alpha: tf.Tensor,
+    epsilon: float = 1e-12,
+) -> tf.Tensor:
+    """E[(||grad_x D(x_hat)||_2 - 1)^2] with x_hat = alpha real + (1 - alpha) fake.
+
+    WGAN-GP (Gulrajani et al., 2017). `alpha` holds one weight per example, drawn uniformly
+    in [0, 1] by the caller; `epsilon` keeps the norm's gradient finite at zero.
+    """
+    real = tf.cast(real, tf.float32)
+    alpha = tf.reshape(tf.cast(alpha, tf.float32), [-1] + [1] * (len(real.shape) - 1))
+    interpolated = alpha * real + (1.0 - alpha) * tf.cast(fake, tf.float32)
+    grads = _input_gradients(critic, interpolated)
+    norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=_feature_axes(grads)) + epsilon)
+    return tf.reduce_mean(tf.square(norms - 1.0))
+
+
+def r1_penalty(critic: Callable[[tf.Tensor], tf.Tensor], real: tf.Tensor) -> tf.Tensor:
+    """E[||grad_x D(x)||^2] on real data (Mescheder et al., 2018); scale by gamma / 2."""
+    grads = _input_gradients(critic, tf.cast(real, tf.float32))
+    return tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=_feature_axes(grads)))
+
+
+def _input_gradients(critic: Callable[[tf.Tensor], tf.Tensor], inputs: tf.Tensor) -> tf.Tensor:
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        scores = tf.reduce_sum(tf.cast(critic(inputs), tf.float32))
+    return tape.gradient(scores, inputs)
+
+
+def _feature_axes(x: tf.Tensor) -> list[int]:
+    return list(range(1, len(x.shape)))
+
+
+class AdversarialLoss(NamedTuple):
+    """A loss family: the generator side and the discriminator side."""
+
+    name: str
+    generator: Callable[[tf.Tensor], tf.Tensor]
+    discriminator: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+
+
+_FAMILIES = {
+    "non_saturating": (non_saturating_generator_loss, non_saturating_discriminator_loss),
+    "minimax": (minimax_generator_loss, minimax_discriminator_loss),
+    "wasserstein": (wasserstein_generator_loss, wasserstein_discriminator_loss),
+    "hinge": (hinge_generator_loss, hinge_discriminator_loss),
+    "least_squares": (least_squares_generator_loss, least_squares_discriminator_loss),
+}
+
+NAMES = tuple(_FAMILIES)
+
+
+def get(name: str) -> AdversarialLoss:
+    """Looks a loss family up by name (`non_saturating`, `hinge`, ...).
+
+    Raises:
+        ValueError: for an unknown name; the message lists the valid ones.
+
+    Example:
+        >>> get("hinge").discriminator(tf.constant([2.0]), tf.constant([-2.0]))
+    """
+    key = str(name).lower().replace("-", "_")
+    if key not in _FAMILIES:
+        raise ValueError(f"Unknown loss {name!r}. Valid names: {', '.join(NAMES)}.")
+    return AdversarialLoss(key, *_FAMILIES[key])

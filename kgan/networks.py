@@ -1,0 +1,151 @@
+"""Generator and discriminator builders: the DCGAN family and small MLPs for toy data.
+
+Every builder returns functional `keras.Model`s whose last layer computes in float32
+(`dtype="float32"`), so logits and images stay float32 under any mixed-precision policy
+(DESIGN.md, correctness rule 4).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import layers
+
+MIN_RESOLUTION = 8
+MAX_RESOLUTION = 256
+
+
+def dcgan(
+    resolution: int,
+    channels: int,
+    latent_dim: int,
+    num_classes: int | None = None,
+    base_filters: int = 64,
+    max_filters: int = 512,
+    spectral_norm: bool = False,
+) -> tuple[keras.Model, keras.Model]:
+    """Builds a DCGAN generator and discriminator (Radford et al., 2016).
+
+    The generator upsamples a 4x4 map with stride-2 transposed convolutions and batch
+    norm; the discriminator mirrors it with stride-2 convolutions and leaky ReLU, and no
+    batch norm, so gradient penalties stay per-example. With `num_classes`, G multiplies
+    z by a learned class embedding and D adds a projection term (Miyato & Koyama, 2018).
+
+    Args:
+        resolution: image side in pixels, a power of two in [8, 256].
+        channels: 1 (grayscale) or 3 (RGB) image channels.
+        latent_dim: length of the noise vector z.
+        num_classes: number of classes for a conditional pair, or None.
+        base_filters: filters of the widest-resolution layer; width doubles per halving.
+        max_filters: cap on filters in any layer.
+        spectral_norm: wrap D's convolutions and dense layers in spectral normalization.
+
+    Returns:
+        `(generator, discriminator)`.
+
+    Example:
+        >>> g, d = dcgan(resolution=32, channels=1, latent_dim=64)
+        >>> g.output_shape, d.output_shape
+        ((None, 32, 32, 1), (None, 1))
+    """
+    _check_dcgan_args(resolution, channels, latent_dim, num_classes, base_filters)
+    widths = _widths(resolution, base_filters, max_filters)
+    generator = _dcgan_generator(resolution, channels, latent_dim, num_classes, widths)
+    discriminator = _dcgan_discriminator(resolution, channels, num_classes, widths, spectral_norm)
+    return generator, discriminator
+
+
+def mlp(
+    data_dim: int, latent_dim: int, hidden: tuple[int, ...] = (64, 64)
+) -> tuple[keras.Model, keras.Model]:
+    """Builds an MLP generator and discriminator for low-dimensional data (toy mixtures).
+
+    Example:
+        >>> g, d = mlp(data_dim=2, latent_dim=8)
+    """
+    if data_dim < 1 or latent_dim < 1 or not hidden:
+        raise ValueError(
+            f"mlp() needs data_dim >= 1, latent_dim >= 1 and at least one hidden width; "
+            f"got data_dim={data_dim}, latent_dim={latent_dim}, hidden={hidden}."
+        )
+    z = keras.Input((latent_dim,), name="z")
+    x = z
+    for width in hidden:
+        x = layers.Dense(width, activation="relu")(x)
+    generator = keras.Model(z, layers.Dense(data_dim, dtype="float32")(x), name="generator")
+
+    sample = keras.Input((data_dim,), name="images")
+    x = sample
+    for width in hidden:
+        x = layers.Dense(width)(x)
+        x = layers.LeakyReLU(0.2)(x)
+    logits = layers.Dense(1, dtype="float32", name="logits")(x)
+    return generator, keras.Model(sample, logits, name="discriminator")
+
+
+def _check_dcgan_args(resolution, channels, latent_dim, num_classes, base_filters) -> None:
+    if (
+        not isinstance(resolution, int)
+        or resolution < MIN_RESOLUTION
+        or resolution > MAX_RESOLUTION
+        or resolution & (resolution - 1)
+    ):
+        raise ValueError(
+            f"resolution must be a power of two from {MIN_RESOLUTION} to {MAX_RESOLUTION}, "
+            f"got {resolution!r}. Resize your data to e.g. 32 or 64."
+        )
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}.")
+    if latent_dim < 1:
+        raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}.")
+    if num_classes is not None and num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2 or None, got {num_classes!r}.")
+    if base_filters < 1:
+        raise ValueError(f"base_filters must be a positive integer, got {base_filters!r}.")
+
+
+def _widths(resolution: int, base_filters: int, max_filters: int) -> list[int]:
+    """Filters per resolution stage, from 4x4 up to `resolution` (widest at 4x4)."""
+    stages = int(math.log2(resolution)) - 2
+    return [min(base_filters * 2 ** (stages - i), max_filters) for i in range(stages + 1)]
+
+
+def _dcgan_generator(resolution, channels, latent_dim, num_classes, widths) -> keras.Model:
+    z = keras.Input((latent_dim,), name="z")
+    inputs = [z]
+    x = z
+    if num_classes:
+        label = keras.Input((), dtype="int32", name="label")
+        inputs.append(label)
+        x = layers.Multiply()([z, layers.Embedding(num_classes, latent_dim)(label)])
+    x = layers.Dense(4 * 4 * widths[0], use_bias=False)(x)
+    x = layers.Reshape((4, 4, widths[0]))(x)
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    for width in widths[1:]:
+        x = layers.Conv2DTranspose(width, 4, strides=2, padding="same", use_bias=False)(x)
+        x = layers.ReLU()(layers.BatchNormalization()(x))
+    images = layers.Conv2D(
+        channels, 3, padding="same", activation="tanh", dtype="float32", name="images"
+    )(x)
+    return keras.Model(inputs if num_classes else z, images, name="generator")
+
+
+def _dcgan_discriminator(resolution, channels, num_classes, widths, spectral_norm) -> keras.Model:
+    def maybe_sn(layer):
+        return layers.SpectralNormalization(layer) if spectral_norm else layer
+
+    images = keras.Input((resolution, resolution, channels), name="images")
+    x = images
+    for width in reversed(widths[:-1]):
+        x = maybe_sn(layers.Conv2D(width, 4, strides=2, padding="same"))(x)
+        x = layers.LeakyReLU(0.2)(x)
+    features = layers.Flatten()(x)
+    logits = maybe_sn(layers.Dense(1, dtype="float32", name="logits"))(features)
+    if not num_classes:
+        return keras.Model(images, logits, name="discriminator")
+    label = keras.Input((), dtype="int32", name="label")
+    embedded = layers.Embedding(num_classes, features.shape[-1])(label)
+    projection = layers.Dot(axes=1, dtype="float32")([embedded, features])
+    logits = layers.Add(dtype="float32")([logits, projection])
+    return keras.Model([images, label], logits, name="discriminator")
