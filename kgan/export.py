@@ -1,0 +1,248 @@
+"""SavedModel export for TF Serving: signatures, warmup, atomic versions.
+
+Layout (contract, see shared DESIGN.md): `EXPORT_DIR/<model_name>/<version>/` holding
+`saved_model.pb`, `variables/` and `assets.extra/tf_serving_warmup_requests`. A version
+is written under a hidden temporary name in the model folder, loaded back and queried
+once, then renamed to its number, so a polling server never sees half a version. The
+rename is the arbiter between concurrent exports: renaming onto an existing non-empty
+version fails, and the loser takes the next number.
+
+Example:
+    >>> path = kgan.export_generator(gan, "exports", model_name="digits")
+    >>> path
+    'exports/digits/1'
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import uuid
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kgan.sampling import latents_from_seeds
+from kgan.signatures import (
+    MAX_BATCH_SIZE,
+    GeneratorSpec,
+    build_module,
+    check_labels,
+    check_latents,
+    check_seeds,
+    float32_generator,
+    to_uint8,
+)
+from kgan.warmup import write_warmup
+
+__all__ = ["MAX_BATCH_SIZE", "ExportError", "ExportedGenerator", "export_generator"]
+
+_TEMP_PREFIX = ".tmp-"
+#: What the graph does not say plainly (num_classes), for Python callers and tools;
+#: TF Serving ignores assets.extra apart from the warmup file.
+INFO_FILE = os.path.join("assets.extra", "kgan.json")
+# Renaming a directory onto an existing non-empty one fails with one of these.
+_TAKEN = (errno.EEXIST, errno.ENOTEMPTY)
+
+
+class ExportError(RuntimeError):
+    """The export was written but failed its load-and-query check; nothing was published."""
+
+
+def export_generator(
+    gan_or_generator,
+    export_dir: str | os.PathLike,
+    model_name: str | None = None,
+    version: int | None = None,
+    overwrite: bool = False,
+    num_classes: int | None = None,
+) -> str:
+    """Exports a generator as a new TF Serving version and returns its directory.
+
+    Args:
+        gan_or_generator: a `kgan.GAN` (its `sampling_generator`, the EMA generator when
+            there is one, is exported with the GAN's latent_dim / num_classes) or a bare
+            Keras generator taking `z` (and an int `label` when it has two inputs).
+        export_dir: folder of models; the version goes to `export_dir/model_name/`, or to
+            `export_dir/` itself when `model_name` is None (then it is the model folder).
+        model_name: the name TF Serving serves the model under (`models.config`).
+        version: positive integer to write; None takes the next free number (max + 1, so
+            the new export becomes the "latest" a server picks up).
+        overwrite: replace `version` if it exists; without it an existing version is
+            never touched.
+        num_classes: number of classes, required for a bare conditional generator.
+
+    Returns:
+        The path of the published version directory.
+
+    Raises:
+        FileExistsError: `version` exists and `overwrite` is False.
+        ValueError: the model or arguments cannot be exported.
+        ExportError: the written SavedModel did not load or answer correctly.
+    """
+    if version is not None and (isinstance(version, bool) or int(version) != version
+                                or version < 1):
+        raise ValueError(f"version must be a positive integer, got {version!r}")
+    model_dir = os.path.join(os.fspath(export_dir), model_name) if model_name else (
+        os.fspath(export_dir))
+    name = model_name or os.path.basename(os.path.abspath(model_dir))
+    target = None if version is None else os.path.join(model_dir, str(int(version)))
+    if target and os.path.exists(target) and not overwrite:
+        raise FileExistsError(f"version {version} already exists at {target}; pass "
+                              "overwrite=True (kgan-export --overwrite) to replace it")
+    generator, spec = _resolve(gan_or_generator, num_classes)
+    generator = float32_generator(generator)
+    os.makedirs(model_dir, exist_ok=True)
+    temp = os.path.join(model_dir, f"{_TEMP_PREFIX}{uuid.uuid4().hex}")
+    try:
+        _write(generator, spec, temp, name)
+        _verify(temp, generator, spec)
+        return _publish(temp, model_dir, target, overwrite)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _resolve(obj, num_classes: int | None) -> tuple[keras.Model, GeneratorSpec]:
+    """Finds the generator to export and what it consumes."""
+    if hasattr(obj, "sampling_generator"):
+        if num_classes is not None and num_classes != obj.num_classes:
+            raise ValueError(f"num_classes={num_classes} disagrees with the GAN's "
+                             f"{obj.num_classes}; leave it out for a GAN")
+        generator, latent_dim, num_classes = (
+            obj.sampling_generator, int(obj.latent_dim), obj.num_classes)
+    elif isinstance(obj, keras.Model):
+        generator, latent_dim = obj, None
+    else:
+        raise ValueError(f"expected a kgan.GAN or a keras.Model generator, got {type(obj)}")
+    inputs = list(getattr(generator, "inputs", None) or [])
+    if len(inputs) not in (1, 2):
+        raise ValueError("the generator must be built with 1 input (z) or 2 (z, label); "
+                         f"it has {len(inputs)}")
+    label_first = len(inputs) == 2 and "int" in str(inputs[0].dtype)
+    z_input = inputs[1] if label_first else inputs[0]
+    if len(z_input.shape) != 2 or z_input.shape[-1] is None:
+        raise ValueError(f"the generator's z input must be [N, latent_dim], got {z_input.shape}")
+    latent_dim = latent_dim or int(z_input.shape[-1])
+    if (len(inputs) == 2) != (num_classes is not None):
+        raise ValueError("a generator with a label input needs num_classes (and one "
+                         f"without must not get it): {len(inputs)} inputs, "
+                         f"num_classes={num_classes}")
+    return generator, GeneratorSpec(latent_dim, num_classes, label_first)
+
+
+def _write(generator: keras.Model, spec: GeneratorSpec, path: str, model_name: str) -> None:
+    try:
+        import tensorflow_serving.apis  # noqa: F401  (warmup records need its protos)
+    except ImportError as error:
+        raise ImportError("export writes TF Serving warmup requests and needs "
+                          "tensorflow-serving-api: pip install 'kgan[serving]'") from error
+    module, signatures = build_module(generator, spec)
+    tf.saved_model.save(module, path, signatures=signatures)
+    write_warmup(path, spec, model_name)
+    info = {"latent_dim": spec.latent_dim, "num_classes": spec.num_classes,
+            "image_shape": list(generator.outputs[0].shape[1:]),
+            "max_batch_size": MAX_BATCH_SIZE}
+    with open(os.path.join(path, INFO_FILE), "w") as handle:
+        json.dump(info, handle, indent=2)
+
+
+def _verify(path: str, generator: keras.Model, spec: GeneratorSpec) -> None:
+    """Loads the written SavedModel and checks one request against the Keras model."""
+    try:
+        exported = ExportedGenerator(path)
+        labels = None if spec.num_classes is None else [0]
+        served = exported.generate([0], labels)
+    except Exception as error:  # any failure here means "do not publish"
+        raise ExportError(f"the export at {path} failed to load or run: {error}") from error
+    z = latents_from_seeds(tf.constant([0], tf.int64), spec.latent_dim)
+    inputs = spec.model_inputs(z, None if labels is None else tf.constant(labels, tf.int32))
+    expected = to_uint8(generator(inputs, training=False)).numpy()
+    gap = np.abs(served["images"].astype(int) - expected.astype(int)).max()
+    if gap > 1:
+        raise ExportError(f"the export at {path} answers differently from the Keras "
+                          f"generator (max pixel difference {gap})")
+
+
+def _publish(temp: str, model_dir: str, target: str | None, overwrite: bool) -> str:
+    """Renames the verified temp folder to its version number; returns the version path."""
+    if target is None:
+        while True:
+            target = os.path.join(model_dir, str(_next_version(model_dir)))
+            try:
+                os.rename(temp, target)
+                return target
+            except OSError as error:
+                if error.errno not in _TAKEN:
+                    raise
+    if overwrite and os.path.exists(target):
+        return _replace(temp, target)
+    try:
+        os.rename(temp, target)
+    except OSError as error:
+        if error.errno in _TAKEN:
+            raise FileExistsError(f"version {target} appeared while exporting; pass "
+                                  "overwrite=True to replace it") from error
+        raise
+    return target
+
+
+def _replace(temp: str, target: str) -> str:
+    # Move the old version aside (non-numeric name, so a server drops it), then rename.
+    old = f"{os.path.dirname(target)}/{_TEMP_PREFIX}old-{uuid.uuid4().hex}"
+    os.rename(target, old)
+    try:
+        os.rename(temp, target)
+    except OSError:
+        os.rename(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def _next_version(model_dir: str) -> int:
+    numbers = [int(name) for name in os.listdir(model_dir) if name.isdigit()]
+    return max(numbers, default=0) + 1
+
+
+class ExportedGenerator:
+    """Calls an exported version from Python, validating requests first.
+
+    The signatures reject bad input too, but a TensorSpec mismatch (wrong latent size,
+    float64) surfaces from TF as an opaque function-signature error; this wrapper says
+    what is wrong before calling.
+
+    Example:
+        >>> served = ExportedGenerator("exports/digits/1")
+        >>> served.generate([0, 1, 2])["images"].shape      # (3, H, W, C) uint8
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+        self._loaded = tf.saved_model.load(self.path)
+        inputs = self._loaded.signatures["serving_default"].structured_input_signature[1]
+        self.latent_dim = int(inputs["z"].shape[-1])
+        info_path = os.path.join(self.path, INFO_FILE)
+        with open(info_path) as handle:
+            self.num_classes = json.load(handle)["num_classes"]
+
+    def images(self, z, labels=None) -> np.ndarray:
+        """Runs `serving_default`: float32 latents [N, latent_dim] -> uint8 images."""
+        z = check_latents(z, self.latent_dim)
+        inputs = {"z": tf.constant(z)}
+        labels = check_labels(labels, len(z), self.num_classes)
+        if labels is not None:
+            inputs["label"] = tf.constant(labels)
+        return self._loaded.signatures["serving_default"](**inputs)["images"].numpy()
+
+    def generate(self, seeds, labels=None) -> dict[str, np.ndarray]:
+        """Runs `generate`: int seeds [N] -> {"images", "png_bytes", "z"} as NumPy."""
+        seeds = check_seeds(seeds)
+        inputs = {"seed": tf.constant(seeds)}
+        labels = check_labels(labels, len(seeds), self.num_classes)
+        if labels is not None:
+            inputs["label"] = tf.constant(labels)
+        outputs = self._loaded.signatures["generate"](**inputs)
+        return {key: value.numpy() for key, value in outputs.items()}
