@@ -239,7 +239,7 @@ class GAN(Model):
     def _update_ema(self):
         """Runs in cross-replica context: G's weights are identical on every replica."""
         decay = self.ema_decay
-        for ema, weight in zip(self.ema_generator.weights, self.generator.weights):
+        for ema, weight in zip(self.ema_generator.weights, self.generator.weights, strict=True):
             if weight.trainable:
                 ema.assign(decay * ema + (1.0 - decay) * weight)
             else:  # batch-norm statistics: follow G directly
@@ -390,7 +390,8 @@ class GAN(Model):
         chunks = []
         for start in range(0, len(z), batch_size):
             stop = start + batch_size
-            inputs = self._generator_inputs(z[start:stop], None if labels is None else labels[start:stop])
+            batch_labels = None if labels is None else labels[start:stop]
+            inputs = self._generator_inputs(z[start:stop], batch_labels)
             chunks.append(np.asarray(self.sampling_generator(inputs, training=False), np.float32))
         return np.concatenate(chunks)
 

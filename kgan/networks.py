@@ -133,7 +133,10 @@ def _dcgan_generator(resolution, channels, latent_dim, num_classes, widths) -> k
 
 def _dcgan_discriminator(resolution, channels, num_classes, widths, spectral_norm) -> keras.Model:
     def maybe_sn(layer):
-        return layers.SpectralNormalization(layer) if spectral_norm else layer
+        # The wrapper computes the output, so it must carry the layer's dtype policy too.
+        if not spectral_norm:
+            return layer
+        return layers.SpectralNormalization(layer, dtype=layer.dtype_policy)
 
     images = keras.Input((resolution, resolution, channels), name="images")
     x = images

@@ -1,0 +1,197 @@
+"""kgan.GAN: alternating updates, learning, saving, conditioning and clear errors."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kgan
+
+LATENT = 8
+
+
+def adam(lr=2e-4):
+    return keras.optimizers.Adam(lr, beta_1=0.5)
+
+
+def tiny_gan(num_classes=None, **kwargs):
+    g, d = kgan.networks.dcgan(8, 1, LATENT, num_classes=num_classes, base_filters=4)
+    return kgan.GAN(g, d, latent_dim=LATENT, num_classes=num_classes, **kwargs)
+
+
+def image_batches(n=32, batch=8, labels=False):
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, (n, 8, 8, 1)).astype("float32")
+    if labels:
+        return tf.data.Dataset.from_tensor_slices((images, rng.integers(0, 3, n))).batch(batch)
+    return tf.data.Dataset.from_tensor_slices(images).batch(batch)
+
+
+def snapshot(variables):
+    return [v.numpy().copy() for v in variables]
+
+
+def changed(before, variables):
+    return [not np.array_equal(b, v.numpy()) for b, v in zip(before, variables, strict=True)]
+
+
+@pytest.fixture
+def compiled_gan():
+    gan = tiny_gan()
+    gan.compile(adam(), adam())
+    gan.build_for_training()
+    return gan
+
+
+def test_discriminator_step_changes_only_discriminator(compiled_gan):
+    gan = compiled_gan
+    g_before = snapshot(gan.generator.trainable_variables)
+    d_before = snapshot(gan.discriminator.trainable_variables)
+    real = tf.random.uniform([4, 8, 8, 1], -1, 1)
+    gan._discriminator_step(real, None, tf.constant(0, tf.int64), 0)
+    assert not any(changed(g_before, gan.generator.trainable_variables))
+    assert all(changed(d_before, gan.discriminator.trainable_variables))
+
+
+def test_generator_step_changes_only_generator(compiled_gan):
+    gan = compiled_gan
+    g_before = snapshot(gan.generator.trainable_variables)
+    d_before = snapshot(gan.discriminator.weights)
+    gan._generator_step(4, None, tf.constant(0, tf.int64))
+    assert all(changed(g_before, gan.generator.trainable_variables))
+    assert not any(changed(d_before, gan.discriminator.weights))
+
+
+def test_d_steps_runs_the_discriminator_optimizer_k_times_per_generator_step():
+    gan = tiny_gan(d_steps=3)
+    gan.compile(adam(), adam(), loss="wasserstein", gradient_penalty=10.0)
+    history = gan.fit(image_batches(), epochs=1, verbose=0)
+    assert int(gan.g_optimizer.iterations) == 4
+    assert int(gan.d_optimizer.iterations) == 12
+    assert set(history.history) == {"d_loss", "g_loss", "d_real", "d_fake", "gp"}
+    assert all(np.isfinite(v[-1]) for v in history.history.values())
+
+
+def four_gaussians(n=8192, std=0.1, seed=0):
+    modes = np.array([[2, 2], [2, -2], [-2, 2], [-2, -2]], np.float32)
+    rng = np.random.default_rng(seed)
+    points = modes[rng.integers(0, 4, n)] + std * rng.standard_normal((n, 2))
+    return modes, points.astype(np.float32)
+
+
+def mode_quality(samples, modes, radius=0.5):
+    distances = np.linalg.norm(samples[:, None, :] - modes[None], axis=-1)
+    near = distances.min(axis=1) < radius
+    return near.mean(), len(set(distances.argmin(axis=1)[near]))
+
+
+def test_gan_learns_a_two_dimensional_gaussian_mixture():
+    keras.utils.set_random_seed(0)
+    modes, points = four_gaussians()
+    g, d = kgan.networks.mlp(data_dim=2, latent_dim=LATENT, hidden=(32, 32))
+    gan = kgan.GAN(g, d, latent_dim=LATENT)
+    gan.compile(adam(1e-3), adam(1e-3))
+    untrained_near, _ = mode_quality(gan.generate(1000, seed=0), modes)
+    data = tf.data.Dataset.from_tensor_slices(points).shuffle(8192, seed=0).batch(128)
+    gan.fit(data, epochs=40, verbose=0)
+    near, covered = mode_quality(gan.generate(1000, seed=0), modes)
+    assert untrained_near < 0.05
+    assert near > 0.7, f"only {near:.0%} of samples near a mode"
+    assert covered == 4
+
+
+def test_keras_save_and_load_round_trips_generation(tmp_path):
+    gan = tiny_gan(ema_decay=0.9)
+    gan.compile(adam(), adam(), loss="hinge", r1_gamma=1.0)
+    gan.fit(image_batches(), epochs=1, verbose=0)
+    gan.save(tmp_path / "gan.keras")
+    loaded = keras.models.load_model(tmp_path / "gan.keras")
+    assert isinstance(loaded, kgan.GAN)
+    np.testing.assert_array_equal(loaded.generate(4, seed=7), gan.generate(4, seed=7))
+    assert loaded.adversarial_loss.name == "hinge" and loaded.r1_gamma == 1.0
+    assert int(loaded.d_optimizer.iterations) == int(gan.d_optimizer.iterations) == 4
+    assert int(loaded.step_counter) == 4
+
+
+def test_config_round_trip_rebuilds_the_same_gan():
+    gan = tiny_gan(num_classes=3, d_steps=2, ema_decay=0.99, seed=5)
+    clone = kgan.GAN.from_config(gan.get_config())
+    for key in ("latent_dim", "num_classes", "d_steps", "ema_decay", "seed", "image_shape"):
+        assert getattr(clone, key) == getattr(gan, key)
+    assert clone.generator.count_params() == gan.generator.count_params()
+
+
+def test_ema_generator_trails_the_generator_and_is_used_for_sampling():
+    gan = tiny_gan(ema_decay=0.5)
+    gan.compile(adam(1e-2), adam(1e-2))
+    gan.fit(image_batches(), epochs=1, verbose=0)
+    assert gan.sampling_generator is gan.ema_generator
+    g_kernel, ema_kernel = gan.generator.weights[0].numpy(), gan.ema_generator.weights[0].numpy()
+    assert not np.allclose(g_kernel, ema_kernel)
+    z = kgan.sampling.latents_from_seeds(tf.range(3, dtype=tf.int64), LATENT)
+    np.testing.assert_allclose(gan.generate(3, seed=0), gan.ema_generator(z), atol=1e-6)
+
+
+def test_conditional_gan_trains_and_generates_requested_classes():
+    gan = tiny_gan(num_classes=3)
+    gan.compile(adam(), adam())
+    history = gan.fit(image_batches(labels=True), epochs=2, verbose=0)
+    assert np.isfinite(history.history["g_loss"]).all()
+    z = np.ones((3, LATENT), np.float32)
+    by_label = gan.generate(z, labels=[0, 1, 2])
+    assert by_label.shape == (3, 8, 8, 1)
+    assert not np.allclose(by_label[0], by_label[1])
+
+
+def test_generate_is_deterministic_per_seed(compiled_gan):
+    batch = compiled_gan.generate(5, seed=10)
+    np.testing.assert_array_equal(compiled_gan.generate(1, seed=12)[0], batch[2])
+    assert batch.dtype == np.float32 and np.abs(batch).max() <= 1.0
+
+
+# ---------------------------------------------------------------- bad input
+def test_wrong_latent_dim_is_refused():
+    g, d = kgan.networks.dcgan(8, 1, LATENT, base_filters=4)
+    with pytest.raises(ValueError, match="latent_dim=16 does not match .* Pass latent_dim=8"):
+        kgan.GAN(g, d, latent_dim=16)
+
+
+def test_generate_with_wrong_latent_shape_is_refused(compiled_gan):
+    with pytest.raises(ValueError, match=r"Latents must have shape \[N, 8\]"):
+        compiled_gan.generate(np.zeros((2, 5)))
+
+
+def test_mismatched_networks_are_refused():
+    g, _ = kgan.networks.dcgan(8, 1, LATENT, base_filters=4)
+    _, d = kgan.networks.dcgan(16, 1, LATENT, base_filters=4)
+    with pytest.raises(ValueError, match=r"makes images of shape \(8, 8, 1\).*takes \(16, 16, 1\)"):
+        kgan.GAN(g, d, latent_dim=LATENT)
+
+
+def test_data_shape_mismatch_fails_at_first_step(compiled_gan):
+    wrong = tf.data.Dataset.from_tensor_slices(np.zeros((8, 16, 16, 3), np.float32)).batch(4)
+    with pytest.raises(ValueError, match=r"images of shape \(16, 16, 3\).*expect \(8, 8, 1\)"):
+        compiled_gan.fit(wrong, epochs=1, verbose=0)
+
+
+def test_conditional_gan_without_labels_fails_clearly():
+    gan = tiny_gan(num_classes=3)
+    gan.compile(adam(), adam())
+    with pytest.raises(ValueError, match="conditional .* no labels"):
+        gan.fit(image_batches(), epochs=1, verbose=0)
+
+
+def test_unknown_loss_name_fails_at_compile():
+    with pytest.raises(ValueError, match="Unknown loss 'wgan'. Valid names: non_saturating"):
+        tiny_gan().compile(adam(), adam(), loss="wgan")
+
+
+@pytest.mark.parametrize("d_steps", [0, -1, 1.5])
+def test_d_steps_below_one_is_refused(d_steps):
+    with pytest.raises(ValueError, match="d_steps must be an integer >= 1"):
+        tiny_gan(d_steps=d_steps)
+
+
+def test_negative_penalty_is_refused():
+    with pytest.raises(ValueError, match="gradient_penalty must be a finite number >= 0"):
+        tiny_gan().compile(adam(), adam(), gradient_penalty=-1.0)

@@ -1,0 +1,97 @@
+"""Each loss family and penalty against values worked out by hand on fixed logits."""
+
+import math
+
+import pytest
+import tensorflow as tf
+
+from kgan import losses
+
+REAL = tf.constant([[2.0], [-1.0]])
+FAKE = tf.constant([[0.5], [-3.0]])
+
+
+def softplus(x):
+    return math.log1p(math.exp(x))
+
+
+@pytest.mark.parametrize(
+    "fn, expected",
+    [
+        (losses.non_saturating_generator_loss, (softplus(-0.5) + softplus(3.0)) / 2),
+        (losses.minimax_generator_loss, -(softplus(0.5) + softplus(-3.0)) / 2),
+        (losses.wasserstein_generator_loss, 1.25),
+        (losses.hinge_generator_loss, 1.25),
+        (losses.least_squares_generator_loss, 0.5 * (0.25 + 16.0) / 2),
+    ],
+)
+def test_generator_losses(fn, expected):
+    assert float(fn(FAKE)) == pytest.approx(expected, rel=1e-6)
+
+
+BCE = (softplus(-2.0) + softplus(1.0)) / 2 + (softplus(0.5) + softplus(-3.0)) / 2
+
+
+@pytest.mark.parametrize(
+    "fn, expected",
+    [
+        (losses.non_saturating_discriminator_loss, BCE),
+        (losses.minimax_discriminator_loss, BCE),
+        (losses.wasserstein_discriminator_loss, -1.25 - 0.5),
+        # relu(1 - r) = [0, 2], relu(1 + f) = [1.5, 0]
+        (losses.hinge_discriminator_loss, 1.0 + 0.75),
+        # (r - 1)^2 = [1, 4], f^2 = [0.25, 9]
+        (losses.least_squares_discriminator_loss, 0.5 * 2.5 + 0.5 * 4.625),
+    ],
+)
+def test_discriminator_losses(fn, expected):
+    assert float(fn(REAL, FAKE)) == pytest.approx(expected, rel=1e-6)
+
+
+def linear_critic(x):
+    """D(x) = 3 x0 + 4 x1: its input gradient is (3, 4) everywhere, norm 5."""
+    return tf.reduce_sum(x * tf.constant([3.0, 4.0]), axis=1, keepdims=True)
+
+
+def quadratic_critic(x):
+    """D(x) = |x|^2 / 2: its input gradient is x itself."""
+    return 0.5 * tf.reduce_sum(tf.square(x), axis=1, keepdims=True)
+
+
+def test_gradient_penalty_of_linear_critic_is_norm_minus_one_squared():
+    real, fake = tf.zeros([3, 2]), tf.ones([3, 2])
+    alpha = tf.constant([0.0, 0.3, 1.0])
+    assert float(losses.gradient_penalty(linear_critic, real, fake, alpha)) == pytest.approx(16.0)
+
+
+def test_gradient_penalty_interpolates_alpha_real_plus_one_minus_alpha_fake():
+    real, fake = tf.constant([[1.0, 0.0], [1.0, 0.0]]), tf.zeros([2, 2])
+    # x_hat = (0.5, 0) -> norm 0.5 -> (0.5 - 1)^2;  x_hat = real -> norm 1 -> 0.
+    value = losses.gradient_penalty(quadratic_critic, real, fake, tf.constant([0.5, 1.0]))
+    assert float(value) == pytest.approx((0.25 + 0.0) / 2, abs=1e-6)
+
+
+def test_gradient_penalty_is_finite_where_the_gradient_vanishes():
+    real = fake = tf.zeros([2, 2])
+    with tf.GradientTape() as tape:
+        tape.watch(real)
+        value = losses.gradient_penalty(quadratic_critic, real, fake, tf.constant([0.5, 0.5]))
+    assert float(value) == pytest.approx(1.0, abs=1e-5)
+    assert bool(tf.reduce_all(tf.math.is_finite(tape.gradient(value, real))))
+
+
+def test_r1_penalty_is_mean_squared_input_gradient_norm():
+    assert float(losses.r1_penalty(linear_critic, tf.zeros([4, 2]))) == pytest.approx(25.0)
+    real = tf.constant([[1.0, 2.0], [0.0, 1.0]])
+    assert float(losses.r1_penalty(quadratic_critic, real)) == pytest.approx((5.0 + 1.0) / 2)
+
+
+def test_get_finds_families_by_name():
+    pair = losses.get("hinge")
+    assert pair.generator is losses.hinge_generator_loss
+    assert losses.get("least-squares").name == "least_squares"
+
+
+def test_unknown_loss_name_lists_valid_names():
+    with pytest.raises(ValueError, match="Unknown loss 'vanilla'.*non_saturating.*hinge"):
+        losses.get("vanilla")
