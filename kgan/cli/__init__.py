@@ -1,0 +1,1 @@
+"""Console entry points (kgan-train, kgan-export, kgan-evaluate)."""

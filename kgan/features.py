@@ -1,0 +1,290 @@
+"""Feature extractors that map images in [-1, 1] to activation vectors for `kgan.metrics`.
+
+All extractors share one interface, `FeatureExtractor.__call__(images) -> [N, D]`,
+batched so memory stays bounded:
+
+- `InceptionFeatures`: InceptionV3 pool3 (2048-D) at 299 px, the field's standard for
+  FID/KID/PR. Its weights come from a local file only; this module never downloads.
+- `ClassifierFeatures`: the penultimate layer of a classifier trained on the
+  dataset's own labels (`train_classifier`) or of a Keras model the user passes.
+  For small domains like 8x8 digits, ImageNet features mean little; a domain
+  classifier is what "FID" used on MNIST-like data in the literature.
+
+Example:
+    >>> extractor = InceptionFeatures("~/.keras/models/" + INCEPTION_WEIGHTS_FILE)
+    >>> extractor(images).shape        # images float32 [N, H, W, 1 or 3] in [-1, 1]
+    (N, 2048)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kgan.metrics import FeatureStats
+
+INCEPTION_WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
+INCEPTION_WEIGHTS_URL = (
+    "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/"
+    + INCEPTION_WEIGHTS_FILE
+)
+INCEPTION_SIZE = 299
+
+
+class FeatureExtractor:
+    """Maps images float32 [N, H, W, C] in [-1, 1] to features float32 [N, D], in batches.
+
+    Subclasses set `self.model` (a keras.Model taking the prepared batch) and may
+    override `prepare` (resizing, channel conversion, rescaling).
+
+    Args:
+        batch_size: images per forward pass.
+    """
+
+    def __init__(self, batch_size: int = 64) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = int(batch_size)
+        self.model: keras.Model | None = None
+
+    @property
+    def dim(self) -> int:
+        """Length D of one feature vector."""
+        return int(self.model.output_shape[-1])
+
+    def prepare(self, images: tf.Tensor) -> tf.Tensor:
+        """Converts a batch in [-1, 1] into what `self.model` expects (identity here)."""
+        return images
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        """Features of `images` [N, H, W, C] in [-1, 1], float32 [N, D]."""
+        images = np.asarray(images, np.float32)
+        if images.ndim != 4 or len(images) == 0:
+            raise ValueError(f"images must be a non-empty [N, H, W, C] array, got {images.shape}")
+        if images.min() < -1.001 or images.max() > 1.001:
+            raise ValueError(
+                f"images must be in [-1, 1], got range [{images.min():.3g}, {images.max():.3g}]"
+            )
+        chunks = [
+            self._features(tf.constant(images[start : start + self.batch_size]))
+            for start in range(0, len(images), self.batch_size)
+        ]
+        return np.concatenate(chunks).astype(np.float32)
+
+    @tf.function(reduce_retracing=True)
+    def _features(self, batch: tf.Tensor) -> tf.Tensor:
+        features = self.model(self.prepare(batch), training=False)
+        return tf.reshape(tf.cast(features, tf.float32), [tf.shape(batch)[0], -1])
+
+
+def _to_channels(images: tf.Tensor, channels: int) -> tf.Tensor:
+    """Repeats grayscale to `channels` or averages RGB to one channel; else unchanged."""
+    have = images.shape[-1]
+    if have == channels:
+        return images
+    if have == 1:
+        return tf.repeat(images, channels, axis=-1)
+    if channels == 1:
+        return tf.reduce_mean(images, axis=-1, keepdims=True)
+    raise ValueError(f"cannot convert {have}-channel images to {channels} channels")
+
+
+class InceptionFeatures(FeatureExtractor):
+    """InceptionV3 pool3 activations (2048-D) from `keras.applications`.
+
+    Images are resized to 299x299 (bilinear) and grayscale is repeated to RGB; [-1, 1]
+    is already InceptionV3's input range. The weights are the Keras ImageNet notop
+    weights; values are therefore comparable between kgan runs but not digit-for-digit
+    with papers that use the 2015 TF-slim FID graph (TTUR, pytorch-fid).
+
+    Args:
+        weights_path: the local `inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5`
+            (or a directory holding it); None looks in Keras's cache, `~/.keras/models/`.
+        batch_size: images per forward pass.
+
+    Raises:
+        FileNotFoundError: when the weights file is absent, naming the file to provide.
+    """
+
+    def __init__(self, weights_path: str | None = None, batch_size: int = 64) -> None:
+        super().__init__(batch_size)
+        path = resolve_inception_weights(weights_path)
+        self.model = keras.applications.InceptionV3(
+            include_top=False, weights=None, pooling="avg",
+            input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3),
+        )
+        self.model.load_weights(path)
+
+    def prepare(self, images: tf.Tensor) -> tf.Tensor:
+        images = tf.image.resize(images, (INCEPTION_SIZE, INCEPTION_SIZE), "bilinear")
+        return _to_channels(images, 3)
+
+
+def resolve_inception_weights(weights_path: str | None) -> str:
+    """Returns the path of the local InceptionV3 notop weights, or raises naming the file.
+
+    Never downloads: training hosts are often offline, and a silent multi-MB download
+    inside an evaluation would hide which weights a number was computed with.
+    """
+    if weights_path is None:
+        cache = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
+        weights_path = os.path.join(cache, "models")
+    path = os.path.expanduser(str(weights_path))
+    if os.path.isdir(path):
+        path = os.path.join(path, INCEPTION_WEIGHTS_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"InceptionV3 weights not found at {path}: provide the file "
+            f"{INCEPTION_WEIGHTS_FILE} (from {INCEPTION_WEIGHTS_URL}) and pass its path"
+        )
+    return path
+
+
+class ClassifierFeatures(FeatureExtractor):
+    """Activations of one layer (default: the penultimate) of a Keras classifier.
+
+    Images are resized to the model's input size and converted to its channel count,
+    so a classifier trained at one resolution scores generators at another.
+
+    Args:
+        model: a built keras.Model that takes images in [-1, 1].
+        layer: name of the layer whose output is the feature; None takes the layer
+            before the last (the penultimate representation, not the logits).
+        batch_size: images per forward pass.
+    """
+
+    def __init__(self, model: keras.Model, layer: str | None = None, batch_size: int = 256):
+        super().__init__(batch_size)
+        if not isinstance(model, keras.Model) or not model.inputs:
+            raise ValueError("model must be a built functional or Sequential keras.Model")
+        if layer is None:
+            if len(model.layers) < 2:
+                raise ValueError("model has no penultimate layer; pass layer=")
+            target = model.layers[-2]
+        else:
+            names = [lyr.name for lyr in model.layers]
+            if layer not in names:
+                raise ValueError(f"model has no layer {layer!r}; layers: {', '.join(names)}")
+            target = model.get_layer(layer)
+        self.model = keras.Model(model.inputs, target.output)
+        self.image_shape = tuple(model.inputs[0].shape[1:])
+
+    @classmethod
+    def from_file(cls, path: str, layer: str | None = None, batch_size: int = 256):
+        """Loads a saved `.keras` classifier, with a one-line error for a bad path."""
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"classifier model not found: {path}")
+        return cls(keras.models.load_model(path, compile=False), layer, batch_size)
+
+    def prepare(self, images: tf.Tensor) -> tf.Tensor:
+        height, width, channels = self.image_shape
+        if images.shape[1:3] != (height, width):
+            images = tf.image.resize(images, (height, width), "bilinear")
+        return _to_channels(images, channels)
+
+
+def train_classifier(
+    images: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    epochs: int = 10,
+    batch_size: int = 64,
+    width: int = 32,
+    seed: int = 0,
+) -> keras.Model:
+    """Trains a small CNN classifier, the usual "domain FID" feature network.
+
+    Two stride-2 conv blocks, global average pooling and a `features` dense layer
+    (the penultimate layer `ClassifierFeatures` reads) before the logits.
+
+    Args:
+        images: float32 [N, H, W, C] in [-1, 1].
+        labels: integer class ids [N] in [0, num_classes).
+        num_classes: number of classes.
+        epochs: training epochs.
+        batch_size: training batch size.
+        width: filters of the first conv layer (the second has twice as many).
+        seed: seed for initialisation and shuffling.
+
+    Returns:
+        The trained keras.Model (save it with `model.save("x.keras")` to reuse).
+    """
+    images, labels = np.asarray(images, np.float32), np.asarray(labels).astype(np.int64)
+    if images.ndim != 4 or len(images) != len(labels):
+        raise ValueError(f"need images [N, H, W, C] and labels [N], got {images.shape}, "
+                         f"{labels.shape}")
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(f"labels must be in [0, {num_classes}), got [{labels.min()}, "
+                         f"{labels.max()}]")
+    keras.utils.set_random_seed(seed)
+    model = _classifier(images.shape[1:], num_classes, width)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    model.fit(images, labels, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
+    return model
+
+
+def _classifier(image_shape: tuple[int, ...], num_classes: int, width: int) -> keras.Model:
+    layers = keras.layers
+    return keras.Sequential(
+        [
+            keras.Input(image_shape),
+            layers.Conv2D(width, 3, padding="same", activation="relu"),
+            layers.Conv2D(width, 3, strides=2, padding="same", activation="relu"),
+            layers.Conv2D(2 * width, 3, strides=2, padding="same", activation="relu"),
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(2 * width, activation="relu", name="features"),
+            layers.Dense(num_classes, dtype="float32", name="logits"),
+        ],
+        name="domain_classifier",
+    )
+
+
+def image_batches(source, batch_size: int = 256) -> Iterator[np.ndarray]:
+    """Yields float32 image batches [B, H, W, C] from an array, a tf.data.Dataset or an iterable.
+
+    Datasets may yield `images` or `(images, labels)`; the labels are dropped, so the
+    training dataset itself can be the real set of an evaluation.
+    """
+    if isinstance(source, np.ndarray):
+        for start in range(0, len(source), batch_size):
+            yield source[start : start + batch_size].astype(np.float32)
+        return
+    if isinstance(source, tf.data.Dataset):
+        source = source.as_numpy_iterator()
+    for batch in source:
+        images = batch[0] if isinstance(batch, tuple | list) else batch
+        yield np.asarray(images, np.float32)
+
+
+def collect_stats(
+    batches: Iterable[np.ndarray],
+    extractor: FeatureExtractor,
+    limit: int,
+    capacity: int | None = 10_000,
+    seed: int = 0,
+) -> FeatureStats:
+    """Streams image batches through `extractor` into `FeatureStats`, up to `limit` images.
+
+    Only the statistics are kept (running moments and a bounded reservoir), never all
+    images or all features, so evaluating 50k samples costs the memory of one batch.
+
+    Raises:
+        ValueError: when the batches hold no image at all.
+    """
+    stats = FeatureStats(capacity=capacity, seed=seed)
+    for images in batches:
+        remaining = limit - stats.count
+        if remaining <= 0:
+            break
+        stats.update(extractor(images[:remaining]))
+    if stats.count == 0:
+        raise ValueError("no images to compute features from (empty dataset?)")
+    return stats

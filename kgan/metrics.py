@@ -1,0 +1,439 @@
+"""Sample-quality metrics computed from feature activations, and streaming statistics.
+
+Every metric is a pure NumPy function of two feature matrices (real and generated,
+`[N, D]`), so it can be tested on synthetic activations and reused with any feature
+extractor (`kgan.features`). For data that does not fit in memory, `FeatureStats`
+streams batches: a running mean/covariance (all FID needs) plus a bounded uniform
+reservoir of rows for the k-NN and kernel metrics, whose cost grows with N^2 anyway.
+
+Metrics are registered by name, as in stylegan2-ada's `metric_main`:
+
+| name | values | reference |
+|---|---|---|
+| `fid` | `fid` | Heusel et al., 2017 |
+| `kid` | `kid`, `kid_std` | Binkowski et al., 2018 |
+| `pr` | `precision`, `recall` | Kynkaanniemi et al., 2019 |
+| `dc` | `density`, `coverage` | Naeem et al., 2020 |
+
+Example:
+    >>> real, fake = FeatureStats(capacity=5000), FeatureStats(capacity=5000)
+    >>> for batch in real_feature_batches: real.update(batch)
+    >>> for batch in fake_feature_batches: fake.update(batch)
+    >>> compute_metrics(["fid", "pr"], real, fake)
+    {'fid': 12.3, 'precision': 0.71, 'recall': 0.52}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+
+# Rows of the distance matrix computed at once: bounds k-NN memory to _CHUNK * N floats.
+_CHUNK = 1024
+
+
+def frechet_distance(
+    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, eps: float = 1e-6
+) -> float:
+    """Frechet distance between two Gaussians, the core of FID (Heusel et al., 2017).
+
+    d^2 = ||mu1 - mu2||^2 + Tr(sigma1 + sigma2 - 2 (sigma1 sigma2)^(1/2)).
+
+    As in the reference implementations (TTUR `fid.py`, pytorch-fid), a singular
+    product gets `eps * I` added to both covariances, and the tiny imaginary part that
+    `sqrtm` returns from round-off is dropped; a large one is an error, not noise.
+
+    Args:
+        mu1: mean activation of the first set, [D].
+        sigma1: covariance of the first set, [D, D].
+        mu2: mean activation of the second set, [D].
+        sigma2: covariance of the second set, [D, D].
+        eps: diagonal offset used when the covariance product is near singular.
+
+    Returns:
+        The squared Frechet distance (what the literature calls FID), a float >= 0.
+
+    Raises:
+        ValueError: on mismatched shapes or a significant imaginary component.
+    """
+    mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
+    sigma1, sigma2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2)
+    sigma2 = sigma2.astype(np.float64)
+    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
+        raise ValueError(
+            f"mean/covariance shapes differ: {mu1.shape} vs {mu2.shape}, "
+            f"{sigma1.shape} vs {sigma2.shape}"
+        )
+    diff = mu1 - mu2
+    covmean, _ = scipy.linalg.sqrtm(sigma1.dot(sigma2), disp=False)
+    if not np.isfinite(covmean).all():
+        offset = np.eye(sigma1.shape[0]) * eps
+        covmean = scipy.linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            raise ValueError(
+                f"sqrtm has a significant imaginary component {np.max(np.abs(covmean.imag))}"
+            )
+        covmean = covmean.real
+    value = diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean)
+    return float(max(value, 0.0))
+
+
+def fid(real: np.ndarray, fake: np.ndarray) -> float:
+    """Frechet Inception distance between two activation sets [N, D] and [M, D]."""
+    real, fake = _check_pair(real, fake, minimum=2)
+    return frechet_distance(
+        real.mean(0), np.cov(real, rowvar=False), fake.mean(0), np.cov(fake, rowvar=False)
+    )
+
+
+def kernel_inception_distance(
+    real: np.ndarray,
+    fake: np.ndarray,
+    num_subsets: int = 100,
+    subset_size: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Kernel Inception distance: unbiased MMD^2 with k(x, y) = (x.y / D + 1)^3.
+
+    Follows Binkowski et al., 2018 ("Demystifying MMD GANs") and stylegan2-ada: the
+    estimate is averaged over random subsets, which both bounds the O(m^2) kernel
+    matrices and gives a spread. The within-set sums exclude the diagonal (unbiased),
+    so two samples of one distribution score ~0 and can be slightly negative.
+
+    Args:
+        real: real activations [N, D].
+        fake: generated activations [M, D].
+        num_subsets: number of random subsets to average over.
+        subset_size: rows per subset, capped at min(N, M).
+        seed: seed of the subset draws, so a result is reproducible.
+
+    Returns:
+        `(mean, std)` of the per-subset MMD^2 estimates.
+    """
+    real, fake = _check_pair(real, fake, minimum=2)
+    if num_subsets < 1:
+        raise ValueError(f"num_subsets must be >= 1, got {num_subsets}")
+    dim = real.shape[1]
+    m = min(len(real), len(fake), subset_size)
+    rng = np.random.default_rng(seed)
+    estimates = np.empty(num_subsets)
+    for i in range(num_subsets):
+        x = fake[rng.choice(len(fake), m, replace=False)]
+        y = real[rng.choice(len(real), m, replace=False)]
+        k_xx = (x @ x.T / dim + 1) ** 3
+        k_yy = (y @ y.T / dim + 1) ** 3
+        k_xy = (x @ y.T / dim + 1) ** 3
+        within = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (m * (m - 1))
+        estimates[i] = within - 2 * k_xy.sum() / (m * m)
+    return float(estimates.mean()), float(estimates.std())
+
+
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 5) -> tuple[float, float]:
+    """Improved precision and recall (Kynkaanniemi et al., 2019).
+
+    Each set's manifold is the union of balls around its points with radius the distance
+    to the k-th nearest neighbour. Precision is the fraction of generated points inside
+    the real manifold (fidelity); recall the fraction of real points inside the generated
+    manifold (diversity).
+
+    Args:
+        real: real activations [N, D].
+        fake: generated activations [M, D].
+        k: neighbourhood size of the manifold estimate (the paper uses 3; prdc uses 5).
+
+    Returns:
+        `(precision, recall)`, each in [0, 1].
+    """
+    real, fake = _check_pair(real, fake, minimum=k + 1)
+    real_radii, fake_radii = knn_radii(real, k), knn_radii(fake, k)
+    precision = _fraction_inside(fake, real, real_radii)
+    recall = _fraction_inside(real, fake, fake_radii)
+    return precision, recall
+
+
+def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) -> tuple[float, float]:
+    """Density and coverage (Naeem et al., 2020, "Reliable fidelity and diversity metrics").
+
+    Density counts, per generated point, how many real k-NN balls contain it, divided
+    by k and averaged: ~1 when the two distributions match, robust to real outliers
+    unlike precision, and unbounded above. Coverage is the fraction of real points whose
+    k-NN ball contains at least one generated point; for identical distributions it
+    tends to 1 - (1/2)^k (0.97 for k=5).
+
+    Args:
+        real: real activations [N, D].
+        fake: generated activations [M, D].
+        k: neighbourhood size (the paper recommends 5).
+
+    Returns:
+        `(density, coverage)`.
+    """
+    real, fake = _check_pair(real, fake, minimum=k + 1)
+    radii = knn_radii(real, k)
+    inside_count = np.zeros(len(fake))
+    nearest_fake = np.empty(len(real))
+    for start in range(0, len(real), _CHUNK):
+        rows = slice(start, start + _CHUNK)
+        dist = _distances(real[rows], fake)
+        inside_count += (dist <= radii[rows, None]).sum(0)
+        nearest_fake[rows] = dist.min(1)
+    density = inside_count.sum() / (k * len(fake))
+    coverage = float(np.mean(nearest_fake <= radii))
+    return float(density), coverage
+
+
+def knn_radii(features: np.ndarray, k: int) -> np.ndarray:
+    """Distance from each row to its k-th nearest other row, [N] (the row itself excluded)."""
+    radii = np.empty(len(features))
+    for start in range(0, len(features), _CHUNK):
+        dist = _distances(features[start : start + _CHUNK], features)
+        # Index k, not k-1: the smallest distance is the point to itself (0).
+        radii[start : start + _CHUNK] = np.partition(dist, k, axis=1)[:, k]
+    return radii
+
+
+def _fraction_inside(points: np.ndarray, centres: np.ndarray, radii: np.ndarray) -> float:
+    """Fraction of `points` inside at least one ball (centres[i], radii[i])."""
+    inside = np.empty(len(points), dtype=bool)
+    for start in range(0, len(points), _CHUNK):
+        dist = _distances(points[start : start + _CHUNK], centres)
+        inside[start : start + _CHUNK] = (dist <= radii[None, :]).any(1)
+    return float(inside.mean())
+
+
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distances [len(a), len(b)] via the Gram trick, in float64."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    sq = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T
+    return np.sqrt(np.maximum(sq, 0.0))
+
+
+def _check_pair(real: np.ndarray, fake: np.ndarray, minimum: int) -> tuple[np.ndarray, ...]:
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    for name, x in (("real", real), ("fake", fake)):
+        if x.ndim != 2:
+            raise ValueError(f"{name} features must be [N, D], got shape {x.shape}")
+        if len(x) < minimum:
+            raise ValueError(f"{name} features need at least {minimum} rows, got {len(x)}")
+    if real.shape[1] != fake.shape[1]:
+        raise ValueError(f"feature sizes differ: real {real.shape[1]}, fake {fake.shape[1]}")
+    return real, fake
+
+
+class MeanCovariance:
+    """Running mean and covariance of feature rows, merged batch by batch (Chan et al.).
+
+    Memory is O(D^2) whatever the number of rows, and the pairwise update is stable
+    in float64 (no large sums of squares to subtract), so streaming FID matches the
+    batch computation to round-off.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._mean: np.ndarray | None = None
+        self._m2: np.ndarray | None = None  # sum of outer products of deviations
+
+    def update(self, features: np.ndarray) -> None:
+        """Adds a batch of rows [B, D]."""
+        x = np.asarray(features, np.float64)
+        if x.ndim != 2 or len(x) == 0:
+            raise ValueError(f"features must be a non-empty [B, D] array, got {x.shape}")
+        batch_mean = x.mean(0)
+        centred = x - batch_mean
+        batch_m2 = centred.T @ centred
+        if self._mean is None:
+            self.count, self._mean, self._m2 = len(x), batch_mean, batch_m2
+            return
+        if x.shape[1] != self._mean.shape[0]:
+            raise ValueError(f"feature size changed: {self._mean.shape[0]} -> {x.shape[1]}")
+        total = self.count + len(x)
+        delta = batch_mean - self._mean
+        self._m2 = self._m2 + batch_m2 + np.outer(delta, delta) * self.count * len(x) / total
+        self._mean = self._mean + delta * len(x) / total
+        self.count = total
+
+    def mean(self) -> np.ndarray:
+        """Mean row [D]."""
+        self._require(1)
+        return self._mean
+
+    def covariance(self) -> np.ndarray:
+        """Unbiased covariance [D, D] (divides by N - 1, like np.cov)."""
+        self._require(2)
+        return self._m2 / (self.count - 1)
+
+    def _require(self, rows: int) -> None:
+        if self.count < rows:
+            raise ValueError(f"need at least {rows} rows of features, have {self.count}")
+
+
+class Reservoir:
+    """A uniform random sample of at most `capacity` rows of a stream (Vitter's algorithm R).
+
+    Keeps k-NN and kernel metrics at a bounded memory and O(capacity^2) cost however
+    many batches flow through; while fewer rows than `capacity` arrived it holds all of
+    them, in order, so it then equals the batch computation exactly.
+    """
+
+    def __init__(self, capacity: int, seed: int = 0) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self.seen = 0
+        self._rows: np.ndarray | None = None
+        self._size = 0
+        self._rng = np.random.default_rng(seed)
+
+    def update(self, features: np.ndarray) -> None:
+        """Offers a batch of rows [B, D] to the reservoir."""
+        x = np.asarray(features, np.float32)
+        if x.ndim != 2:
+            raise ValueError(f"features must be [B, D], got shape {x.shape}")
+        if self._rows is None:
+            self._rows = np.empty((self.capacity, x.shape[1]), np.float32)
+        for row in x:
+            if self._size < self.capacity:
+                self._rows[self._size] = row
+                self._size += 1
+            else:
+                slot = self._rng.integers(0, self.seen + 1)
+                if slot < self.capacity:
+                    self._rows[slot] = row
+            self.seen += 1
+
+    def values(self) -> np.ndarray:
+        """The sampled rows [min(seen, capacity), D]."""
+        if self._rows is None:
+            raise ValueError("the reservoir is empty: no features were added")
+        return self._rows[: self._size]
+
+
+class FeatureStats:
+    """Everything the registered metrics need from one stream of features.
+
+    Args:
+        capacity: rows kept for the sample-based metrics (kid, pr, dc); None keeps none,
+            which is enough for FID alone.
+        seed: reservoir seed.
+    """
+
+    def __init__(self, capacity: int | None = 10_000, seed: int = 0) -> None:
+        self.moments = MeanCovariance()
+        self.reservoir = Reservoir(capacity, seed) if capacity else None
+
+    def update(self, features: np.ndarray) -> None:
+        """Adds a batch of feature rows [B, D]."""
+        self.moments.update(features)
+        if self.reservoir is not None:
+            self.reservoir.update(features)
+
+    @property
+    def count(self) -> int:
+        """Rows seen so far."""
+        return self.moments.count
+
+    def samples(self) -> np.ndarray:
+        """The reservoir's rows; raises if this stream keeps none."""
+        if self.reservoir is None:
+            raise ValueError("these FeatureStats keep no samples (capacity=None); "
+                             "kid, pr and dc need a capacity")
+        return self.reservoir.values()
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A registered metric: its output names and a function of two FeatureStats."""
+
+    name: str
+    outputs: tuple[str, ...]
+    compute: Callable[..., dict[str, float]]
+    needs_samples: bool
+
+
+_REGISTRY: dict[str, Metric] = {}
+
+
+def register_metric(
+    name: str, outputs: tuple[str, ...], needs_samples: bool = True
+) -> Callable[[Callable[..., dict[str, float]]], Callable[..., dict[str, float]]]:
+    """Decorator adding `fn(real_stats, fake_stats, **options) -> dict` to the registry."""
+
+    def decorate(fn: Callable[..., dict[str, float]]) -> Callable[..., dict[str, float]]:
+        if name in _REGISTRY:
+            raise ValueError(f"metric {name!r} is already registered")
+        _REGISTRY[name] = Metric(name, outputs, fn, needs_samples)
+        return fn
+
+    return decorate
+
+
+def metric_names() -> list[str]:
+    """Registered metric names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_metric(name: str) -> Metric:
+    """Looks a metric up by name; the error lists the valid names."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown metric {name!r}; valid names: {', '.join(metric_names())}"
+        ) from None
+
+
+def compute_metrics(
+    names: Iterable[str], real: FeatureStats, fake: FeatureStats, **options
+) -> dict[str, float]:
+    """Computes the named metrics from two streams' statistics.
+
+    Args:
+        names: registered metric names, e.g. ["fid", "kid", "pr", "dc"].
+        real: statistics of the real features.
+        fake: statistics of the generated features.
+        **options: passed on to metrics that take them (`k` for pr/dc; `num_subsets`,
+            `subset_size`, `seed` for kid); each metric ignores the others.
+
+    Returns:
+        A flat dict of output name -> float, e.g. {"fid": ..., "precision": ...}.
+    """
+    results: dict[str, float] = {}
+    for name in names:
+        results.update(get_metric(name).compute(real, fake, **options))
+    return results
+
+
+@register_metric("fid", ("fid",), needs_samples=False)
+def _fid_metric(real: FeatureStats, fake: FeatureStats, **_) -> dict[str, float]:
+    value = frechet_distance(
+        real.moments.mean(), real.moments.covariance(),
+        fake.moments.mean(), fake.moments.covariance(),
+    )
+    return {"fid": value}
+
+
+@register_metric("kid", ("kid", "kid_std"))
+def _kid_metric(
+    real: FeatureStats, fake: FeatureStats, num_subsets: int = 100, subset_size: int = 1000,
+    seed: int = 0, **_,
+) -> dict[str, float]:
+    mean, std = kernel_inception_distance(
+        real.samples(), fake.samples(), num_subsets, subset_size, seed
+    )
+    return {"kid": mean, "kid_std": std}
+
+
+@register_metric("pr", ("precision", "recall"))
+def _pr_metric(real: FeatureStats, fake: FeatureStats, k: int = 5, **_) -> dict[str, float]:
+    precision, recall = precision_recall(real.samples(), fake.samples(), k)
+    return {"precision": precision, "recall": recall}
+
+
+@register_metric("dc", ("density", "coverage"))
+def _dc_metric(real: FeatureStats, fake: FeatureStats, k: int = 5, **_) -> dict[str, float]:
+    density, coverage = density_coverage(real.samples(), fake.samples(), k)
+    return {"density": density, "coverage": coverage}
