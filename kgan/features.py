@@ -132,14 +132,15 @@ def resolve_inception_weights(weights_path: str | None) -> str:
     """
     if weights_path is None:
         cache = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
-        weights_path = os.path.join(cache, "models")
+        weights_path = os.path.join(cache, "models", INCEPTION_WEIGHTS_FILE)
     path = os.path.expanduser(str(weights_path))
     if os.path.isdir(path):
         path = os.path.join(path, INCEPTION_WEIGHTS_FILE)
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"InceptionV3 weights not found at {path}: provide the file "
-            f"{INCEPTION_WEIGHTS_FILE} (from {INCEPTION_WEIGHTS_URL}) and pass its path"
+            f"{INCEPTION_WEIGHTS_FILE} (from {INCEPTION_WEIGHTS_URL}) and pass its path, "
+            "or put it in Keras's cache (~/.keras/models/)"
         )
     return path
 
@@ -198,7 +199,7 @@ def train_classifier(
 ) -> keras.Model:
     """Trains a small CNN classifier, the usual "domain FID" feature network.
 
-    Two stride-2 conv blocks, global average pooling and a `features` dense layer
+    Two stride-2 conv blocks, then a `features` dense layer
     (the penultimate layer `ClassifierFeatures` reads) before the logits.
 
     Args:
@@ -239,7 +240,7 @@ def _classifier(image_shape: tuple[int, ...], num_classes: int, width: int) -> k
             layers.Conv2D(width, 3, padding="same", activation="relu"),
             layers.Conv2D(width, 3, strides=2, padding="same", activation="relu"),
             layers.Conv2D(2 * width, 3, strides=2, padding="same", activation="relu"),
-            layers.GlobalAveragePooling2D(),
+            layers.Flatten(),
             layers.Dense(2 * width, activation="relu", name="features"),
             layers.Dense(num_classes, dtype="float32", name="logits"),
         ],
