@@ -87,13 +87,13 @@ def ensure_prepared(builder, data_dir: str | None, download: bool) -> None:
     if download:
         builder.download_and_prepare()
         return
-    root = os.path.dirname(os.path.dirname(os.fspath(builder.data_dir)))
+    root = os.fspath(builder.data_dir_root)
     raise DatasetNotPreparedError(
         f"TFDS dataset {builder.name!r} (version {builder.version}) is not prepared: "
         f"nothing usable at {builder.data_dir}. This call does not download "
         "(download=False). To prepare it, on a machine with internet run\n"
         f"    tfds build {builder.name} --data_dir=/some/dir\n"
-        f"then copy /some/dir/{builder.name} to {root}/{builder.name}"
+        f"then copy the folder /some/dir/{builder.name} to {root}/{builder.name}"
         + ("" if data_dir else " (the default data dir; or pass data_dir=...)")
         + ". Or pass download=True where the machine can reach the internet."
     )
