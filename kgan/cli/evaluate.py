@@ -1,0 +1,223 @@
+"""kgan-evaluate: score a saved GAN or a TF Serving export against a dataset.
+
+Generates `--num-samples` images from fixed seeds, takes as many real images, maps
+both through a feature extractor and prints the chosen metrics (kgan.metrics).
+
+Usage:
+    kgan-evaluate runs/digits/gan.keras --data digits --features classifier
+    kgan-evaluate exports/cifar10 --data cifar10 --inception-weights ~/weights/ --json
+
+Expect a few seconds for digits with the domain classifier (it trains one on the
+data's labels unless --classifier gives a saved one) and minutes for 10k Inception
+samples on a CPU. Exit status 2 and one line on stderr for bad paths or arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+Sampler = Callable[[int, int], np.ndarray]  # (count, first_seed) -> images in [-1, 1]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (exposed so the README and tests can list the options)."""
+    p = argparse.ArgumentParser(prog="kgan-evaluate", description=__doc__.split("\n")[0])
+    p.add_argument("model", help="a saved GAN (.keras) or an export dir (model or version dir)")
+    p.add_argument("--data", required=True,
+                   help="kgan.data source (TFDS name, 'digits', image folder) or an .npz "
+                        "with 'images' (and 'labels')")
+    p.add_argument("--metrics", default="fid,kid,pr,dc", help="comma-separated metric names")
+    p.add_argument("--num-samples", type=int, default=5000, help="generated and real images")
+    p.add_argument("--features", choices=("inception", "classifier"), default="inception")
+    p.add_argument("--inception-weights", default=None, help="InceptionV3 notop .h5 (or dir)")
+    p.add_argument("--classifier", default=None,
+                   help="saved .keras classifier; default: train one on the data's labels")
+    p.add_argument("--layer", default=None, help="classifier feature layer (default penultimate)")
+    p.add_argument("--classifier-epochs", type=int, default=10)
+    p.add_argument("--save-classifier", default=None, help="where to save a trained classifier")
+    p.add_argument("--split", default="train")
+    p.add_argument("--data-dir", default=None, help="TFDS data dir")
+    p.add_argument("--seed", type=int, default=0, help="first latent seed")
+    p.add_argument("--batch-size", type=int, default=250)
+    p.add_argument("--k", type=int, default=5, help="neighbourhood size for pr/dc")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the command; returns the exit status (0, or 2 with a one-line error)."""
+    args = build_parser().parse_args(argv)
+    try:
+        report = evaluate(args)
+    except (FileNotFoundError, NotADirectoryError, ValueError, KeyError) as error:
+        print(f"kgan-evaluate: error: {_one_line(error)}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report, sort_keys=True))
+    else:
+        for name, value in report["metrics"].items():
+            print(f"{name:<10} {value:.6g}")
+    return 0
+
+
+def _one_line(error: Exception) -> str:
+    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    return " ".join(text.split())
+
+
+def evaluate(args: argparse.Namespace) -> dict:
+    """Loads everything named in `args`, computes the metrics, returns the report dict."""
+    from kgan import features as features_lib
+    from kgan import metrics as metrics_lib
+
+    names = [n.strip() for n in args.metrics.split(",") if n.strip()]
+    for name in names:
+        metrics_lib.get_metric(name)  # unknown names fail before any heavy work
+    if args.num_samples < 2 or args.batch_size < 1:
+        raise ValueError("--num-samples must be >= 2 and --batch-size >= 1")
+    sampler, image_shape = load_sampler(args.model)
+    extractor = _extractor(args, image_shape)
+    capacity = args.num_samples if any(metrics_lib.get_metric(n).needs_samples
+                                       for n in names) else None
+    real = features_lib.collect_stats(
+        _real_batches(args, image_shape, conditional=False), extractor, args.num_samples, capacity
+    )
+    fake = features_lib.collect_stats(
+        _fake_batches(sampler, args.num_samples, args.batch_size, args.seed),
+        extractor, args.num_samples, capacity, seed=1,
+    )
+    results = metrics_lib.compute_metrics(names, real, fake, k=args.k)
+    return {"model": args.model, "data": args.data, "features": args.features,
+            "num_real": real.count, "num_fake": fake.count, "metrics": results}
+
+
+def load_sampler(path: str) -> tuple[Sampler, tuple[int, int, int]]:
+    """A `(count, seed) -> images in [-1, 1]` function and the image shape for a model path.
+
+    `.keras` files load as a kgan.GAN; folders are SavedModel exports (a version folder,
+    or a model folder whose highest numbered version is used).
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"model not found: {path}")
+    if os.path.isfile(path):
+        return _keras_sampler(path)
+    return _export_sampler(_version_dir(path))
+
+
+def _keras_sampler(path: str) -> tuple[Sampler, tuple[int, int, int]]:
+    import keras
+
+    import kgan  # noqa: F401  (registers kgan>GAN for deserialisation)
+
+    if not path.endswith(".keras"):
+        raise ValueError(f"expected a .keras file or an export folder, got {path}")
+    gan = keras.models.load_model(path, compile=False)
+    if not hasattr(gan, "generate"):
+        raise ValueError(f"{path} holds a {type(gan).__name__}, not a kgan.GAN")
+    return (lambda count, seed: gan.generate(count, seed=seed)), tuple(gan.image_shape)
+
+
+def _version_dir(path: str) -> str:
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return path
+    versions = [n for n in os.listdir(path) if n.isdigit()
+                and os.path.isfile(os.path.join(path, n, "saved_model.pb"))]
+    if not versions:
+        raise FileNotFoundError(f"no SavedModel (saved_model.pb) in {path} or its versions")
+    return os.path.join(path, max(versions, key=int))
+
+
+def _export_sampler(version_dir: str) -> tuple[Sampler, tuple[int, int, int]]:
+    from kgan.export import ExportedGenerator
+    from kgan.sampling import labels_from_seeds
+
+    served = ExportedGenerator(version_dir)
+
+    def sample(count: int, seed: int) -> np.ndarray:
+        seeds = np.arange(seed, seed + count, dtype=np.int64)
+        # Same default labels as GAN.generate, so a .keras file and its export agree.
+        labels = (labels_from_seeds(seeds, served.num_classes).numpy()
+                  if served.num_classes else None)
+        images = served.generate(seeds, labels)["images"]
+        return images.astype(np.float32) / 127.5 - 1.0
+
+    return sample, tuple(sample(1, 0).shape[1:])
+
+
+def _fake_batches(sampler: Sampler, total: int, batch_size: int, seed: int) -> Iterator:
+    for start in range(0, total, batch_size):
+        yield sampler(min(batch_size, total - start), seed + start)
+
+
+def _real_batches(args, image_shape, conditional: bool) -> Iterator:
+    """Real batches ((images, labels) when `conditional`) at the model's geometry."""
+    height, _, channels = image_shape
+    if args.data.endswith(".npz"):
+        yield from _npz_batches(args.data, args.batch_size, conditional)
+        return
+    import kgan.data
+
+    dataset = kgan.data.load(
+        args.data, resolution=height, channels=channels, batch_size=args.batch_size,
+        conditional=conditional, split=args.split, data_dir=args.data_dir, shuffle=False,
+    )
+    for batch in dataset.as_numpy_iterator():
+        yield batch if conditional else (batch[0] if isinstance(batch, tuple) else batch)
+
+
+def _npz_batches(path: str, batch_size: int, conditional: bool) -> Iterator:
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"data file not found: {path}")
+    with np.load(path) as arrays:
+        if "images" not in arrays or (conditional and "labels" not in arrays):
+            raise ValueError(f"{path} needs an 'images' array (and 'labels' to train a "
+                             f"classifier); it has {', '.join(arrays.files) or 'nothing'}")
+        images = arrays["images"]
+        labels = arrays["labels"] if conditional else None
+    if images.dtype == np.uint8:
+        images = images.astype(np.float32) / 127.5 - 1.0
+    if images.ndim == 3:
+        images = images[..., None]
+    for start in range(0, len(images), batch_size):
+        chunk = images[start : start + batch_size].astype(np.float32)
+        yield (chunk, labels[start : start + batch_size]) if conditional else chunk
+
+
+def _extractor(args, image_shape):
+    from kgan import features as features_lib
+
+    if args.features == "inception":
+        return features_lib.InceptionFeatures(args.inception_weights, args.batch_size)
+    if args.classifier:
+        return features_lib.ClassifierFeatures.from_file(args.classifier, args.layer)
+    images, labels = _labelled_arrays(args, image_shape)
+    model = features_lib.train_classifier(
+        images, labels, int(labels.max()) + 1, epochs=args.classifier_epochs
+    )
+    if args.save_classifier:
+        model.save(args.save_classifier)
+    return features_lib.ClassifierFeatures(model, args.layer)
+
+
+def _labelled_arrays(args, image_shape, limit: int = 50_000):
+    """Up to `limit` labelled real images to train the domain classifier on."""
+    images, labels, count = [], [], 0
+    for batch_images, batch_labels in _real_batches(args, image_shape, conditional=True):
+        images.append(batch_images)
+        labels.append(np.asarray(batch_labels))
+        count += len(batch_images)
+        if count >= limit:
+            break
+    if not images:
+        raise ValueError(f"no labelled images in {args.data} to train a classifier on")
+    return np.concatenate(images)[:limit], np.concatenate(labels)[:limit]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
