@@ -101,12 +101,12 @@ class Augment(keras.layers.Layer):
         # the first replica's value is the one kept, so the copies never drift apart.
         common = dict(trainable=False, aggregation="only_first_replica", dtype="float32")
         self.probability = self.add_weight(
-            shape=(), initializer=keras.initializers.Constant(self.initial_probability),
-            name="probability", **common,
+            shape=(),
+            initializer=keras.initializers.Constant(self.initial_probability),
+            name="probability",
+            **common,
         )
-        self.real_sign = self.add_weight(
-            shape=(), initializer="zeros", name="real_sign", **common
-        )
+        self.real_sign = self.add_weight(shape=(), initializer="zeros", name="real_sign", **common)
         # [sum of sign(D(real)), number of logits, update calls] since the last adjustment
         self.accumulator = self.add_weight(
             shape=(3,), initializer="zeros", name="accumulator", **common
@@ -236,8 +236,11 @@ def _sum_over_replicas(value: tf.Tensor) -> tf.Tensor:
 
 
 def _parse_policy(policy: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    names = tuple(p.strip() for p in policy.split(",") if p.strip()) if isinstance(
-        policy, str) else tuple(policy)
+    names = (
+        tuple(p.strip() for p in policy.split(",") if p.strip())
+        if isinstance(policy, str)
+        else tuple(policy)
+    )
     unknown = [n for n in names if n not in POLICIES]
     if unknown:
         raise ValueError(f"Unknown augmentation {unknown}; choose from {sorted(POLICIES)}.")
@@ -250,8 +253,10 @@ def _check(probability, target, interval, speed, translation_ratio, cutout_ratio
         (0.0 <= target <= 1.0, f"target must be in [0, 1], got {target}"),
         (int(interval) >= 1, f"interval must be >= 1, got {interval}"),
         (0.0 < speed <= 1.0, f"speed must be in (0, 1], got {speed}"),
-        (0.0 <= translation_ratio < 0.5, f"translation_ratio must be in [0, 0.5), got "
-         f"{translation_ratio}"),
+        (
+            0.0 <= translation_ratio < 0.5,
+            f"translation_ratio must be in [0, 0.5), got {translation_ratio}",
+        ),
         (0.0 < cutout_ratio < 1.0, f"cutout_ratio must be in (0, 1), got {cutout_ratio}"),
     ]
     for ok, message in checks:

@@ -78,8 +78,9 @@ def describe(source: str | os.PathLike, *, split: str = "train", data_dir: str |
     if _is_folder(source):
         report = scan_image_folder(source)
         classes = len(report.class_names) if report.class_names else None
-        return SourceInfo(report.root, "folder", len(report.files), classes, (None, None, None),
-                          report)
+        return SourceInfo(
+            report.root, "folder", len(report.files), classes, (None, None, None), report
+        )
     if source == DIGITS:
         return SourceInfo(DIGITS, "digits", 1797, 10, (8, 8, 1))
     builder = tfds_source.get_builder(str(source), data_dir)
@@ -133,15 +134,23 @@ def load(
             name, or a folder with no usable image.
     """
     pipeline.check_geometry(resolution, channels)
-    common = dict(resolution=resolution, channels=channels, batch_size=batch_size,
-                  conditional=conditional, shuffle=shuffle, seed=seed, cache=cache,
-                  shuffle_buffer=shuffle_buffer)
+    common = dict(
+        resolution=resolution,
+        channels=channels,
+        batch_size=batch_size,
+        conditional=conditional,
+        shuffle=shuffle,
+        seed=seed,
+        cache=cache,
+        shuffle_buffer=shuffle_buffer,
+    )
     if _is_folder(source):
         return load_folder(source, **common)
     if source == DIGITS:
         return _load_digits(split, **common)
-    return tfds_source.load_tfds(str(source), split=split, data_dir=data_dir,
-                                 download=download, **common)
+    return tfds_source.load_tfds(
+        str(source), split=split, data_dir=data_dir, download=download, **common
+    )
 
 
 def _is_folder(source: str | os.PathLike) -> bool:
@@ -153,5 +162,4 @@ def _load_digits(split: str, *, conditional: bool, cache: bool | str, **kwargs) 
         raise ValueError(f"'digits' has a single split, 'train'; got split={split!r}.")
     del cache  # already in memory
     images, labels = digits_arrays()
-    return from_arrays(images, labels if conditional else None, value_range=(0.0, 1.0),
-                       **kwargs)
+    return from_arrays(images, labels if conditional else None, value_range=(0.0, 1.0), **kwargs)

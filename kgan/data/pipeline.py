@@ -118,6 +118,7 @@ def finish(
     dataset = dataset.batch(batch_size, drop_remainder=True, num_parallel_calls=AUTOTUNE)
     return dataset.prefetch(AUTOTUNE)
 
+
 def check_geometry(resolution: int, channels: int) -> None:
     """Rejects impossible output sizes before any data is touched."""
     if not isinstance(resolution, int) or resolution < 1:
@@ -133,6 +134,7 @@ def to_rgba(image: tf.Tensor) -> tf.Tensor:
     `tf.io.decode_image(channels=0)` leaves the channel count unknown at trace time;
     a fixed RGBA layout lets the rest of the pipeline be static.
     """
+
     def gray() -> tf.Tensor:
         return tf.concat([tf.tile(image[..., :1], [1, 1, 3]), tf.ones_like(image[..., :1])], -1)
 

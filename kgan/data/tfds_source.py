@@ -125,13 +125,11 @@ def load_tfds(
             f"(features: {', '.join(builder.info.features.keys())})."
         )
     ensure_prepared(builder, data_dir, download)
-    keys = {features.image_key: tfds.decode.SkipDecoding()}
-    if conditional:
-        keys[features.label_key] = True
     dataset = builder.as_dataset(
         split=split,
         shuffle_files=shuffle,
-        decoders=tfds.decode.PartialDecoding(keys),
+        # Images stay encoded until after the shuffle, then decode in parallel.
+        decoders={features.image_key: tfds.decode.SkipDecoding()},
         read_config=tfds.ReadConfig(shuffle_seed=seed),
     )
     preprocess = _preprocessor(builder, features, resolution, channels, conditional)
