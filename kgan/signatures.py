@@ -177,11 +177,14 @@ def _untraced_function(fn, input_signature):
 def build_module(generator: keras.Model, spec: GeneratorSpec) -> tuple[tf.Module, dict]:
     """Returns (module to save, signatures) for a float32 generator.
 
-    The module tracks the Keras variables directly (as keras.export does) rather than the
-    model, so the SavedModel holds only variables and the signature functions.
+    The module tracks the tf.Variables under the Keras variables rather than the model,
+    so the SavedModel holds only variables and the signature functions. Tracking the Keras
+    wrappers instead saves a second, never-restored copy of each variable: TF2 loading
+    still works, but a TF1 Session (TF Serving's path) fails with "Could not find
+    variable".
     """
     module = tf.Module(name="kgan_generator")
-    module.generator_variables = list(generator.variables)
+    module.generator_variables = [variable.value for variable in generator.variables]
     signatures = _Graph(generator, spec).functions()
     module.serve = signatures["serving_default"]
     module.generate = signatures["generate"]

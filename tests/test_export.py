@@ -1,0 +1,350 @@
+"""Export contract: signatures, server-side loading, warmup, graph hygiene, atomic versions."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+
+import kgan
+from kgan import export as export_module
+from kgan.cli import export as cli
+from kgan.export import MAX_BATCH_SIZE, ExportedGenerator, export_generator
+from kgan.sampling import latents_from_seeds
+from kgan.signatures import to_uint8_numpy
+from kgan.warmup import read_warmup
+
+LATENT, CLASSES = 8, 3
+FAKES = os.path.join(os.path.dirname(__file__), "serving_fakes.py")
+STATEFUL_RANDOM = {
+    "RandomStandardNormal", "RandomUniform", "RandomUniformInt", "TruncatedNormal",
+    "RandomShuffle", "Multinomial", "RandomGamma", "RandomPoisson", "RandomPoissonV2",
+    "StatefulStandardNormal", "StatefulStandardNormalV2", "StatefulUniform",
+    "StatefulUniformInt", "StatefulUniformFullInt", "StatefulTruncatedNormal",
+    "StatefulRandomBinomial", "RngSkip", "RngReadAndSkip", "NonDeterministicInts",
+}
+
+
+def tiny_gan(num_classes=None, ema_decay=None, seed=0):
+    keras.utils.set_random_seed(seed)
+    generator, discriminator = kgan.networks.dcgan(
+        resolution=8, channels=1, latent_dim=LATENT, num_classes=num_classes, base_filters=4)
+    return kgan.GAN(generator, discriminator, latent_dim=LATENT, num_classes=num_classes,
+                    ema_decay=ema_decay)
+
+
+def spread(generator, factor):
+    """Scales the output layer so untrained images use the whole [-1, 1] range.
+
+    A fresh generator's tanh outputs sit near 0 (every pixel ~128), which would let a
+    wrong export pass an image comparison.
+    """
+    layer = generator.layers[-1]
+    layer.kernel.assign(layer.kernel * factor)
+    return generator
+
+
+def keras_images(generator, z, labels=None):
+    z = np.asarray(z, np.float32)
+    inputs = z if labels is None else [z, np.asarray(labels, np.int32)]
+    return to_uint8_numpy(generator(inputs, training=False))
+
+
+def assert_close_images(a, b):
+    # uint8 rounding of float outputs computed by different kernels may flip by one level.
+    assert a.shape == b.shape
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """One unconditional generator and one conditional GAN with EMA, exported once."""
+    root = tmp_path_factory.mktemp("exports")
+    plain = spread(tiny_gan(seed=1).generator, 30.0)
+    gan = tiny_gan(num_classes=CLASSES, ema_decay=0.9, seed=2)
+    spread(gan.generator, 30.0)
+    # The EMA copy draws the negative image, so exporting the raw generator would show.
+    spread(gan.ema_generator, -30.0)
+    return {
+        "plain": (plain, export_generator(plain, root, model_name="plain")),
+        "cond": (gan, export_generator(gan, root, model_name="cond")),
+        "root": root,
+    }
+
+
+def bad_requests():
+    z = np.zeros([2, LATENT], np.float32)
+    z[1, 3] = np.nan
+    seeds_over = np.arange(MAX_BATCH_SIZE + 1, dtype=np.int64)
+    as_list = lambda a: [a.tolist(), str(a.dtype)]  # noqa: E731
+    return {
+        "nan": {"signature": "serving_default", "inputs": {"z": as_list(z)}},
+        "empty": {"signature": "generate", "inputs": {"seed": as_list(seeds_over[:0])}},
+        "oversized": {"signature": "generate", "inputs": {"seed": as_list(seeds_over)}},
+    }
+
+
+@pytest.fixture(scope="module")
+def session_run(exported, tmp_path_factory):
+    """Runs every signature and the warmup file in a fresh process via tf.compat.v1."""
+    work = tmp_path_factory.mktemp("session")
+    z = np.random.default_rng(0).normal(size=[5, LATENT]).astype(np.float32)
+    seeds = np.array([3, 0, 7, 7, 11], np.int64)
+    labels = (seeds % CLASSES).astype(np.int32)
+    inputs = {"plain/serving_default/z": z, "plain/generate/seed": seeds,
+              "cond/serving_default/z": z, "cond/serving_default/label": labels,
+              "cond/generate/seed": seeds, "cond/generate/label": labels}
+    np.savez(work / "inputs.npz", **inputs)
+    spec = {"exports": {tag: exported[tag][1] for tag in ("plain", "cond")},
+            "inputs": str(work / "inputs.npz"), "outputs": str(work / "outputs.npz"),
+            "bad": {"plain": bad_requests()}}
+    (work / "spec.json").write_text(json.dumps(spec))
+    done = subprocess.run([sys.executable, FAKES, str(work / "spec.json")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    return results, dict(np.load(work / "outputs.npz", allow_pickle=True)), inputs
+
+
+def test_session_outputs_match_keras_generator(exported, session_run):
+    _, outputs, inputs = session_run
+    plain, gan = exported["plain"][0], exported["cond"][0]
+    z, seeds, labels = inputs["plain/serving_default/z"], inputs["plain/generate/seed"], \
+        inputs["cond/generate/label"]
+    seed_z = latents_from_seeds(seeds, LATENT).numpy()
+    assert_close_images(outputs["plain/serving_default/images"], keras_images(plain, z))
+    assert_close_images(outputs["plain/generate/images"], keras_images(plain, seed_z))
+    np.testing.assert_allclose(outputs["plain/generate/z"], seed_z, rtol=1e-6)
+    ema = gan.ema_generator
+    assert_close_images(outputs["cond/serving_default/images"], keras_images(ema, z, labels))
+    assert_close_images(outputs["cond/generate/images"], keras_images(ema, seed_z, labels))
+    assert outputs["cond/generate/images"].dtype == np.uint8
+    assert outputs["cond/generate/images"].shape == (5, 8, 8, 1)
+
+
+def test_png_bytes_decode_to_images(session_run):
+    _, outputs, _ = session_run
+    for png, image in zip(outputs["cond/generate/png_bytes"], outputs["cond/generate/images"],
+                          strict=True):
+        np.testing.assert_array_equal(tf.io.decode_png(png).numpy(), image)
+
+
+def test_warmup_records_parse_and_run(exported, session_run):
+    results, _, _ = session_run
+    for tag in ("plain", "cond"):
+        assert sorted(set(results[tag]["warmup"])) == ["generate", "serving_default"]
+        logs = read_warmup(exported[tag][1])
+        assert all(log.HasField("predict_log") for log in logs)
+        assert {log.predict_log.request.model_spec.name for log in logs} == {tag}
+    cond_inputs = {tuple(sorted(log.predict_log.request.inputs))
+                   for log in read_warmup(exported["cond"][1])}
+    assert cond_inputs == {("label", "z"), ("label", "seed")}
+
+
+def test_graph_rejects_bad_requests_with_clear_messages(session_run):
+    errors = session_run[0]["plain"]["errors"]
+    assert "kgan: z contains NaN or Inf" in errors["nan"]
+    assert "kgan: empty batch" in errors["empty"]
+    assert f"at most {MAX_BATCH_SIZE}" in errors["oversized"]
+
+
+def graph_nodes(version_dir):
+    saved = saved_model_pb2.SavedModel()
+    with open(os.path.join(version_dir, "saved_model.pb"), "rb") as handle:
+        saved.ParseFromString(handle.read())
+    graph = saved.meta_graphs[0].graph_def
+    yield from graph.node
+    for function in graph.library.function:
+        yield from function.node_def
+
+
+def assert_servable_graph(version_dir):
+    """float32 only, no XLA, no stateful random ops (correctness rule 6)."""
+    ops = set()
+    for node in graph_nodes(version_dir):
+        ops.add(node.op)
+        assert not node.attr["_XlaMustCompile"].b, node.name
+        for value in node.attr.values():
+            types = list(value.list.type) + [value.type]
+            assert tf.float16.as_datatype_enum not in types, (node.name, node.op)
+            assert tf.bfloat16.as_datatype_enum not in types, (node.name, node.op)
+    assert not ops & STATEFUL_RANDOM
+    assert any(op.startswith("StatelessRandom") for op in ops)
+
+
+def test_graph_is_float32_stateless_and_not_xla(exported):
+    for tag in ("plain", "cond"):
+        assert_servable_graph(exported[tag][1])
+
+
+def test_seed_gives_same_image_alone_and_in_any_batch(exported):
+    served = ExportedGenerator(exported["plain"][1])
+    alone = served.generate([7])["images"][0]
+    batch = served.generate([3, 7, 1, 7])["images"]
+    np.testing.assert_array_equal(batch[1], alone)
+    np.testing.assert_array_equal(batch[3], alone)
+    assert np.abs(batch[0].astype(int) - alone.astype(int)).mean() > 5
+    assert np.abs(batch[0].astype(int) - batch[2].astype(int)).mean() > 5
+
+
+def test_generate_matches_gan_generate_with_ema(exported):
+    gan, path = exported["cond"]
+    served = ExportedGenerator(path)
+    seeds = np.arange(10, 14)
+    assert (served.latent_dim, served.num_classes) == (LATENT, CLASSES)
+    images = served.generate(seeds, seeds % CLASSES)["images"]
+    assert_close_images(images, to_uint8_numpy(gan.generate(4, seed=10)))
+    raw = keras_images(gan.generator, latents_from_seeds(seeds, LATENT), seeds % CLASSES)
+    assert np.abs(images.astype(int) - raw.astype(int)).mean() > 10  # EMA, not raw G
+
+
+@pytest.mark.parametrize("z, message", [
+    (np.zeros([2, LATENT + 1], np.float32), r"shape \[N, 8\]"),
+    (np.zeros([2, LATENT], np.float64), "must be float32, got float64"),
+    (np.full([1, LATENT], np.nan, np.float32), "NaN or Inf in rows \\[0\\]"),
+    (np.zeros([0, LATENT], np.float32), "empty batch"),
+    (np.zeros([MAX_BATCH_SIZE + 1, LATENT], np.float32), "above MAX_BATCH_SIZE"),
+])
+def test_python_callers_get_clear_messages(exported, z, message):
+    with pytest.raises(ValueError, match=message):
+        ExportedGenerator(exported["plain"][1]).images(z)
+
+
+def test_labels_are_checked(exported):
+    served = ExportedGenerator(exported["cond"][1])
+    with pytest.raises(ValueError, match="conditional: pass labels"):
+        served.generate([1, 2])
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\)"):
+        served.generate([1, 2], [0, 3])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="kgan: label must be < num"):
+        served._loaded.signatures["generate"](seed=tf.constant([1], tf.int64),
+                                              label=tf.constant([5], tf.int32))
+
+
+def numeric_dirs(model_dir):
+    return sorted(int(n) for n in os.listdir(model_dir) if n.isdigit())
+
+
+def test_concurrent_exports_get_distinct_versions(exported, tmp_path):
+    plain = exported["plain"][0]
+    paths, errors = [], []
+
+    def run():
+        try:
+            paths.append(export_generator(plain, tmp_path, model_name="m"))
+        except Exception as error:  # surfaced by the assert below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert sorted(os.path.basename(p) for p in paths) == ["1", "2"]
+    assert sorted(os.listdir(tmp_path / "m")) == ["1", "2"]
+
+
+def test_rename_is_the_arbiter(exported, tmp_path, monkeypatch):
+    # Another exporter publishes version 1 between our listing and our rename.
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "saved_model.pb").write_bytes(b"theirs")
+    numbers = iter([1, 2])
+    monkeypatch.setattr(export_module, "_next_version", lambda _: next(numbers))
+    path = export_generator(exported["plain"][0], tmp_path)
+    assert os.path.basename(path) == "2"
+    assert (tmp_path / "1" / "saved_model.pb").read_bytes() == b"theirs"
+
+
+@pytest.mark.parametrize("stage", ["write_warmup", "_verify"])
+def test_failed_export_leaves_no_version_and_no_temp(exported, tmp_path, monkeypatch, stage):
+    plain = exported["plain"][0]
+    first = export_generator(plain, tmp_path)
+    before = sorted(os.listdir(first))
+
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export_module, stage, fail)
+    with pytest.raises(OSError, match="No space left"):
+        export_generator(plain, tmp_path)
+    assert os.listdir(tmp_path) == ["1"]
+    assert sorted(os.listdir(first)) == before
+
+
+def test_existing_version_is_refused_unless_overwrite(exported, tmp_path):
+    plain, path = exported["plain"]
+    export_generator(plain, tmp_path, version=3)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        export_generator(plain, tmp_path, version=3)
+    other = spread(tiny_gan(seed=5).generator, 30.0)
+    assert export_generator(other, tmp_path, version=3, overwrite=True).endswith("3")
+    assert os.listdir(tmp_path) == ["3"]
+    z = latents_from_seeds([0, 1], LATENT).numpy()
+    assert_close_images(ExportedGenerator(tmp_path / "3").images(z), keras_images(other, z))
+
+
+def test_bad_arguments(exported, tmp_path):
+    plain = exported["plain"][0]
+    with pytest.raises(ValueError, match="positive integer"):
+        export_generator(plain, tmp_path, version=0)
+    with pytest.raises(ValueError, match="needs num_classes"):
+        export_generator(exported["cond"][0].generator, tmp_path)
+    with pytest.raises(ValueError, match="kgan.GAN or a keras.Model"):
+        export_generator("generator.keras", tmp_path)
+    assert not any(n.isdigit() for n in os.listdir(tmp_path))
+
+
+def test_mixed_precision_generator_exports_float32(tmp_path):
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        keras.utils.set_random_seed(3)
+        generator, _ = kgan.networks.dcgan(resolution=8, channels=1, latent_dim=LATENT,
+                                           base_filters=4)
+        spread(generator, 10.0)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert any(layer.compute_dtype == "float16" for layer in generator.layers)
+    path = export_generator(generator, tmp_path)
+    assert_servable_graph(path)
+    z = latents_from_seeds(np.arange(4), LATENT).numpy()
+    served = ExportedGenerator(path).images(z).astype(int)
+    # float16 compute differs a little from the float32 export; the images agree closely.
+    gap = np.abs(served - keras_images(generator, z).astype(int))
+    assert gap.max() <= 6 and gap.mean() < 1
+    assert served.std() > 20
+
+
+def test_cli_exports_gan_file_and_run_dir(exported, tmp_path, capsys):
+    gan = exported["cond"][0]
+    run_dir = tmp_path / "run7"
+    run_dir.mkdir()
+    gan.save(run_dir / "final.keras")
+    assert cli.main([str(run_dir), str(tmp_path / "exports")]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert printed == str(tmp_path / "exports" / "run7" / "1")
+    served = ExportedGenerator(printed)
+    assert_close_images(served.generate([4], [1])["images"],
+                        ExportedGenerator(exported["cond"][1]).generate([4], [1])["images"])
+    exported["plain"][0].save(tmp_path / "g.keras")
+    assert cli.main([str(tmp_path / "g.keras"), str(tmp_path / "exports"),
+                     "--model-name", "digits", "--version", "4"]) == 0
+    assert capsys.readouterr().out.strip().endswith(os.path.join("digits", "4"))
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert cli.main([str(tmp_path / "missing"), str(tmp_path)]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("kgan-export: error:") and "does not exist" in error
+    assert error.count("\n") == 1
+    (tmp_path / "empty_run").mkdir()
+    assert cli.main([str(tmp_path / "empty_run"), str(tmp_path)]) == 1
+    assert "no model in" in capsys.readouterr().err
