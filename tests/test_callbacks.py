@@ -159,3 +159,15 @@ def test_bad_arguments_fail_early(tmp_path):
         callbacks.Profiler(str(tmp_path), start=3, stop=3)
     with pytest.raises(ValueError, match="update_freq"):
         callbacks.ScalarLogger(str(tmp_path), update_freq=-1)
+
+
+def test_loss_scale_logged_under_mixed_float16(tmp_path):
+    keras.mixed_precision.set_global_policy("mixed_float16")  # the conftest fixture resets it
+    gan = _gan()
+    gan.fit(_data().take(2), epochs=1, verbose=0,
+            callbacks=[callbacks.ScalarLogger(str(tmp_path), update_freq=0)])
+    acc = _reader(str(tmp_path / callbacks.EPOCH_RUN))
+    step, scale = _scalars(acc, "d_loss_scale")[0]
+    assert step == 1 and 1 <= scale <= 2.0**15 and np.log2(scale) % 1 == 0  # dynamic scale
+    assert {"g_loss_scale", "d_learning_rate", "g_learning_rate"} <= set(acc.Tags()["tensors"])
+    assert not (tmp_path / callbacks.BATCH_RUN).exists()
