@@ -171,3 +171,13 @@ def test_loss_scale_logged_under_mixed_float16(tmp_path):
     assert step == 1 and 1 <= scale <= 2.0**15 and np.log2(scale) % 1 == 0  # dynamic scale
     assert {"g_loss_scale", "d_learning_rate", "g_learning_rate"} <= set(acc.Tags()["tensors"])
     assert not (tmp_path / callbacks.BATCH_RUN).exists()
+
+
+def test_batch_steps_continue_across_fit_calls(tmp_path):
+    """Steps come from the GAN's saved step_counter, so a resumed run does not restart at 0."""
+    gan = _gan()
+    for _ in range(2):
+        gan.fit(_data(), epochs=1, verbose=0,
+                callbacks=[callbacks.ScalarLogger(str(tmp_path), update_freq=3)])
+    acc = _reader(str(tmp_path / callbacks.BATCH_RUN))
+    assert [s for s, _ in _scalars(acc, "d_loss")] == [3, 6]
