@@ -35,6 +35,13 @@ def _signature_defs(path: str):
     return saved.meta_graphs[0].signature_def
 
 
+def _type_name(enum: int) -> str:
+    """TF's DataTypeString ("float", "double"), the words the server's errors use."""
+    from tensorflow.core.framework import types_pb2
+
+    return types_pb2.DataType.Name(enum)[3:].lower()
+
+
 class Backend:
     """One model version: runs signatures the way the server does and fails like it."""
 
@@ -61,8 +68,9 @@ class Backend:
         for key, value in inputs.items():
             want = tf.dtypes.as_dtype(spec.inputs[key].dtype)
             if value.dtype != want.as_numpy_dtype:
-                raise ValueError(f"Expects arg[{key}] to be {want.name} but "
-                                 f"{tf.dtypes.as_dtype(value.dtype).name} is provided")
+                got = tf.dtypes.as_dtype(value.dtype).as_datatype_enum
+                raise ValueError(f"Expects arg[{key}] to be {_type_name(want.as_datatype_enum)}"
+                                 f" but {_type_name(got)} is provided")
         outputs = self._loaded.signatures[signature](
             **{key: tf.constant(value) for key, value in inputs.items()})
         return {key: value.numpy() for key, value in outputs.items()}
@@ -141,6 +149,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, self._answer(match["verb"], raw))
         except (ValueError, KeyError, tf.errors.OpError) as error:
             self._send(400, {"error": getattr(error, "message", None) or str(error)})
+
+    def _send(self, code: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _answer(self, verb: str | None, raw: bytes | None) -> dict:
         backend = self.backend

@@ -1,0 +1,352 @@
+"""Clients for a generator served by TensorFlow Serving, over REST or gRPC.
+
+Both clients speak the server's documented protocols (REST: tensorflow.org/tfx/serving/
+api_rest; gRPC: tensorflow_serving.apis PredictionService) and return NumPy arrays, so
+code above them does not care which one it holds. REST uses only the standard library;
+gRPC needs `tensorflow-serving-api` (`pip install 'kgan[serving]'`).
+`serving/client.py` is the command line over this module.
+
+Example:
+    >>> client = RestClient("http://localhost:8501", model="digits")
+    >>> samples = generate(client, range(16))            # seeds 0..15
+    >>> save_grid(samples.images, "grid.png")
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+import numpy as np
+
+from kgan.signatures import MAX_BATCH_SIZE, check_seeds
+
+# JSON carries no dtypes; these are the dtypes of our signatures' outputs.
+_OUTPUT_DTYPES = {"images": np.uint8, "z": np.float32}
+# REST drops the output name when a signature has a single output.
+_SINGLE_OUTPUT = {"serving_default": "images"}
+
+
+class ServingError(RuntimeError):
+    """The server could not be reached, or it refused the request (message says why)."""
+
+
+@dataclass
+class Samples:
+    """Images from the server: uint8 [N, H, W, C], PNG files' bytes and latents (or None)."""
+
+    images: np.ndarray
+    png_bytes: list[bytes] | None = None
+    z: np.ndarray | None = None
+
+
+def model_path(model: str, version: int | None = None, label: str | None = None) -> str:
+    """Returns `/v1/models/NAME[/versions/V | /labels/L]` (one of version and label)."""
+    if version is not None and label is not None:
+        raise ValueError("pass a version or a label, not both")
+    path = f"/v1/models/{model}"
+    if version is not None:
+        path += f"/versions/{int(version)}"
+    elif label is not None:
+        path += f"/labels/{label}"
+    return path
+
+
+def rest_body(inputs: dict[str, np.ndarray], signature: str, fmt: str = "columnar") -> dict:
+    """Builds a :predict body in row ("instances") or columnar ("inputs") format.
+
+    Row format repeats each input name per example; columnar sends one list per input.
+    Byte strings become `{"b64": ...}` objects as the REST API requires.
+    """
+    columns = {name: _to_json(np.asarray(value)) for name, value in inputs.items()}
+    if fmt == "columnar":
+        return {"signature_name": signature, "inputs": columns}
+    if fmt == "row":
+        size = len(next(iter(columns.values())))
+        rows = [{name: column[i] for name, column in columns.items()} for i in range(size)]
+        return {"signature_name": signature, "instances": rows}
+    raise ValueError(f"format must be 'row' or 'columnar', got {fmt!r}")
+
+
+def _to_json(array: np.ndarray):
+    if array.dtype.kind in "SO":
+        return [{"b64": base64.b64encode(bytes(item)).decode("ascii")} for item in array]
+    return array.tolist()
+
+
+def parse_rest_response(body: dict, signature: str) -> dict[str, np.ndarray]:
+    """Turns a :predict response ("predictions" or "outputs") into named NumPy arrays."""
+    if "error" in body:
+        raise ServingError(f"server error: {body['error']}")
+    if "predictions" in body:
+        rows = body["predictions"]
+        if rows and all(isinstance(row, dict) and not _is_b64(row) for row in rows):
+            named = {name: [row[name] for row in rows] for name in rows[0]}
+        else:
+            named = {_SINGLE_OUTPUT.get(signature, "output"): rows}
+    elif "outputs" in body:
+        outputs = body["outputs"]
+        if isinstance(outputs, dict) and not _is_b64(outputs):
+            named = outputs
+        else:
+            named = {_SINGLE_OUTPUT.get(signature, "output"): outputs}
+    else:
+        raise ServingError(f"unexpected response without predictions/outputs: {body!r:.200}")
+    return {name: _to_array(name, value) for name, value in named.items()}
+
+
+def _is_b64(value) -> bool:
+    return isinstance(value, dict) and set(value) == {"b64"}
+
+
+def _to_array(name: str, value) -> np.ndarray:
+    if name.endswith("_bytes"):
+        return np.array([base64.b64decode(item["b64"]) for item in value], dtype=object)
+    return np.asarray(value, dtype=_OUTPUT_DTYPES.get(name))
+
+
+class RestClient:
+    """Talks to TF Serving's REST API (`--rest_api_port`, 8501 by default).
+
+    Args:
+        url: server root, e.g. "http://localhost:8501".
+        model: model name from models.config.
+        version: a version number to pin, or `label` (e.g. "stable"); neither = latest.
+        fmt: request format for predict, "columnar" (compact) or "row".
+        timeout: seconds per request.
+    """
+
+    def __init__(self, url: str = "http://localhost:8501", model: str = "kgan",
+                 version: int | None = None, label: str | None = None,
+                 fmt: str = "columnar", timeout: float = 30.0):
+        self.url = url.rstrip("/")
+        self.model, self.fmt, self.timeout = model, fmt, timeout
+        self.path = model_path(model, version, label)
+
+    def status(self) -> dict:
+        """GET /v1/models/NAME: the state of each version (AVAILABLE, LOADING, ...)."""
+        return self._request(self.path)
+
+    def metadata(self) -> dict:
+        """GET /v1/models/NAME/metadata: signatures with their input/output specs."""
+        return self._request(self.path + "/metadata")
+
+    def predict(self, inputs: dict[str, np.ndarray], signature: str = "serving_default"
+                ) -> dict[str, np.ndarray]:
+        """POSTs one :predict request and returns the outputs by name."""
+        body = rest_body(inputs, signature, self.fmt)
+        return parse_rest_response(self._request(self.path + ":predict", body, signature),
+                                   signature)
+
+    def _request(self, path: str, body: dict | None = None, signature: str = "") -> dict:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            raise self._http_error(error, signature) from None
+        except (TimeoutError, urllib.error.URLError, ConnectionError) as error:
+            reason = getattr(error, "reason", error)
+            raise ServingError(f"cannot reach TF Serving at {self.url}: {reason} (is "
+                               "tensorflow_model_server running with --rest_api_port?)"
+                               ) from None
+
+    def _http_error(self, error: urllib.error.HTTPError, signature: str) -> ServingError:
+        raw = error.read().decode(errors="replace")
+        try:
+            message = json.loads(raw)["error"]
+        except (ValueError, KeyError, TypeError):
+            message = raw.strip() or error.reason
+        return _describe(error.code == 404, message, self.model, signature,
+                         f"HTTP {error.code} from {self.url}")
+
+
+def _describe(not_found: bool, message: str, model: str, signature: str,
+              where: str) -> ServingError:
+    """Names the usual causes (unknown model / signature) in front of the server's text."""
+    lowered = message.lower()
+    if "signature" in lowered and "not found" in lowered:
+        return ServingError(f"unknown signature {signature!r} for model {model!r} "
+                            f"(ours are serving_default and generate): {message}")
+    if not_found:
+        return ServingError(f"model {model!r} not found ({where}); check the name in "
+                            f"models.config and that a version is loaded: {message}")
+    return ServingError(f"server error ({where}): {message}")
+
+
+class GrpcClient:
+    """Talks to TF Serving's gRPC API (`--port`, 8500 by default); same methods as RestClient.
+
+    Args:
+        target: "host:port" of the gRPC endpoint.
+        model, version, label: which model and version to ask (see RestClient).
+        timeout: seconds per call.
+    """
+
+    def __init__(self, target: str = "localhost:8500", model: str = "kgan",
+                 version: int | None = None, label: str | None = None,
+                 timeout: float = 30.0):
+        import grpc
+        from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+        model_path(model, version, label)  # same version/label check as REST
+        self.target, self.model, self.timeout = target, model, timeout
+        self.version, self.label = version, label
+        self._channel = grpc.insecure_channel(target)
+        self._predict = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def _spec(self, spec, signature: str | None = None) -> None:
+        spec.name = self.model
+        if self.version is not None:
+            spec.version.value = int(self.version)
+        elif self.label is not None:
+            spec.version_label = self.label
+        if signature:
+            spec.signature_name = signature
+
+    def status(self) -> dict:
+        """ModelService.GetModelStatus, as the same dict the REST status returns."""
+        from google.protobuf import json_format
+        from tensorflow_serving.apis import get_model_status_pb2
+
+        request = get_model_status_pb2.GetModelStatusRequest()
+        self._spec(request.model_spec)
+        response = self._call(self._models.GetModelStatus, request, "")
+        return json_format.MessageToDict(response, preserving_proto_field_name=True)
+
+    def metadata(self) -> dict:
+        """PredictionService.GetModelMetadata(signature_def), in the REST layout."""
+        from google.protobuf import json_format
+        from tensorflow_serving.apis import get_model_metadata_pb2
+
+        request = get_model_metadata_pb2.GetModelMetadataRequest(
+            metadata_field=["signature_def"])
+        self._spec(request.model_spec)
+        response = self._call(self._predict.GetModelMetadata, request, "")
+        signatures = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(signatures)
+        return {
+            "model_spec": json_format.MessageToDict(response.model_spec,
+                                                    preserving_proto_field_name=True),
+            "metadata": {"signature_def": json_format.MessageToDict(
+                signatures, preserving_proto_field_name=True)},
+        }
+
+    def predict(self, inputs: dict[str, np.ndarray], signature: str = "serving_default"
+                ) -> dict[str, np.ndarray]:
+        """Sends one PredictRequest and returns the outputs by name."""
+        import tensorflow as tf
+        from tensorflow_serving.apis import predict_pb2
+
+        request = predict_pb2.PredictRequest()
+        self._spec(request.model_spec, signature)
+        for name, value in inputs.items():
+            request.inputs[name].CopyFrom(tf.make_tensor_proto(np.asarray(value)))
+        response = self._call(self._predict.Predict, request, signature)
+        return {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
+
+    def _call(self, method, request, signature: str):
+        import grpc
+
+        try:
+            return method(request, timeout=self.timeout)
+        except grpc.RpcError as error:
+            code, details = error.code(), error.details() or ""
+            if code == grpc.StatusCode.UNAVAILABLE:
+                raise ServingError(f"cannot reach TF Serving at {self.target}: {details} "
+                                   "(is tensorflow_model_server running with --port?)"
+                                   ) from None
+            raise _describe(code == grpc.StatusCode.NOT_FOUND, details, self.model,
+                            signature, f"gRPC {code.name} from {self.target}") from None
+
+
+def generate(client, seeds, labels=None) -> Samples:
+    """Asks the `generate` signature for one image per seed, MAX_BATCH_SIZE per request.
+
+    Seeds map to the same images as `GAN.generate(n, seed=s)` for seeds s..s+n-1. A
+    conditional model needs labels; `labels_for_seeds` gives the GAN's default ones.
+    """
+    seeds = np.asarray(list(seeds), dtype=np.int64)
+    if seeds.size == 0:
+        raise ValueError("empty batch: ask for at least one seed")
+    labels = None if labels is None else np.asarray(labels, np.int32)
+    if labels is not None and labels.shape != seeds.shape:
+        raise ValueError(f"labels must be {len(seeds)} integers, got {labels.shape}")
+    parts = []
+    for start in range(0, len(seeds), MAX_BATCH_SIZE):
+        inputs = {"seed": check_seeds(seeds[start:start + MAX_BATCH_SIZE])}
+        if labels is not None:
+            inputs["label"] = labels[start:start + MAX_BATCH_SIZE]
+        parts.append(client.predict(inputs, "generate"))
+    return Samples(images=np.concatenate([p["images"] for p in parts]).astype(np.uint8),
+                   png_bytes=[bytes(b) for p in parts for b in p["png_bytes"]],
+                   z=np.concatenate([p["z"] for p in parts]).astype(np.float32))
+
+
+def from_latents(client, z, labels=None) -> Samples:
+    """Asks `serving_default` for the images of latents z [N, latent_dim]."""
+    z = np.asarray(z, dtype=np.float32)
+    if z.ndim != 2 or len(z) == 0:
+        raise ValueError(f"z must be a non-empty [N, latent_dim] array, got {list(z.shape)}")
+    if not np.isfinite(z).all():
+        raise ValueError("z contains NaN or Inf; the server would reject it")
+    parts = []
+    for start in range(0, len(z), MAX_BATCH_SIZE):
+        inputs = {"z": z[start:start + MAX_BATCH_SIZE]}
+        if labels is not None:
+            inputs["label"] = np.asarray(labels, np.int32)[start:start + MAX_BATCH_SIZE]
+        parts.append(client.predict(inputs, "serving_default"))
+    return Samples(images=np.concatenate([p["images"] for p in parts]).astype(np.uint8), z=z)
+
+
+def labels_for_seeds(seeds, num_classes: int) -> np.ndarray:
+    """The GAN's default labels for seeds (seed % num_classes), as `generate` uses."""
+    return np.mod(np.asarray(list(seeds), np.int64), num_classes).astype(np.int32)
+
+
+def save_pngs(samples: Samples, out_dir: str, names: list[str] | None = None) -> list[str]:
+    """Writes one PNG per image (the server's PNG bytes when present); returns paths."""
+    os.makedirs(out_dir, exist_ok=True)
+    names = names or [f"{i:04d}.png" for i in range(len(samples.images))]
+    paths = []
+    for i, name in enumerate(names):
+        path = os.path.join(out_dir, name)
+        if samples.png_bytes is not None:
+            with open(path, "wb") as handle:
+                handle.write(samples.png_bytes[i])
+        else:
+            _pil_image(samples.images[i]).save(path)
+        paths.append(path)
+    return paths
+
+
+def save_grid(images: np.ndarray, path: str, columns: int | None = None) -> str:
+    """Tiles uint8 images [N, H, W, C] into one PNG, row-major, and writes it."""
+    images = np.asarray(images, np.uint8)
+    n, height, width, channels = images.shape
+    columns = columns or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / columns)
+    grid = np.zeros([rows * height, columns * width, channels], np.uint8)
+    for i, image in enumerate(images):
+        r, c = divmod(i, columns)
+        grid[r * height:(r + 1) * height, c * width:(c + 1) * width] = image
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    _pil_image(grid).save(path)
+    return path
+
+
+def _pil_image(array: np.ndarray):
+    from PIL import Image
+
+    return Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)

@@ -1,0 +1,200 @@
+"""Serving clients against loopback REST / gRPC servers that follow TF Serving's APIs."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import io
+import os
+import socket
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+from serving_fakes import Backend, GrpcServer, RestServer
+
+import kgan
+from kgan.export import MAX_BATCH_SIZE, ExportedGenerator, export_generator
+from kgan.serving_client import (
+    GrpcClient,
+    RestClient,
+    ServingError,
+    from_latents,
+    generate,
+    labels_for_seeds,
+    parse_rest_response,
+    rest_body,
+    save_grid,
+    save_pngs,
+)
+
+LATENT = 8
+CLIENT_CLI = os.path.join(os.path.dirname(__file__), os.pardir, "serving", "client.py")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A conditional export behind a REST and a gRPC loopback server."""
+    keras.utils.set_random_seed(4)
+    generator, _ = kgan.networks.dcgan(resolution=8, channels=1, latent_dim=LATENT,
+                                       num_classes=3, base_filters=4)
+    layer = generator.layers[-1]
+    layer.kernel.assign(layer.kernel * 30.0)  # spread pixels over [0, 255]
+    path = export_generator(generator, tmp_path_factory.mktemp("exports"), "digits",
+                            num_classes=3)
+    backend = Backend("digits", 1, path, labels={"stable": 1})
+    with RestServer(backend) as rest, GrpcServer(backend) as grpc_server:
+        yield {"rest": rest, "grpc": grpc_server, "local": ExportedGenerator(path)}
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_rest_body_follows_the_documented_formats():
+    inputs = {"seed": np.array([1, 2]), "label": np.array([0, 2], np.int32)}
+    assert rest_body(inputs, "generate", "columnar") == {
+        "signature_name": "generate", "inputs": {"seed": [1, 2], "label": [0, 2]}}
+    assert rest_body(inputs, "generate", "row") == {
+        "signature_name": "generate",
+        "instances": [{"seed": 1, "label": 0}, {"seed": 2, "label": 2}]}
+    binary = rest_body({"data_bytes": np.array([b"\x00\xff"], object)}, "s", "row")
+    assert binary["instances"] == [{"data_bytes": {"b64": "AP8="}}]
+
+
+def test_parse_rest_response_shapes_from_the_docs():
+    b64 = base64.b64encode(b"png").decode()
+    single = parse_rest_response({"predictions": [[[[1]]], [[[2]]]]}, "serving_default")
+    assert single["images"].dtype == np.uint8 and single["images"].shape == (2, 1, 1, 1)
+    rows = parse_rest_response({"predictions": [{"png_bytes": {"b64": b64}, "z": [0.5]}]},
+                               "generate")
+    assert rows["png_bytes"].tolist() == [b"png"] and rows["z"].dtype == np.float32
+    columns = parse_rest_response({"outputs": {"png_bytes": [{"b64": b64}], "z": [[1.0]]}},
+                                  "generate")
+    assert columns["png_bytes"].tolist() == [b"png"]
+    with pytest.raises(ServingError, match="server error: boom"):
+        parse_rest_response({"error": "boom"}, "generate")
+
+
+@pytest.mark.parametrize("fmt", ["row", "columnar"])
+def test_rest_generate_matches_the_export(served, fmt):
+    client = RestClient(served["rest"].url, model="digits", label="stable", fmt=fmt)
+    seeds = [5, 6, 7, 5]
+    samples = generate(client, seeds, labels_for_seeds(seeds, 3))
+    expected = served["local"].generate(seeds, labels_for_seeds(seeds, 3))
+    np.testing.assert_array_equal(samples.images, expected["images"])
+    np.testing.assert_allclose(samples.z, expected["z"], rtol=1e-6)
+    decoded = np.asarray(Image.open(io.BytesIO(samples.png_bytes[1])))
+    np.testing.assert_array_equal(decoded, expected["images"][1][..., 0])
+    body = served["rest"].requests[-1]
+    assert ("instances" if fmt == "row" else "inputs") in body
+    assert body["signature_name"] == "generate"
+
+
+def test_rest_latents_status_and_metadata(served):
+    client = RestClient(served["rest"].url, model="digits", version=1, fmt="row")
+    z = np.random.default_rng(1).normal(size=[3, LATENT]).astype(np.float32)
+    labels = [0, 1, 2]
+    images = from_latents(client, z, labels).images
+    np.testing.assert_array_equal(images, served["local"].images(z, labels))
+    assert client.status()["model_version_status"][0]["state"] == "AVAILABLE"
+    signatures = client.metadata()["metadata"]["signature_def"]["signature_def"]
+    assert {"serving_default", "generate"} <= set(signatures)
+    assert signatures["generate"]["inputs"]["seed"]["dtype"] == "DT_INT64"
+
+
+def test_requests_are_split_at_max_batch_size(served):
+    client = RestClient(served["rest"].url, model="digits")
+    before = len(served["rest"].requests)
+    seeds = range(MAX_BATCH_SIZE + 6)
+    samples = generate(client, seeds, labels_for_seeds(seeds, 3))
+    assert len(samples.images) == MAX_BATCH_SIZE + 6 == len(samples.png_bytes)
+    assert len(served["rest"].requests) - before == 2
+
+
+def test_grpc_predict_status_and_metadata(served):
+    client = GrpcClient(served["grpc"].target, model="digits", label="stable")
+    try:
+        seeds = [9, 2]
+        samples = generate(client, seeds, [1, 1])
+        np.testing.assert_array_equal(samples.images,
+                                      served["local"].generate(seeds, [1, 1])["images"])
+        z = samples.z
+        np.testing.assert_array_equal(from_latents(client, z, [1, 1]).images, samples.images)
+        assert client.status()["model_version_status"][0]["state"] == "AVAILABLE"
+        metadata = client.metadata()
+        assert "generate" in metadata["metadata"]["signature_def"]["signature_def"]
+    finally:
+        client.close()
+
+
+def rest_and_grpc(served, model="digits", **kwargs):
+    return [RestClient(served["rest"].url, model=model, **kwargs),
+            GrpcClient(served["grpc"].target, model=model, **kwargs)]
+
+
+def test_clear_errors_for_unknown_model_and_signature(served):
+    for client in rest_and_grpc(served, model="nope"):
+        with pytest.raises(ServingError, match="model 'nope' not found"):
+            client.status()
+    for client in rest_and_grpc(served):
+        with pytest.raises(ServingError, match="unknown signature 'paint'"):
+            client.predict({"seed": np.array([1])}, "paint")
+
+
+def test_server_error_bodies_are_surfaced(served):
+    nan = np.full([1, LATENT], np.nan, np.float32)
+    for client in rest_and_grpc(served):
+        with pytest.raises(ServingError, match="kgan: z contains NaN or Inf"):
+            client.predict({"z": nan, "label": np.array([0], np.int32)})
+        with pytest.raises(ServingError, match="kgan: label must be < num_classes"):
+            client.predict({"seed": np.array([1]), "label": np.array([7], np.int32)},
+                           "generate")
+    with pytest.raises(ServingError, match="to be float but double"):
+        GrpcClient(served["grpc"].target, model="digits").predict(
+            {"z": nan.astype(np.float64), "label": np.array([0], np.int32)})
+
+
+def test_connection_refused_is_explained():
+    port = closed_port()
+    with pytest.raises(ServingError, match="cannot reach TF Serving.*--rest_api_port"):
+        RestClient(f"http://127.0.0.1:{port}", model="digits", timeout=5).status()
+    with pytest.raises(ServingError, match="cannot reach TF Serving.*--port"):
+        GrpcClient(f"127.0.0.1:{port}", model="digits", timeout=5).status()
+
+
+def test_client_side_checks():
+    with pytest.raises(ValueError, match="empty batch"):
+        generate(None, [])
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        from_latents(None, np.full([1, LATENT], np.inf))
+    with pytest.raises(ValueError, match="version or a label, not both"):
+        RestClient(model="digits", version=1, label="stable")
+
+
+def test_save_pngs_and_grid(served, tmp_path):
+    samples = generate(RestClient(served["rest"].url, model="digits"), [0, 1, 2], [0, 1, 2])
+    paths = save_pngs(samples, tmp_path / "pngs")
+    assert [os.path.basename(p) for p in paths] == ["0000.png", "0001.png", "0002.png"]
+    grid = np.asarray(Image.open(save_grid(samples.images, tmp_path / "grid.png", 2)))
+    assert grid.shape == (16, 16)
+    np.testing.assert_array_equal(grid[8:, :8], samples.images[2][..., 0])
+
+
+def test_command_line_client(served, tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("serving_client_cli", CLIENT_CLI)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    url = served["rest"].url
+    assert module.main(["--rest", url, "--model", "digits", "generate", "--seeds", "3-6",
+                        "--num-classes", "3", "--out", str(tmp_path / "out"),
+                        "--grid", str(tmp_path / "grid.png")]) == 0
+    assert sorted(os.listdir(tmp_path / "out")) == [f"seed_{s}.png" for s in range(3, 7)]
+    assert (tmp_path / "grid.png").exists()
+    assert module.main(["--grpc", served["grpc"].target, "--model", "digits", "status"]) == 0
+    assert "AVAILABLE" in capsys.readouterr().out
+    assert module.main(["--rest", url, "--model", "nope", "metadata"]) == 1
+    assert "model 'nope' not found" in capsys.readouterr().err
