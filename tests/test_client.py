@@ -6,11 +6,13 @@ import base64
 import importlib.util
 import io
 import os
+import re
 import socket
 
 import keras
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 from serving_fakes import Backend, GrpcServer, RestServer
 
@@ -198,3 +200,33 @@ def test_command_line_client(served, tmp_path, capsys):
     assert "AVAILABLE" in capsys.readouterr().out
     assert module.main(["--rest", url, "--model", "nope", "metadata"]) == 1
     assert "model 'nope' not found" in capsys.readouterr().err
+
+
+SERVING = os.path.join(os.path.dirname(__file__), os.pardir, "serving")
+
+
+def test_deployment_files_agree_with_the_export():
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    with open(os.path.join(SERVING, "models.config")) as handle:
+        config = text_format.Parse(handle.read(), model_server_config_pb2.ModelServerConfig())
+    (model,) = config.model_config_list.config
+    assert model.base_path == f"/models/{model.name}"
+    assert model.model_version_policy.latest.num_versions >= 1
+    assert dict(model.version_labels) == {"stable": 1}
+    with open(os.path.join(SERVING, "batching_parameters.txt")) as handle:
+        batching = handle.read()
+    assert re.search(r"^max_batch_size \{ value: (\d+) \}", batching, re.M)[1] == str(
+        MAX_BATCH_SIZE)
+    for name, image in [("docker-compose.yml", "tensorflow/serving:latest"),
+                        ("docker-compose.gpu.yml", "tensorflow/serving:latest-gpu")]:
+        with open(os.path.join(SERVING, name)) as handle:
+            service = yaml.safe_load(handle)["services"]["tfserving"]
+        assert service["image"] == image
+        assert any(volume.endswith(":/models:ro") for volume in service["volumes"])
+        flags = dict(flag.lstrip("-").split("=", 1) for flag in service["command"])
+        assert flags["model_config_file"] == "/config/models.config"
+        assert flags["enable_batching"] == "true"
+        assert flags["batching_parameters_file"] == "/config/batching_parameters.txt"
+        assert (flags["port"], flags["rest_api_port"]) == ("8500", "8501")
