@@ -1,0 +1,298 @@
+"""`TrainConfig`: every choice of a training run, as validated data.
+
+A run is described completely by its config: `train.py` turns flags into one, the run
+directory keeps it as `config.json`, and a resumed run must present the same one (only
+the fields in `RESUMABLE_FIELDS`, which do not change what is computed, may differ).
+Named presets give sizes and hyperparameters known to work for common data sets.
+
+Example:
+    >>> config = TrainConfig.from_preset("mnist", epochs=5)
+    >>> config.to_json() == TrainConfig.from_json(config.to_json()).to_json()
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import re
+from typing import Any
+
+from kgan import distribute, losses
+from kgan.metrics import metric_names
+from kgan.networks import MAX_RESOLUTION, MIN_RESOLUTION
+
+AUTO = "auto"
+NO_AUGMENT = "none"
+FEATURE_EXTRACTORS = ("classifier", "inception")
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class ConfigError(ValueError):
+    """A config value is invalid; the message names the field and what it accepts."""
+
+
+def _field(default, help_text: str, **kwargs):
+    """A dataclass field whose help text doubles as the command-line help."""
+    if isinstance(default, (list, tuple)):
+        return dataclasses.field(default_factory=lambda: tuple(default),
+                                 metadata={"help": help_text, **kwargs})
+    return dataclasses.field(default=default, metadata={"help": help_text, **kwargs})
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """All settings of a run. Defaults are the `digits` preset: a CPU demo of minutes.
+
+    Validation runs on construction, so a `TrainConfig` that exists is a valid one.
+    """
+
+    preset: str = _field("digits", "preset the defaults came from (informational)")
+    # data
+    dataset: str = _field("digits", "TFDS name (mnist, cifar10, celeb_a, ...), 'digits' "
+                          "(offline demo) or a path to an image folder")
+    data_dir: str | None = _field(None, "TFDS data dir (default: TFDS's own)")
+    download: bool = _field(False, "let TFDS download and prepare missing data")
+    resolution: int = _field(32, f"image side, a power of two in [{MIN_RESOLUTION}, "
+                             f"{MAX_RESOLUTION}]")
+    channels: int = _field(1, "1 (grayscale) or 3 (RGB)")
+    conditional: bool = _field(False, "train a class-conditional GAN (labelled data)")
+    batch_size: int = _field(64, "global batch size (split across replicas)")
+    epochs: int = _field(30, "epochs to train in total (raise it to extend a run)")
+    steps_per_epoch: int | None = _field(None, "train steps per epoch (default: one pass)")
+    # model and optimisation
+    latent_dim: int = _field(64, "length of the latent vector z")
+    base_filters: int = _field(32, "filters of the widest-resolution layer")
+    max_filters: int = _field(512, "cap on filters in any layer")
+    spectral_norm: bool = _field(False, "spectral normalization in the discriminator")
+    loss: str = _field("non_saturating", f"adversarial loss: {', '.join(losses.NAMES)}")
+    gradient_penalty: float = _field(0.0, "WGAN-GP weight (10 in the paper); 0 disables")
+    r1_gamma: float = _field(0.0, "R1 penalty weight gamma; 0 disables")
+    d_steps: int = _field(1, "discriminator updates per generator update")
+    lr_d: float = _field(2e-4, "discriminator learning rate (Adam)")
+    lr_g: float = _field(2e-4, "generator learning rate (Adam)")
+    beta1: float = _field(0.5, "Adam beta_1")
+    beta2: float = _field(0.999, "Adam beta_2")
+    ema_decay: float | None = _field(None, "keep an EMA generator with this decay "
+                                     "(e.g. 0.999); none disables")
+    augment: str = _field(NO_AUGMENT, "DiffAugment policy: none, or a comma list of "
+                          "color, translation, cutout")
+    ada_target: float | None = _field(0.6, "ADA target for E[sign D(real)]; none applies "
+                                      "the augmentation always (p = 1)")
+    seed: int = _field(0, "seed of weights, data order and training noise")
+    # hardware
+    strategy: str = _field(AUTO, f"distribution strategy: {', '.join(distribute.STRATEGIES)}")
+    mixed_precision: str = _field(AUTO, f"dtype policy: {', '.join(distribute.POLICIES)}")
+    jit_compile: str = _field(AUTO, "XLA: auto (on GPU), on or off", choices=(AUTO, "on", "off"))
+    deterministic: bool = _field(False, "deterministic ops (bit-exact reruns, slower)")
+    # outputs
+    run_dir: str | None = _field(None, "run directory (default: runs/<model_name>)")
+    export_dir: str = _field("exports", "TF Serving model base folder")
+    model_name: str | None = _field(None, "served model name (default: from the dataset)")
+    export: bool = _field(True, "export the generator for TF Serving at the end")
+    log_every_n_steps: int = _field(50, "TensorBoard scalars every N steps; 0: epochs only")
+    sample_every: int = _field(1, "sample grid every N epochs")
+    num_samples: int = _field(64, "images in the sample grid")
+    checkpoint_every: int = _field(200, "resume checkpoint every N steps (and each epoch)")
+    keep_checkpoints: int = _field(3, "epoch checkpoints kept in checkpoints/")
+    # quality metrics
+    metrics: tuple[str, ...] = _field((), f"quality metrics: {', '.join(metric_names())}")
+    metrics_every: int = _field(5, "evaluate the quality metrics every N epochs")
+    metrics_samples: int = _field(2000, "generated (and real) images per evaluation")
+    metrics_features: str = _field("classifier", "features for metrics: classifier (trained "
+                                   "on the data's labels), inception, or a .keras model path")
+    inception_weights: str | None = _field(None, "local InceptionV3 notop weights file")
+
+    def __post_init__(self):
+        object.__setattr__(self, "metrics", tuple(self.metrics))
+        for name in ("model_name", "run_dir"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, self._default(name))
+        _validate(self)
+
+    def _default(self, name: str) -> str:
+        if name == "model_name":
+            base = os.path.basename(os.path.normpath(str(self.dataset))) or "model"
+            return re.sub(r"[^A-Za-z0-9_.-]", "_", base).lstrip("_.-") or "model"
+        return os.path.join("runs", self.model_name)
+
+    # ------------------------------------------------------------ round trip
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types only (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Builds a config from a dict; unknown keys are an error, not silently dropped."""
+        if not isinstance(values, dict):
+            raise ConfigError(f"a config must be a JSON object, got {type(values).__name__}")
+        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown config keys: {', '.join(unknown)}")
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainConfig:
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"config is not valid JSON: {error}") from None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> TrainConfig:
+        """Reads a config file (e.g. a run's `config.json`)."""
+        try:
+            with open(path, encoding="utf-8") as file:
+                text = file.read()
+        except OSError as error:
+            raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+        return cls.from_json(text)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> TrainConfig:
+        """The preset's settings with `overrides` on top."""
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+        return cls.from_dict({**PRESETS[name], "preset": name, **overrides})
+
+    def differences(self, other: TrainConfig) -> list[str]:
+        """Fields that change the computation, as 'name: old -> new' (RESUMABLE_FIELDS
+        excluded): what stops a run directory from being resumed with `other`."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return [f"{k}: {mine[k]!r} -> {theirs[k]!r}" for k in mine
+                if k not in RESUMABLE_FIELDS and mine[k] != theirs[k]]
+
+    def field_names(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self)]
+
+
+# Fields a resumed run may change: they decide how long, where and how it is logged or
+# executed, never what a train step computes.
+RESUMABLE_FIELDS = frozenset({
+    "preset", "data_dir", "download", "epochs", "strategy", "jit_compile", "deterministic",
+    "run_dir", "export_dir", "model_name", "export", "log_every_n_steps", "sample_every",
+    "num_samples", "checkpoint_every", "keep_checkpoints", "metrics", "metrics_every",
+    "metrics_samples", "metrics_features", "inception_weights",
+})
+
+_SMALL = dict(dataset="digits", resolution=32, channels=1, batch_size=64, epochs=30,
+              latent_dim=64, base_filters=32)
+PRESETS: dict[str, dict[str, Any]] = {
+    # 1797 8x8 digits upsampled to 32 px: 28 steps/epoch, a few minutes on 2 CPU cores.
+    "digits": dict(_SMALL),
+    "mnist": dict(_SMALL, dataset="mnist", batch_size=128, epochs=20, base_filters=64),
+    "fashion_mnist": dict(_SMALL, dataset="fashion_mnist", batch_size=128, epochs=30,
+                          base_filters=64),
+    # Hinge loss + spectral norm + EMA: the usual stable recipe for small colour images.
+    "cifar10": dict(dataset="cifar10", resolution=32, channels=3, batch_size=128, epochs=100,
+                    latent_dim=128, base_filters=64, spectral_norm=True, loss="hinge",
+                    ema_decay=0.999, beta1=0.0, beta2=0.9, lr_d=2e-4, lr_g=1e-4,
+                    augment="color,translation,cutout"),
+    "celeba64": dict(dataset="celeb_a", resolution=64, channels=3, batch_size=64, epochs=20,
+                     latent_dim=128, base_filters=64, ema_decay=0.999, model_name="celeba64"),
+    # Few-shot folders (hundreds of images): ADA keeps D from memorising them.
+    "folder64": dict(dataset="images", resolution=64, channels=3, batch_size=32, epochs=200,
+                     latent_dim=128, base_filters=64, r1_gamma=1.0, ema_decay=0.999,
+                     augment="color,translation,cutout", ada_target=0.6,
+                     model_name="folder64"),
+}
+
+
+# ----------------------------------------------------------------- validation
+def _validate(config: TrainConfig) -> None:
+    _check_types(config)
+    _check_data(config)
+    _check_model(config)
+    _check_outputs(config)
+
+
+def _check_types(config: TrainConfig) -> None:
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        kind = str(field.type)
+        if value is None and "None" in kind:
+            continue
+        ok = {
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+            "bool": isinstance(value, bool),
+            "str": isinstance(value, str),
+            "tuple": isinstance(value, tuple) and all(isinstance(v, str) for v in value),
+        }[kind.split(" ")[0].split("[")[0]]
+        if not ok:
+            raise ConfigError(f"{field.name} must be of type {kind}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{field.name} must be finite, got {value!r}")
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _check_data(c: TrainConfig) -> None:
+    _require(bool(c.dataset.strip()), "dataset must not be empty")
+    power = c.resolution > 0 and c.resolution & (c.resolution - 1) == 0
+    _require(power and MIN_RESOLUTION <= c.resolution <= MAX_RESOLUTION,
+             f"resolution must be a power of two in [{MIN_RESOLUTION}, {MAX_RESOLUTION}], "
+             f"got {c.resolution}")
+    _require(c.channels in (1, 3), f"channels must be 1 or 3, got {c.channels}")
+    _require(c.batch_size >= 1, f"batch_size must be >= 1, got {c.batch_size}")
+    _require(c.epochs >= 1, f"epochs must be >= 1, got {c.epochs}")
+    _require(c.steps_per_epoch is None or c.steps_per_epoch >= 1,
+             f"steps_per_epoch must be >= 1, got {c.steps_per_epoch}")
+    _require(c.seed >= 0, f"seed must be >= 0, got {c.seed}")
+
+
+def _check_model(c: TrainConfig) -> None:
+    for name in ("latent_dim", "base_filters", "d_steps"):
+        _require(getattr(c, name) >= 1, f"{name} must be >= 1, got {getattr(c, name)}")
+    _require(c.max_filters >= c.base_filters,
+             f"max_filters ({c.max_filters}) must be >= base_filters ({c.base_filters})")
+    _require(c.loss in losses.NAMES,
+             f"unknown loss {c.loss!r}; choose from {', '.join(losses.NAMES)}")
+    for name in ("gradient_penalty", "r1_gamma"):
+        _require(getattr(c, name) >= 0, f"{name} must be >= 0, got {getattr(c, name)}")
+    for name in ("lr_d", "lr_g"):
+        _require(getattr(c, name) > 0, f"{name} must be > 0, got {getattr(c, name)}")
+    for name in ("beta1", "beta2"):
+        _require(0 <= getattr(c, name) < 1, f"{name} must be in [0, 1), got {getattr(c, name)}")
+    _require(c.ema_decay is None or 0 < c.ema_decay < 1,
+             f"ema_decay must be in (0, 1) or none, got {c.ema_decay}")
+    _require(c.ada_target is None or 0 < c.ada_target < 1,
+             f"ada_target must be in (0, 1) or none, got {c.ada_target}")
+    if c.augment != NO_AUGMENT:
+        from kgan.augment import POLICIES
+
+        unknown = [p for p in c.augment.split(",") if p.strip() not in POLICIES]
+        _require(not unknown, f"unknown augment policy {', '.join(unknown)}; use none or a "
+                 f"comma list of {', '.join(POLICIES)}")
+    for name, valid in (("strategy", distribute.STRATEGIES),
+                        ("mixed_precision", distribute.POLICIES),
+                        ("jit_compile", (AUTO, "on", "off"))):
+        _require(getattr(c, name) in valid,
+                 f"unknown {name} {getattr(c, name)!r}; choose from {', '.join(valid)}")
+
+
+def _check_outputs(c: TrainConfig) -> None:
+    _require(bool(_NAME_PATTERN.match(c.model_name)),
+             f"model_name must be letters, digits, '_', '.', '-', got {c.model_name!r}")
+    _require(bool(c.run_dir.strip()), "run_dir must not be empty")
+    _require(c.log_every_n_steps >= 0, f"log_every_n_steps must be >= 0, got "
+             f"{c.log_every_n_steps}")
+    for name in ("sample_every", "num_samples", "checkpoint_every", "keep_checkpoints",
+                 "metrics_every"):
+        _require(getattr(c, name) >= 1, f"{name} must be >= 1, got {getattr(c, name)}")
+    unknown = [m for m in c.metrics if m not in metric_names()]
+    _require(not unknown, f"unknown metric {', '.join(unknown)}; choose from "
+             f"{', '.join(metric_names())}")
+    _require(c.metrics_samples >= 2, f"metrics_samples must be >= 2, got {c.metrics_samples}")
+    _require(c.metrics_features in FEATURE_EXTRACTORS or c.metrics_features.endswith(".keras"),
+             f"metrics_features must be classifier, inception or a .keras path, got "
+             f"{c.metrics_features!r}")

@@ -1,0 +1,374 @@
+"""`run(config)`: build everything, train with exact resume, export. Used by `train.py`.
+
+Flow: prepare the run directory (or check it holds this very config) -> pick the
+strategy and dtype policy -> describe the data -> build and compile the GAN inside the
+strategy scope -> restore the newest backup -> train epoch by epoch -> save
+`final.keras` and export a TF Serving version.
+
+Each epoch's batches are a pure function of (seed, epoch): the pipeline is rebuilt
+with a seed derived from both, and a resumed epoch skips the batches it already
+trained on. With the stateless training noise of `kgan.GAN` and deterministic ops,
+a run killed at any step and resumed ends bit-identical to one never interrupted.
+
+Example:
+    >>> from kgan.config import TrainConfig
+    >>> result = run(TrainConfig.from_preset("digits", epochs=2))
+    >>> print(result.summary())
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kgan import data, distribute, networks
+from kgan.callbacks import HParams, ImageGrid, QualityMetrics, ScalarLogger
+from kgan.checkpointing import NonFiniteGuard, RunError, RunState, Saver
+from kgan.config import NO_AUGMENT, ConfigError, TrainConfig
+from kgan.gan import GAN
+
+_JIT = {"auto": "auto", "on": True, "off": False}
+
+
+class RunPaths:
+    """Where a run keeps what (DESIGN.md, run directory contract)."""
+
+    def __init__(self, root: str):
+        self.root = root
+        self.config = os.path.join(root, "config.json")
+        self.logs = os.path.join(root, "logs")
+        self.samples = os.path.join(root, "samples")
+        self.backup = os.path.join(root, "backup")
+        self.checkpoints = os.path.join(root, "checkpoints")
+        self.final_model = os.path.join(root, "final.keras")
+        self.result = os.path.join(root, "result.json")
+        self.classifier = os.path.join(root, "metrics_classifier.keras")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    """What a finished run produced."""
+
+    run_dir: str
+    epochs: int
+    steps: int
+    final_model: str
+    export: str | None
+
+    def summary(self) -> str:
+        logs = os.path.join(self.run_dir, "logs")
+        lines = [f"Trained {self.epochs} epochs ({self.steps} steps).",
+                 f"  run dir:     {self.run_dir}",
+                 f"  samples:     {os.path.join(self.run_dir, 'samples')}",
+                 f"  final model: {self.final_model}"]
+        if self.export:
+            lines.append(f"  export:      {self.export}")
+        lines.append(f"  TensorBoard: tensorboard --logdir {logs}")
+        return "\n".join(lines)
+
+
+def run(config: TrainConfig, restart: bool = False, callbacks=(), verbose: int | None = None
+        ) -> RunResult:
+    """Trains (or resumes) the run `config` describes, then saves and exports it.
+
+    Args:
+        config: the validated run configuration.
+        restart: move an existing run directory aside and start over.
+        callbacks: extra Keras callbacks, called after kgan's own each step.
+        verbose: Keras verbosity; default a progress bar on a terminal, else one line
+            per epoch.
+
+    Returns:
+        A `RunResult` (paths of the final model and the export).
+
+    Raises:
+        ConfigError: the config cannot run here (data, strategy, batch split).
+        RunError: the run directory belongs to another config, a loss became
+            non-finite (`NonFiniteLossError`), or Ctrl-C (`TrainingInterrupted`).
+    """
+    paths = prepare_run_dir(config, restart)
+    env = _setup(config)
+    info, steps_per_epoch = _data_info(config)
+    with env.strategy.scope():
+        gan = build_gan(config, info.num_classes, env.jit_compile)
+    state = RunState(gan, paths.root, steps_per_epoch, config.keep_checkpoints)
+    start = state.restore()
+    total = config.epochs * steps_per_epoch
+    if start > total:
+        raise RunError(f"{paths.root} has already trained {start // steps_per_epoch} epochs; "
+                       f"ask for at least that many (--epochs)")
+    _announce(config, paths, state, env)
+    if start < total:
+        if verbose is None:
+            verbose = 1 if sys.stdout.isatty() else 2
+        _train(config, gan, state, paths, info, list(callbacks), verbose)
+    return _finish(config, gan, state, paths)
+
+
+# ---------------------------------------------------------------- run directory
+def prepare_run_dir(config: TrainConfig, restart: bool = False) -> RunPaths:
+    """Creates the run directory, or checks that the one there is this run's.
+
+    Raises:
+        RunError: the directory holds a run with other settings, is not a kgan run,
+            or cannot be written.
+    """
+    paths = RunPaths(config.run_dir)
+    if restart and os.path.isdir(paths.root) and os.listdir(paths.root):
+        moved = _move_aside(paths.root)
+        print(f"--restart: moved the previous run to {moved}")
+    _check_existing(config, paths)
+    try:
+        for folder in (paths.logs, paths.samples, paths.backup, paths.checkpoints):
+            os.makedirs(folder, exist_ok=True)
+        _write_atomic(paths.config, config.to_json())
+    except OSError as error:
+        raise RunError(f"cannot write the run directory {paths.root}: "
+                       f"{error.strerror or error}") from None
+    return paths
+
+
+def _check_existing(config: TrainConfig, paths: RunPaths) -> None:
+    if os.path.isfile(paths.config):
+        try:
+            saved = TrainConfig.load(paths.config)
+        except ConfigError as error:
+            raise RunError(f"{paths.config} is unreadable ({error}); pass --restart to "
+                           "start over") from None
+        changed = saved.differences(config)
+        if changed:
+            raise RunError(
+                f"{paths.root} holds a run with other settings ({'; '.join(changed)}); use "
+                "the same settings to resume, another --run-dir, or --restart to move the "
+                "old run aside and start over")
+    elif os.path.isdir(paths.root) and os.listdir(paths.root):
+        raise RunError(f"{paths.root} is not empty and holds no config.json, so it is not a "
+                       "kgan run; choose another --run-dir or pass --restart to move it aside")
+    elif os.path.exists(paths.root) and not os.path.isdir(paths.root):
+        raise RunError(f"cannot use {paths.root} as the run directory: it is a file")
+
+
+def _move_aside(root: str) -> str:
+    base = f"{os.path.normpath(root)}.old-{time.strftime('%Y%m%d-%H%M%S')}"
+    target, number = base, 1
+    while os.path.exists(target):
+        number += 1
+        target = f"{base}-{number}"
+    shutil.move(root, target)
+    return target
+
+
+def _write_atomic(path: str, text: str) -> None:
+    """Writes via a temporary file and a rename, so a crash never leaves half a file."""
+    temp = f"{path}.tmp"
+    with open(temp, "w", encoding="utf-8") as file:
+        file.write(text)
+    os.replace(temp, path)
+
+
+# ------------------------------------------------------------------ building
+def _setup(config: TrainConfig) -> distribute.Setup:
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(config.seed)
+    try:
+        env = distribute.setup(config.strategy, config.mixed_precision,
+                               _JIT[config.jit_compile])
+        distribute.check_global_batch(config.batch_size, env.num_replicas)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    return env
+
+
+def build_gan(config: TrainConfig, num_classes: int | None, jit_compile: bool = False) -> GAN:
+    """Builds and compiles the GAN a config describes (call inside the strategy scope)."""
+    num_classes = num_classes if config.conditional else None
+    generator, discriminator = networks.dcgan(
+        config.resolution, config.channels, config.latent_dim, num_classes=num_classes,
+        base_filters=config.base_filters, max_filters=config.max_filters,
+        spectral_norm=config.spectral_norm,
+    )
+    gan = GAN(generator, discriminator, config.latent_dim, num_classes=num_classes,
+              d_steps=config.d_steps, ema_decay=config.ema_decay,
+              augment=_augment(config), seed=config.seed)
+    gan.compile(
+        d_optimizer=keras.optimizers.Adam(config.lr_d, beta_1=config.beta1, beta_2=config.beta2),
+        g_optimizer=keras.optimizers.Adam(config.lr_g, beta_1=config.beta1, beta_2=config.beta2),
+        loss=config.loss, gradient_penalty=config.gradient_penalty,
+        r1_gamma=config.r1_gamma, jit_compile=jit_compile,
+    )
+    return gan
+
+
+def _augment(config: TrainConfig):
+    if config.augment == NO_AUGMENT:
+        return None
+    from kgan.augment import Augment
+
+    adaptive = config.ada_target is not None
+    return Augment(config.augment, initial_probability=0.0 if adaptive else 1.0,
+                   adaptive=adaptive, target=config.ada_target or 0.6)
+
+
+# ---------------------------------------------------------------------- data
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The shuffle seed of one epoch: a hash of (seed, epoch), so any epoch's order can
+    be rebuilt without replaying the epochs before it."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def epoch_dataset(config: TrainConfig, epoch: int, steps: int, skip: int = 0) -> tf.data.Dataset:
+    """Batches `skip`..`steps` of epoch `epoch`, in an order fixed by (seed, epoch).
+
+    Skipping reads (but does not train on) the skipped batches, so resuming costs at
+    most one epoch of input work. `repeat` lets `steps` exceed one pass over the data.
+    """
+    dataset = _load(config, seed=epoch_seed(config.seed, epoch))
+    return dataset.repeat().skip(skip).take(steps - skip)
+
+
+def _load(config: TrainConfig, seed: int, conditional: bool | None = None) -> tf.data.Dataset:
+    try:
+        return data.load(
+            config.dataset, resolution=config.resolution, channels=config.channels,
+            batch_size=config.batch_size,
+            conditional=config.conditional if conditional is None else conditional,
+            data_dir=config.data_dir, download=config.download, shuffle=True, seed=seed,
+        )
+    except (ValueError, FileNotFoundError) as error:
+        raise ConfigError(str(error)) from None
+
+
+def _data_info(config: TrainConfig):
+    """The source's description and the epoch length; fails fast on missing data."""
+    try:
+        info = data.describe(config.dataset, data_dir=config.data_dir)
+    except (ValueError, FileNotFoundError) as error:
+        raise ConfigError(str(error)) from None
+    if config.conditional and not info.num_classes:
+        raise ConfigError(f"--conditional needs a labelled dataset; {config.dataset!r} has "
+                          "no class labels")
+    _load(config, seed=config.seed)  # missing TFDS data fails here (or downloads)
+    if info.num_examples is None:
+        info = data.describe(config.dataset, data_dir=config.data_dir)
+    steps = config.steps_per_epoch or info.steps_per_epoch(config.batch_size)
+    if not steps:
+        raise ConfigError(f"cannot tell how many batches {config.dataset!r} has; pass "
+                          "--steps-per-epoch")
+    return info, steps
+
+
+# ------------------------------------------------------------------ training
+def _announce(config: TrainConfig, paths: RunPaths, state: RunState, env) -> None:
+    epoch, batch = state.position()
+    where = (f"resuming at epoch {epoch + 1}, batch {batch} (step {state.step})"
+             if state.step else "starting")
+    print(f"kgan: {where}; {config.dataset} at {config.resolution}px, "
+          f"{config.epochs} epochs x {state.steps_per_epoch} steps, "
+          f"{env.num_replicas} replica(s), {env.policy}; run dir {paths.root}", flush=True)
+
+
+class _StopAtEpochEnd(keras.callbacks.Callback):
+    """Ends `fit` after one epoch, so the next epoch gets its own seeded pipeline while
+    Keras still shows "Epoch e/N" with the run's real N."""
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.model.stop_training = True
+
+
+def _train(config, gan, state, paths, info, extra, verbose) -> None:
+    saver = Saver(state, config.checkpoint_every)
+    logging = _logging_callbacks(config, paths, info)
+    once = [HParams(paths.logs, config.to_dict())]
+    with saver:
+        while state.step < config.epochs * state.steps_per_epoch:
+            epoch, batch = state.position()
+            before = state.step
+            gan.fit(
+                epoch_dataset(config, epoch, state.steps_per_epoch, skip=batch),
+                initial_epoch=epoch, epochs=config.epochs,
+                steps_per_epoch=state.steps_per_epoch - batch, shuffle=False, verbose=verbose,
+                callbacks=[NonFiniteGuard(state), saver, *logging, *once, *extra,
+                           _StopAtEpochEnd()],
+            )
+            once = []
+            if state.step == before:
+                raise RunError(f"epoch {epoch + 1} trained no step: the data ran out")
+
+
+def _logging_callbacks(config: TrainConfig, paths: RunPaths, info) -> list:
+    found = [_quality_metrics(config, paths, info)] if config.metrics else []
+    return found + [
+        ScalarLogger(paths.logs, update_freq=config.log_every_n_steps),
+        ImageGrid(paths.logs, samples_dir=paths.samples, num_images=config.num_samples,
+                  every=config.sample_every),
+    ]
+
+
+def _quality_metrics(config: TrainConfig, paths: RunPaths, info) -> QualityMetrics:
+    """Scores against real images with features fixed for the whole run (a trained
+    domain classifier is saved in the run dir, so resumed runs score on the same scale)."""
+    from kgan import features
+
+    labelled = config.metrics_features == "classifier"
+    if labelled and not info.num_classes:
+        raise ConfigError(f"metrics_features=classifier needs class labels, which "
+                          f"{config.dataset!r} lacks; use inception or a .keras model")
+    images, labels = _real_sample(config, labelled)
+    try:
+        if config.metrics_features == "inception":
+            extractor = features.InceptionFeatures(config.inception_weights)
+        elif labelled and not os.path.isfile(paths.classifier):
+            model = features.train_classifier(images, labels, info.num_classes, seed=config.seed)
+            model.save(paths.classifier)
+            extractor = features.ClassifierFeatures(model)
+        else:
+            path = paths.classifier if labelled else config.metrics_features
+            extractor = features.ClassifierFeatures.from_file(path)
+    except FileNotFoundError as error:
+        raise ConfigError(str(error)) from None
+    return QualityMetrics(images, extractor, metrics=config.metrics, every=config.metrics_every,
+                          num_samples=len(images))
+
+
+def _real_sample(config: TrainConfig, labelled: bool):
+    """Up to `metrics_samples` real images (and labels), a fixed sample for the run."""
+    images, labels = [], []
+    for batch in _load(config, seed=config.seed, conditional=labelled):
+        batch_images, batch_labels = batch if labelled else (batch, None)
+        images.append(batch_images.numpy())
+        labels.append(None if batch_labels is None else batch_labels.numpy())
+        if sum(len(i) for i in images) >= config.metrics_samples:
+            break
+    images = np.concatenate(images)[: config.metrics_samples]
+    return images, (np.concatenate(labels)[: len(images)] if labelled else None)
+
+
+# ------------------------------------------------------------------- the end
+def _finish(config: TrainConfig, gan: GAN, state: RunState, paths: RunPaths) -> RunResult:
+    """Saves `final.keras` and exports, once per trained length of the run."""
+    if os.path.isfile(paths.result):
+        with open(paths.result, encoding="utf-8") as file:
+            previous = RunResult(**json.load(file))
+        if previous.steps == state.step:
+            print("kgan: this run is already complete; nothing to do.")
+            return previous
+    temp = os.path.join(paths.root, ".final-tmp.keras")
+    gan.save(temp)
+    os.replace(temp, paths.final_model)
+    export = None
+    if config.export:
+        from kgan.export import export_generator
+
+        export = export_generator(gan, config.export_dir, model_name=config.model_name)
+    result = RunResult(paths.root, config.epochs, state.step, paths.final_model, export)
+    _write_atomic(paths.result, json.dumps(dataclasses.asdict(result), indent=2) + "\n")
+    return result
