@@ -120,3 +120,28 @@ def test_config_round_trip_and_probability_is_saved_state(tmp_path):
 def test_bad_arguments_are_clear_errors(kwargs):
     with pytest.raises(ValueError, match="colour|initial_probability|interval|cutout_ratio"):
         Augment(**kwargs)
+
+
+def test_keras_file_round_trip_keeps_probability(tmp_path):
+    model = keras.Sequential([keras.Input((8, 8, 3)), Augment(initial_probability=0.3)])
+    model.layers[0].probability.assign(0.55)
+    model.save(tmp_path / "augment.keras")
+    reloaded = keras.models.load_model(tmp_path / "augment.keras")
+    assert isinstance(reloaded.layers[0], Augment)
+    assert float(reloaded.layers[0].probability) == pytest.approx(0.55)
+
+
+def test_gan_fit_with_augment_logs_aug_p():
+    import kgan
+    from kgan import data
+
+    generator, discriminator = networks.dcgan(
+        resolution=8, channels=1, latent_dim=8, base_filters=8, max_filters=16
+    )
+    augment = Augment(interval=1, speed=0.1)
+    gan = kgan.GAN(generator, discriminator, latent_dim=8, augment=augment)
+    gan.compile(keras.optimizers.Adam(2e-4), keras.optimizers.Adam(2e-4))
+    dataset = data.load("digits", resolution=8, channels=1, batch_size=64).take(2)
+    history = gan.fit(dataset, epochs=1, verbose=0).history
+    assert history["aug_p"][-1] == pytest.approx(float(augment.probability))
+    assert 0.0 <= float(augment.probability) <= 0.2 + 1e-6  # two adjustments of 0.1

@@ -245,3 +245,8 @@ def test_offline_tfds_request_fails_fast_with_the_fix(tmp_path):
 def test_unknown_source_is_a_clear_error():
     with pytest.raises(ValueError, match="neither an existing folder nor a TFDS"):
         data.load("no_such_dataset_xyz", resolution=8, channels=1, batch_size=2)
+
+
+def test_missing_folder_path_is_not_mistaken_for_a_tfds_name(tmp_path):
+    with pytest.raises(FileNotFoundError, match="Image folder not found"):
+        data.load(str(tmp_path / "nope"), resolution=8, channels=1, batch_size=2)

@@ -64,7 +64,9 @@ class SourceInfo:
         return None if self.num_examples is None else self.num_examples // batch_size
 
 
-def describe(source: str | os.PathLike, *, split: str = "train", data_dir: str | None = None):
+def describe(
+    source: str | os.PathLike, *, split: str = "train", data_dir: str | None = None
+) -> SourceInfo:
     """Describes a source without building a pipeline (and without downloading).
 
     Args:
@@ -154,7 +156,10 @@ def load(
 
 
 def _is_folder(source: str | os.PathLike) -> bool:
-    return isinstance(source, os.PathLike) or os.path.isdir(str(source)) or os.sep in str(source)
+    """Paths and existing folders are folders; "name/config" strings stay TFDS names."""
+    if isinstance(source, os.PathLike) or os.path.isdir(source):
+        return True
+    return str(source).startswith(("/", "./", "../", "~"))
 
 
 def _load_digits(split: str, *, conditional: bool, cache: bool | str, **kwargs) -> tf.data.Dataset:

@@ -75,7 +75,7 @@ def scan_image_folder(root: str | os.PathLike) -> FolderReport:
         >>> report = scan_image_folder("faces/")
         >>> print(report.summary())
     """
-    root = os.path.abspath(os.fspath(root))
+    root = os.path.abspath(os.path.expanduser(os.fspath(root)))
     if not os.path.isdir(root):
         raise FileNotFoundError(f"Image folder not found: {root} (not a directory).")
     entries = tuple(
