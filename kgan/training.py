@@ -94,9 +94,10 @@ def run(config: TrainConfig, restart: bool = False, callbacks=(), verbose: int |
         RunError: the run directory belongs to another config, a loss became
             non-finite (`NonFiniteLossError`), or Ctrl-C (`TrainingInterrupted`).
     """
-    paths = prepare_run_dir(config, restart)
-    env = _setup(config)
     info, steps_per_epoch = _data_info(config)
+    env = _setup(config)
+    # Only a run that got this far leaves a config.json that later runs must match.
+    paths = prepare_run_dir(config, restart)
     with env.strategy.scope():
         gan = build_gan(config, info.num_classes, env.jit_compile)
     state = RunState(gan, paths.root, steps_per_epoch, config.keep_checkpoints)
