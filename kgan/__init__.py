@@ -4,8 +4,8 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from kgan import losses, networks, sampling  # noqa: E402
+from kgan import distribute, losses, networks, sampling  # noqa: E402
 from kgan.gan import GAN  # noqa: E402
 
-__all__ = ["GAN", "losses", "networks", "sampling"]
+__all__ = ["GAN", "distribute", "losses", "networks", "sampling"]
 __version__ = "0.1.0"

@@ -126,18 +126,20 @@ class GAN(Model):
         self.r1_gamma = float(r1_gamma)
         self.d_optimizer = _with_loss_scaling(optimizers.get(d_optimizer))
         self.g_optimizer = _with_loss_scaling(optimizers.get(g_optimizer))
+        _check_steps_per_execution(kwargs.get("steps_per_execution", 1), self.distribute_strategy)
         super().compile(**kwargs)
         self._compile_config = serialization_lib.SerializableDict(
             d_optimizer=self.d_optimizer, g_optimizer=self.g_optimizer, loss=loss,
             gradient_penalty=gradient_penalty, r1_gamma=r1_gamma, **kwargs,
         )
         self._add_optional_trackers()
+        # Slot variables are made now, in the strategy scope: created lazily inside the
+        # distributed train function they fail under MirroredStrategy, and `load_model`
+        # and checkpoints need them to restore into.
+        self.build_for_training()
 
     def compile_from_config(self, config):
-        config = serialization_lib.deserialize_keras_object(config)
-        self.compile(**config)
-        # Variables must exist before `load_model` restores the optimizers' state.
-        self.build_for_training()
+        self.compile(**serialization_lib.deserialize_keras_object(config))
 
     def _add_optional_trackers(self):
         optional = {"gp": self.gradient_penalty_weight > 0, "r1": self.r1_gamma > 0}
@@ -173,6 +175,11 @@ class GAN(Model):
         return state
 
     # -------------------------------------------------------------- training
+    def fit(self, x=None, *args, **kwargs):
+        """`keras.Model.fit`, after checking that every replica gets an equal batch."""
+        _check_replica_batches(x, kwargs.get("batch_size"), self.distribute_strategy)
+        return super().fit(x, *args, **kwargs)
+
     def train_step(self, data):
         real, labels = self._unpack(data)
         step = self.step_counter.value
@@ -183,7 +190,7 @@ class GAN(Model):
             tf.distribute.get_replica_context().merge_call(lambda _: self._update_ema())
         self._track_state()
         self.step_counter.assign_add(1)
-        return {m.name: m.result() for m in self.metrics}
+        return self._results()
 
     def _discriminator_step(self, real, labels, step, index):
         batch = tf.shape(real)[0]
@@ -266,7 +273,14 @@ class GAN(Model):
         self._trackers["g_loss"].update_state(self.adversarial_loss.generator(fake_logits))
         self._trackers["d_real"].update_state(tf.reduce_mean(real_logits))
         self._trackers["d_fake"].update_state(tf.reduce_mean(fake_logits))
-        return {m.name: m.result() for m in self.metrics}
+        return self._results()
+
+    def _results(self):
+        results = {m.name: m.result() for m in self.metrics}
+        if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3.15 reduces multi-worker step logs along axis 0, which scalars lack.
+            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
+        return results
 
     # ----------------------------------------------------------- randomness
     def _seed(self, step, stream):
@@ -436,6 +450,37 @@ def _replica_position():
 
 def _num_replicas():
     return float(_replica_position()[1])
+
+
+def _check_replica_batches(x, batch_size, strategy):
+    replicas = strategy.num_replicas_in_sync
+    if replicas == 1:
+        return
+    if isinstance(x, tf.data.Dataset):
+        spec = x.element_spec
+        spec = spec[0] if isinstance(spec, (tuple, list)) else spec
+        batch_size = spec.shape[0] if spec.shape.rank else None
+        if batch_size is None:
+            raise ValueError(
+                f"Training on {replicas} replicas needs batches of a fixed size that splits "
+                "evenly across them: batch the dataset with drop_remainder=True and a global "
+                f"batch size divisible by {replicas} (kgan.data.load does both)."
+            )
+    if batch_size is not None:
+        from kgan.distribute import check_global_batch
+
+        check_global_batch(int(batch_size), replicas)
+
+
+def _check_steps_per_execution(steps, strategy):
+    # Keras 3.15 / TF 2.21 fail inside the graph ("You must feed a value for placeholder
+    # tensor ... while/cond") when several steps run per call under a mirrored strategy.
+    mirrored = (tf.distribute.MirroredStrategy, tf.distribute.MultiWorkerMirroredStrategy)
+    if steps not in (None, 1, "auto") and isinstance(strategy, mirrored):
+        raise ValueError(
+            f"steps_per_execution={steps} is not supported with {type(strategy).__name__} "
+            "(Keras 3.15 / TensorFlow 2.21 fail inside the graph). Use steps_per_execution=1."
+        )
 
 
 def _check_options(d_steps, ema_decay):

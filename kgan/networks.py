@@ -121,10 +121,10 @@ def _dcgan_generator(resolution, channels, latent_dim, num_classes, widths) -> k
         x = layers.Multiply()([z, layers.Embedding(num_classes, latent_dim)(label)])
     x = layers.Dense(4 * 4 * widths[0], use_bias=False)(x)
     x = layers.Reshape((4, 4, widths[0]))(x)
-    x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.ReLU()(_batch_norm()(x))
     for width in widths[1:]:
         x = layers.Conv2DTranspose(width, 4, strides=2, padding="same", use_bias=False)(x)
-        x = layers.ReLU()(layers.BatchNormalization()(x))
+        x = layers.ReLU()(_batch_norm()(x))
     images = layers.Conv2D(
         channels, 3, padding="same", activation="tanh", dtype="float32", name="images"
     )(x)
@@ -152,3 +152,8 @@ def _dcgan_discriminator(resolution, channels, num_classes, widths, spectral_nor
     projection = layers.Dot(axes=1, dtype="float32")([embedded, features])
     logits = layers.Add(dtype="float32")([logits, projection])
     return keras.Model([images, label], logits, name="discriminator")
+
+
+def _batch_norm() -> layers.BatchNormalization:
+    # Synchronized: statistics over the global batch, so N replicas train like one device.
+    return layers.BatchNormalization(synchronized=True)

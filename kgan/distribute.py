@@ -1,0 +1,148 @@
+"""Picks the tf.distribute strategy, the dtype policy and XLA for the machine at hand.
+
+Call `setup()` once, before building any model, then build and compile inside
+`setup.strategy.scope()`:
+
+    env = kgan.distribute.setup()                 # auto: TPU, workers, GPUs or one device
+    with env.strategy.scope():
+        gan = kgan.GAN(*kgan.networks.dcgan(32, 1, 64), latent_dim=64)
+        gan.compile(..., jit_compile=env.jit_compile)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import keras
+import tensorflow as tf
+
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
+POLICIES = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+# Tensor cores arrive with Volta; older GPUs gain nothing from float16 compute.
+_MIN_FLOAT16_CAPABILITY = (7, 0)
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What `setup()` chose: use `strategy.scope()` and pass `jit_compile` to compile."""
+
+    strategy: tf.distribute.Strategy
+    policy: str
+    jit_compile: bool
+
+    @property
+    def num_replicas(self) -> int:
+        return self.strategy.num_replicas_in_sync
+
+
+def setup(
+    strategy: str = "auto",
+    mixed_precision: str = "auto",
+    jit_compile: str | bool = "auto",
+    devices: list[str] | None = None,
+) -> Setup:
+    """Chooses and activates a strategy, a global dtype policy and XLA.
+
+    Args:
+        strategy: `auto` (TPU if configured, MultiWorkerMirrored if TF_CONFIG names
+            several workers, Mirrored for several GPUs, else one device) or one of
+            `one_device`, `mirrored`, `multi_worker`, `tpu`.
+        mixed_precision: `auto` (mixed_float16 on GPUs of compute capability >= 7.0,
+            mixed_bfloat16 on TPU, float32 otherwise), `float32`, `mixed_float16` or
+            `mixed_bfloat16`. Set as the Keras global policy.
+        jit_compile: `auto` (XLA on GPU), True or False.
+        devices: devices for `mirrored` (default: all GPUs), e.g. ["/cpu:0", "/cpu:1"].
+
+    Returns:
+        A `Setup` with the strategy, the policy name and the XLA choice.
+
+    Raises:
+        ValueError: for an unknown strategy or policy name.
+    """
+    strategy = _check_choice("strategy", strategy, STRATEGIES)
+    mixed_precision = _check_choice("mixed_precision", mixed_precision, POLICIES)
+    if strategy == "auto":
+        strategy = _auto_strategy()
+    chosen = _make_strategy(strategy, devices)
+    policy = _auto_policy(strategy) if mixed_precision == "auto" else mixed_precision
+    keras.mixed_precision.set_global_policy(policy)
+    jit = _gpus_present() if jit_compile == "auto" else bool(jit_compile)
+    return Setup(strategy=chosen, policy=policy, jit_compile=jit)
+
+
+def check_global_batch(batch_size: int, num_replicas: int) -> int:
+    """Returns the per-replica batch, or says how to fix a batch that does not divide.
+
+    Left alone, TensorFlow fails mid-step with "AddN must have the same size and shape".
+    """
+    if batch_size < num_replicas or batch_size % num_replicas:
+        lower = max(num_replicas, batch_size - batch_size % num_replicas)
+        raise ValueError(
+            f"The global batch size {batch_size} does not split evenly across "
+            f"{num_replicas} replicas. Use a multiple of {num_replicas}, e.g. {lower} or "
+            f"{lower + num_replicas}."
+        )
+    return batch_size // num_replicas
+
+
+def _check_choice(what: str, value, valid: tuple[str, ...]) -> str:
+    key = str(value).lower().replace("-", "_")
+    if key not in valid:
+        raise ValueError(f"Unknown {what} {value!r}. Valid choices: {', '.join(valid)}.")
+    return key
+
+
+def _gpus_present() -> bool:
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def _tpu_configured() -> bool:
+    return bool(os.environ.get("TPU_NAME") or tf.config.list_logical_devices("TPU"))
+
+
+def _workers_in_tf_config() -> int:
+    try:
+        cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    except json.JSONDecodeError as error:
+        raise ValueError(f"TF_CONFIG is not valid JSON: {error}.") from error
+    return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+
+
+def _auto_strategy() -> str:
+    if _tpu_configured():
+        return "tpu"
+    if _workers_in_tf_config() > 1:
+        return "multi_worker"
+    if len(tf.config.list_physical_devices("GPU")) > 1:
+        return "mirrored"
+    return "one_device"
+
+
+def _make_strategy(name: str, devices: list[str] | None) -> tf.distribute.Strategy:
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy(devices=devices)
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(os.environ.get("TPU_NAME"))
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    # The default strategy adds no per-step overhead on a single device.
+    return tf.distribute.get_strategy()
+
+
+def _auto_policy(strategy: str) -> str:
+    if strategy == "tpu":
+        return "mixed_bfloat16"
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus and all(_capability(gpu) >= _MIN_FLOAT16_CAPABILITY for gpu in gpus):
+        return "mixed_float16"
+    return "float32"
+
+
+def _capability(gpu) -> tuple[int, int]:
+    details = tf.config.experimental.get_device_details(gpu)
+    return tuple(details.get("compute_capability", (0, 0)))

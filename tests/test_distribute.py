@@ -1,0 +1,177 @@
+"""Strategies and dtype policies, proven on CPU: two logical devices stand in for two GPUs."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kgan
+from kgan import distribute
+
+LATENT = 8
+TWO_CPUS = ["/cpu:0", "/cpu:1"]
+
+
+def images(n=32, seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, (n, 8, 8, 1)).astype("float32")
+
+
+def train(strategy, epochs=2, batch=8, data=None, optimizer=keras.optimizers.Adam, **compile_args):
+    """Builds identical tiny GANs under `strategy` and fits them on the same batches."""
+    with strategy.scope():
+        keras.utils.set_random_seed(1)
+        g, d = kgan.networks.dcgan(8, 1, LATENT, base_filters=4)
+        gan = kgan.GAN(g, d, latent_dim=LATENT, ema_decay=0.9)
+        gan.compile(optimizer(1e-2), optimizer(1e-2), **compile_args)
+    data = images() if data is None else data
+    dataset = tf.data.Dataset.from_tensor_slices(data).batch(batch, drop_remainder=True)
+    return gan, gan.fit(dataset, epochs=epochs, verbose=0).history
+
+
+@pytest.mark.parametrize(
+    "compile_args",
+    [
+        {"loss": "non_saturating"},
+        {"loss": "hinge"},
+        {"loss": "wasserstein", "gradient_penalty": 10.0},
+        {"loss": "non_saturating", "r1_gamma": 1.0},
+    ],
+    ids=["non_saturating", "hinge", "wgan_gp", "r1"],
+)
+def test_two_replicas_compute_the_same_update_as_one_device(compile_args):
+    single, single_logs = train(tf.distribute.get_strategy(), **compile_args)
+    mirrored, mirrored_logs = train(tf.distribute.MirroredStrategy(TWO_CPUS), **compile_args)
+    for a, b in zip(single.get_weights(), mirrored.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, atol=2e-5)
+    # Logged values are global means: neither halved nor one replica's.
+    for name, values in single_logs.items():
+        np.testing.assert_allclose(mirrored_logs[name], values, rtol=1e-4, atol=1e-5)
+
+
+def test_replicas_draw_different_slices_of_the_global_noise():
+    g, d = kgan.networks.dcgan(8, 1, LATENT, base_filters=4)
+    gan = kgan.GAN(g, d, latent_dim=LATENT)
+    seed = tf.constant([0, 3], tf.int64)
+    strategy = tf.distribute.MirroredStrategy(TWO_CPUS)
+    per_replica = strategy.run(tf.function(lambda: gan._global_normal(4, [LATENT], seed)))
+    first, second = (t.numpy() for t in strategy.experimental_local_results(per_replica))
+    assert not np.allclose(first, second)
+    one_device = gan._global_normal(8, [LATENT], seed).numpy()
+    np.testing.assert_array_equal(np.concatenate([first, second]), one_device)
+
+
+def test_batch_that_does_not_split_across_replicas_fails_before_training():
+    with pytest.raises(ValueError, match="global batch size 5 does not split evenly across 2"):
+        train(tf.distribute.MirroredStrategy(TWO_CPUS), batch=5, data=images(30))
+
+
+def test_unbatched_size_under_replicas_is_refused():
+    strategy = tf.distribute.MirroredStrategy(TWO_CPUS)
+    with strategy.scope():
+        g, d = kgan.networks.dcgan(8, 1, LATENT, base_filters=4)
+        gan = kgan.GAN(g, d, latent_dim=LATENT)
+        gan.compile(keras.optimizers.Adam(), keras.optimizers.Adam())
+    ragged = tf.data.Dataset.from_tensor_slices(images(10)).batch(4)
+    with pytest.raises(ValueError, match="drop_remainder=True"):
+        gan.fit(ragged, epochs=1, verbose=0)
+
+
+def test_check_global_batch_suggests_a_fix():
+    assert distribute.check_global_batch(16, 4) == 4
+    with pytest.raises(ValueError, match="Use a multiple of 4, e.g. 8 or 12"):
+        distribute.check_global_batch(10, 4)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"strategy": "horovod"}, "Unknown strategy 'horovod'. Valid choices: auto, one_device"),
+    ({"mixed_precision": "fp8"}, "Unknown mixed_precision 'fp8'. Valid choices: auto, float32"),
+])
+def test_unknown_names_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        distribute.setup(**kwargs)
+
+
+def test_auto_on_cpu_is_one_device_float32_without_xla():
+    env = distribute.setup()
+    assert env.num_replicas == 1
+    assert env.policy == "float32" and keras.mixed_precision.global_policy().name == "float32"
+    assert env.jit_compile is False
+
+
+def test_explicit_mirrored_strategy_on_logical_devices():
+    env = distribute.setup(strategy="mirrored", devices=TWO_CPUS, mixed_precision="float32")
+    assert isinstance(env.strategy, tf.distribute.MirroredStrategy) and env.num_replicas == 2
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_trains_with_finite_losses_and_float32_outputs(policy):
+    env = distribute.setup(mixed_precision=policy)
+    gan, logs = train(env.strategy, epochs=1, gradient_penalty=1.0)
+    assert all(np.isfinite(values[-1]) for values in logs.values())
+    assert gan.generator.output.dtype == "float32"
+    assert gan.generate(2, seed=0).dtype == np.float32
+    wrapped = isinstance(gan.d_optimizer, keras.optimizers.LossScaleOptimizer)
+    assert wrapped == (policy == "mixed_float16")
+    assert ("d_loss_scale" in logs) == (policy == "mixed_float16")
+
+
+def test_overflow_under_float16_skips_the_step_and_lowers_the_scale():
+    distribute.setup(mixed_precision="mixed_float16")
+    gan, _ = train(tf.distribute.get_strategy(), epochs=1)
+    d_before = [w.numpy() for w in gan.discriminator.trainable_weights]
+    scale_before = float(gan.d_optimizer.dynamic_scale)
+    overflowing = images(8)
+    overflowing[:, 0, 0, 0] = 1e6  # beyond float16's 65504: D's activations become inf
+    gan.fit(tf.data.Dataset.from_tensor_slices(overflowing).batch(8), epochs=1, verbose=0)
+    assert float(gan.d_optimizer.dynamic_scale) == scale_before / 2
+    for before, after in zip(d_before, gan.discriminator.trainable_weights, strict=True):
+        np.testing.assert_array_equal(before, after.numpy())
+
+
+def test_xla_compiled_training_stays_close_to_the_plain_graph():
+    # SGD, not Adam: Adam's first steps amplify rounding noise in near-zero gradients.
+    # XLA fuses and reorders float math, so the match is close, not bit-exact.
+    sgd = keras.optimizers.SGD
+    plain, _ = train(tf.distribute.get_strategy(), epochs=1, optimizer=sgd, jit_compile=False)
+    xla, _ = train(tf.distribute.get_strategy(), epochs=1, optimizer=sgd, jit_compile=True)
+    for a, b in zip(plain.get_weights(), xla.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-2)
+
+
+def test_steps_per_execution_under_mirrored_strategy_is_refused_clearly():
+    with pytest.raises(ValueError, match="steps_per_execution=2 is not supported"):
+        train(tf.distribute.MirroredStrategy(TWO_CPUS), steps_per_execution=2)
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_worker_processes_end_with_identical_weights(tmp_path):
+    cluster = {"worker": [f"127.0.0.1:{_free_port()}" for _ in range(2)]}
+    script = Path(__file__).with_name("multi_worker_train.py")
+    workers = []
+    for index in range(2):
+        tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        env = dict(os.environ, TF_CONFIG=json.dumps(tf_config))
+        command = [sys.executable, str(script), str(tmp_path / f"worker{index}.npz")]
+        workers.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True))
+    outputs = [worker.communicate(timeout=240)[0] for worker in workers]
+    for worker, output in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, output[-3000:]
+    first, second = (np.load(tmp_path / f"worker{i}.npz") for i in range(2))
+    assert int(first["replicas"]) == 2 and int(first["g_steps"]) == 8
+    weights = [key for key in first.files if key.startswith("arr_")]
+    for key in weights:
+        np.testing.assert_array_equal(first[key], second[key])
+    assert float(first["d_loss"]) == pytest.approx(float(second["d_loss"]))
