@@ -94,7 +94,8 @@ class RunState:
         for path in reversed(self.backup.checkpoints):
             try:
                 self.checkpoint.restore(path).assert_existing_objects_matched()
-            except (tf.errors.OpError, ValueError, AssertionError) as error:
+            # A truncated file gives IndexError ("Read less bytes than requested").
+            except (tf.errors.OpError, ValueError, AssertionError, IndexError) as error:
                 errors.append(f"{os.path.basename(path)}: {str(error).splitlines()[0]}")
                 continue
             if errors:

@@ -1,0 +1,233 @@
+"""kgan.training / train.py: run directory, TensorBoard, export, exact resume, faults.
+
+The exactness tests run train.py in subprocesses (deterministic ops are process-wide,
+and a real SIGKILL needs a real process) and compare every variable of the final
+resume checkpoint (weights, EMA, optimizer slots and iteration counts, step counter)
+with those of a run that was never interrupted.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorboard.backend.event_processing import event_accumulator
+
+import kgan.data
+from kgan import training
+from kgan.checkpointing import NonFiniteLossError, RunError, RunState
+from kgan.cli.train import main
+from kgan.config import TrainConfig
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STEPS, EPOCHS = 5, 2
+TINY = ["--resolution", "8", "--base-filters", "4", "--latent-dim", "8", "--batch-size", "16",
+        "--steps-per-epoch", str(STEPS), "--epochs", str(EPOCHS), "--checkpoint-every", "3",
+        "--log-every-n-steps", "2", "--num-samples", "4", "--deterministic"]
+TINY_CONFIG = dict(resolution=8, base_filters=4, latent_dim=8, batch_size=16,
+                   steps_per_epoch=STEPS, epochs=EPOCHS, checkpoint_every=2, num_samples=4)
+
+# train.py's main with a callback that sends this process a signal after a given step.
+SELF_SIGNAL = """
+import os, signal, sys
+import keras
+from kgan import training
+from kgan.cli.train import main
+
+signum, at_step = getattr(signal, sys.argv[1]), int(sys.argv[2])
+
+class SelfSignal(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.step_counter.numpy()) == at_step:
+            os.kill(os.getpid(), signum)
+
+run = training.run
+training.run = lambda config, restart=False: run(config, restart, callbacks=[SelfSignal()])
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def _train(cwd, *flags, signal_at=None):
+    """Runs train.py (optionally signalling itself at a step); returns the process."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
+    head = [sys.executable, os.path.join(REPO, "train.py")]
+    if signal_at:
+        head = [sys.executable, "-c", SELF_SIGNAL, *map(str, signal_at)]
+    return subprocess.run([*head, *TINY, *flags], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def _final_state(run_dir):
+    """Every variable of the newest resume checkpoint (save_counter aside)."""
+    reader = tf.train.load_checkpoint(os.path.join(run_dir, "backup"))
+    keys = [k for k in reader.get_variable_to_shape_map()
+            if not k.startswith(("save_counter", "_CHECKPOINTABLE"))]
+    return {k: reader.get_tensor(k) for k in keys}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """One uninterrupted, deterministic run: the end-to-end subject and the reference."""
+    cwd = tmp_path_factory.mktemp("reference")
+    process = _train(cwd, "--run-dir", "run", "--export-dir", "exp")
+    assert process.returncode == 0, process.stderr
+    return cwd, process
+
+
+def test_end_to_end_run_dir_tensorboard_and_export(reference):
+    cwd, process = reference
+    run = cwd / "run"
+    for name in ("config.json", "final.keras", "result.json", "backup/checkpoint",
+                 "checkpoints/checkpoint", "samples/epoch_0001.png", "samples/epoch_0002.png"):
+        assert (run / name).is_file(), name
+    assert TrainConfig.load(run / "config.json").epochs == EPOCHS
+    assert (cwd / "exp/digits/1/saved_model.pb").is_file()
+    assert "tensorboard --logdir run/logs" in process.stdout
+    assert "export:      exp/digits/1" in process.stdout
+    epochs = event_accumulator.EventAccumulator(str(run / "logs/epoch"), size_guidance={
+        event_accumulator.IMAGES: 0})
+    epochs.Reload()
+    tags = epochs.Tags()
+    assert {"d_loss", "g_loss", "d_real", "d_fake"} <= set(tags["tensors"] + tags["scalars"])
+    assert "samples" in tags["tensors"] + tags["images"]
+    batches = event_accumulator.EventAccumulator(str(run / "logs/batch"))
+    batches.Reload()
+    assert "d_loss" in batches.Tags()["tensors"] + batches.Tags()["scalars"]
+
+
+def test_one_line_per_epoch_when_not_a_terminal(reference):
+    _, process = reference
+    lines = [line for line in process.stdout.splitlines() if "d_loss:" in line]
+    assert len(lines) == EPOCHS and all(line.startswith(f"{STEPS}/{STEPS}") for line in lines)
+
+
+def _assert_same_as_reference(reference, run_dir):
+    expected, actual = _final_state(reference[0] / "run"), _final_state(run_dir)
+    assert sorted(actual) == sorted(expected)
+    assert actual["step_counter/.ATTRIBUTES/VARIABLE_VALUE"] == STEPS * EPOCHS
+    for optimizer in ("d_optimizer", "g_optimizer"):
+        assert actual[f"{optimizer}/_iterations/.ATTRIBUTES/VARIABLE_VALUE"] == STEPS * EPOCHS
+    different = [k for k in expected if not np.array_equal(expected[k], actual[k])]
+    assert not different
+
+
+def test_sigkill_mid_epoch_then_rerun_is_exact(reference, tmp_path):
+    flags = ("--run-dir", "run", "--no-export")
+    killed = _train(tmp_path, *flags, signal_at=("SIGKILL", 7))
+    assert killed.returncode == -signal.SIGKILL
+    resumed = _train(tmp_path, *flags)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming at epoch 2, batch 1 (step 6)" in resumed.stdout
+    _assert_same_as_reference(reference, tmp_path / "run")
+
+
+def test_killed_twice_in_a_row_is_still_exact(reference, tmp_path):
+    flags = ("--run-dir", "run", "--no-export")
+    assert _train(tmp_path, *flags, signal_at=("SIGKILL", 4)).returncode == -signal.SIGKILL
+    second = _train(tmp_path, *flags, signal_at=("SIGKILL", 8))
+    assert second.returncode == -signal.SIGKILL
+    assert "resuming at epoch 1, batch 3 (step 3)" in second.stdout
+    resumed = _train(tmp_path, *flags)
+    assert "resuming at epoch 2, batch 1 (step 6)" in resumed.stdout
+    _assert_same_as_reference(reference, tmp_path / "run")
+
+
+def test_ctrl_c_saves_exits_130_and_resumes_exactly(reference, tmp_path):
+    flags = ("--run-dir", "run", "--no-export")
+    interrupted = _train(tmp_path, *flags, signal_at=("SIGINT", 1))
+    assert interrupted.returncode == 130
+    assert "interrupted at step 2; saved run/backup/ckpt-2" in interrupted.stderr
+    assert "Traceback" not in interrupted.stderr
+    resumed = _train(tmp_path, *flags)
+    assert "resuming at epoch 1, batch 2 (step 2)" in resumed.stdout
+    _assert_same_as_reference(reference, tmp_path / "run")
+
+
+def test_rerunning_a_finished_run_does_nothing(reference, capsys):
+    cwd, _ = reference
+    config = TrainConfig.load(cwd / "run/config.json")
+    config = TrainConfig.from_dict({**config.to_dict(), "deterministic": False,
+                                    "run_dir": str(cwd / "run"),
+                                    "export_dir": str(cwd / "exp")})
+    result = training.run(config)
+    assert "already complete" in capsys.readouterr().out
+    assert result.export == "exp/digits/1" and not (cwd / "exp/digits/2").exists()
+
+
+def test_nan_in_the_data_stops_with_a_clear_message(tmp_path, monkeypatch, capsys):
+    load = kgan.data.load
+
+    def poisoned(*args, **kwargs):  # batch 4 of every epoch holds NaN
+        return load(*args, **kwargs).enumerate().map(
+            lambda i, x: tf.where(i >= 3, x * np.nan, x))
+
+    monkeypatch.setattr(kgan.data, "load", poisoned)
+    run_dir = tmp_path / "run"
+    code = main([*TINY[:-1], "--checkpoint-every", "2", "--run-dir", str(run_dir)])
+    error = capsys.readouterr().err
+    assert code == 1
+    assert "is nan at step 4 (epoch 1, batch 4); training stopped" in error
+    assert error.startswith("kgan-train: error: ") and error.count("\n") == 1
+    assert tf.train.latest_checkpoint(str(run_dir / "backup")).endswith("ckpt-2")
+    for value in _final_state(run_dir).values():
+        assert not np.issubdtype(value.dtype, np.floating) or np.isfinite(value).all()
+
+
+def test_epoch_order_depends_only_on_seed_and_epoch():
+    config = TrainConfig(**TINY_CONFIG)
+
+    def batches(epoch, skip=0):
+        return [b.numpy() for b in training.epoch_dataset(config, epoch, STEPS, skip=skip)]
+
+    first = batches(1)
+    assert len(first) == STEPS
+    assert all(np.array_equal(a, b) for a, b in zip(first, batches(1), strict=True))
+    assert all(np.array_equal(a, b) for a, b in zip(first[2:], batches(1, skip=2), strict=True))
+    assert not np.array_equal(first[0], batches(0)[0])
+
+
+def _tiny_state(run_dir):
+    config = TrainConfig(**TINY_CONFIG, run_dir=str(run_dir))
+    return RunState(training.build_gan(config, None), str(run_dir), STEPS)
+
+
+def test_checkpoints_keep_the_last_good_one(tmp_path, capsys):
+    state = _tiny_state(tmp_path)
+    for step in (1, 2, 3):
+        state.gan.step_counter.assign(step)
+        path = state.save()
+        previous = state.backup.checkpoints[:-1]
+        assert all(os.path.exists(p + ".index") for p in previous)
+    assert [os.path.basename(p) for p in state.backup.checkpoints] == ["ckpt-2", "ckpt-3"]
+    weight = state.gan.discriminator.trainable_variables[0]
+    weight.assign(weight * np.nan)
+    with pytest.raises(NonFiniteLossError, match="not saving it"):
+        state.save()
+    assert state.backup.latest_checkpoint == path
+    # A newest checkpoint that cannot be read (disk full mid-write) falls back to the one before.
+    data_file = next(p for p in os.listdir(tmp_path / "backup") if p.startswith("ckpt-3.data"))
+    (tmp_path / "backup" / data_file).write_bytes(b"garbage")
+    assert _tiny_state(tmp_path).restore() == 2
+    assert "skipped unreadable checkpoints (ckpt-3" in capsys.readouterr().out
+
+
+def test_other_settings_on_an_existing_run_dir_need_restart(tmp_path, capsys):
+    run_dir = str(tmp_path / "run")
+    training.prepare_run_dir(TrainConfig(run_dir=run_dir))
+    training.prepare_run_dir(TrainConfig(run_dir=run_dir, epochs=99))  # extending is fine
+    with pytest.raises(RunError, match=r"other settings \(lr_d: 0.0002 -> 0.001\).*--restart"):
+        training.prepare_run_dir(TrainConfig(run_dir=run_dir, lr_d=1e-3))
+    training.prepare_run_dir(TrainConfig(run_dir=run_dir, lr_d=1e-3), restart=True)
+    moved = [p for p in os.listdir(tmp_path) if p.startswith("run.old-")]
+    assert len(moved) == 1
+    assert f"moved the previous run to {run_dir}.old-" in capsys.readouterr().out
+    assert json.loads((tmp_path / moved[0] / "config.json").read_text())["lr_d"] == 2e-4
+    assert TrainConfig.load(os.path.join(run_dir, "config.json")).lr_d == 1e-3
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(RunError, match="holds no config.json"):
+        training.prepare_run_dir(TrainConfig(run_dir=str(tmp_path / "other")))
