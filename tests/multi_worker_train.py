@@ -26,12 +26,13 @@ def main(out_path: str) -> None:
     images = np.random.default_rng(0).uniform(-1, 1, (32, 8, 8, 1)).astype("float32")
     data = tf.data.Dataset.from_tensor_slices(images).batch(8, drop_remainder=True)
     history = gan.fit(data, epochs=2, verbose=0)
+    weights = {f"weight_{i}": w for i, w in enumerate(gan.get_weights())}
     np.savez(
         out_path,
         replicas=env.num_replicas,
         g_steps=int(gan.g_optimizer.iterations.numpy()),
         d_loss=history.history["d_loss"][-1],
-        *gan.get_weights(),
+        **weights,
     )
 
 

@@ -171,7 +171,7 @@ def test_two_worker_processes_end_with_identical_weights(tmp_path):
         assert worker.returncode == 0, output[-3000:]
     first, second = (np.load(tmp_path / f"worker{i}.npz") for i in range(2))
     assert int(first["replicas"]) == 2 and int(first["g_steps"]) == 8
-    weights = [key for key in first.files if key.startswith("arr_")]
+    weights = [key for key in first.files if key.startswith("weight_")]
     for key in weights:
         np.testing.assert_array_equal(first[key], second[key])
     assert float(first["d_loss"]) == pytest.approx(float(second["d_loss"]))
