@@ -1,0 +1,93 @@
+"""train.py / kgan-train: flags -> config, --dry-run, and one-line errors for bad input."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from kgan import training
+from kgan.cli.train import build_parser, config_from_args, main
+from kgan.config import TrainConfig
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _config(*argv):
+    return config_from_args(build_parser().parse_args(list(argv)))
+
+
+def test_no_flags_is_the_digits_demo():
+    assert _config() == TrainConfig.from_preset("digits")
+
+
+def test_flags_override_the_config_file_which_overrides_the_preset(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(TrainConfig.from_preset("mnist", epochs=3, lr_d=1e-3).to_json())
+    config = _config("--config", str(path), "--epochs", "7", "--ema-decay", "0.99",
+                     "--no-export", "--metrics", "fid,kid", "--jit-compile", "off")
+    assert (config.preset, config.dataset, config.lr_d) == ("mnist", "mnist", 1e-3)
+    assert (config.epochs, config.ema_decay, config.export) == (7, 0.99, False)
+    assert config.metrics == ("fid", "kid") and config.jit_compile == "off"
+    assert _config("--preset", "cifar10", "--ema-decay", "none").ema_decay is None
+
+
+def test_a_new_dataset_gets_its_own_run_dir():
+    config = _config("--dataset", "/data/faces", "--resolution", "64")
+    assert (config.model_name, config.run_dir) == ("faces", os.path.join("runs", "faces"))
+
+
+def test_dry_run_prints_the_resolved_config(capsys, tmp_path):
+    assert main(["--dry-run", "--preset", "mnist", "--batch-size", "32"]) == 0
+    printed = TrainConfig.from_json(capsys.readouterr().out)
+    assert printed == TrainConfig.from_preset("mnist", batch_size=32)
+    assert not os.path.exists(printed.run_dir)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--dataset", "no_such_dataset_xyz"], "'no_such_dataset_xyz' is neither an existing "
+                                               "folder nor a TFDS dataset name"),
+        (["--dataset", "./no/such/folder"], "Image folder not found"),
+        (["--resolution", "12"], "resolution must be a power of two in [8, 256], got 12"),
+        (["--epochs", "-1"], "epochs must be >= 1, got -1"),
+        (["--batch-size", "4000"], "Only 1797 examples for a global batch of 4000"),
+        (["--config", "/no/such/config.json"], "cannot read config file"),
+    ],
+)
+def test_bad_flags_give_one_clear_line(argv, message, capsys, tmp_path):
+    assert main([*argv, "--run-dir", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("kgan-train: error: ") and message in error
+    assert error.count("\n") == 1 and "Traceback" not in error
+    assert not (tmp_path / "run").exists()  # nothing written for a run that never started
+
+
+def test_unwritable_run_dir(capsys, tmp_path):
+    (tmp_path / "file").write_text("")
+    assert main(["--run-dir", str(tmp_path / "file" / "run")]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"kgan-train: error: cannot write the run directory {tmp_path}")
+    assert error.count("\n") == 1
+
+
+def test_other_settings_on_an_existing_run_dir(capsys, tmp_path):
+    run_dir = str(tmp_path / "run")
+    training.prepare_run_dir(TrainConfig(run_dir=run_dir))
+    assert main(["--run-dir", run_dir, "--base-filters", "16"]) == 1
+    error = capsys.readouterr().err
+    assert "holds a run with other settings (base_filters: 32 -> 16)" in error
+    assert "--restart" in error
+
+
+def test_train_py_exit_code_and_stderr_in_a_real_process(tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
+    process = subprocess.run(
+        [sys.executable, os.path.join(REPO, "train.py"), "--epochs", "-1"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert process.returncode == 2
+    assert process.stderr.strip().splitlines()[-1] == (
+        "kgan-train: error: epochs must be >= 1, got -1")
+    assert "Traceback" not in process.stderr
+    assert os.listdir(tmp_path) == []
