@@ -139,8 +139,11 @@ class _Graph:
         ]
         if label is not None:
             checks += _label_checks(label, batch, self.spec.num_classes)
+        # Both inputs wait for every check: otherwise e.g. the label embedding's gather
+        # can fail first with an opaque "indices[0] = 7 is not in [0, 3)".
         with tf.control_dependencies(checks):
             z = tf.identity(z)
+            label = None if label is None else tf.identity(label)
         return to_uint8(self.generator(self.spec.model_inputs(z, label), training=False))
 
     def generate(self, seed: tf.Tensor, label: tf.Tensor | None) -> dict:

@@ -310,10 +310,11 @@ def test_mixed_precision_generator_exports_float32(tmp_path):
         generator, _ = kgan.networks.dcgan(resolution=8, channels=1, latent_dim=LATENT,
                                            base_filters=4)
         spread(generator, 10.0)
+        # Training exports at the end of the run, with the mixed policy still set.
+        path = export_generator(generator, tmp_path)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert any(layer.compute_dtype == "float16" for layer in generator.layers)
-    path = export_generator(generator, tmp_path)
     assert_servable_graph(path)
     z = latents_from_seeds(np.arange(4), LATENT).numpy()
     served = ExportedGenerator(path).images(z).astype(int)
