@@ -137,8 +137,10 @@ def _write(generator: keras.Model, spec: GeneratorSpec, path: str, model_name: s
     try:
         import tensorflow_serving.apis  # noqa: F401  (warmup records need its protos)
     except ImportError as error:
-        raise ImportError("export writes TF Serving warmup requests and needs "
-                          "tensorflow-serving-api: pip install 'kgan[serving]'") from error
+        raise ImportError(
+            "export writes TF Serving warmup requests and needs tensorflow-serving-api "
+            "(a kgan dependency): pip install tensorflow-serving-api"
+        ) from error
     module, signatures = build_module(generator, spec)
     tf.saved_model.save(module, path, signatures=signatures)
     write_warmup(path, spec, model_name)

@@ -3,7 +3,7 @@
 Both clients speak the server's documented protocols (REST: tensorflow.org/tfx/serving/
 api_rest; gRPC: tensorflow_serving.apis PredictionService) and return NumPy arrays, so
 code above them does not care which one it holds. REST uses only the standard library;
-gRPC needs `tensorflow-serving-api` (`pip install 'kgan[serving]'`).
+gRPC uses `tensorflow-serving-api`, a kgan dependency.
 `serving/client.py` is the command line over this module.
 
 Example:

@@ -12,7 +12,7 @@ Examples:
     python serving/client.py --model digits status
     python serving/client.py --model digits metadata
 
-Needs kgan installed (`pip install -e '.[serving]'` from the repository root).
+Needs kgan installed (`pip install -e .` from the repository root).
 
 Exit status: 0 on success, 1 when the server cannot be reached or refuses the request
 (one line on stderr says why), 2 for bad arguments.
