@@ -60,7 +60,7 @@ class TrainConfig:
     channels: int = _field(1, "1 (grayscale) or 3 (RGB)")
     conditional: bool = _field(False, "train a class-conditional GAN (labelled data)")
     batch_size: int = _field(64, "global batch size (split across replicas)")
-    epochs: int = _field(30, "epochs to train in total (raise it to extend a run)")
+    epochs: int = _field(20, "epochs to train in total (raise it to extend a run)")
     steps_per_epoch: int | None = _field(None, "train steps per epoch (default: one pass)")
     # model and optimisation
     latent_dim: int = _field(64, "length of the latent vector z")
@@ -181,7 +181,7 @@ RESUMABLE_FIELDS = frozenset({
     "metrics_samples", "metrics_features", "inception_weights",
 })
 
-_SMALL = dict(dataset="digits", resolution=32, channels=1, batch_size=64, epochs=30,
+_SMALL = dict(dataset="digits", resolution=32, channels=1, batch_size=64, epochs=20,
               latent_dim=64, base_filters=32)
 PRESETS: dict[str, dict[str, Any]] = {
     # 1797 8x8 digits upsampled to 32 px: 28 steps/epoch, a few minutes on 2 CPU cores.

@@ -180,6 +180,9 @@ def _setup(config: TrainConfig) -> distribute.Setup:
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
+    # keras-cv layers (kgan.augment) draw from TF's global generator when built, which
+    # op determinism forbids unless it was seeded explicitly.
+    tf.random.set_global_generator(tf.random.Generator.from_seed(config.seed))
     try:
         env = distribute.setup(config.strategy, config.mixed_precision,
                                _JIT[config.jit_compile])

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -27,7 +28,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS, EPOCHS = 5, 2
 TINY = ["--resolution", "8", "--base-filters", "4", "--latent-dim", "8", "--batch-size", "16",
         "--steps-per-epoch", str(STEPS), "--epochs", str(EPOCHS), "--checkpoint-every", "3",
-        "--log-every-n-steps", "2", "--num-samples", "4", "--deterministic"]
+        "--log-every-n-steps", "2", "--num-samples", "4", "--ema-decay", "0.9",
+        "--augment", "color,translation,cutout", "--ada-target", "0.05", "--deterministic"]
 TINY_CONFIG = dict(resolution=8, base_filters=4, latent_dim=8, batch_size=16,
                    steps_per_epoch=STEPS, epochs=EPOCHS, checkpoint_every=2, num_samples=4)
 
@@ -92,7 +94,9 @@ def test_end_to_end_run_dir_tensorboard_and_export(reference):
         event_accumulator.IMAGES: 0})
     epochs.Reload()
     tags = epochs.Tags()
-    assert {"d_loss", "g_loss", "d_real", "d_fake"} <= set(tags["tensors"] + tags["scalars"])
+    expected = {"d_loss", "g_loss", "d_real", "d_fake", "aug_p", "d_learning_rate",
+                "g_learning_rate"}
+    assert expected <= set(tags["tensors"] + tags["scalars"])
     assert "samples" in tags["tensors"] + tags["images"]
     batches = event_accumulator.EventAccumulator(str(run / "logs/batch"))
     batches.Reload()
@@ -108,6 +112,10 @@ def test_one_line_per_epoch_when_not_a_terminal(reference):
 def _assert_same_as_reference(reference, run_dir):
     expected, actual = _final_state(reference[0] / "run"), _final_state(run_dir)
     assert sorted(actual) == sorted(expected)
+    # The state covers the EMA weights and ADA's p, not only the networks.
+    for part in ("ema_generator/", "augment/"):
+        assert any(k.startswith(part) for k in actual), part
+    assert actual["augment/probability/.ATTRIBUTES/VARIABLE_VALUE"] > 0  # ADA moved p
     assert actual["step_counter/.ATTRIBUTES/VARIABLE_VALUE"] == STEPS * EPOCHS
     for optimizer in ("d_optimizer", "g_optimizer"):
         assert actual[f"{optimizer}/_iterations/.ATTRIBUTES/VARIABLE_VALUE"] == STEPS * EPOCHS
@@ -193,6 +201,21 @@ def test_epoch_order_depends_only_on_seed_and_epoch():
 def _tiny_state(run_dir):
     config = TrainConfig(**TINY_CONFIG, run_dir=str(run_dir))
     return RunState(training.build_gan(config, None), str(run_dir), STEPS)
+
+
+def test_loss_scale_state_is_restored_under_mixed_float16(tmp_path):
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    state = _tiny_state(tmp_path)
+    state.gan.d_optimizer.dynamic_scale.assign(512.0)
+    state.gan.g_optimizer.step_counter.assign(7)  # steps since the scale last grew
+    state.gan.g_optimizer.inner_optimizer.iterations.assign(11)
+    state.gan.step_counter.assign(3)
+    state.save()
+    fresh = _tiny_state(tmp_path)
+    assert fresh.restore() == 3
+    assert float(fresh.gan.d_optimizer.dynamic_scale.numpy()) == 512.0
+    assert int(fresh.gan.g_optimizer.step_counter.numpy()) == 7
+    assert int(fresh.gan.g_optimizer.inner_optimizer.iterations.numpy()) == 11
 
 
 def test_checkpoints_keep_the_last_good_one(tmp_path, capsys):
