@@ -22,3 +22,14 @@ def _float32_policy():
     keras.mixed_precision.set_global_policy("float32")
     yield
     keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.fixture(scope="session")
+def two_replicas():
+    """One MirroredStrategy over the two logical CPUs, shared by every test.
+
+    TensorFlow keys collective ops by instance numbers that each new strategy restarts,
+    so two strategies in one process can collide ("Shape mismatch in the collective
+    instance ..."); one shared strategy keeps counting.
+    """
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

@@ -80,8 +80,8 @@ def test_p_rises_when_d_is_overconfident_on_real_and_falls_otherwise():
     assert Augment(adaptive=False).update(tf.ones([4, 1])).numpy() == 0.0
 
 
-def test_replicas_agree_on_p_from_all_reduced_statistics():
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+def test_replicas_agree_on_p_from_all_reduced_statistics(two_replicas):
+    strategy = two_replicas
     with strategy.scope():
         augment = Augment(initial_probability=0.5, interval=1, speed=0.1)
 

@@ -45,9 +45,9 @@ def train(strategy, epochs=2, batch=8, data=None, optimizer=keras.optimizers.Ada
     ],
     ids=["non_saturating", "hinge", "wgan_gp", "r1"],
 )
-def test_two_replicas_compute_the_same_update_as_one_device(compile_args):
+def test_two_replicas_compute_the_same_update_as_one_device(compile_args, two_replicas):
     single, single_logs = train(tf.distribute.get_strategy(), **compile_args)
-    mirrored, mirrored_logs = train(tf.distribute.MirroredStrategy(TWO_CPUS), **compile_args)
+    mirrored, mirrored_logs = train(two_replicas, **compile_args)
     for a, b in zip(single.get_weights(), mirrored.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, atol=2e-5)
     # Logged values are global means: neither halved nor one replica's.
@@ -55,11 +55,11 @@ def test_two_replicas_compute_the_same_update_as_one_device(compile_args):
         np.testing.assert_allclose(mirrored_logs[name], values, rtol=1e-4, atol=1e-5)
 
 
-def test_replicas_draw_different_slices_of_the_global_noise():
+def test_replicas_draw_different_slices_of_the_global_noise(two_replicas):
     g, d = kgan.networks.dcgan(8, 1, LATENT, base_filters=4)
     gan = kgan.GAN(g, d, latent_dim=LATENT)
     seed = tf.constant([0, 3], tf.int64)
-    strategy = tf.distribute.MirroredStrategy(TWO_CPUS)
+    strategy = two_replicas
     per_replica = strategy.run(tf.function(lambda: gan._global_normal(4, [LATENT], seed)))
     first, second = (t.numpy() for t in strategy.experimental_local_results(per_replica))
     assert not np.allclose(first, second)
@@ -67,14 +67,13 @@ def test_replicas_draw_different_slices_of_the_global_noise():
     np.testing.assert_array_equal(np.concatenate([first, second]), one_device)
 
 
-def test_batch_that_does_not_split_across_replicas_fails_before_training():
+def test_batch_that_does_not_split_across_replicas_fails_before_training(two_replicas):
     with pytest.raises(ValueError, match="global batch size 5 does not split evenly across 2"):
-        train(tf.distribute.MirroredStrategy(TWO_CPUS), batch=5, data=images(30))
+        train(two_replicas, batch=5, data=images(30))
 
 
-def test_unbatched_size_under_replicas_is_refused():
-    strategy = tf.distribute.MirroredStrategy(TWO_CPUS)
-    with strategy.scope():
+def test_unbatched_size_under_replicas_is_refused(two_replicas):
+    with two_replicas.scope():
         g, d = kgan.networks.dcgan(8, 1, LATENT, base_filters=4)
         gan = kgan.GAN(g, d, latent_dim=LATENT)
         gan.compile(keras.optimizers.Adam(), keras.optimizers.Adam())
@@ -145,9 +144,9 @@ def test_xla_compiled_training_stays_close_to_the_plain_graph():
         np.testing.assert_allclose(a, b, atol=1e-2)
 
 
-def test_steps_per_execution_under_mirrored_strategy_is_refused_clearly():
+def test_steps_per_execution_under_mirrored_strategy_is_refused_clearly(two_replicas):
     with pytest.raises(ValueError, match="steps_per_execution=2 is not supported"):
-        train(tf.distribute.MirroredStrategy(TWO_CPUS), steps_per_execution=2)
+        train(two_replicas, steps_per_execution=2)
 
 
 def _free_port():
