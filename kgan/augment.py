@@ -90,10 +90,15 @@ class Augment(keras.layers.Layer):
         self.seed = seed
         self._ops = [op for name in self.policy for op in POLICIES[name]]
         self._seed_generator = keras.random.SeedGenerator(seed)
+        # float32 like this layer: under a mixed global policy they would compute in float16
+        # and clash with the float32 images.
         self._keras_cv_translation = keras_cv.layers.RandomTranslation(
-            translation_ratio, translation_ratio, fill_mode="constant", interpolation="nearest"
+            translation_ratio, translation_ratio, fill_mode="constant", interpolation="nearest",
+            dtype="float32",
         )
-        self._keras_cv_cutout = keras_cv.layers.RandomCutout(cutout_ratio, cutout_ratio)
+        self._keras_cv_cutout = keras_cv.layers.RandomCutout(
+            cutout_ratio, cutout_ratio, dtype="float32"
+        )
         self._create_state()
 
     def _create_state(self) -> None:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kgan import networks
+from kgan import GAN, data, networks
 from kgan.augment import Augment
 
 SEED = tf.constant([3, 9], tf.int64)
@@ -132,16 +132,23 @@ def test_keras_file_round_trip_keeps_probability(tmp_path):
 
 
 def test_gan_fit_with_augment_logs_aug_p():
-    import kgan
-    from kgan import data
-
     generator, discriminator = networks.dcgan(
         resolution=8, channels=1, latent_dim=8, base_filters=8, max_filters=16
     )
     augment = Augment(interval=1, speed=0.1)
-    gan = kgan.GAN(generator, discriminator, latent_dim=8, augment=augment)
+    gan = GAN(generator, discriminator, latent_dim=8, augment=augment)
     gan.compile(keras.optimizers.Adam(2e-4), keras.optimizers.Adam(2e-4))
     dataset = data.load("digits", resolution=8, channels=1, batch_size=64).take(2)
     history = gan.fit(dataset, epochs=1, verbose=0).history
     assert history["aug_p"][-1] == pytest.approx(float(augment.probability))
     assert 0.0 <= float(augment.probability) <= 0.2 + 1e-6  # two adjustments of 0.1
+
+
+def test_gan_with_augment_trains_under_mixed_float16():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    g, d = networks.dcgan(8, 1, latent_dim=8, base_filters=4)
+    gan = GAN(g, d, latent_dim=8, augment=Augment(initial_probability=0.5))
+    gan.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
+    images = np.random.default_rng(0).uniform(-1, 1, (16, 8, 8, 1)).astype("float32")
+    history = gan.fit(tf.data.Dataset.from_tensor_slices(images).batch(8), epochs=1, verbose=0)
+    assert np.isfinite(history.history["d_loss"][-1]) and "aug_p" in history.history
