@@ -7,8 +7,8 @@ import tensorflow as tf
 from keras import Model, metrics, mixed_precision, models, optimizers, saving
 from keras.src.saving import serialization_lib
 
-from kgan import losses
-from kgan.sampling import labels_from_seeds, latents_from_seeds
+from kgan import losses, replicas
+from kgan.sampling import sample_images
 
 # Random streams per train step: 4 per discriminator step plus 4 for the generator step.
 _STREAMS_PER_D_STEP = 4
@@ -126,7 +126,8 @@ class GAN(Model):
         self.r1_gamma = float(r1_gamma)
         self.d_optimizer = _with_loss_scaling(optimizers.get(d_optimizer))
         self.g_optimizer = _with_loss_scaling(optimizers.get(g_optimizer))
-        _check_steps_per_execution(kwargs.get("steps_per_execution", 1), self.distribute_strategy)
+        steps_per_execution = kwargs.get("steps_per_execution", 1)
+        replicas.check_steps_per_execution(steps_per_execution, self.distribute_strategy)
         super().compile(**kwargs)
         self._compile_config = serialization_lib.SerializableDict(
             d_optimizer=self.d_optimizer, g_optimizer=self.g_optimizer, loss=loss,
@@ -177,7 +178,7 @@ class GAN(Model):
     # -------------------------------------------------------------- training
     def fit(self, x=None, *args, **kwargs):
         """`keras.Model.fit`, after checking that every replica gets an equal batch."""
-        _check_replica_batches(x, kwargs.get("batch_size"), self.distribute_strategy)
+        replicas.check_replica_batches(x, kwargs.get("batch_size"), self.distribute_strategy)
         return super().fit(x, *args, **kwargs)
 
     def train_step(self, data):
@@ -195,15 +196,14 @@ class GAN(Model):
     def _discriminator_step(self, real, labels, step, index):
         batch = tf.shape(real)[0]
         first = index * _STREAMS_PER_D_STEP
-        z = self._global_normal(batch, [self.latent_dim], self._seed(step, first))
+        z = replicas.global_normal(batch, [self.latent_dim], self._seed(step, first))
         fake = self.generator(self._generator_inputs(z, labels), training=True)
-        replicas = _num_replicas()
         with tf.GradientTape() as tape:
             real_logits = self._critic(self._augmented(real, step, first + 2), labels)
             fake_logits = self._critic(self._augmented(fake, step, first + 3), labels)
             d_loss = self.adversarial_loss.discriminator(real_logits, fake_logits)
             total = d_loss + self._penalties(real, fake, labels, step, first + 1)
-            scaled = self.d_optimizer.scale_loss(total / replicas)
+            scaled = self.d_optimizer.scale_loss(total / replicas.count())
         variables = self.discriminator.trainable_variables
         self.d_optimizer.apply(tape.gradient(scaled, variables), variables)
         if self.augment is not None:
@@ -219,7 +219,7 @@ class GAN(Model):
             return self._critic(images, labels)
 
         if self.gradient_penalty_weight > 0:
-            alpha = self._global_uniform(tf.shape(real)[0], self._seed(step, stream))
+            alpha = replicas.global_uniform(tf.shape(real)[0], self._seed(step, stream))
             gp = losses.gradient_penalty(critic, real, fake, alpha)
             self._trackers["gp"].update_state(gp)
             total += self.gradient_penalty_weight * gp
@@ -231,15 +231,15 @@ class GAN(Model):
 
     def _generator_step(self, batch, labels, step):
         first = self.d_steps * _STREAMS_PER_D_STEP
-        z = self._global_normal(batch, [self.latent_dim], self._seed(step, first))
+        z = replicas.global_normal(batch, [self.latent_dim], self._seed(step, first))
         if self.num_classes:
-            labels = self._global_labels(batch, self._seed(step, first + 1))
+            labels = replicas.global_labels(batch, self.num_classes, self._seed(step, first + 1))
         variables = self.generator.trainable_variables
         with tf.GradientTape() as tape:
             fake = self.generator(self._generator_inputs(z, labels), training=True)
             fake_logits = self._critic(self._augmented(fake, step, first + 2), labels)
             g_loss = self.adversarial_loss.generator(fake_logits)
-            scaled = self.g_optimizer.scale_loss(g_loss / _num_replicas())
+            scaled = self.g_optimizer.scale_loss(g_loss / replicas.count())
         self.g_optimizer.apply(tape.gradient(scaled, variables), variables)
         self._trackers["g_loss"].update_state(g_loss)
 
@@ -263,7 +263,7 @@ class GAN(Model):
         """Scores D and G on held-out real data without updating anything."""
         real, labels = self._unpack(data)
         step = self.step_counter.value
-        z = self._global_normal(tf.shape(real)[0], [self.latent_dim], self._seed(step, 0))
+        z = replicas.global_normal(tf.shape(real)[0], [self.latent_dim], self._seed(step, 0))
         fake = self.generator(self._generator_inputs(z, labels), training=False)
         real_logits = self._critic(real, labels, training=False)
         fake_logits = self._critic(fake, labels, training=False)
@@ -289,32 +289,10 @@ class GAN(Model):
         counter = tf.cast(step, tf.int64) * streams + stream
         return tf.stack([tf.constant(self.seed, tf.int64), counter])
 
-    def _global_normal(self, batch, tail, seed):
-        """This replica's slice of one normal draw for the global batch.
-
-        Every replica draws the same global tensor and keeps its own rows, so replicas
-        get different noise and N replicas see exactly the noise of one device.
-        """
-        replica, replicas = _replica_position()
-        full = tf.random.stateless_normal([batch * replicas, *tail], seed=seed)
-        return full[replica * batch : (replica + 1) * batch]
-
-    def _global_uniform(self, batch, seed):
-        replica, replicas = _replica_position()
-        full = tf.random.stateless_uniform([batch * replicas], seed=seed)
-        return full[replica * batch : (replica + 1) * batch]
-
-    def _global_labels(self, batch, seed):
-        replica, replicas = _replica_position()
-        full = tf.random.stateless_uniform(
-            [batch * replicas], seed=seed, minval=0, maxval=self.num_classes, dtype=tf.int32
-        )
-        return full[replica * batch : (replica + 1) * batch]
-
     def _augmented(self, images, step, stream):
         if self.augment is None:
             return images
-        replica, _ = _replica_position()
+        replica, _ = replicas.position()
         seed = self._seed(step, stream) + tf.stack([tf.cast(replica, tf.int64) + 1, 0])
         return self.augment(images, seed=seed)
 
@@ -361,7 +339,7 @@ class GAN(Model):
 
     # ------------------------------------------------------------- sampling
     def generate(self, n_or_z, seed: int | None = None, labels=None, batch_size: int = 256):
-        """Generates images in [-1, 1] (float32 NumPy, NHWC).
+        """Generates images in [-1, 1] (float32 NumPy, NHWC) with the sampling generator.
 
         Args:
             n_or_z: a number of images, or latents [N, latent_dim].
@@ -371,43 +349,10 @@ class GAN(Model):
                 (or i % num_classes for given latents).
             batch_size: images per forward pass, to bound memory.
         """
-        seeds = None
-        if isinstance(n_or_z, (int, np.integer)):
-            if n_or_z < 1:
-                raise ValueError(f"Number of images must be >= 1, got {n_or_z}.")
-            start = np.random.randint(0, 2**31) if seed is None else int(seed)
-            seeds = np.arange(start, start + int(n_or_z), dtype=np.int64)
-            z = latents_from_seeds(seeds, self.latent_dim).numpy()
-        else:
-            z = np.asarray(n_or_z, dtype=np.float32)
-            if z.ndim != 2 or z.shape[1] != self.latent_dim:
-                raise ValueError(
-                    f"Latents must have shape [N, {self.latent_dim}], got {list(z.shape)}."
-                )
-        labels = self._sampling_labels(len(z), seeds, labels)
-        return self._run_generator(z, labels, batch_size)
-
-    def _sampling_labels(self, n, seeds, labels):
-        if not self.num_classes:
-            return None
-        if labels is None:
-            seeds = seeds if seeds is not None else np.arange(n)
-            return labels_from_seeds(seeds, self.num_classes).numpy()
-        labels = np.asarray(labels, dtype=np.int32).reshape(-1)
-        if len(labels) != n or labels.min() < 0 or labels.max() >= self.num_classes:
-            raise ValueError(
-                f"labels must be {n} integers in [0, {self.num_classes}), got {labels.tolist()}."
-            )
-        return labels
-
-    def _run_generator(self, z, labels, batch_size):
-        chunks = []
-        for start in range(0, len(z), batch_size):
-            stop = start + batch_size
-            batch_labels = None if labels is None else labels[start:stop]
-            inputs = self._generator_inputs(z[start:stop], batch_labels)
-            chunks.append(np.asarray(self.sampling_generator(inputs, training=False), np.float32))
-        return np.concatenate(chunks)
+        return sample_images(
+            self.sampling_generator, self.latent_dim, self.num_classes, n_or_z,
+            seed=seed, labels=labels, batch_size=batch_size,
+        )
 
     # ---------------------------------------------------------- serialization
     def get_config(self):
@@ -439,48 +384,6 @@ def _with_loss_scaling(optimizer):
     if policy == "mixed_float16" and not isinstance(optimizer, optimizers.LossScaleOptimizer):
         return optimizers.LossScaleOptimizer(optimizer)
     return optimizer
-
-
-def _replica_position():
-    context = tf.distribute.get_replica_context()
-    if context is None:
-        return 0, 1
-    return context.replica_id_in_sync_group, context.num_replicas_in_sync
-
-
-def _num_replicas():
-    return float(_replica_position()[1])
-
-
-def _check_replica_batches(x, batch_size, strategy):
-    replicas = strategy.num_replicas_in_sync
-    if replicas == 1:
-        return
-    if isinstance(x, tf.data.Dataset):
-        spec = x.element_spec
-        spec = spec[0] if isinstance(spec, (tuple, list)) else spec
-        batch_size = spec.shape[0] if spec.shape.rank else None
-        if batch_size is None:
-            raise ValueError(
-                f"Training on {replicas} replicas needs batches of a fixed size that splits "
-                "evenly across them: batch the dataset with drop_remainder=True and a global "
-                f"batch size divisible by {replicas} (kgan.data.load does both)."
-            )
-    if batch_size is not None:
-        from kgan.distribute import check_global_batch
-
-        check_global_batch(int(batch_size), replicas)
-
-
-def _check_steps_per_execution(steps, strategy):
-    # Keras 3.15 / TF 2.21 fail inside the graph ("You must feed a value for placeholder
-    # tensor ... while/cond") when several steps run per call under a mirrored strategy.
-    mirrored = (tf.distribute.MirroredStrategy, tf.distribute.MultiWorkerMirroredStrategy)
-    if steps not in (None, 1, "auto") and isinstance(strategy, mirrored):
-        raise ValueError(
-            f"steps_per_execution={steps} is not supported with {type(strategy).__name__} "
-            "(Keras 3.15 / TensorFlow 2.21 fail inside the graph). Use steps_per_execution=1."
-        )
 
 
 def _check_options(d_steps, ema_decay):

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 import kgan
-from kgan import distribute
+from kgan import distribute, replicas
 
 LATENT = 8
 TWO_CPUS = ["/cpu:0", "/cpu:1"]
@@ -56,14 +56,12 @@ def test_two_replicas_compute_the_same_update_as_one_device(compile_args, two_re
 
 
 def test_replicas_draw_different_slices_of_the_global_noise(two_replicas):
-    g, d = kgan.networks.dcgan(8, 1, LATENT, base_filters=4)
-    gan = kgan.GAN(g, d, latent_dim=LATENT)
     seed = tf.constant([0, 3], tf.int64)
-    strategy = two_replicas
-    per_replica = strategy.run(tf.function(lambda: gan._global_normal(4, [LATENT], seed)))
-    first, second = (t.numpy() for t in strategy.experimental_local_results(per_replica))
+    draw = tf.function(lambda: replicas.global_normal(4, [LATENT], seed))
+    per_replica = two_replicas.run(draw)
+    first, second = (t.numpy() for t in two_replicas.experimental_local_results(per_replica))
     assert not np.allclose(first, second)
-    one_device = gan._global_normal(8, [LATENT], seed).numpy()
+    one_device = replicas.global_normal(8, [LATENT], seed).numpy()
     np.testing.assert_array_equal(np.concatenate([first, second]), one_device)
 
 

@@ -1,0 +1,85 @@
+"""Per-replica views of global random draws, and checks that replicas get equal batches.
+
+Under a `tf.distribute` strategy, `train_step` runs once per replica on its slice of the
+global batch. Every replica draws the same *global* random tensor from a stateless seed
+and keeps its own rows, so replicas see different noise (DESIGN.md, rule 3) and N
+replicas see exactly the noise one device would with the same global batch (rule 2).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from kgan.distribute import check_global_batch
+
+
+def position() -> tuple:
+    """(replica id, number of replicas) in the current replica context; (0, 1) outside."""
+    context = tf.distribute.get_replica_context()
+    if context is None:
+        return 0, 1
+    return context.replica_id_in_sync_group, context.num_replicas_in_sync
+
+
+def count() -> float:
+    """Replicas in sync, as the float that hand-written losses are divided by."""
+    return float(position()[1])
+
+
+def _own_rows(full: tf.Tensor, batch) -> tf.Tensor:
+    replica, _ = position()
+    return full[replica * batch : (replica + 1) * batch]
+
+
+def global_normal(batch, tail: list[int], seed: tf.Tensor) -> tf.Tensor:
+    """This replica's `batch` rows of one standard-normal draw for the global batch."""
+    return _own_rows(tf.random.stateless_normal([batch * position()[1], *tail], seed=seed), batch)
+
+
+def global_uniform(batch, seed: tf.Tensor) -> tf.Tensor:
+    """This replica's rows of one uniform [0, 1) draw for the global batch."""
+    return _own_rows(tf.random.stateless_uniform([batch * position()[1]], seed=seed), batch)
+
+
+def global_labels(batch, num_classes: int, seed: tf.Tensor) -> tf.Tensor:
+    """This replica's rows of one uniform class-label draw for the global batch."""
+    full = tf.random.stateless_uniform(
+        [batch * position()[1]], seed=seed, minval=0, maxval=num_classes, dtype=tf.int32
+    )
+    return _own_rows(full, batch)
+
+
+def check_replica_batches(x, batch_size, strategy: tf.distribute.Strategy) -> None:
+    """Refuses data whose batches cannot split evenly across the strategy's replicas.
+
+    Left alone, TensorFlow fails mid-step with "AddN must have the same size and shape".
+    """
+    replicas = strategy.num_replicas_in_sync
+    if replicas == 1:
+        return
+    if isinstance(x, tf.data.Dataset):
+        spec = x.element_spec
+        spec = spec[0] if isinstance(spec, (tuple, list)) else spec
+        batch_size = spec.shape[0] if spec.shape.rank else None
+        if batch_size is None:
+            raise ValueError(
+                f"Training on {replicas} replicas needs batches of a fixed size that splits "
+                "evenly across them: batch the dataset with drop_remainder=True and a global "
+                f"batch size divisible by {replicas} (kgan.data.load does both)."
+            )
+    if batch_size is not None:
+        check_global_batch(int(batch_size), replicas)
+
+
+def check_steps_per_execution(steps, strategy: tf.distribute.Strategy) -> None:
+    """Refuses several steps per call under mirrored strategies.
+
+    Keras 3.15 / TF 2.21 then fail inside the graph ("You must feed a value for
+    placeholder tensor ... while/cond"), even for a plain Sequential model.
+    """
+    mirrored = (tf.distribute.MirroredStrategy, tf.distribute.MultiWorkerMirroredStrategy)
+    if steps not in (None, 1, "auto") and isinstance(strategy, mirrored):
+        raise ValueError(
+            f"steps_per_execution={steps} is not supported with {type(strategy).__name__} "
+            "(Keras 3.15 / TensorFlow 2.21 fail inside the graph). Use steps_per_execution=1."
+        )
