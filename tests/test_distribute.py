@@ -46,10 +46,13 @@ def train(strategy, epochs=2, batch=8, data=None, optimizer=keras.optimizers.Ada
     ids=["non_saturating", "hinge", "wgan_gp", "r1"],
 )
 def test_two_replicas_compute_the_same_update_as_one_device(compile_args, two_replicas):
-    single, single_logs = train(tf.distribute.get_strategy(), **compile_args)
-    mirrored, mirrored_logs = train(two_replicas, **compile_args)
+    # SGD applies the summed gradient as is; Adam's first steps would turn last-bit
+    # differences in near-zero gradients into +-lr jumps and hide what is compared.
+    sgd = keras.optimizers.SGD
+    single, single_logs = train(tf.distribute.get_strategy(), optimizer=sgd, **compile_args)
+    mirrored, mirrored_logs = train(two_replicas, optimizer=sgd, **compile_args)
     for a, b in zip(single.get_weights(), mirrored.get_weights(), strict=True):
-        np.testing.assert_allclose(a, b, atol=2e-5)
+        np.testing.assert_allclose(a, b, atol=1e-5)
     # Logged values are global means: neither halved nor one replica's.
     for name, values in single_logs.items():
         np.testing.assert_allclose(mirrored_logs[name], values, rtol=1e-4, atol=1e-5)
