@@ -8,35 +8,39 @@ Example:
     >>> gan.fit(kgan.data.load("digits", resolution=32, channels=1, batch_size=64), epochs=10)
     >>> kgan.export_generator(gan, "exports", model_name="digits")
 
-Submodules load on first use (PEP 562), so `import kgan` is quick and command lines can
-configure TensorFlow's logging before TensorFlow starts.
+Importing kgan registers its Keras serializables (`kgan>GAN`, `kgan>Augment`), so
+`keras.models.load_model("gan.keras")` works after a plain `import kgan`.
 """
 
-import importlib
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-_SUBMODULES = (
-    "augment", "callbacks", "data", "distribute", "features", "losses", "metrics",
-    "networks", "sampling",
+from kgan import (  # noqa: E402
+    augment,
+    callbacks,
+    data,
+    distribute,
+    features,
+    losses,
+    metrics,
+    networks,
+    sampling,
 )
-_ATTRIBUTES = {"GAN": "kgan.gan", "export_generator": "kgan.export"}
+from kgan.export import export_generator  # noqa: E402
+from kgan.gan import GAN  # noqa: E402
 
-__all__ = ["GAN", "export_generator", *_SUBMODULES]
+__all__ = [
+    "GAN",
+    "augment",
+    "callbacks",
+    "data",
+    "distribute",
+    "export_generator",
+    "features",
+    "losses",
+    "metrics",
+    "networks",
+    "sampling",
+]
 __version__ = "0.1.0"
-
-
-def __getattr__(name: str):
-    if name in _SUBMODULES:
-        value = importlib.import_module(f"kgan.{name}")
-    elif name in _ATTRIBUTES:
-        value = getattr(importlib.import_module(_ATTRIBUTES[name]), name)
-    else:
-        raise AttributeError(f"module 'kgan' has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))

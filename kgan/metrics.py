@@ -25,6 +25,8 @@ Example:
 
 from __future__ import annotations
 
+import warnings
+
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -68,7 +70,11 @@ def frechet_distance(
             f"{sigma1.shape} vs {sigma2.shape}"
         )
     diff = mu1 - mu2
-    covmean, _ = scipy.linalg.sqrtm(sigma1.dot(sigma2), disp=False)
+    with warnings.catch_warnings():
+        # Rank-deficient covariances (dead ReLU features, N < D) are expected; a result
+        # that is not finite gets the eps-regularised retry below, as in pytorch-fid.
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        covmean, _ = scipy.linalg.sqrtm(sigma1.dot(sigma2), disp=False)
     if not np.isfinite(covmean).all():
         offset = np.eye(sigma1.shape[0]) * eps
         covmean = scipy.linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))

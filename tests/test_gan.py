@@ -1,5 +1,8 @@
 """kgan.GAN: alternating updates, learning, saving, conditioning and clear errors."""
 
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -195,3 +198,21 @@ def test_d_steps_below_one_is_refused(d_steps):
 def test_negative_penalty_is_refused():
     with pytest.raises(ValueError, match="gradient_penalty must be a finite number >= 0"):
         tiny_gan().compile(adam(), adam(), gradient_penalty=-1.0)
+
+
+def test_plain_import_kgan_is_enough_to_load_a_saved_gan(tmp_path):
+    """A fresh process that only does `import kgan` finds the registered GAN class."""
+    gan = tiny_gan(ema_decay=0.9)
+    gan.compile(adam(), adam())
+    gan.save(tmp_path / "gan.keras")
+    script = (
+        "import sys, keras, kgan\n"
+        "gan = keras.models.load_model(sys.argv[1])\n"
+        "print(type(gan).__name__, gan.generate(2, seed=3).shape)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "gan.keras")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "GAN (2, 8, 8, 1)" in done.stdout
