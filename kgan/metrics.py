@@ -26,7 +26,6 @@ Example:
 from __future__ import annotations
 
 import warnings
-
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
