@@ -99,6 +99,10 @@ class Augment(keras.layers.Layer):
         self._keras_cv_cutout = keras_cv.layers.RandomCutout(
             cutout_ratio, cutout_ratio, dtype="float32"
         )
+        # Weightless, so built at once: under a strategy, Keras traces any model that
+        # holds an unbuilt layer through `call()` before fit, which a GAN cannot serve.
+        for layer in (self._keras_cv_translation, self._keras_cv_cutout):
+            layer.build(None)
         self._create_state()
 
     def _create_state(self) -> None:

@@ -205,7 +205,8 @@ class GAN(Model):
             total = d_loss + self._penalties(real, fake, labels, step, first + 1)
             scaled = self.d_optimizer.scale_loss(total / replicas.count())
         variables = self.discriminator.trainable_variables
-        self.d_optimizer.apply(tape.gradient(scaled, variables), variables)
+        grads = self._gradients(tape, scaled, variables, self.d_optimizer)
+        self.d_optimizer.apply(grads, variables)
         if self.augment is not None:
             self.augment.update(real_logits)
         self._trackers["d_loss"].update_state(d_loss)
@@ -240,8 +241,16 @@ class GAN(Model):
             fake_logits = self._critic(self._augmented(fake, step, first + 2), labels)
             g_loss = self.adversarial_loss.generator(fake_logits)
             scaled = self.g_optimizer.scale_loss(g_loss / replicas.count())
-        self.g_optimizer.apply(tape.gradient(scaled, variables), variables)
+        grads = self._gradients(tape, scaled, variables, self.g_optimizer)
+        self.g_optimizer.apply(grads, variables)
         self._trackers["g_loss"].update_state(g_loss)
+
+    @staticmethod
+    def _gradients(tape, scaled_loss, variables, optimizer):
+        grads = tape.gradient(scaled_loss, variables)
+        if isinstance(optimizer, optimizers.LossScaleOptimizer):
+            grads = replicas.agree_on_finiteness(grads)
+        return grads
 
     def _update_ema(self):
         """Runs in cross-replica context: G's weights are identical on every replica."""

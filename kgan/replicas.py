@@ -83,3 +83,22 @@ def check_steps_per_execution(steps, strategy: tf.distribute.Strategy) -> None:
             f"steps_per_execution={steps} is not supported with {type(strategy).__name__} "
             "(Keras 3.15 / TensorFlow 2.21 fail inside the graph). Use steps_per_execution=1."
         )
+
+
+def agree_on_finiteness(grads: list) -> list:
+    """Makes every replica's gradients non-finite when any replica's are.
+
+    Keras 3.15's LossScaleOptimizer decides "skip or apply" from the first replica's
+    *local* gradients (it assumes they are already all-reduced, as in tf.keras). If only
+    another replica overflowed, the step is applied and the summed gradient writes NaN
+    into the weights. Poisoning all replicas' gradients makes the check agree, so the
+    step is skipped and the scale lowered everywhere.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return grads
+    finite = [tf.reduce_all(tf.math.is_finite(g)) for g in grads if g is not None]
+    local_overflow = 1.0 - tf.cast(tf.reduce_all(finite), tf.float32)
+    overflows = context.all_reduce(tf.distribute.ReduceOp.SUM, local_overflow)
+    poison = tf.where(overflows > 0, float("nan"), 0.0)
+    return [None if g is None else g + tf.cast(poison, g.dtype) for g in grads]

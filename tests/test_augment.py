@@ -152,3 +152,14 @@ def test_gan_with_augment_trains_under_mixed_float16():
     images = np.random.default_rng(0).uniform(-1, 1, (16, 8, 8, 1)).astype("float32")
     history = gan.fit(tf.data.Dataset.from_tensor_slices(images).batch(8), epochs=1, verbose=0)
     assert np.isfinite(history.history["d_loss"][-1]) and "aug_p" in history.history
+
+
+def test_gan_with_augment_fits_under_a_mirrored_strategy(two_replicas):
+    with two_replicas.scope():
+        g, d = networks.dcgan(8, 1, latent_dim=8, base_filters=4)
+        gan = GAN(g, d, latent_dim=8, augment=Augment(initial_probability=0.5))
+        gan.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
+    images = np.random.default_rng(0).uniform(-1, 1, (16, 8, 8, 1)).astype("float32")
+    dataset = tf.data.Dataset.from_tensor_slices(images).batch(8, drop_remainder=True)
+    history = gan.fit(dataset, epochs=1, verbose=0)
+    assert np.isfinite(history.history["d_loss"][-1])

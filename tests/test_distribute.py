@@ -175,3 +175,17 @@ def test_two_worker_processes_end_with_identical_weights(tmp_path):
     for key in weights:
         np.testing.assert_array_equal(first[key], second[key])
     assert float(first["d_loss"]) == pytest.approx(float(second["d_loss"]))
+
+
+def test_loss_scaling_under_two_replicas_skips_overflow_on_both(two_replicas):
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    gan, logs = train(two_replicas, epochs=1, gradient_penalty=1.0)
+    assert all(np.isfinite(values[-1]) for values in logs.values())
+    d_before = [w.numpy() for w in gan.discriminator.trainable_weights]
+    overflowing = images(8)
+    overflowing[4:, 0, 0, 0] = 1e6  # only the second replica's half overflows
+    dataset = tf.data.Dataset.from_tensor_slices(overflowing).batch(8, drop_remainder=True)
+    logs = gan.fit(dataset, epochs=1, verbose=0).history
+    assert logs["d_loss_scale"][-1] == 32768.0 / 2
+    for before, after in zip(d_before, gan.discriminator.trainable_weights, strict=True):
+        np.testing.assert_array_equal(before, after.numpy())
