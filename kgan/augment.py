@@ -197,6 +197,12 @@ class Augment(keras.layers.Layer):
         }
         return self._keras_cv_cutout.augment_images(images, transformations)
 
+    @property
+    def xla_compatible(self) -> bool:
+        """False when the policy translates: ImageProjectiveTransformV3, which keras-cv's
+        translation runs on, has no XLA kernel, so such a train step cannot be jit-compiled."""
+        return "translation" not in self.policy
+
     def update(self, real_logits: tf.Tensor) -> tf.Tensor:
         """Accumulates sign(D(real)) and adjusts `p` every `interval` calls (ADA).
 

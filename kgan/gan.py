@@ -126,6 +126,12 @@ class GAN(Model):
         self.r1_gamma = float(r1_gamma)
         self.d_optimizer = _with_loss_scaling(optimizers.get(d_optimizer))
         self.g_optimizer = _with_loss_scaling(optimizers.get(g_optimizer))
+        if kwargs.get("jit_compile") is True and not getattr(self.augment, "xla_compatible", True):
+            raise ValueError(
+                "jit_compile=True cannot compile this augmentation: its translation uses "
+                "ImageProjectiveTransformV3, which has no XLA kernel. Use jit_compile=False "
+                "or an augmentation policy without 'translation'."
+            )
         steps_per_execution = kwargs.get("steps_per_execution", 1)
         replicas.check_steps_per_execution(steps_per_execution, self.distribute_strategy)
         super().compile(**kwargs)

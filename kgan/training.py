@@ -200,9 +200,12 @@ def build_gan(config: TrainConfig, num_classes: int | None, jit_compile: bool = 
         base_filters=config.base_filters, max_filters=config.max_filters,
         spectral_norm=config.spectral_norm,
     )
+    augment = _augment(config)
+    if config.jit_compile == "auto" and augment is not None and not augment.xla_compatible:
+        jit_compile = False  # XLA has no kernel for the translation's image transform
     gan = GAN(generator, discriminator, config.latent_dim, num_classes=num_classes,
               d_steps=config.d_steps, ema_decay=config.ema_decay,
-              augment=_augment(config), seed=config.seed)
+              augment=augment, seed=config.seed)
     gan.compile(
         d_optimizer=keras.optimizers.Adam(config.lr_d, beta_1=config.beta1, beta_2=config.beta2),
         g_optimizer=keras.optimizers.Adam(config.lr_g, beta_1=config.beta1, beta_2=config.beta2),

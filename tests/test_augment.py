@@ -163,3 +163,17 @@ def test_gan_with_augment_fits_under_a_mirrored_strategy(two_replicas):
     dataset = tf.data.Dataset.from_tensor_slices(images).batch(8, drop_remainder=True)
     history = gan.fit(dataset, epochs=1, verbose=0)
     assert np.isfinite(history.history["d_loss"][-1])
+
+
+def test_xla_refuses_translation_clearly_and_compiles_the_other_ops():
+    g, d = networks.dcgan(8, 1, latent_dim=8, base_filters=4)
+    translating = GAN(g, d, latent_dim=8, augment=Augment(("translation",)))
+    with pytest.raises(ValueError, match="no XLA kernel"):
+        translating.compile(keras.optimizers.Adam(), keras.optimizers.Adam(), jit_compile=True)
+    g, d = networks.dcgan(8, 1, latent_dim=8, base_filters=4)
+    gan = GAN(g, d, latent_dim=8, augment=Augment(("color", "cutout"), initial_probability=1.0))
+    assert gan.augment.xla_compatible
+    gan.compile(keras.optimizers.Adam(), keras.optimizers.Adam(), jit_compile=True)
+    images = np.random.default_rng(0).uniform(-1, 1, (8, 8, 8, 1)).astype("float32")
+    history = gan.fit(tf.data.Dataset.from_tensor_slices(images).batch(8), epochs=1, verbose=0)
+    assert np.isfinite(history.history["d_loss"][-1])
