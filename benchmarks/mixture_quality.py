@@ -1,0 +1,222 @@
+"""Mode coverage on the 2-D Gaussian mixtures of the mode-collapse literature.
+
+Two targets: the 25-Gaussian grid (means on {-4,-2,0,2,4}^2, std 0.05) and the
+8-Gaussian ring (radius 1, std 0.01). For each of `--seeds` seeds a fresh
+`kgan.networks.mlp` + `kgan.GAN` pair trains on fresh mixture samples, then draws
+2,500 samples. A sample is *high quality* when it lies within 3 standard deviations
+of its nearest mode; a mode is *covered* when at least one high-quality sample lands
+on it (PacGAN's definition; Lin et al., 2018, Table 1). Reported: modes covered and
+% high-quality samples, mean +- standard error over the seeds, beside the published
+grid baselines (PacGAN Table 1: GAN 17.3 modes / 94.8 %, PacGAN4 24.8 / 93.6 %).
+
+Run:
+    python benchmarks/mixture_quality.py --out benchmarks/results/mixture_quality.json
+    python benchmarks/mixture_quality.py --quick          # seconds, a smoke run
+
+Expect all 25 grid modes and all 8 ring modes with the default recipe and about
+1-2 minutes per seed and dataset on 2 CPU cores (the papers train far longer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+import kgan  # noqa: E402
+
+# Published grid results (PacGAN, Lin et al., 2018, Table 1): modes, % high quality.
+BASELINES = {
+    "grid": [
+        {"method": "GAN (PacGAN Table 1)", "modes": 17.3, "high_quality_pct": 94.8},
+        {"method": "PacGAN4 (PacGAN Table 1)", "modes": 24.8, "high_quality_pct": 93.6},
+    ],
+    "ring": [],
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Mixture:
+    """An equal-weight isotropic Gaussian mixture in 2-D."""
+
+    name: str
+    means: np.ndarray  # [modes, 2]
+    std: float
+
+    def sample(self, n: int, seed) -> tf.Tensor:
+        """n points, float32 [n, 2], a stateless function of `seed` (int32 [2])."""
+        modes = tf.random.stateless_uniform(
+            [n], seed=seed, maxval=len(self.means), dtype=tf.int32
+        )
+        noise = tf.random.stateless_normal([n, 2], seed=seed + 1, stddev=self.std)
+        return tf.gather(tf.constant(self.means, tf.float32), modes) + noise
+
+
+def grid() -> Mixture:
+    values = np.arange(-4.0, 5.0, 2.0)
+    means = np.array([(x, y) for x in values for y in values], np.float32)
+    return Mixture("grid", means, 0.05)
+
+
+def ring() -> Mixture:
+    angles = 2 * np.pi * np.arange(8) / 8
+    return Mixture("ring", np.stack([np.cos(angles), np.sin(angles)], 1).astype(np.float32), 0.01)
+
+
+MIXTURES = {"grid": grid, "ring": ring}
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """The training recipe (chosen by tuning on the grid; see benchmarks/README.md)."""
+
+    steps: int = 6000
+    batch_size: int = 256
+    latent_dim: int = 2
+    hidden: tuple[int, ...] = (128, 128, 128)
+    loss: str = "non_saturating"
+    lr: float = 1e-3
+    beta_1: float = 0.5
+    d_steps: int = 1
+    r1_gamma: float = 0.0
+    ema_decay: float | None = 0.999
+    steps_per_execution: int = 50
+
+
+def score(samples: np.ndarray, mixture: Mixture) -> dict:
+    """Modes covered and % high-quality samples (within 3 std of the nearest mode)."""
+    dist = np.linalg.norm(samples[:, None, :] - mixture.means[None], axis=-1)
+    nearest, gap = dist.argmin(1), dist.min(1)
+    good = gap <= 3 * mixture.std
+    return {
+        "modes": int(np.unique(nearest[good]).size),
+        "high_quality_pct": float(100 * good.mean()),
+    }
+
+
+def dataset(mixture: Mixture, recipe: Recipe, seed: int) -> tf.data.Dataset:
+    """Fresh mixture samples every step, reproducible from `seed`."""
+    def batch(step):
+        pair = tf.stack([tf.cast(seed, tf.int64), step]) * 2
+        return mixture.sample(recipe.batch_size, tf.cast(pair, tf.int32))
+
+    return tf.data.Dataset.range(recipe.steps).map(batch).prefetch(4)
+
+
+def train_one(mixture: Mixture, recipe: Recipe, seed: int, samples: int) -> dict:
+    """Trains one GAN on the mixture and scores `samples` generated points."""
+    keras.utils.set_random_seed(seed)
+    generator, discriminator = kgan.networks.mlp(2, recipe.latent_dim, recipe.hidden)
+    gan = kgan.GAN(generator, discriminator, latent_dim=recipe.latent_dim,
+                   d_steps=recipe.d_steps, ema_decay=recipe.ema_decay, seed=seed)
+    gan.compile(
+        keras.optimizers.Adam(recipe.lr, beta_1=recipe.beta_1),
+        keras.optimizers.Adam(recipe.lr, beta_1=recipe.beta_1),
+        loss=recipe.loss, r1_gamma=recipe.r1_gamma,
+        steps_per_execution=recipe.steps_per_execution,
+    )
+    start = time.perf_counter()
+    gan.fit(dataset(mixture, recipe, seed), epochs=1, verbose=0)
+    seconds = time.perf_counter() - start
+    result = score(gan.generate(samples, seed=10_000 * (seed + 1)), mixture)
+    return {"seed": seed, **result, "train_seconds": round(seconds, 1)}
+
+
+def summarize(name: str, runs: list[dict], num_modes: int) -> dict:
+    modes, modes_sem = common.mean_sem([r["modes"] for r in runs])
+    quality, quality_sem = common.mean_sem([r["high_quality_pct"] for r in runs])
+    return {
+        "mixture": name, "total_modes": num_modes,
+        "modes": round(modes, 2), "modes_sem": round(modes_sem, 2),
+        "high_quality_pct": round(quality, 2), "high_quality_pct_sem": round(quality_sem, 2),
+        "all_modes_runs": sum(r["modes"] == num_modes for r in runs), "runs": runs,
+    }
+
+
+def run(mixtures: list[str], recipe: Recipe, seeds: int, samples: int = 2500) -> dict:
+    """Trains `seeds` GANs per mixture; returns the JSON-ready result."""
+    result = {"benchmark": "mixture_quality", "machine": common.machine(),
+              "recipe": dataclasses.asdict(recipe), "samples": samples, "mixtures": {}}
+    for name in mixtures:
+        mixture = MIXTURES[name]()
+        runs = [train_one(mixture, recipe, seed, samples) for seed in range(seeds)]
+        for r in runs:
+            print(f"{name} seed {r['seed']}: {r['modes']} modes, {r['high_quality_pct']:.1f} % "
+                  f"high quality ({r['train_seconds']} s)", flush=True)
+        result["mixtures"][name] = summarize(name, runs, len(mixture.means))
+    result["load_average_at_end"] = common.load_average()
+    return result
+
+
+def table_rows(result: dict) -> list[dict]:
+    rows = []
+    for name, summary in result["mixtures"].items():
+        rows.append({
+            "mixture": name, "method": f"kgan ({len(summary['runs'])} seeds)",
+            "modes": f"{summary['modes']:.1f} ± {summary['modes_sem']:.1f} / "
+                     f"{summary['total_modes']}",
+            "high quality": f"{summary['high_quality_pct']:.1f} ± "
+                            f"{summary['high_quality_pct_sem']:.1f} %",
+        })
+        for base in BASELINES[name]:
+            rows.append({"mixture": name, "method": base["method"],
+                         "modes": f"{base['modes']} / {summary['total_modes']}",
+                         "high quality": f"{base['high_quality_pct']} %"})
+    return rows
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    defaults = Recipe()
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--mixtures", default="grid,ring", help="comma-separated: grid, ring")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--samples", type=int, default=2500)
+    p.add_argument("--steps", type=int, default=defaults.steps)
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    p.add_argument("--hidden", default=",".join(map(str, defaults.hidden)))
+    p.add_argument("--latent-dim", type=int, default=defaults.latent_dim)
+    p.add_argument("--loss", default=defaults.loss)
+    p.add_argument("--lr", type=float, default=defaults.lr)
+    p.add_argument("--d-steps", type=int, default=defaults.d_steps)
+    p.add_argument("--r1-gamma", type=float, default=defaults.r1_gamma)
+    p.add_argument("--ema-decay", type=float, default=defaults.ema_decay,
+                   help="0 disables the EMA generator")
+    p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of seconds")
+    p.add_argument("--out", help="write the JSON result here")
+    return p.parse_args(argv)
+
+
+def recipe_from(args: argparse.Namespace) -> Recipe:
+    recipe = Recipe(
+        steps=args.steps, batch_size=args.batch_size, latent_dim=args.latent_dim,
+        hidden=tuple(int(h) for h in args.hidden.split(",")), loss=args.loss, lr=args.lr,
+        d_steps=args.d_steps, r1_gamma=args.r1_gamma, ema_decay=args.ema_decay or None,
+    )
+    if args.quick:
+        recipe = dataclasses.replace(recipe, steps=20, batch_size=32, hidden=(16,),
+                                     steps_per_execution=10)
+    return recipe
+
+
+def main(argv=None) -> dict:
+    """Runs the benchmark from command-line arguments; returns the result dict."""
+    args = parse_args(argv)
+    seeds, samples = (2, 200) if args.quick else (args.seeds, args.samples)
+    result = run(args.mixtures.split(","), recipe_from(args), seeds, samples)
+    common.print_table(table_rows(result), ["mixture", "method", "modes", "high quality"],
+                       "Mode coverage, 2-D mixtures")
+    common.write_json(result, args.out)
+    return result
+
+
+if __name__ == "__main__":
+    main()
