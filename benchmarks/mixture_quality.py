@@ -85,6 +85,7 @@ class Recipe:
     hidden: tuple[int, ...] = (128, 128, 128)
     loss: str = "non_saturating"
     lr: float = 1e-3
+    cosine_decay: bool = True
     beta_1: float = 0.5
     d_steps: int = 1
     r1_gamma: float = 0.0
@@ -112,6 +113,13 @@ def dataset(mixture: Mixture, recipe: Recipe, seed: int) -> tf.data.Dataset:
     return tf.data.Dataset.range(recipe.steps).map(batch).prefetch(4)
 
 
+def learning_rate(recipe: Recipe, updates_per_step: int):
+    """Constant, or cosine-decayed to 0 over the run (sharpens the modes at the end)."""
+    if not recipe.cosine_decay:
+        return recipe.lr
+    return keras.optimizers.schedules.CosineDecay(recipe.lr, recipe.steps * updates_per_step)
+
+
 def train_one(mixture: Mixture, recipe: Recipe, seed: int, samples: int) -> dict:
     """Trains one GAN on the mixture and scores `samples` generated points."""
     keras.utils.set_random_seed(seed)
@@ -119,8 +127,8 @@ def train_one(mixture: Mixture, recipe: Recipe, seed: int, samples: int) -> dict
     gan = kgan.GAN(generator, discriminator, latent_dim=recipe.latent_dim,
                    d_steps=recipe.d_steps, ema_decay=recipe.ema_decay, seed=seed)
     gan.compile(
-        keras.optimizers.Adam(recipe.lr, beta_1=recipe.beta_1),
-        keras.optimizers.Adam(recipe.lr, beta_1=recipe.beta_1),
+        keras.optimizers.Adam(learning_rate(recipe, recipe.d_steps), beta_1=recipe.beta_1),
+        keras.optimizers.Adam(learning_rate(recipe, 1), beta_1=recipe.beta_1),
         loss=recipe.loss, r1_gamma=recipe.r1_gamma,
         steps_per_execution=recipe.steps_per_execution,
     )
@@ -186,6 +194,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--latent-dim", type=int, default=defaults.latent_dim)
     p.add_argument("--loss", default=defaults.loss)
     p.add_argument("--lr", type=float, default=defaults.lr)
+    p.add_argument("--constant-lr", action="store_true", help="no cosine learning-rate decay")
     p.add_argument("--d-steps", type=int, default=defaults.d_steps)
     p.add_argument("--r1-gamma", type=float, default=defaults.r1_gamma)
     p.add_argument("--ema-decay", type=float, default=defaults.ema_decay,
@@ -199,6 +208,7 @@ def recipe_from(args: argparse.Namespace) -> Recipe:
     recipe = Recipe(
         steps=args.steps, batch_size=args.batch_size, latent_dim=args.latent_dim,
         hidden=tuple(int(h) for h in args.hidden.split(",")), loss=args.loss, lr=args.lr,
+        cosine_decay=not args.constant_lr,
         d_steps=args.d_steps, r1_gamma=args.r1_gamma, ema_decay=args.ema_decay or None,
     )
     if args.quick:
