@@ -153,7 +153,8 @@ def summarize(name: str, runs: list[dict], num_modes: int) -> dict:
 
 def run(mixtures: list[str], recipe: Recipe, seeds: int, samples: int = 2500) -> dict:
     """Trains `seeds` GANs per mixture; returns the JSON-ready result."""
-    result = {"benchmark": "mixture_quality", "machine": common.machine(),
+    machine = common.machine()  # load average before the work
+    result = {"benchmark": "mixture_quality", "machine": machine,
               "recipe": dataclasses.asdict(recipe), "samples": samples, "mixtures": {}}
     for name in mixtures:
         mixture = MIXTURES[name]()

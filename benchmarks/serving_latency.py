@@ -90,6 +90,7 @@ def measure_batch(signature: SessionSignature, generator, batch: int, args) -> l
 
 def run(args) -> dict:
     """Exports, loads and times every path at every batch size; the JSON-ready result."""
+    machine = common.machine()  # load average before the work
     with tempfile.TemporaryDirectory() as root:
         path, generator = export(args, root)
         signature = SessionSignature(path)
@@ -101,7 +102,7 @@ def run(args) -> dict:
     settings = {k: getattr(args, k) for k in
                 ("resolution", "channels", "latent_dim", "base_filters", "batches", "calls",
                  "warmup")}
-    return {"benchmark": "serving_latency", "machine": common.machine(), "settings": settings,
+    return {"benchmark": "serving_latency", "machine": machine, "settings": settings,
             "rows": rows, "load_average_at_end": common.load_average()}
 
 
