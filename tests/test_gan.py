@@ -216,3 +216,11 @@ def test_plain_import_kgan_is_enough_to_load_a_saved_gan(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "GAN (2, 8, 8, 1)" in done.stdout
+
+
+def test_evaluate_scores_held_out_data_without_updating_anything(compiled_gan):
+    before = snapshot(compiled_gan.weights)
+    scores = compiled_gan.evaluate(image_batches(), verbose=0, return_dict=True)
+    assert set(scores) == {"d_loss", "g_loss", "d_real", "d_fake"}
+    assert all(np.isfinite(value) for value in scores.values())
+    assert not any(changed(before, compiled_gan.weights))
