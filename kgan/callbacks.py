@@ -36,6 +36,7 @@ from tensorboard.plugins.hparams import api as hp
 
 from kgan import metrics as metrics_lib
 from kgan.features import FeatureExtractor, collect_stats, image_batches
+from kgan.images import tile_grid, to_uint8_numpy
 
 EPOCH_RUN = "epoch"
 BATCH_RUN = "batch"
@@ -149,19 +150,7 @@ def image_grid(images: np.ndarray, columns: int | None = None, padding: int = 1)
     images = np.asarray(images, np.float32)
     if images.ndim != 4 or len(images) == 0:
         raise ValueError(f"images must be a non-empty [N, H, W, C] array, got {images.shape}")
-    count, height, width, channels = images.shape
-    columns = columns or int(np.ceil(np.sqrt(count)))
-    rows = int(np.ceil(count / columns))
-    pixels = np.round((np.clip(images, -1, 1) + 1) * 127.5).astype(np.uint8)
-    grid = np.zeros(
-        (rows * (height + padding) + padding, columns * (width + padding) + padding, channels),
-        np.uint8,
-    )
-    for index, image in enumerate(pixels):
-        top = padding + (index // columns) * (height + padding)
-        left = padding + (index % columns) * (width + padding)
-        grid[top : top + height, left : left + width] = image
-    return grid
+    return tile_grid(to_uint8_numpy(images), columns, padding)
 
 
 class ImageGrid(keras.callbacks.Callback):

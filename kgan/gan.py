@@ -215,6 +215,9 @@ class GAN(Model):
         self.d_optimizer.apply(grads, variables)
         if self.augment is not None:
             self.augment.update(real_logits)
+        self._track_discriminator(d_loss, real_logits, fake_logits)
+
+    def _track_discriminator(self, d_loss, real_logits, fake_logits):
         self._trackers["d_loss"].update_state(d_loss)
         self._trackers["d_real"].update_state(tf.reduce_mean(real_logits))
         self._trackers["d_fake"].update_state(tf.reduce_mean(fake_logits))
@@ -282,12 +285,9 @@ class GAN(Model):
         fake = self.generator(self._generator_inputs(z, labels), training=False)
         real_logits = self._critic(real, labels, training=False)
         fake_logits = self._critic(fake, labels, training=False)
-        self._trackers["d_loss"].update_state(
-            self.adversarial_loss.discriminator(real_logits, fake_logits)
-        )
+        d_loss = self.adversarial_loss.discriminator(real_logits, fake_logits)
+        self._track_discriminator(d_loss, real_logits, fake_logits)
         self._trackers["g_loss"].update_state(self.adversarial_loss.generator(fake_logits))
-        self._trackers["d_real"].update_state(tf.reduce_mean(real_logits))
-        self._trackers["d_fake"].update_state(tf.reduce_mean(fake_logits))
         return self._results()
 
     def _results(self):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import os
 import urllib.error
 import urllib.request
@@ -24,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kgan.images import tile_grid
+from kgan.sampling import labels_from_seeds
 from kgan.signatures import MAX_BATCH_SIZE, check_seeds
 
 # JSON carries no dtypes; these are the dtypes of our signatures' outputs.
@@ -312,7 +313,7 @@ def from_latents(client, z, labels=None) -> Samples:
 
 def labels_for_seeds(seeds, num_classes: int) -> np.ndarray:
     """The GAN's default labels for seeds (seed % num_classes), as `generate` uses."""
-    return np.mod(np.asarray(list(seeds), np.int64), num_classes).astype(np.int32)
+    return labels_from_seeds(np.asarray(list(seeds), np.int64), num_classes).numpy()
 
 
 def save_pngs(samples: Samples, out_dir: str, names: list[str] | None = None) -> list[str]:
@@ -333,14 +334,7 @@ def save_pngs(samples: Samples, out_dir: str, names: list[str] | None = None) ->
 
 def save_grid(images: np.ndarray, path: str, columns: int | None = None) -> str:
     """Tiles uint8 images [N, H, W, C] into one PNG, row-major, and writes it."""
-    images = np.asarray(images, np.uint8)
-    n, height, width, channels = images.shape
-    columns = columns or math.ceil(math.sqrt(n))
-    rows = math.ceil(n / columns)
-    grid = np.zeros([rows * height, columns * width, channels], np.uint8)
-    for i, image in enumerate(images):
-        r, c = divmod(i, columns)
-        grid[r * height:(r + 1) * height, c * width:(c + 1) * width] = image
+    grid = tile_grid(images, columns)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     _pil_image(grid).save(path)
     return path

@@ -89,15 +89,12 @@ def _is_half(value) -> bool:
 
 
 def to_uint8(images: tf.Tensor) -> tf.Tensor:
-    """Maps generator output in [-1, 1] to uint8 pixels, rounding and clipping."""
+    """Maps generator output in [-1, 1] to uint8 pixels, rounding and clipping.
+
+    `kgan.images.to_uint8_numpy` is its NumPy twin.
+    """
     pixels = tf.round((tf.cast(images, tf.float32) + 1.0) * 127.5)
     return tf.cast(tf.clip_by_value(pixels, 0.0, 255.0), tf.uint8)
-
-
-def to_uint8_numpy(images: np.ndarray) -> np.ndarray:
-    """NumPy twin of `to_uint8`, for comparing `GAN.generate` output with the export."""
-    pixels = np.round((np.asarray(images, np.float32) + 1.0) * 127.5)
-    return np.clip(pixels, 0, 255).astype(np.uint8)
 
 
 def _batch_checks(batch: tf.Tensor, what: str) -> list:

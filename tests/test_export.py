@@ -18,8 +18,8 @@ import kgan
 from kgan import export as export_module
 from kgan.cli import export as cli
 from kgan.export import MAX_BATCH_SIZE, ExportedGenerator, export_generator
+from kgan.images import to_uint8_numpy
 from kgan.sampling import latents_from_seeds
-from kgan.signatures import to_uint8_numpy
 from kgan.warmup import read_warmup
 
 LATENT, CLASSES = 8, 3
