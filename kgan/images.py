@@ -10,7 +10,7 @@ import numpy as np
 def to_uint8_numpy(images: np.ndarray) -> np.ndarray:
     """Maps images in [-1, 1] to uint8 pixels, rounding and clipping.
 
-    The NumPy twin of `kgan.signatures.to_uint8`, which the export runs in its graph.
+    The NumPy twin of `kgan.serving.signatures.to_uint8`, which the export runs in its graph.
     """
     pixels = np.round((np.asarray(images, np.float32) + 1.0) * 127.5)
     return np.clip(pixels, 0, 255).astype(np.uint8)

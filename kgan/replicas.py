@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from kgan.distribute import check_global_batch
+from kgan.training.distribute import check_global_batch
 
 
 def position() -> tuple:

@@ -1,6 +1,6 @@
 """Command-line client for a kgan generator served by TensorFlow Serving.
 
-The importable code lives in `kgan.serving_client` (RestClient, GrpcClient, generate,
+The importable code lives in `kgan.serving.client` (RestClient, GrpcClient, generate,
 from_latents, save_pngs, save_grid); this file is only the command line over it.
 
 Examples:
@@ -26,7 +26,7 @@ import sys
 
 import numpy as np
 
-from kgan.serving_client import (
+from kgan.serving.client import (
     GrpcClient,
     RestClient,
     ServingError,

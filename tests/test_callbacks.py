@@ -12,8 +12,8 @@ from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 import kgan
-from kgan import callbacks
-from kgan.features import ClassifierFeatures
+from kgan.training import callbacks
+from kgan.evaluation.features import ClassifierFeatures
 
 RES, STEPS, EPOCHS, BATCH = 8, 4, 2, 8
 

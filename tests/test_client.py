@@ -17,8 +17,8 @@ from PIL import Image
 from serving_fakes import Backend, GrpcServer, RestServer
 
 import kgan
-from kgan.export import MAX_BATCH_SIZE, ExportedGenerator, export_generator
-from kgan.serving_client import (
+from kgan.serving.export import MAX_BATCH_SIZE, ExportedGenerator, export_generator
+from kgan.serving.client import (
     GrpcClient,
     RestClient,
     ServingError,

@@ -13,7 +13,8 @@ import pytest
 import tensorflow as tf
 
 import kgan
-from kgan import distribute, replicas
+from kgan import replicas
+from kgan.training import distribute
 
 LATENT = 8
 TWO_CPUS = ["/cpu:0", "/cpu:1"]

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import kgan
-from kgan import features
+from kgan.evaluation import features
 from kgan.cli import evaluate
-from kgan.export import export_generator
+from kgan.serving.export import export_generator
 
 RES = 8
 

@@ -15,12 +15,12 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 import kgan
-from kgan import export as export_module
+from kgan.serving import export as export_module
 from kgan.cli import export as cli
-from kgan.export import MAX_BATCH_SIZE, ExportedGenerator, export_generator
+from kgan.serving.export import MAX_BATCH_SIZE, ExportedGenerator, export_generator
 from kgan.images import to_uint8_numpy
 from kgan.sampling import latents_from_seeds
-from kgan.warmup import read_warmup
+from kgan.serving.warmup import read_warmup
 
 LATENT, CLASSES = 8, 3
 FAKES = os.path.join(os.path.dirname(__file__), "serving_fakes.py")

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from kgan import features, metrics
+from kgan.evaluation import features, metrics
 
 RES = 16
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from kgan import metrics
+from kgan.evaluation import metrics
 
 
 def _gaussians(n, dim, seed, shift=0.0):

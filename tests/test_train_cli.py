@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from kgan import training
+from kgan.training import runner as training
 from kgan.cli.train import build_parser, config_from_args, main
-from kgan.config import TrainConfig
+from kgan.training.config import TrainConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -77,7 +77,7 @@ def test_other_settings_on_an_existing_run_dir(capsys, tmp_path):
     training.prepare_run_dir(TrainConfig(run_dir=run_dir))
     assert main(["--run-dir", run_dir, "--base-filters", "16"]) == 1
     error = capsys.readouterr().err
-    assert "holds a run with other settings (base_filters: 32 -> 16)" in error
+    assert "holds a run with other settings (network_args: {'base_filters': 64, 'max_filters': 512, 'spectral_norm': False} -> {'base_filters': 16, 'max_filters': 512, 'spectral_norm': False})" in error
     assert "--restart" in error
 
 

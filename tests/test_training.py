@@ -19,10 +19,10 @@ import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
 import kgan.data
-from kgan import training
-from kgan.checkpointing import NonFiniteLossError, RunError, RunState
+from kgan.training import runner as training
+from kgan.training.checkpointing import NonFiniteLossError, RunError, RunState
 from kgan.cli.train import main
-from kgan.config import TrainConfig
+from kgan.training.config import TrainConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS, EPOCHS = 5, 2
@@ -30,14 +30,14 @@ TINY = ["--resolution", "8", "--base-filters", "4", "--latent-dim", "8", "--batc
         "--steps-per-epoch", str(STEPS), "--epochs", str(EPOCHS), "--checkpoint-every", "3",
         "--log-every-n-steps", "2", "--num-samples", "4", "--ema-decay", "0.9",
         "--augment", "color,translation,cutout", "--ada-target", "0.05", "--deterministic"]
-TINY_CONFIG = dict(resolution=8, base_filters=4, latent_dim=8, batch_size=16,
+TINY_CONFIG = dict(resolution=8, network_args=dict(base_filters=4), latent_dim=8, batch_size=16,
                    steps_per_epoch=STEPS, epochs=EPOCHS, checkpoint_every=2, num_samples=4)
 
 # train.py's main with a callback that sends this process a signal after a given step.
 SELF_SIGNAL = """
 import os, signal, sys
 import keras
-from kgan import training
+from kgan.training import runner as training
 from kgan.cli.train import main
 
 signum, at_step = getattr(signal, sys.argv[1]), int(sys.argv[2])

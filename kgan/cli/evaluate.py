@@ -73,8 +73,8 @@ def _one_line(error: Exception) -> str:
 
 def evaluate(args: argparse.Namespace) -> dict:
     """Loads everything named in `args`, computes the metrics, returns the report dict."""
-    from kgan import features as features_lib
-    from kgan import metrics as metrics_lib
+    from kgan.evaluation import features as features_lib
+    from kgan.evaluation import metrics as metrics_lib
 
     names = [n.strip() for n in args.metrics.split(",") if n.strip()]
     for name in names:
@@ -134,8 +134,8 @@ def _version_dir(path: str) -> str:
 
 
 def _export_sampler(version_dir: str) -> tuple[Sampler, tuple[int, int, int]]:
-    from kgan.export import ExportedGenerator
     from kgan.sampling import labels_from_seeds
+    from kgan.serving.export import ExportedGenerator
 
     served = ExportedGenerator(version_dir)
 
@@ -190,7 +190,7 @@ def _npz_batches(path: str, batch_size: int, conditional: bool) -> Iterator:
 
 
 def _extractor(args, image_shape):
-    from kgan import features as features_lib
+    from kgan.evaluation import features as features_lib
 
     if args.features == "inception":
         return features_lib.InceptionFeatures(args.inception_weights, args.batch_size)

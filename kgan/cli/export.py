@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         import keras
 
         import kgan  # noqa: F401  (registers kgan classes so load_model finds them)
-        from kgan.export import export_generator
+        from kgan.serving.export import export_generator
 
         path = find_model_file(args.source)
         model = keras.models.load_model(path, compile=False)

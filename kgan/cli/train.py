@@ -19,8 +19,8 @@ import dataclasses
 import json
 import sys
 
-from kgan.checkpointing import RunError, TrainingInterrupted
-from kgan.config import PRESETS, ConfigError, TrainConfig
+from kgan.training.config import PRESETS, ConfigError, TrainConfig
+from kgan.training.errors import RunError, TrainingInterrupted
 
 PROG = "kgan-train"
 
@@ -34,9 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             print(config.to_json(), end="")
             return 0
-        from kgan import training  # TensorFlow work starts here
+        from kgan.training import runner  # TensorFlow work starts here
 
-        result = training.run(config, restart=args.restart)
+        result = runner.run(config, restart=args.restart)
     except TrainingInterrupted as error:
         print(f"{PROG}: {error}", file=sys.stderr)
         return 130
@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     for field in dataclasses.fields(TrainConfig):
         if field.name != "preset":
             _add_field(parser, field)
+    # kgan 0.1 flags, kept working: DCGAN's options, now under --network-args.
+    parser.add_argument("--base-filters", type=int, dest="v01_base_filters", help=argparse.SUPPRESS)
+    parser.add_argument("--max-filters", type=int, dest="v01_max_filters", help=argparse.SUPPRESS)
+    parser.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction,
+                        dest="v01_spectral_norm", help=argparse.SUPPRESS)
     return parser
 
 
@@ -84,6 +89,8 @@ def _add_field(parser: argparse.ArgumentParser, field: dataclasses.Field) -> Non
         parser.add_argument(flag, action=argparse.BooleanOptionalAction, **options)
     elif kind.startswith("tuple"):
         parser.add_argument(flag, type=_names, metavar="A,B", **options)
+    elif kind.startswith("dict"):
+        parser.add_argument(flag, type=_options, metavar="K=V,K=V", **options)
     else:
         base = {"int": int, "float": float, "str": str}[kind.split(" ")[0]]
         parser.add_argument(flag, type=_optional(base) if "None" in kind else base, **options)
@@ -91,6 +98,43 @@ def _add_field(parser: argparse.ArgumentParser, field: dataclasses.Field) -> Non
 
 def _names(text: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _options(text: str) -> dict:
+    """`{"a": 1}` (JSON) or `a=1,b=true,c=[32,64]`; values are read as JSON where they parse."""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise argparse.ArgumentTypeError(f"not valid JSON: {error}") from None
+        if not isinstance(value, dict):
+            raise argparse.ArgumentTypeError("expected a JSON object")
+        return value
+    options = {}
+    for item in filter(None, (part.strip() for part in _split_top_level(text))):
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {item!r}")
+        try:
+            options[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            options[key.strip()] = raw.strip()
+    return options
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Splits on commas outside brackets, so `widths=[64,32],blocks=1` is two items."""
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    return [*parts, text[start:]]
+
+
+_options.__name__ = "options"
 
 
 def _optional(base):
@@ -109,7 +153,16 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     preset = getattr(args, "preset", None) or file_values.get("preset", "digits")
     flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
              if hasattr(args, f.name)}
-    values = {**PRESETS[preset], **file_values, **flags, "preset": preset}
+    v01 = {k[4:]: v for k, v in vars(args).items() if k.startswith("v01_")}
+    if v01:
+        flags["network_args"] = {**v01, **flags.get("network_args", {})}
+    base = {**PRESETS[preset], **file_values}
+    values = {**base, **flags, "preset": preset}
+    if flags.get("network", base.get("network")) != base.get("network"):
+        # Another family's options do not carry over from the preset or file.
+        values["network_args"] = flags.get("network_args", {})
+    elif "network_args" in flags:
+        values["network_args"] = {**base.get("network_args", {}), **flags["network_args"]}
     if "dataset" in flags or "model_name" in flags:
         # A new data set gets its own name and run directory unless given.
         for derived in ("model_name", "run_dir"):

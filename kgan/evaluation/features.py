@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kgan.metrics import FeatureStats
+from kgan.evaluation.metrics import FeatureStats
 
 INCEPTION_WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 INCEPTION_WEIGHTS_URL = (

@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 
 # Rows of the distance matrix computed at once: bounds k-NN memory to _CHUNK * N floats.
 _CHUNK = 1024
@@ -60,6 +59,8 @@ def frechet_distance(
     Raises:
         ValueError: on mismatched shapes or a significant imaginary component.
     """
+    import scipy.linalg  # here, so config validation (metric names) stays light
+
     mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
     sigma1, sigma2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2)
     sigma2 = sigma2.astype(np.float64)

@@ -25,7 +25,7 @@ import numpy as np
 
 from kgan.images import tile_grid
 from kgan.sampling import labels_from_seeds
-from kgan.signatures import MAX_BATCH_SIZE, check_seeds
+from kgan.serving.signatures import MAX_BATCH_SIZE, check_seeds
 
 # JSON carries no dtypes; these are the dtypes of our signatures' outputs.
 _OUTPUT_DTYPES = {"images": np.uint8, "z": np.float32}

@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from kgan.sampling import latents_from_seeds
-from kgan.signatures import (
+from kgan.serving.signatures import (
     MAX_BATCH_SIZE,
     GeneratorSpec,
     build_module,
@@ -36,7 +36,7 @@ from kgan.signatures import (
     float32_generator,
     to_uint8,
 )
-from kgan.warmup import write_warmup
+from kgan.serving.warmup import write_warmup
 
 __all__ = ["MAX_BATCH_SIZE", "ExportError", "ExportedGenerator", "export_generator"]
 

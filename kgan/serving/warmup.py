@@ -12,7 +12,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from kgan.signatures import GeneratorSpec
+from kgan.serving.signatures import GeneratorSpec
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 # One small and one larger batch: TF Serving caches per-shape work, and batching merges

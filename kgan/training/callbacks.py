@@ -34,8 +34,8 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
-from kgan import metrics as metrics_lib
-from kgan.features import FeatureExtractor, collect_stats, image_batches
+from kgan.evaluation import metrics as metrics_lib
+from kgan.evaluation.features import FeatureExtractor, collect_stats, image_batches
 from kgan.images import tile_grid, to_uint8_numpy
 
 EPOCH_RUN = "epoch"

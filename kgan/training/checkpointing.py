@@ -26,20 +26,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kgan.training.errors import NonFiniteLossError, RunError, TrainingInterrupted
+
+__all__ = ["NonFiniteLossError", "NonFiniteGuard", "RunError", "RunState", "Saver",
+           "TrainingInterrupted"]
+
 BACKUP_DIR = "backup"
 CHECKPOINTS_DIR = "checkpoints"
-
-
-class RunError(RuntimeError):
-    """The run cannot go on as asked; the message says why and what to do."""
-
-
-class NonFiniteLossError(RunError):
-    """A logged loss became NaN or infinite; nothing from that step was saved."""
-
-
-class TrainingInterrupted(RunError):
-    """SIGINT (Ctrl-C) arrived; the state was saved and the run can be resumed."""
 
 
 class RunState:

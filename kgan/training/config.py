@@ -20,24 +20,36 @@ import os
 import re
 from typing import Any
 
-from kgan import distribute, losses
-from kgan.metrics import metric_names
+from kgan import networks
+from kgan.evaluation.metrics import metric_names
 from kgan.networks import MAX_RESOLUTION, MIN_RESOLUTION
+from kgan.training.errors import ConfigError
+from kgan.training.presets import PRESETS
+
+__all__ = ["PRESETS", "RESUMABLE_FIELDS", "ConfigError", "TrainConfig"]
 
 AUTO = "auto"
 NO_AUGMENT = "none"
 FEATURE_EXTRACTORS = ("classifier", "inception")
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
+POLICIES = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+# Registered names of TensorFlow-side registries, listed here so that validating a config
+# loads no TensorFlow; tests/test_config.py checks them against `kgan.losses.NAMES` and
+# `kgan.augment.POLICIES`.
+LOSSES = ("non_saturating", "minimax", "wasserstein", "hinge", "least_squares")
+AUGMENT_POLICIES = ("color", "translation", "cutout")
+# 0.1 configs named DCGAN's options at the top level; they now live in `network_args`.
+_V01_DCGAN_KEYS = ("base_filters", "max_filters", "spectral_norm")
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-class ConfigError(ValueError):
-    """A config value is invalid; the message names the field and what it accepts."""
 
 
 def _field(default, help_text: str, **kwargs):
     """A dataclass field whose help text doubles as the command-line help."""
     if isinstance(default, (list, tuple)):
         return dataclasses.field(default_factory=lambda: tuple(default),
+                                 metadata={"help": help_text, **kwargs})
+    if isinstance(default, dict):
+        return dataclasses.field(default_factory=lambda: dict(default),
                                  metadata={"help": help_text, **kwargs})
     return dataclasses.field(default=default, metadata={"help": help_text, **kwargs})
 
@@ -64,10 +76,10 @@ class TrainConfig:
     steps_per_epoch: int | None = _field(None, "train steps per epoch (default: one pass)")
     # model and optimisation
     latent_dim: int = _field(64, "length of the latent vector z")
-    base_filters: int = _field(32, "filters of the widest-resolution layer")
-    max_filters: int = _field(512, "cap on filters in any layer")
-    spectral_norm: bool = _field(False, "spectral normalization in the discriminator")
-    loss: str = _field("non_saturating", f"adversarial loss: {', '.join(losses.NAMES)}")
+    network: str = _field("dcgan", f"network family: {', '.join(networks.NAMES)}")
+    network_args: dict = _field({}, "the family's options as JSON or k=v,k=v (e.g. "
+                                "base_filters=64); see kgan.networks")
+    loss: str = _field("non_saturating", f"adversarial loss: {', '.join(LOSSES)}")
     gradient_penalty: float = _field(0.0, "WGAN-GP weight (10 in the paper); 0 disables")
     r1_gamma: float = _field(0.0, "R1 penalty weight gamma; 0 disables")
     d_steps: int = _field(1, "discriminator updates per generator update")
@@ -83,8 +95,8 @@ class TrainConfig:
                                       "the augmentation always (p = 1)")
     seed: int = _field(0, "seed of weights, data order and training noise")
     # hardware
-    strategy: str = _field(AUTO, f"distribution strategy: {', '.join(distribute.STRATEGIES)}")
-    mixed_precision: str = _field(AUTO, f"dtype policy: {', '.join(distribute.POLICIES)}")
+    strategy: str = _field(AUTO, f"distribution strategy: {', '.join(STRATEGIES)}")
+    mixed_precision: str = _field(AUTO, f"dtype policy: {', '.join(POLICIES)}")
     jit_compile: str = _field(AUTO, "XLA: auto (on GPU), on or off", choices=(AUTO, "on", "off"))
     deterministic: bool = _field(False, "deterministic ops (bit-exact reruns, slower)")
     # outputs
@@ -107,10 +119,13 @@ class TrainConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "metrics", tuple(self.metrics))
+
         for name in ("model_name", "run_dir"):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, self._default(name))
         _validate(self)
+        # Every family option is recorded, so config.json says exactly what was built.
+        object.__setattr__(self, "network_args", self.family.check_options(self.network_args))
 
     def _default(self, name: str) -> str:
         if name == "model_name":
@@ -132,6 +147,7 @@ class TrainConfig:
         """Builds a config from a dict; unknown keys are an error, not silently dropped."""
         if not isinstance(values, dict):
             raise ConfigError(f"a config must be a JSON object, got {type(values).__name__}")
+        values = _upgrade(values)
         unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise ConfigError(f"unknown config keys: {', '.join(unknown)}")
@@ -143,6 +159,11 @@ class TrainConfig:
             return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as error:
             raise ConfigError(f"config is not valid JSON: {error}") from None
+
+    @property
+    def family(self) -> networks.Family:
+        """The registered network family this config trains."""
+        return networks.get(self.network)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TrainConfig:
@@ -181,30 +202,20 @@ RESUMABLE_FIELDS = frozenset({
     "metrics_samples", "metrics_features", "inception_weights",
 })
 
-_SMALL = dict(dataset="digits", resolution=32, channels=1, batch_size=64, epochs=20,
-              latent_dim=64, base_filters=32)
-PRESETS: dict[str, dict[str, Any]] = {
-    # 1797 8x8 digits upsampled to 32 px: 28 steps/epoch, a few minutes on 2 CPU cores.
-    "digits": dict(_SMALL),
-    "mnist": dict(_SMALL, dataset="mnist", batch_size=128, epochs=20, base_filters=64),
-    "fashion_mnist": dict(_SMALL, dataset="fashion_mnist", batch_size=128, epochs=30,
-                          base_filters=64),
-    # Hinge loss + spectral norm + EMA: the usual stable recipe for small colour images.
-    "cifar10": dict(dataset="cifar10", resolution=32, channels=3, batch_size=128, epochs=100,
-                    latent_dim=128, base_filters=64, spectral_norm=True, loss="hinge",
-                    ema_decay=0.999, beta1=0.0, beta2=0.9, lr_d=2e-4, lr_g=1e-4,
-                    augment="color,translation,cutout"),
-    "celeba64": dict(dataset="celeb_a", resolution=64, channels=3, batch_size=64, epochs=20,
-                     latent_dim=128, base_filters=64, ema_decay=0.999, model_name="celeba64"),
-    # Few-shot folders (hundreds of images): ADA keeps D from memorising them.
-    "folder64": dict(dataset="images", resolution=64, channels=3, batch_size=32, epochs=200,
-                     latent_dim=128, base_filters=64, r1_gamma=1.0, ema_decay=0.999,
-                     augment="color,translation,cutout", ada_target=0.6,
-                     model_name="folder64"),
-}
-
-
 # ----------------------------------------------------------------- validation
+def _upgrade(values: dict[str, Any]) -> dict[str, Any]:
+    """Reads a kgan 0.1 config: DCGAN's top-level options move into `network_args`."""
+    old = {k: values[k] for k in _V01_DCGAN_KEYS if k in values}
+    if not old:
+        return values
+    values = {k: v for k, v in values.items() if k not in _V01_DCGAN_KEYS}
+    if values.setdefault("network", "dcgan") != "dcgan":
+        raise ConfigError(f"{', '.join(old)} are DCGAN options; for network "
+                          f"{values['network']!r} put the family's options in network_args")
+    values["network_args"] = {**old, **values.get("network_args", {})}
+    return values
+
+
 def _validate(config: TrainConfig) -> None:
     _check_types(config)
     _check_data(config)
@@ -224,6 +235,7 @@ def _check_types(config: TrainConfig) -> None:
             "bool": isinstance(value, bool),
             "str": isinstance(value, str),
             "tuple": isinstance(value, tuple) and all(isinstance(v, str) for v in value),
+            "dict": isinstance(value, dict) and all(isinstance(k, str) for k in value),
         }[kind.split(" ")[0].split("[")[0]]
         if not ok:
             raise ConfigError(f"{field.name} must be of type {kind}, got {value!r}")
@@ -251,12 +263,10 @@ def _check_data(c: TrainConfig) -> None:
 
 
 def _check_model(c: TrainConfig) -> None:
-    for name in ("latent_dim", "base_filters", "d_steps"):
+    for name in ("latent_dim", "d_steps"):
         _require(getattr(c, name) >= 1, f"{name} must be >= 1, got {getattr(c, name)}")
-    _require(c.max_filters >= c.base_filters,
-             f"max_filters ({c.max_filters}) must be >= base_filters ({c.base_filters})")
-    _require(c.loss in losses.NAMES,
-             f"unknown loss {c.loss!r}; choose from {', '.join(losses.NAMES)}")
+    _check_network(c)
+    _require(c.loss in LOSSES, f"unknown loss {c.loss!r}; choose from {', '.join(LOSSES)}")
     for name in ("gradient_penalty", "r1_gamma"):
         _require(getattr(c, name) >= 0, f"{name} must be >= 0, got {getattr(c, name)}")
     for name in ("lr_d", "lr_g"):
@@ -268,16 +278,25 @@ def _check_model(c: TrainConfig) -> None:
     _require(c.ada_target is None or 0 < c.ada_target < 1,
              f"ada_target must be in (0, 1) or none, got {c.ada_target}")
     if c.augment != NO_AUGMENT:
-        from kgan.augment import POLICIES
-
-        unknown = [p for p in c.augment.split(",") if p.strip() not in POLICIES]
+        unknown = [p for p in c.augment.split(",") if p.strip() not in AUGMENT_POLICIES]
         _require(not unknown, f"unknown augment policy {', '.join(unknown)}; use none or a "
-                 f"comma list of {', '.join(POLICIES)}")
-    for name, valid in (("strategy", distribute.STRATEGIES),
-                        ("mixed_precision", distribute.POLICIES),
+                 f"comma list of {', '.join(AUGMENT_POLICIES)}")
+    for name, valid in (("strategy", STRATEGIES),
+                        ("mixed_precision", POLICIES),
                         ("jit_compile", (AUTO, "on", "off"))):
         _require(getattr(c, name) in valid,
                  f"unknown {name} {getattr(c, name)!r}; choose from {', '.join(valid)}")
+
+
+def _check_network(c: TrainConfig) -> None:
+    try:
+        family = networks.get(c.network)
+        family.check_options(c.network_args)
+        family.check_resolution(c.resolution)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    _require(family.image_data, f"network {c.network!r} models flat vectors, not images; "
+             "use it from Python (kgan.networks.get), or pick an image family")
 
 
 def _check_outputs(c: TrainConfig) -> None:

@@ -3,7 +3,7 @@
 Call `setup()` once, before building any model, then build and compile inside
 `setup.strategy.scope()`:
 
-    env = kgan.distribute.setup()                 # auto: TPU, workers, GPUs or one device
+    env = kgan.training.distribute.setup()                 # auto: TPU, workers, GPUs or one device
     with env.strategy.scope():
         gan = kgan.GAN(*kgan.networks.dcgan(32, 1, 64), latent_dim=64)
         gan.compile(..., jit_compile=env.jit_compile)
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import keras
 import tensorflow as tf
 
-STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
-POLICIES = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+from kgan.training.config import POLICIES, STRATEGIES
+
 # Tensor cores arrive with Volta; older GPUs gain nothing from float16 compute.
 _MIN_FLOAT16_CAPABILITY = (7, 0)
 

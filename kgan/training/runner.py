@@ -11,7 +11,7 @@ trained on. With the stateless training noise of `kgan.GAN` and deterministic op
 a run killed at any step and resumed ends bit-identical to one never interrupted.
 
 Example:
-    >>> from kgan.config import TrainConfig
+    >>> from kgan.training.config import TrainConfig
     >>> result = run(TrainConfig.from_preset("digits", epochs=2))
     >>> print(result.summary())
 """
@@ -29,11 +29,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kgan import data, distribute, networks
-from kgan.callbacks import HParams, ImageGrid, QualityMetrics, ScalarLogger
-from kgan.checkpointing import NonFiniteGuard, RunError, RunState, Saver
-from kgan.config import NO_AUGMENT, ConfigError, TrainConfig
+from kgan import data
 from kgan.gan import GAN
+from kgan.training import distribute
+from kgan.training.callbacks import HParams, ImageGrid, QualityMetrics, ScalarLogger
+from kgan.training.checkpointing import NonFiniteGuard, RunError, RunState, Saver
+from kgan.training.config import NO_AUGMENT, ConfigError, TrainConfig
 
 _JIT = {"auto": "auto", "on": True, "off": False}
 
@@ -195,11 +196,12 @@ def _setup(config: TrainConfig) -> distribute.Setup:
 def build_gan(config: TrainConfig, num_classes: int | None, jit_compile: bool = False) -> GAN:
     """Builds and compiles the GAN a config describes (call inside the strategy scope)."""
     num_classes = num_classes if config.conditional else None
-    generator, discriminator = networks.dcgan(
-        config.resolution, config.channels, config.latent_dim, num_classes=num_classes,
-        base_filters=config.base_filters, max_filters=config.max_filters,
-        spectral_norm=config.spectral_norm,
-    )
+    try:
+        generator, discriminator = config.family(
+            config.resolution, config.channels, config.latent_dim, num_classes=num_classes,
+            **config.network_args)
+    except ValueError as error:
+        raise ConfigError(f"network {config.network!r}: {error}") from None
     augment = _augment(config)
     if config.jit_compile == "auto" and augment is not None and not augment.xla_compatible:
         jit_compile = False  # XLA has no kernel for the translation's image transform
@@ -323,7 +325,7 @@ def _logging_callbacks(config: TrainConfig, paths: RunPaths, info) -> list:
 def _quality_metrics(config: TrainConfig, paths: RunPaths, info) -> QualityMetrics:
     """Scores against real images with features fixed for the whole run (a trained
     domain classifier is saved in the run dir, so resumed runs score on the same scale)."""
-    from kgan import features
+    from kgan.evaluation import features
 
     labelled = config.metrics_features == "classifier"
     if labelled and not info.num_classes:
@@ -373,7 +375,7 @@ def _finish(config: TrainConfig, gan: GAN, state: RunState, paths: RunPaths) -> 
     os.replace(temp, paths.final_model)
     export = None
     if config.export:
-        from kgan.export import export_generator
+        from kgan.serving.export import export_generator
 
         export = export_generator(gan, config.export_dir, model_name=config.model_name)
     result = RunResult(paths.root, config.epochs, state.step, paths.final_model, export)

@@ -1,8 +1,7 @@
-"""Generator and discriminator builders: the DCGAN family and small MLPs for toy data.
+"""The DCGAN family (Radford et al., 2016): the 0.1 baseline, fast and simple.
 
-Every builder returns functional `keras.Model`s whose last layer computes in float32
-(`dtype="float32"`), so logits and images stay float32 under any mixed-precision policy
-(DESIGN.md, correctness rule 4).
+Functional `keras.Model`s whose last layer computes in float32 (`dtype="float32"`), so
+logits and images stay float32 under any mixed-precision policy (DESIGN.md, rule 3).
 """
 
 from __future__ import annotations
@@ -12,8 +11,7 @@ import math
 import keras
 from keras import layers
 
-MIN_RESOLUTION = 8
-MAX_RESOLUTION = 256
+from kgan.networks import MAX_RESOLUTION, MIN_RESOLUTION
 
 
 def dcgan(
@@ -56,33 +54,7 @@ def dcgan(
     return generator, discriminator
 
 
-def mlp(
-    data_dim: int, latent_dim: int, hidden: tuple[int, ...] = (64, 64)
-) -> tuple[keras.Model, keras.Model]:
-    """Builds an MLP generator and discriminator for low-dimensional data (toy mixtures).
-
-    Example:
-        >>> g, d = mlp(data_dim=2, latent_dim=8)
-    """
-    if data_dim < 1 or latent_dim < 1 or not hidden:
-        raise ValueError(
-            f"mlp() needs data_dim >= 1, latent_dim >= 1 and at least one hidden width; "
-            f"got data_dim={data_dim}, latent_dim={latent_dim}, hidden={hidden}."
-        )
-    z = keras.Input((latent_dim,), name="z")
-    x = z
-    for width in hidden:
-        x = layers.Dense(width, activation="relu")(x)
-    generator = keras.Model(z, layers.Dense(data_dim, dtype="float32")(x), name="generator")
-
-    sample = keras.Input((data_dim,), name="images")
-    x = sample
-    for width in hidden:
-        x = layers.Dense(width)(x)
-        x = layers.LeakyReLU(0.2)(x)
-    logits = layers.Dense(1, dtype="float32", name="logits")(x)
-    return generator, keras.Model(sample, logits, name="discriminator")
-
+build = dcgan
 
 def _check_dcgan_args(resolution, channels, latent_dim, num_classes, base_filters) -> None:
     if (

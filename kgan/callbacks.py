@@ -1,0 +1,6 @@
+"""Old path (kgan 0.1) of `kgan.training.callbacks`; both names are the same module."""
+
+import importlib
+import sys
+
+sys.modules[__name__] = importlib.import_module("kgan.training.callbacks")

@@ -1,0 +1,1 @@
+"""One module per network family; each defines `build(...)`. See `kgan.networks`."""

@@ -1,0 +1,17 @@
+"""Errors a run reports to its user (imported by the CLI without TensorFlow)."""
+
+
+class ConfigError(ValueError):
+    """A config value is invalid; the message names the field and what it accepts."""
+
+
+class RunError(RuntimeError):
+    """The run cannot go on as asked; the message says why and what to do."""
+
+
+class NonFiniteLossError(RunError):
+    """A logged loss became NaN or infinite; nothing from that step was saved."""
+
+
+class TrainingInterrupted(RunError):
+    """SIGINT (Ctrl-C) arrived; the state was saved and the run can be resumed."""
