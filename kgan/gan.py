@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
-from keras import Model, metrics, mixed_precision, models, optimizers, saving
-from keras.src.saving import serialization_lib
+from keras import Model, callbacks, layers, metrics, mixed_precision, models, optimizers, saving
 
-from kgan import losses, replicas
+from kgan import losses, replicas, schedules
 from kgan.sampling import sample_images
 
 # Random streams per train step: 4 per discriminator step plus 4 for the generator step.
@@ -40,9 +39,13 @@ class GAN(Model):
 
     Each train step runs `d_steps` discriminator updates on real and generated batches,
     then one generator update. Latent noise, penalty weights and augmentation draws are
-    stateless functions of (seed, step, replica), so a run on N replicas computes the same
-    update as one device with the same global batch, and a resumed run continues the
-    same random stream.
+    stateless functions of (seed, step, stream), drawn for the global batch, so a run on N
+    replicas computes the same update as one device with the same global batch, and a
+    resumed run continues the same random stream.
+
+    Where D has no cross-sample layers (batch norm, minibatch statistics), real and fake
+    are scored in one call on their concatenation, and R1 / R2 are the input gradients of
+    that same forward pass, taken through the augmentation (DESIGN.md, rule 4).
 
     Args:
         generator: maps z [N, latent_dim] (and labels [N] if conditional) to images.
@@ -50,14 +53,19 @@ class GAN(Model):
         latent_dim: length of z; must match the generator's first input.
         num_classes: classes of a conditional pair, None for unconditional.
         d_steps: discriminator updates per generator update (>= 1).
-        ema_decay: if set, keeps an exponential moving average of the generator
+        ema_decay: keep an exponential moving average of G with this constant decay
             (Karras et al., 2018), used by `generate()` and the export.
+        ema_half_life: or keep it with a half-life in images (StyleGAN2-ADA's
+            `ema_kimg` x 1000), a float or a schedule of the step (R3GAN ramps it up).
+        ema_rampup: with `ema_half_life`, cap the half-life at `ema_rampup` x images
+            seen so far (StyleGAN2-ADA's 0.05), so short runs do not average in their
+            random start.
         augment: optional differentiable augmentation applied to everything D sees.
         seed: base seed of the training noise.
 
     Example:
-        >>> g, d = kgan.networks.dcgan(resolution=32, channels=1, latent_dim=64)
-        >>> gan = kgan.GAN(g, d, latent_dim=64)
+        >>> g, d = kgan.networks.get("dcgan")(resolution=32, channels=1, latent_dim=64)
+        >>> gan = kgan.GAN(g, d, latent_dim=64, ema_half_life=10_000, ema_rampup=0.05)
         >>> gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5),
         ...             keras.optimizers.Adam(2e-4, beta_1=0.5), loss="hinge")
         >>> gan.fit(dataset, epochs=10)
@@ -74,21 +82,26 @@ class GAN(Model):
         ema_decay: float | None = None,
         augment=None,
         seed: int = 0,
+        ema_half_life=None,
+        ema_rampup: float | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         _check_networks(generator, discriminator, latent_dim, num_classes)
-        _check_options(d_steps, ema_decay)
+        ema_half_life = _check_options(d_steps, ema_decay, ema_half_life, ema_rampup)
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = int(latent_dim)
         self.num_classes = int(num_classes) if num_classes else None
         self.d_steps = int(d_steps)
         self.ema_decay = float(ema_decay) if ema_decay else None
+        self.ema_half_life = ema_half_life
+        self.ema_rampup = float(ema_rampup) if ema_rampup else None
         self.augment = augment
         self.seed = int(seed)
         self.image_shape = tuple(generator.output_shape[1:])
-        self.ema_generator = self._clone_generator() if self.ema_decay else None
+        has_ema = self.ema_decay is not None or self.ema_half_life is not None
+        self.ema_generator = self._clone_generator() if has_ema else None
         if augment is not None and not augment.built:
             augment.build((None, *self.image_shape))
         self.step_counter = self.add_weight(
@@ -105,7 +118,10 @@ class GAN(Model):
         g_optimizer,
         loss: str = "non_saturating",
         gradient_penalty: float = 0.0,
-        r1_gamma: float = 0.0,
+        r1_gamma=0.0,
+        r2_gamma=0.0,
+        augment_probability=None,
+        single_d_pass: str | bool = "auto",
         **kwargs,
     ):
         """Configures both optimizers, the adversarial loss and the regularisers.
@@ -115,29 +131,38 @@ class GAN(Model):
             g_optimizer: generator optimizer.
             loss: a loss family name from `kgan.losses.NAMES`.
             gradient_penalty: WGAN-GP weight (lambda, 10 in the paper); 0 disables it.
-            r1_gamma: R1 weight gamma; the penalty is gamma / 2 * E||grad D(x)||^2.
+            r1_gamma: R1 weight gamma, a float or a schedule of the step; the penalty is
+                gamma / 2 * E||grad D(T(x))||^2 on real x.
+            r2_gamma: R2 weight, the same on generated images (R3GAN uses both).
+            augment_probability: a schedule of the step for the augmentation's p (R3GAN
+                ramps it 0 -> 0.55) instead of ADA's feedback; None leaves p to `augment`.
+            single_d_pass: score real and fake in one D call: "auto" (when D has no
+                cross-sample layers), True or False.
             **kwargs: passed to `keras.Model.compile` (`jit_compile`, `steps_per_execution`).
         """
         self.adversarial_loss = losses.get(loss)
-        for name, value in (("gradient_penalty", gradient_penalty), ("r1_gamma", r1_gamma)):
-            if not np.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+        if not np.isfinite(gradient_penalty) or gradient_penalty < 0:
+            raise ValueError(f"gradient_penalty must be a finite number >= 0, got "
+                             f"{gradient_penalty!r}.")
         self.gradient_penalty_weight = float(gradient_penalty)
-        self.r1_gamma = float(r1_gamma)
+        self.r1_gamma = schedules.check_weight("r1_gamma", r1_gamma)
+        self.r2_gamma = schedules.check_weight("r2_gamma", r2_gamma)
+        self.augment_probability = _check_augment_schedule(augment_probability, self.augment)
+        self.single_d_pass = _choose_single_pass(single_d_pass, self.discriminator)
         self.d_optimizer = _with_loss_scaling(optimizers.get(d_optimizer))
         self.g_optimizer = _with_loss_scaling(optimizers.get(g_optimizer))
         if kwargs.get("jit_compile") is True and not getattr(self.augment, "xla_compatible", True):
             raise ValueError(
-                "jit_compile=True cannot compile this augmentation: its translation uses "
-                "ImageProjectiveTransformV3, which has no XLA kernel. Use jit_compile=False "
-                "or an augmentation policy without 'translation'."
+                "jit_compile=True cannot compile this augmentation (it has no XLA kernel); "
+                "use jit_compile=False or another policy."
             )
         steps_per_execution = kwargs.get("steps_per_execution", 1)
         replicas.check_steps_per_execution(steps_per_execution, self.distribute_strategy)
         super().compile(**kwargs)
-        self._compile_config = serialization_lib.SerializableDict(
+        self._compile_args = dict(
             d_optimizer=self.d_optimizer, g_optimizer=self.g_optimizer, loss=loss,
-            gradient_penalty=gradient_penalty, r1_gamma=r1_gamma, **kwargs,
+            gradient_penalty=gradient_penalty, r1_gamma=self.r1_gamma, r2_gamma=self.r2_gamma,
+            augment_probability=self.augment_probability, single_d_pass=single_d_pass, **kwargs,
         )
         self._add_optional_trackers()
         # Slot variables are made now, in the strategy scope: created lazily inside the
@@ -145,11 +170,23 @@ class GAN(Model):
         # and checkpoints need them to restore into.
         self.build_for_training()
 
+    def get_compile_config(self):
+        """The `compile()` arguments, optimizers and schedules serialised (for `.keras`)."""
+        if not getattr(self, "_compile_args", None):
+            return None
+        return {k: saving.serialize_keras_object(v) if _is_keras_object(v) else v
+                for k, v in self._compile_args.items()}
+
     def compile_from_config(self, config):
-        self.compile(**serialization_lib.deserialize_keras_object(config))
+        self.compile(**{k: saving.deserialize_keras_object(v) if _is_serialized(v) else v
+                        for k, v in config.items()})
 
     def _add_optional_trackers(self):
-        optional = {"gp": self.gradient_penalty_weight > 0, "r1": self.r1_gamma > 0}
+        optional = {
+            "gp": self.gradient_penalty_weight > 0,
+            "r1": schedules.is_active(self.r1_gamma),
+            "r2": schedules.is_active(self.r2_gamma),
+        }
         for name, enabled in optional.items():
             if enabled and name not in self._trackers:
                 self._trackers[name] = metrics.Mean(name=name)
@@ -183,18 +220,23 @@ class GAN(Model):
 
     # -------------------------------------------------------------- training
     def fit(self, x=None, *args, **kwargs):
-        """`keras.Model.fit`, after checking that every replica gets an equal batch."""
+        """`keras.Model.fit`, after checking that every replica gets an equal batch and
+        that no callback tunes `model.optimizer`, which a GAN does not train with."""
+        _refuse_single_optimizer_callbacks(kwargs.get("callbacks"))
         replicas.check_replica_batches(x, kwargs.get("batch_size"), self.distribute_strategy)
         return super().fit(x, *args, **kwargs)
 
     def train_step(self, data):
         real, labels = self._unpack(data)
         step = self.step_counter.value
+        if self.augment_probability is not None:
+            self.augment.probability.assign(
+                tf.clip_by_value(schedules.value_at(self.augment_probability, step), 0.0, 1.0))
         for index in range(self.d_steps):
             self._discriminator_step(real, labels, step, index)
-        self._generator_step(tf.shape(real)[0], labels, step)
+        self._generator_step(real, labels, step)
         if self.ema_generator is not None:
-            tf.distribute.get_replica_context().merge_call(lambda _: self._update_ema())
+            self._update_ema(step, tf.shape(real)[0])
         self._track_state()
         self.step_counter.assign_add(1)
         return self._results()
@@ -204,51 +246,99 @@ class GAN(Model):
         first = index * _STREAMS_PER_D_STEP
         z = replicas.global_normal(batch, [self.latent_dim], self._seed(step, first))
         fake = self.generator(self._generator_inputs(z, labels), training=True)
+        real_seed, fake_seed = self._seed(step, first + 2), self._seed(step, first + 3)
+        penalised = schedules.is_active(self.r1_gamma) or schedules.is_active(self.r2_gamma)
         with tf.GradientTape() as tape:
-            real_logits = self._critic(self._augmented(real, step, first + 2), labels)
-            fake_logits = self._critic(self._augmented(fake, step, first + 3), labels)
+            with tf.GradientTape(watch_accessed_variables=False) as input_tape:
+                input_tape.watch([real, fake])
+                real_logits, fake_logits = self._score(
+                    self._augmented(real, real_seed), self._augmented(fake, fake_seed),
+                    labels, labels)
+                # Each logit depends on its own image only, so one sum serves R1 and R2.
+                summed = tf.reduce_sum(real_logits) + tf.reduce_sum(fake_logits)
+                if penalised:
+                    summed *= self._penalty_scale()
             d_loss = self.adversarial_loss.discriminator(real_logits, fake_logits)
-            total = d_loss + self._penalties(real, fake, labels, step, first + 1)
+            total = d_loss
+            if penalised:
+                total += self._zero_centered_penalties(input_tape, summed, real, fake, step)
+            if self.gradient_penalty_weight > 0:
+                total += self._wgan_gp(real, fake, labels, step, first + 1, real_seed)
             scaled = self.d_optimizer.scale_loss(total / replicas.count())
         variables = self.discriminator.trainable_variables
         grads = self._gradients(tape, scaled, variables, self.d_optimizer)
         self.d_optimizer.apply(grads, variables)
-        if self.augment is not None:
+        if self.augment is not None and self.augment_probability is None:
             self.augment.update(real_logits)
         self._track_discriminator(d_loss, real_logits, fake_logits)
+
+    def _score(self, real, fake, real_labels, fake_labels, training=True):
+        """D's logits for real and fake: one call on both where D allows it."""
+        if not self.single_d_pass:
+            return (self._critic(real, real_labels, training),
+                    self._critic(fake, fake_labels, training))
+        both_labels = None if real_labels is None else tf.concat([real_labels, fake_labels], 0)
+        logits = self._critic(tf.concat([real, tf.cast(fake, real.dtype)], 0), both_labels,
+                              training)
+        return tf.split(logits, 2, axis=0)
+
+    def _penalty_scale(self):
+        """The loss scale under mixed_float16 (1 otherwise): the logit sum is multiplied by
+        it so the float16 backward pass through D does not underflow, and the input
+        gradients divided back after."""
+        if isinstance(self.d_optimizer, optimizers.LossScaleOptimizer):
+            return tf.cast(self.d_optimizer.dynamic_scale, tf.float32)
+        return tf.constant(1.0)
+
+    def _zero_centered_penalties(self, input_tape, summed, real, fake, step):
+        """gamma_1 / 2 R1 + gamma_2 / 2 R2 from the input gradients of the loss's own pass
+        (`summed`: the scaled sum of its real and fake logits)."""
+        real_grads, fake_grads = input_tape.gradient(summed, [real, fake])
+        scale = self._penalty_scale()
+        total = tf.constant(0.0)
+        for name, gamma, grads in (("r1", self.r1_gamma, real_grads),
+                                   ("r2", self.r2_gamma, fake_grads)):
+            if schedules.is_active(gamma):
+                penalty = losses.squared_gradient_norm(grads / tf.cast(scale, grads.dtype))
+                self._trackers[name].update_state(penalty)
+                total += 0.5 * schedules.value_at(gamma, step) * penalty
+        return total
+
+    def _wgan_gp(self, real, fake, labels, step, stream, augment_seed):
+        """WGAN-GP at x_hat = a x + (1 - a) G(z), augmented as the real batch was."""
+        alpha = replicas.global_uniform(tf.shape(real)[0], self._seed(step, stream))
+
+        def critic(images):
+            return self._critic(self._augmented(images, augment_seed), labels)
+
+        gp = losses.gradient_penalty(critic, real, fake, alpha)
+        self._trackers["gp"].update_state(gp)
+        return self.gradient_penalty_weight * gp
 
     def _track_discriminator(self, d_loss, real_logits, fake_logits):
         self._trackers["d_loss"].update_state(d_loss)
         self._trackers["d_real"].update_state(tf.reduce_mean(real_logits))
         self._trackers["d_fake"].update_state(tf.reduce_mean(fake_logits))
 
-    def _penalties(self, real, fake, labels, step, stream):
-        total = tf.constant(0.0)
-
-        def critic(images):
-            return self._critic(images, labels)
-
-        if self.gradient_penalty_weight > 0:
-            alpha = replicas.global_uniform(tf.shape(real)[0], self._seed(step, stream))
-            gp = losses.gradient_penalty(critic, real, fake, alpha)
-            self._trackers["gp"].update_state(gp)
-            total += self.gradient_penalty_weight * gp
-        if self.r1_gamma > 0:
-            r1 = losses.r1_penalty(critic, real)
-            self._trackers["r1"].update_state(r1)
-            total += 0.5 * self.r1_gamma * r1
-        return total
-
-    def _generator_step(self, batch, labels, step):
+    def _generator_step(self, real, labels, step):
+        batch = tf.shape(real)[0]
         first = self.d_steps * _STREAMS_PER_D_STEP
         z = replicas.global_normal(batch, [self.latent_dim], self._seed(step, first))
+        fake_labels = labels
         if self.num_classes:
-            labels = replicas.global_labels(batch, self.num_classes, self._seed(step, first + 1))
+            fake_labels = replicas.global_labels(batch, self.num_classes,
+                                                 self._seed(step, first + 1))
+        fake_seed, real_seed = self._seed(step, first + 2), self._seed(step, first + 3)
         variables = self.generator.trainable_variables
         with tf.GradientTape() as tape:
-            fake = self.generator(self._generator_inputs(z, labels), training=True)
-            fake_logits = self._critic(self._augmented(fake, step, first + 2), labels)
-            g_loss = self.adversarial_loss.generator(fake_logits)
+            fake = self.generator(self._generator_inputs(z, fake_labels), training=True)
+            fake = self._augmented(fake, fake_seed)
+            if self.adversarial_loss.uses_real_logits:
+                real_logits, fake_logits = self._score(
+                    self._augmented(real, real_seed), fake, labels, fake_labels)
+            else:
+                real_logits, fake_logits = None, self._critic(fake, fake_labels)
+            g_loss = self.adversarial_loss.generator_loss(fake_logits, real_logits)
             scaled = self.g_optimizer.scale_loss(g_loss / replicas.count())
         grads = self._gradients(tape, scaled, variables, self.g_optimizer)
         self.g_optimizer.apply(grads, variables)
@@ -261,12 +351,24 @@ class GAN(Model):
             grads = replicas.agree_on_finiteness(grads)
         return grads
 
-    def _update_ema(self):
-        """Runs in cross-replica context: G's weights are identical on every replica."""
-        decay = self.ema_decay
+    def ema_beta(self, step, local_batch) -> tf.Tensor:
+        """This step's EMA decay: constant, or 0.5 ** (global batch / half-life)."""
+        if self.ema_decay is not None:
+            return tf.constant(self.ema_decay, tf.float32)
+        batch = tf.cast(local_batch, tf.float32) * replicas.count()
+        half_life = schedules.value_at(self.ema_half_life, step)
+        if self.ema_rampup is not None:
+            seen = (tf.cast(step, tf.float32) + 1.0) * batch
+            half_life = tf.minimum(half_life, seen * self.ema_rampup)
+        return tf.pow(0.5, batch / tf.maximum(half_life, 1e-8))
+
+    def _update_ema(self, step, local_batch):
+        """ema <- w + beta (ema - w), in replica context: G's weights, and so the update,
+        are identical on every replica, and the EMA variables keep the first replica's."""
+        beta = self.ema_beta(step, local_batch)
         for ema, weight in zip(self.ema_generator.weights, self.generator.weights, strict=True):
             if weight.trainable:
-                ema.assign(decay * ema + (1.0 - decay) * weight)
+                ema.assign(weight + tf.cast(beta, weight.dtype) * (ema - weight))
             else:  # batch-norm statistics: follow G directly
                 ema.assign(weight)
 
@@ -283,11 +385,11 @@ class GAN(Model):
         step = self.step_counter.value
         z = replicas.global_normal(tf.shape(real)[0], [self.latent_dim], self._seed(step, 0))
         fake = self.generator(self._generator_inputs(z, labels), training=False)
-        real_logits = self._critic(real, labels, training=False)
-        fake_logits = self._critic(fake, labels, training=False)
+        real_logits, fake_logits = self._score(real, fake, labels, labels, training=False)
         d_loss = self.adversarial_loss.discriminator(real_logits, fake_logits)
         self._track_discriminator(d_loss, real_logits, fake_logits)
-        self._trackers["g_loss"].update_state(self.adversarial_loss.generator(fake_logits))
+        g_loss = self.adversarial_loss.generator_loss(fake_logits, real_logits)
+        self._trackers["g_loss"].update_state(g_loss)
         return self._results()
 
     def _results(self):
@@ -304,11 +406,11 @@ class GAN(Model):
         counter = tf.cast(step, tf.int64) * streams + stream
         return tf.stack([tf.constant(self.seed, tf.int64), counter])
 
-    def _augmented(self, images, step, stream):
+    def _augmented(self, images, seed):
+        """T(images): the augmentation draws for the global batch from `seed` (the same
+        on every replica) and keeps this replica's rows."""
         if self.augment is None:
             return images
-        replica, _ = replicas.position()
-        seed = self._seed(step, stream) + tf.stack([tf.cast(replica, tf.int64) + 1, 0])
         return self.augment(images, seed=seed)
 
     # -------------------------------------------------------------- helpers
@@ -339,7 +441,9 @@ class GAN(Model):
         return tf.cast(self.discriminator(inputs, training=training), tf.float32)
 
     def _clone_generator(self) -> Model:
-        clone = models.clone_model(self.generator)
+        # ONLY_FIRST_REPLICA lets `_update_ema` assign in replica context under a strategy.
+        with tf.variable_creator_scope(_first_replica_aggregation):
+            clone = models.clone_model(self.generator)
         clone.set_weights(self.generator.get_weights())
         clone.trainable = False
         return clone
@@ -379,6 +483,9 @@ class GAN(Model):
             num_classes=self.num_classes,
             d_steps=self.d_steps,
             ema_decay=self.ema_decay,
+            ema_half_life=(saving.serialize_keras_object(self.ema_half_life)
+                           if callable(self.ema_half_life) else self.ema_half_life),
+            ema_rampup=self.ema_rampup,
             augment=saving.serialize_keras_object(self.augment) if self.augment else None,
             seed=self.seed,
         )
@@ -387,8 +494,8 @@ class GAN(Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for key in ("generator", "discriminator", "augment"):
-            if config.get(key) is not None:
+        for key in ("generator", "discriminator", "augment", "ema_half_life"):
+            if _is_serialized(config.get(key)):
                 config[key] = saving.deserialize_keras_object(config[key])
         return cls(**config)
 
@@ -401,11 +508,87 @@ def _with_loss_scaling(optimizer):
     return optimizer
 
 
-def _check_options(d_steps, ema_decay):
+def _check_options(d_steps, ema_decay, ema_half_life, ema_rampup):
+    """Validates the constructor's options; returns the EMA half-life (float, schedule,
+    or None)."""
     if not isinstance(d_steps, (int, np.integer)) or d_steps < 1:
         raise ValueError(f"d_steps must be an integer >= 1, got {d_steps!r}.")
     if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
         raise ValueError(f"ema_decay must be in [0, 1) or None, got {ema_decay!r}.")
+    if ema_half_life is None:
+        if ema_rampup is not None:
+            raise ValueError("ema_rampup needs ema_half_life (the half-life it ramps up to).")
+        return None
+    if ema_decay:
+        raise ValueError("Pass ema_decay or ema_half_life, not both.")
+    if ema_rampup is not None and not 0.0 < ema_rampup <= 1.0:
+        raise ValueError(f"ema_rampup must be in (0, 1] or None, got {ema_rampup!r}.")
+    return schedules.check_weight("ema_half_life", ema_half_life)
+
+
+def _check_augment_schedule(schedule, augment):
+    if schedule is None:
+        return None
+    if augment is None:
+        raise ValueError("augment_probability needs an augmentation: pass augment= to GAN.")
+    if isinstance(schedule, dict):
+        schedule = saving.deserialize_keras_object(schedule)
+    if not callable(schedule):
+        raise ValueError("augment_probability must be a schedule of the step (e.g. "
+                         f"kgan.schedules.Cosine(0.0, 0.55, steps)), got {schedule!r}.")
+    return schedule
+
+
+def _choose_single_pass(choice, discriminator) -> bool:
+    cross = _cross_sample_layers(discriminator)
+    if choice == "auto":
+        return not cross
+    if choice is True and cross:
+        raise ValueError(
+            f"single_d_pass=True needs a discriminator without cross-sample layers; this "
+            f"one has {', '.join(cross)}, whose statistics would mix real and fake. Use "
+            "single_d_pass='auto'.")
+    if choice not in (True, False):
+        raise ValueError(f"single_d_pass must be 'auto', True or False, got {choice!r}.")
+    return choice
+
+
+def _cross_sample_layers(model) -> list[str]:
+    """Names of layers whose output for one example depends on the others in the batch."""
+    found = [model.name] if getattr(model, "cross_sample", False) else []
+    for layer in getattr(model, "layers", []):
+        inner = getattr(layer, "layer", layer)  # wrappers (spectral norm) hold a layer
+        if isinstance(inner, layers.BatchNormalization) or getattr(layer, "cross_sample", False):
+            found.append(layer.name)
+        elif hasattr(layer, "layers"):
+            found += _cross_sample_layers(layer)
+    return found
+
+
+def _first_replica_aggregation(next_creator, **kwargs):
+    kwargs["aggregation"] = tf.VariableAggregation.ONLY_FIRST_REPLICA
+    return next_creator(**kwargs)
+
+
+def _is_keras_object(value) -> bool:
+    return hasattr(value, "get_config")
+
+
+def _is_serialized(value) -> bool:
+    return isinstance(value, dict) and "class_name" in value
+
+
+_SINGLE_OPTIMIZER_CALLBACKS = (callbacks.LearningRateScheduler, callbacks.ReduceLROnPlateau)
+
+
+def _refuse_single_optimizer_callbacks(given) -> None:
+    for callback in given or []:
+        if isinstance(callback, _SINGLE_OPTIMIZER_CALLBACKS):
+            raise ValueError(
+                f"{type(callback).__name__} changes model.optimizer, which a GAN does not "
+                "train with (it has d_optimizer and g_optimizer), so it would change nothing. "
+                "Give each optimizer a learning-rate schedule instead, e.g. "
+                "keras.optimizers.Adam(kgan.schedules.Cosine(2e-4, 5e-5, steps)).")
 
 
 def _check_networks(generator, discriminator, latent_dim, num_classes):

@@ -2,8 +2,14 @@
 
 Each family has `<family>_generator_loss(fake_logits)` and
 `<family>_discriminator_loss(real_logits, fake_logits)`, returning the mean over the batch
-they are given. The GAN divides them by the number of replicas (DESIGN.md, rule 2), so
-they stay plain and testable on fixed logits. `get(name)` looks a family up by name.
+they are given; a relativistic family's generator side also takes the real logits,
+`<family>_generator_loss(fake_logits, real_logits)` (its `AdversarialLoss` says so with
+`uses_real_logits`). The GAN divides them by the number of replicas (DESIGN.md, rule 2),
+so they stay plain and testable on fixed logits. `get(name)` looks a family up by name.
+
+Gradient penalties come in two forms: `squared_gradient_norm(grads)` of input gradients
+the caller took from its own forward pass (the GAN's, through the augmentation: DESIGN.md
+rule 4), and self-contained `r1_penalty` / `r2_penalty` / `gradient_penalty`.
 """
 
 from __future__ import annotations
@@ -74,6 +80,20 @@ def least_squares_discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Ten
     return 0.5 * _mean(tf.square(real - 1.0)) + 0.5 * _mean(tf.square(fake))
 
 
+def relativistic_generator_loss(fake_logits: tf.Tensor, real_logits: tf.Tensor) -> tf.Tensor:
+    """E[softplus(-(D(G(z)) - D(x)))]: the relativistic pairing loss, RpGAN
+    (Jolicoeur-Martineau, 2019), as R3GAN trains G (Huang et al., 2024, eq. 2). Fake i is
+    paired with real i."""
+    fake = tf.cast(fake_logits, tf.float32)
+    return _mean(tf.nn.softplus(-(fake - tf.cast(real_logits, tf.float32))))
+
+
+def relativistic_discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
+    """E[softplus(-(D(x) - D(G(z))))]: RpGAN's discriminator side (Huang et al., 2024)."""
+    real = tf.cast(real_logits, tf.float32)
+    return _mean(tf.nn.softplus(-(real - tf.cast(fake_logits, tf.float32))))
+
+
 def gradient_penalty(
     critic: Callable[[tf.Tensor], tf.Tensor],
     real: tf.Tensor,
@@ -94,10 +114,21 @@ def gradient_penalty(
     return tf.reduce_mean(tf.square(norms - 1.0))
 
 
+def squared_gradient_norm(grads: tf.Tensor) -> tf.Tensor:
+    """E_i[||g_i||^2] over the batch: R1 of gradients at real images, R2 at fakes."""
+    grads = tf.cast(grads, tf.float32)
+    return tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=_feature_axes(grads)))
+
+
 def r1_penalty(critic: Callable[[tf.Tensor], tf.Tensor], real: tf.Tensor) -> tf.Tensor:
     """E[||grad_x D(x)||^2] on real data (Mescheder et al., 2018); scale by gamma / 2."""
-    grads = _input_gradients(critic, tf.cast(real, tf.float32))
-    return tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=_feature_axes(grads)))
+    return squared_gradient_norm(_input_gradients(critic, tf.cast(real, tf.float32)))
+
+
+def r2_penalty(critic: Callable[[tf.Tensor], tf.Tensor], fake: tf.Tensor) -> tf.Tensor:
+    """E[||grad_x D(x)||^2] on generated data: R1's twin that R3GAN adds (Huang et al.,
+    2024, with Roth et al., 2017); scale by gamma / 2."""
+    return squared_gradient_norm(_input_gradients(critic, tf.cast(fake, tf.float32)))
 
 
 def _input_gradients(critic: Callable[[tf.Tensor], tf.Tensor], inputs: tf.Tensor) -> tf.Tensor:
@@ -112,11 +143,21 @@ def _feature_axes(x: tf.Tensor) -> list[int]:
 
 
 class AdversarialLoss(NamedTuple):
-    """A loss family: the generator side and the discriminator side."""
+    """A loss family: the generator side and the discriminator side.
+
+    `uses_real_logits`: the generator side is `generator(fake_logits, real_logits)`.
+    """
 
     name: str
-    generator: Callable[[tf.Tensor], tf.Tensor]
+    generator: Callable[..., tf.Tensor]
     discriminator: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+    uses_real_logits: bool = False
+
+    def generator_loss(self, fake_logits: tf.Tensor, real_logits: tf.Tensor | None = None):
+        """The generator side, given the real logits when the family needs them."""
+        if self.uses_real_logits:
+            return self.generator(fake_logits, real_logits)
+        return self.generator(fake_logits)
 
 
 _FAMILIES = {
@@ -125,6 +166,7 @@ _FAMILIES = {
     "wasserstein": (wasserstein_generator_loss, wasserstein_discriminator_loss),
     "hinge": (hinge_generator_loss, hinge_discriminator_loss),
     "least_squares": (least_squares_generator_loss, least_squares_discriminator_loss),
+    "relativistic": (relativistic_generator_loss, relativistic_discriminator_loss, True),
 }
 
 NAMES = tuple(_FAMILIES)

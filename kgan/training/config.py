@@ -36,7 +36,7 @@ POLICIES = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 # Registered names of TensorFlow-side registries, listed here so that validating a config
 # loads no TensorFlow; tests/test_config.py checks them against `kgan.losses.NAMES` and
 # `kgan.augment.POLICIES`.
-LOSSES = ("non_saturating", "minimax", "wasserstein", "hinge", "least_squares")
+LOSSES = ("non_saturating", "minimax", "wasserstein", "hinge", "least_squares", "relativistic")
 AUGMENT_POLICIES = ("color", "translation", "cutout")
 # 0.1 configs named DCGAN's options at the top level; they now live in `network_args`.
 _V01_DCGAN_KEYS = ("base_filters", "max_filters", "spectral_norm")
