@@ -4,33 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
-from keras import Model, callbacks, layers, metrics, mixed_precision, models, optimizers, saving
+from keras import Model, metrics, models, optimizers, saving
 
-from kgan import losses, replicas, schedules
+from kgan import gan_options, losses, replicas, schedules
+from kgan.gan_options import LastValue
 from kgan.sampling import sample_images
 
 # Random streams per train step: 4 per discriminator step plus 4 for the generator step.
 _STREAMS_PER_D_STEP = 4
-
-
-class LastValue(metrics.Metric):
-    """Reports the latest value given, e.g. a loss scale or an augmentation probability.
-
-    Averaging across replicas is harmless because every replica holds the same value.
-    """
-
-    def __init__(self, name: str, **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.value = self.add_variable((), "zeros", dtype="float32", aggregation="mean")
-
-    def update_state(self, value):
-        self.value.assign(tf.cast(value, "float32"))
-
-    def result(self):
-        return tf.identity(self.value)
-
-    def reset_state(self):
-        self.value.assign(0.0)
 
 
 @saving.register_keras_serializable(package="kgan")
@@ -87,8 +68,8 @@ class GAN(Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_networks(generator, discriminator, latent_dim, num_classes)
-        ema_half_life = _check_options(d_steps, ema_decay, ema_half_life, ema_rampup)
+        gan_options.check_networks(generator, discriminator, latent_dim, num_classes)
+        ema_half_life = gan_options.check_options(d_steps, ema_decay, ema_half_life, ema_rampup)
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = int(latent_dim)
@@ -147,10 +128,11 @@ class GAN(Model):
         self.gradient_penalty_weight = float(gradient_penalty)
         self.r1_gamma = schedules.check_weight("r1_gamma", r1_gamma)
         self.r2_gamma = schedules.check_weight("r2_gamma", r2_gamma)
-        self.augment_probability = _check_augment_schedule(augment_probability, self.augment)
-        self.single_d_pass = _choose_single_pass(single_d_pass, self.discriminator)
-        self.d_optimizer = _with_loss_scaling(optimizers.get(d_optimizer))
-        self.g_optimizer = _with_loss_scaling(optimizers.get(g_optimizer))
+        self.augment_probability = gan_options.check_augment_schedule(augment_probability,
+                                                                      self.augment)
+        self.single_d_pass = gan_options.choose_single_pass(single_d_pass, self.discriminator)
+        self.d_optimizer = gan_options.with_loss_scaling(optimizers.get(d_optimizer))
+        self.g_optimizer = gan_options.with_loss_scaling(optimizers.get(g_optimizer))
         if kwargs.get("jit_compile") is True and not getattr(self.augment, "xla_compatible", True):
             raise ValueError(
                 "jit_compile=True cannot compile this augmentation (it has no XLA kernel); "
@@ -174,12 +156,12 @@ class GAN(Model):
         """The `compile()` arguments, optimizers and schedules serialised (for `.keras`)."""
         if not getattr(self, "_compile_args", None):
             return None
-        return {k: saving.serialize_keras_object(v) if _is_keras_object(v) else v
+        return {k: saving.serialize_keras_object(v) if gan_options.is_keras_object(v) else v
                 for k, v in self._compile_args.items()}
 
     def compile_from_config(self, config):
-        self.compile(**{k: saving.deserialize_keras_object(v) if _is_serialized(v) else v
-                        for k, v in config.items()})
+        self.compile(**{k: saving.deserialize_keras_object(v)
+                        if gan_options.is_serialized(v) else v for k, v in config.items()})
 
     def _add_optional_trackers(self):
         optional = {
@@ -222,7 +204,7 @@ class GAN(Model):
     def fit(self, x=None, *args, **kwargs):
         """`keras.Model.fit`, after checking that every replica gets an equal batch and
         that no callback tunes `model.optimizer`, which a GAN does not train with."""
-        _refuse_single_optimizer_callbacks(kwargs.get("callbacks"))
+        gan_options.refuse_single_optimizer_callbacks(kwargs.get("callbacks"))
         replicas.check_replica_batches(x, kwargs.get("batch_size"), self.distribute_strategy)
         return super().fit(x, *args, **kwargs)
 
@@ -424,7 +406,7 @@ class GAN(Model):
                 "GAN.fit() expects batches of images, or (images, labels) tuples; got a dict "
                 f"with keys {sorted(images)}. Map the dataset to tensors first."
             )
-        _check_batch_shape(images.shape, self.image_shape)
+        gan_options.check_batch_shape(images.shape, self.image_shape)
         if self.num_classes and labels is None:
             raise ValueError(
                 f"This GAN is conditional (num_classes={self.num_classes}) but the data has no "
@@ -442,7 +424,7 @@ class GAN(Model):
 
     def _clone_generator(self) -> Model:
         # ONLY_FIRST_REPLICA lets `_update_ema` assign in replica context under a strategy.
-        with tf.variable_creator_scope(_first_replica_aggregation):
+        with tf.variable_creator_scope(gan_options.first_replica_aggregation):
             clone = models.clone_model(self.generator)
         clone.set_weights(self.generator.get_weights())
         clone.trainable = False
@@ -495,129 +477,6 @@ class GAN(Model):
     def from_config(cls, config):
         config = dict(config)
         for key in ("generator", "discriminator", "augment", "ema_half_life"):
-            if _is_serialized(config.get(key)):
+            if gan_options.is_serialized(config.get(key)):
                 config[key] = saving.deserialize_keras_object(config[key])
         return cls(**config)
-
-
-def _with_loss_scaling(optimizer):
-    """Wraps an optimizer for dynamic loss scaling under mixed_float16 (DESIGN.md, rule 1)."""
-    policy = mixed_precision.global_policy().name
-    if policy == "mixed_float16" and not isinstance(optimizer, optimizers.LossScaleOptimizer):
-        return optimizers.LossScaleOptimizer(optimizer)
-    return optimizer
-
-
-def _check_options(d_steps, ema_decay, ema_half_life, ema_rampup):
-    """Validates the constructor's options; returns the EMA half-life (float, schedule,
-    or None)."""
-    if not isinstance(d_steps, (int, np.integer)) or d_steps < 1:
-        raise ValueError(f"d_steps must be an integer >= 1, got {d_steps!r}.")
-    if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
-        raise ValueError(f"ema_decay must be in [0, 1) or None, got {ema_decay!r}.")
-    if ema_half_life is None:
-        if ema_rampup is not None:
-            raise ValueError("ema_rampup needs ema_half_life (the half-life it ramps up to).")
-        return None
-    if ema_decay:
-        raise ValueError("Pass ema_decay or ema_half_life, not both.")
-    if ema_rampup is not None and not 0.0 < ema_rampup <= 1.0:
-        raise ValueError(f"ema_rampup must be in (0, 1] or None, got {ema_rampup!r}.")
-    return schedules.check_weight("ema_half_life", ema_half_life)
-
-
-def _check_augment_schedule(schedule, augment):
-    if schedule is None:
-        return None
-    if augment is None:
-        raise ValueError("augment_probability needs an augmentation: pass augment= to GAN.")
-    if isinstance(schedule, dict):
-        schedule = saving.deserialize_keras_object(schedule)
-    if not callable(schedule):
-        raise ValueError("augment_probability must be a schedule of the step (e.g. "
-                         f"kgan.schedules.Cosine(0.0, 0.55, steps)), got {schedule!r}.")
-    return schedule
-
-
-def _choose_single_pass(choice, discriminator) -> bool:
-    cross = _cross_sample_layers(discriminator)
-    if choice == "auto":
-        return not cross
-    if choice is True and cross:
-        raise ValueError(
-            f"single_d_pass=True needs a discriminator without cross-sample layers; this "
-            f"one has {', '.join(cross)}, whose statistics would mix real and fake. Use "
-            "single_d_pass='auto'.")
-    if choice not in (True, False):
-        raise ValueError(f"single_d_pass must be 'auto', True or False, got {choice!r}.")
-    return choice
-
-
-def _cross_sample_layers(model) -> list[str]:
-    """Names of layers whose output for one example depends on the others in the batch."""
-    found = [model.name] if getattr(model, "cross_sample", False) else []
-    for layer in getattr(model, "layers", []):
-        inner = getattr(layer, "layer", layer)  # wrappers (spectral norm) hold a layer
-        if isinstance(inner, layers.BatchNormalization) or getattr(layer, "cross_sample", False):
-            found.append(layer.name)
-        elif hasattr(layer, "layers"):
-            found += _cross_sample_layers(layer)
-    return found
-
-
-def _first_replica_aggregation(next_creator, **kwargs):
-    kwargs["aggregation"] = tf.VariableAggregation.ONLY_FIRST_REPLICA
-    return next_creator(**kwargs)
-
-
-def _is_keras_object(value) -> bool:
-    return hasattr(value, "get_config")
-
-
-def _is_serialized(value) -> bool:
-    return isinstance(value, dict) and "class_name" in value
-
-
-_SINGLE_OPTIMIZER_CALLBACKS = (callbacks.LearningRateScheduler, callbacks.ReduceLROnPlateau)
-
-
-def _refuse_single_optimizer_callbacks(given) -> None:
-    for callback in given or []:
-        if isinstance(callback, _SINGLE_OPTIMIZER_CALLBACKS):
-            raise ValueError(
-                f"{type(callback).__name__} changes model.optimizer, which a GAN does not "
-                "train with (it has d_optimizer and g_optimizer), so it would change nothing. "
-                "Give each optimizer a learning-rate schedule instead, e.g. "
-                "keras.optimizers.Adam(kgan.schedules.Cosine(2e-4, 5e-5, steps)).")
-
-
-def _check_networks(generator, discriminator, latent_dim, num_classes):
-    g_inputs, d_inputs = list(generator.inputs), list(discriminator.inputs)
-    expected_inputs = 2 if num_classes else 1
-    for name, inputs in (("generator", g_inputs), ("discriminator", d_inputs)):
-        if len(inputs) != expected_inputs:
-            kind = "conditional (inputs, label)" if num_classes else "unconditional (one input)"
-            raise ValueError(
-                f"The {name} has {len(inputs)} inputs, but num_classes={num_classes} asks for "
-                f"a {kind} network. Build both networks with the same num_classes."
-            )
-    if g_inputs[0].shape[-1] != latent_dim:
-        raise ValueError(
-            f"latent_dim={latent_dim} does not match the generator's latent input "
-            f"{tuple(g_inputs[0].shape)}. Pass latent_dim={g_inputs[0].shape[-1]}."
-        )
-    g_out, d_in = tuple(generator.output_shape[1:]), tuple(d_inputs[0].shape[1:])
-    if g_out != d_in:
-        raise ValueError(
-            f"The generator makes images of shape {g_out} but the discriminator takes {d_in}. "
-            "Build both networks for the same resolution and channels."
-        )
-
-
-def _check_batch_shape(shape, image_shape):
-    if shape.rank is not None and tuple(shape[1:]) != tuple(image_shape) and None not in shape[1:]:
-        raise ValueError(
-            f"The data has images of shape {tuple(shape[1:])} but the networks expect "
-            f"{tuple(image_shape)}. Load the data at this resolution and channel count "
-            "(e.g. kgan.data.load(..., resolution=..., channels=...))."
-        )

@@ -1,0 +1,154 @@
+"""What `kgan.GAN` checks and decides from its arguments, kept apart so gan.py shows
+the training step itself: validation with messages that say how to fix the input, the
+one-D-pass choice, loss-scale wrapping, and the `LastValue` tracker."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+from keras import callbacks, layers, metrics, mixed_precision, optimizers, saving
+
+from kgan import schedules
+
+
+class LastValue(metrics.Metric):
+    """Reports the latest value given, e.g. a loss scale or an augmentation probability.
+
+    Averaging across replicas is harmless because every replica holds the same value.
+    """
+
+    def __init__(self, name: str, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.value = self.add_variable((), "zeros", dtype="float32", aggregation="mean")
+
+    def update_state(self, value):
+        self.value.assign(tf.cast(value, "float32"))
+
+    def result(self):
+        return tf.identity(self.value)
+
+    def reset_state(self):
+        self.value.assign(0.0)
+
+
+def with_loss_scaling(optimizer):
+    """Wraps an optimizer for dynamic loss scaling under mixed_float16 (DESIGN.md, rule 1)."""
+    policy = mixed_precision.global_policy().name
+    if policy == "mixed_float16" and not isinstance(optimizer, optimizers.LossScaleOptimizer):
+        return optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def check_options(d_steps, ema_decay, ema_half_life, ema_rampup):
+    """Validates the constructor's options; returns the EMA half-life (float, schedule,
+    or None)."""
+    if not isinstance(d_steps, (int, np.integer)) or d_steps < 1:
+        raise ValueError(f"d_steps must be an integer >= 1, got {d_steps!r}.")
+    if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
+        raise ValueError(f"ema_decay must be in [0, 1) or None, got {ema_decay!r}.")
+    if ema_half_life is None:
+        if ema_rampup is not None:
+            raise ValueError("ema_rampup needs ema_half_life (the half-life it ramps up to).")
+        return None
+    if ema_decay:
+        raise ValueError("Pass ema_decay or ema_half_life, not both.")
+    if ema_rampup is not None and not 0.0 < ema_rampup <= 1.0:
+        raise ValueError(f"ema_rampup must be in (0, 1] or None, got {ema_rampup!r}.")
+    return schedules.check_weight("ema_half_life", ema_half_life)
+
+
+def check_augment_schedule(schedule, augment):
+    if schedule is None:
+        return None
+    if augment is None:
+        raise ValueError("augment_probability needs an augmentation: pass augment= to GAN.")
+    if isinstance(schedule, dict):
+        schedule = saving.deserialize_keras_object(schedule)
+    if not callable(schedule):
+        raise ValueError("augment_probability must be a schedule of the step (e.g. "
+                         f"kgan.schedules.Cosine(0.0, 0.55, steps)), got {schedule!r}.")
+    return schedule
+
+
+def choose_single_pass(choice, discriminator) -> bool:
+    cross = cross_sample_layers(discriminator)
+    if choice == "auto":
+        return not cross
+    if choice is True and cross:
+        raise ValueError(
+            f"single_d_pass=True needs a discriminator without cross-sample layers; this "
+            f"one has {', '.join(cross)}, whose statistics would mix real and fake. Use "
+            "single_d_pass='auto'.")
+    if choice not in (True, False):
+        raise ValueError(f"single_d_pass must be 'auto', True or False, got {choice!r}.")
+    return choice
+
+
+def cross_sample_layers(model) -> list[str]:
+    """Names of layers whose output for one example depends on the others in the batch."""
+    found = [model.name] if getattr(model, "cross_sample", False) else []
+    for layer in getattr(model, "layers", []):
+        inner = getattr(layer, "layer", layer)  # wrappers (spectral norm) hold a layer
+        if isinstance(inner, layers.BatchNormalization) or getattr(layer, "cross_sample", False):
+            found.append(layer.name)
+        elif hasattr(layer, "layers"):
+            found += cross_sample_layers(layer)
+    return found
+
+
+def first_replica_aggregation(next_creator, **kwargs):
+    kwargs["aggregation"] = tf.VariableAggregation.ONLY_FIRST_REPLICA
+    return next_creator(**kwargs)
+
+
+def is_keras_object(value) -> bool:
+    return hasattr(value, "get_config")
+
+
+def is_serialized(value) -> bool:
+    return isinstance(value, dict) and "class_name" in value
+
+
+SINGLE_OPTIMIZER_CALLBACKS = (callbacks.LearningRateScheduler, callbacks.ReduceLROnPlateau)
+
+
+def refuse_single_optimizer_callbacks(given) -> None:
+    for callback in given or []:
+        if isinstance(callback, SINGLE_OPTIMIZER_CALLBACKS):
+            raise ValueError(
+                f"{type(callback).__name__} changes model.optimizer, which a GAN does not "
+                "train with (it has d_optimizer and g_optimizer), so it would change nothing. "
+                "Give each optimizer a learning-rate schedule instead, e.g. "
+                "keras.optimizers.Adam(kgan.schedules.Cosine(2e-4, 5e-5, steps)).")
+
+
+def check_networks(generator, discriminator, latent_dim, num_classes):
+    g_inputs, d_inputs = list(generator.inputs), list(discriminator.inputs)
+    expected_inputs = 2 if num_classes else 1
+    for name, inputs in (("generator", g_inputs), ("discriminator", d_inputs)):
+        if len(inputs) != expected_inputs:
+            kind = "conditional (inputs, label)" if num_classes else "unconditional (one input)"
+            raise ValueError(
+                f"The {name} has {len(inputs)} inputs, but num_classes={num_classes} asks for "
+                f"a {kind} network. Build both networks with the same num_classes."
+            )
+    if g_inputs[0].shape[-1] != latent_dim:
+        raise ValueError(
+            f"latent_dim={latent_dim} does not match the generator's latent input "
+            f"{tuple(g_inputs[0].shape)}. Pass latent_dim={g_inputs[0].shape[-1]}."
+        )
+    g_out, d_in = tuple(generator.output_shape[1:]), tuple(d_inputs[0].shape[1:])
+    if g_out != d_in:
+        raise ValueError(
+            f"The generator makes images of shape {g_out} but the discriminator takes {d_in}. "
+            "Build both networks for the same resolution and channels."
+        )
+
+
+def check_batch_shape(shape, image_shape):
+    if shape.rank is not None and tuple(shape[1:]) != tuple(image_shape) and None not in shape[1:]:
+        raise ValueError(
+            f"The data has images of shape {tuple(shape[1:])} but the networks expect "
+            f"{tuple(image_shape)}. Load the data at this resolution and channel count "
+            "(e.g. kgan.data.load(..., resolution=..., channels=...))."
+        )
