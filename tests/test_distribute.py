@@ -11,47 +11,77 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import LATENT, random_images, tiny_networks
 
 import kgan
 from kgan import replicas
 from kgan.training import distribute
 
-LATENT = 8
 TWO_CPUS = ["/cpu:0", "/cpu:1"]
 
 
-def images(n=32, seed=0):
-    return np.random.default_rng(seed).uniform(-1, 1, (n, 8, 8, 1)).astype("float32")
+def images(n=32, seed=0, resolution=8):
+    return random_images(n, resolution, seed=seed)
 
 
-def train(strategy, epochs=2, batch=8, data=None, optimizer=keras.optimizers.Adam, **compile_args):
+def train(strategy, epochs=2, batch=8, data=None, optimizer=keras.optimizers.Adam,
+          network="dcgan", num_classes=None, gan_options=None, **compile_args):
     """Builds identical tiny GANs under `strategy` and fits them on the same batches."""
+    gan_options = {"ema_decay": 0.9, **(gan_options or {})}
+    augment = gan_options.pop("augment", None)
     with strategy.scope():
         keras.utils.set_random_seed(1)
-        g, d = kgan.networks.dcgan(8, 1, LATENT, base_filters=4)
-        gan = kgan.GAN(g, d, latent_dim=LATENT, ema_decay=0.9)
+        g, d = tiny_networks(network, num_classes=num_classes)
+        if augment:
+            gan_options["augment"] = kgan.augment.Augment(augment, initial_probability=1.0,
+                                                          adaptive=False)
+        gan = kgan.GAN(g, d, latent_dim=LATENT, num_classes=num_classes, **gan_options)
         gan.compile(optimizer(1e-2), optimizer(1e-2), **compile_args)
-    data = images() if data is None else data
-    dataset = tf.data.Dataset.from_tensor_slices(data).batch(batch, drop_remainder=True)
+    resolution = g.output_shape[1]
+    data = images(resolution=resolution) if data is None else data
+    if num_classes:
+        labels = np.arange(len(data), dtype="int32") % num_classes
+        dataset = tf.data.Dataset.from_tensor_slices((data, labels))
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices(data)
+    dataset = dataset.batch(batch, drop_remainder=True)
     return gan, gan.fit(dataset, epochs=epochs, verbose=0).history
 
 
-@pytest.mark.parametrize(
-    "compile_args",
-    [
-        {"loss": "non_saturating"},
-        {"loss": "hinge"},
-        {"loss": "wasserstein", "gradient_penalty": 10.0},
-        {"loss": "non_saturating", "r1_gamma": 1.0},
-    ],
-    ids=["non_saturating", "hinge", "wgan_gp", "r1"],
-)
-def test_two_replicas_compute_the_same_update_as_one_device(compile_args, two_replicas):
+def family(name):
+    """Skips cases of a family that is not registered in this checkout."""
+    return pytest.mark.skipif(name not in kgan.networks.NAMES, reason=f"no {name} family")
+
+
+RELATIVISTIC = {"loss": "relativistic", "r1_gamma": 1.0, "r2_gamma": 1.0}
+EQUIVALENCE_CASES = [
+    pytest.param("dcgan", {}, {"loss": "non_saturating"}, id="non_saturating"),
+    pytest.param("dcgan", {}, {"loss": "hinge"}, id="hinge"),
+    pytest.param("dcgan", {}, {"loss": "wasserstein", "gradient_penalty": 10.0}, id="wgan_gp"),
+    pytest.param("dcgan", {}, {"loss": "non_saturating", "r1_gamma": 1.0}, id="r1"),
+    pytest.param("dcgan", {"num_classes": 3, "gan_options": {"d_steps": 2}}, RELATIVISTIC,
+                 id="conditional_d_steps2_relativistic_r1_r2"),
+    pytest.param("dcgan", {}, {**RELATIVISTIC, "single_d_pass": False}, id="two_d_passes"),
+    pytest.param("dcgan", {"gan_options": {"augment": "color,translation,cutout"}},
+                 {"r1_gamma": 1.0}, id="augment_r1"),
+    pytest.param("dcgan", {"gan_options": {"ema_decay": None, "ema_half_life": 50.0,
+                                           "ema_rampup": 0.5}}, {}, id="ema_half_life"),
+    pytest.param("r3gan", {"num_classes": 3}, RELATIVISTIC, id="r3gan", marks=family("r3gan")),
+    pytest.param("resnet", {"num_classes": 3}, {"loss": "hinge"}, id="resnet",
+                 marks=family("resnet")),
+]
+
+
+@pytest.mark.parametrize(("network", "build", "compile_args"), EQUIVALENCE_CASES)
+def test_two_replicas_compute_the_same_update_as_one_device(network, build, compile_args,
+                                                            two_replicas):
     # SGD applies the summed gradient as is; Adam's first steps would turn last-bit
     # differences in near-zero gradients into +-lr jumps and hide what is compared.
     sgd = keras.optimizers.SGD
-    single, single_logs = train(tf.distribute.get_strategy(), optimizer=sgd, **compile_args)
-    mirrored, mirrored_logs = train(two_replicas, optimizer=sgd, **compile_args)
+    single, single_logs = train(tf.distribute.get_strategy(), optimizer=sgd, network=network,
+                                **build, **compile_args)
+    mirrored, mirrored_logs = train(two_replicas, optimizer=sgd, network=network, **build,
+                                    **compile_args)
     for a, b in zip(single.get_weights(), mirrored.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)
     # Logged values are global means: neither halved nor one replica's.
