@@ -81,18 +81,34 @@ class TrainConfig:
                                 "base_filters=64); see kgan.networks")
     loss: str = _field("non_saturating", f"adversarial loss: {', '.join(LOSSES)}")
     gradient_penalty: float = _field(0.0, "WGAN-GP weight (10 in the paper); 0 disables")
-    r1_gamma: float = _field(0.0, "R1 penalty weight gamma; 0 disables")
+    r1_gamma: float = _field(0.0, "R1 penalty weight gamma (real images); 0 disables")
+    r2_gamma: float = _field(0.0, "R2 penalty weight (generated images; R3GAN uses both); 0 "
+                             "disables")
     d_steps: int = _field(1, "discriminator updates per generator update")
     lr_d: float = _field(2e-4, "discriminator learning rate (Adam)")
     lr_g: float = _field(2e-4, "generator learning rate (Adam)")
     beta1: float = _field(0.5, "Adam beta_1")
     beta2: float = _field(0.999, "Adam beta_2")
+    ramp_epochs: int | None = _field(None, "cosine ramps over this many epochs, as R3GAN "
+                                     "trains: lr -> lr x lr_final_ratio, beta2_start -> beta2, "
+                                     "gammas -> gamma x gamma_final_ratio, augment p 0 -> "
+                                     "augment_p; none: constant values")
+    lr_final_ratio: float = _field(0.25, "final / initial learning rate of the ramp")
+    beta2_start: float | None = _field(None, "Adam beta_2 at the start of the ramp (R3GAN: "
+                                       "0.9 -> 0.99); none: constant beta2")
+    gamma_final_ratio: float = _field(0.1, "final / initial R1 and R2 gamma of the ramp")
+    ema_kimg: float | None = _field(None, "keep an EMA generator with this half-life in "
+                                    "thousands of images (StyleGAN2-ADA's ema_kimg)")
+    ema_rampup: float | None = _field(None, "cap the EMA half-life at this fraction of the "
+                                      "images seen so far (StyleGAN2-ADA: 0.05)")
     ema_decay: float | None = _field(None, "keep an EMA generator with this decay "
                                      "(e.g. 0.999); none disables")
     augment: str = _field(NO_AUGMENT, "DiffAugment policy: none, or a comma list of "
                           "color, translation, cutout")
     ada_target: float | None = _field(0.6, "ADA target for E[sign D(real)]; none applies "
-                                      "the augmentation always (p = 1)")
+                                      "the augmentation with probability augment_p")
+    augment_p: float = _field(1.0, "augmentation probability without ADA (ramped up from 0 "
+                              "with ramp_epochs, as R3GAN does)")
     seed: int = _field(0, "seed of weights, data order and training noise")
     # hardware
     strategy: str = _field(AUTO, f"distribution strategy: {', '.join(STRATEGIES)}")
@@ -267,7 +283,7 @@ def _check_model(c: TrainConfig) -> None:
         _require(getattr(c, name) >= 1, f"{name} must be >= 1, got {getattr(c, name)}")
     _check_network(c)
     _require(c.loss in LOSSES, f"unknown loss {c.loss!r}; choose from {', '.join(LOSSES)}")
-    for name in ("gradient_penalty", "r1_gamma"):
+    for name in ("gradient_penalty", "r1_gamma", "r2_gamma"):
         _require(getattr(c, name) >= 0, f"{name} must be >= 0, got {getattr(c, name)}")
     for name in ("lr_d", "lr_g"):
         _require(getattr(c, name) > 0, f"{name} must be > 0, got {getattr(c, name)}")
@@ -275,6 +291,7 @@ def _check_model(c: TrainConfig) -> None:
         _require(0 <= getattr(c, name) < 1, f"{name} must be in [0, 1), got {getattr(c, name)}")
     _require(c.ema_decay is None or 0 < c.ema_decay < 1,
              f"ema_decay must be in (0, 1) or none, got {c.ema_decay}")
+    _check_schedules(c)
     _require(c.ada_target is None or 0 < c.ada_target < 1,
              f"ada_target must be in (0, 1) or none, got {c.ada_target}")
     if c.augment != NO_AUGMENT:
@@ -286,6 +303,21 @@ def _check_model(c: TrainConfig) -> None:
                         ("jit_compile", (AUTO, "on", "off"))):
         _require(getattr(c, name) in valid,
                  f"unknown {name} {getattr(c, name)!r}; choose from {', '.join(valid)}")
+
+
+def _check_schedules(c: TrainConfig) -> None:
+    _require(c.ramp_epochs is None or c.ramp_epochs >= 1,
+             f"ramp_epochs must be >= 1 or none, got {c.ramp_epochs}")
+    for name in ("lr_final_ratio", "gamma_final_ratio"):
+        _require(0 < getattr(c, name) <= 1, f"{name} must be in (0, 1], got "
+                 f"{getattr(c, name)}")
+    _require(c.beta2_start is None or 0 <= c.beta2_start < 1,
+             f"beta2_start must be in [0, 1) or none, got {c.beta2_start}")
+    _require(c.ema_kimg is None or c.ema_kimg > 0, f"ema_kimg must be > 0, got {c.ema_kimg}")
+    _require(not (c.ema_kimg and c.ema_decay), "use ema_kimg or ema_decay, not both")
+    _require(c.ema_rampup is None or (c.ema_kimg and 0 < c.ema_rampup <= 1),
+             f"ema_rampup must be in (0, 1] and needs ema_kimg, got {c.ema_rampup}")
+    _require(0 <= c.augment_p <= 1, f"augment_p must be in [0, 1], got {c.augment_p}")
 
 
 def _check_network(c: TrainConfig) -> None:

@@ -29,7 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kgan import data
+from kgan import data, schedules
 from kgan.gan import GAN
 from kgan.training import distribute
 from kgan.training.callbacks import HParams, ImageGrid, QualityMetrics, ScalarLogger
@@ -100,7 +100,7 @@ def run(config: TrainConfig, restart: bool = False, callbacks=(), verbose: int |
     # Only a run that got this far leaves a config.json that later runs must match.
     paths = prepare_run_dir(config, restart)
     with env.strategy.scope():
-        gan = build_gan(config, info.num_classes, env.jit_compile)
+        gan = build_gan(config, info.num_classes, env.jit_compile, steps_per_epoch)
     state = RunState(gan, paths.root, steps_per_epoch, config.keep_checkpoints)
     start = state.restore()
     total = config.epochs * steps_per_epoch
@@ -193,7 +193,8 @@ def _setup(config: TrainConfig) -> distribute.Setup:
     return env
 
 
-def build_gan(config: TrainConfig, num_classes: int | None, jit_compile: bool = False) -> GAN:
+def build_gan(config: TrainConfig, num_classes: int | None, jit_compile: bool = False,
+              steps_per_epoch: int = 1) -> GAN:
     """Builds and compiles the GAN a config describes (call inside the strategy scope)."""
     num_classes = num_classes if config.conditional else None
     try:
@@ -202,19 +203,51 @@ def build_gan(config: TrainConfig, num_classes: int | None, jit_compile: bool = 
             **config.network_args)
     except ValueError as error:
         raise ConfigError(f"network {config.network!r}: {error}") from None
+    ramp = _Ramp(config, steps_per_epoch)
     augment = _augment(config)
     if config.jit_compile == "auto" and augment is not None and not augment.xla_compatible:
-        jit_compile = False  # XLA has no kernel for the translation's image transform
+        jit_compile = False  # this augmentation has no XLA kernel
     gan = GAN(generator, discriminator, config.latent_dim, num_classes=num_classes,
               d_steps=config.d_steps, ema_decay=config.ema_decay,
-              augment=augment, seed=config.seed)
+              ema_half_life=config.ema_kimg * 1000 if config.ema_kimg else None,
+              ema_rampup=config.ema_rampup, augment=augment, seed=config.seed)
     gan.compile(
-        d_optimizer=keras.optimizers.Adam(config.lr_d, beta_1=config.beta1, beta_2=config.beta2),
-        g_optimizer=keras.optimizers.Adam(config.lr_g, beta_1=config.beta1, beta_2=config.beta2),
+        d_optimizer=ramp.adam(config.lr_d, config.d_steps),
+        g_optimizer=ramp.adam(config.lr_g, 1),
         loss=config.loss, gradient_penalty=config.gradient_penalty,
-        r1_gamma=config.r1_gamma, jit_compile=jit_compile,
+        r1_gamma=ramp.gamma(config.r1_gamma), r2_gamma=ramp.gamma(config.r2_gamma),
+        augment_probability=ramp.augment_probability(augment),
+        jit_compile=jit_compile,
     )
     return gan
+
+
+class _Ramp:
+    """The config's cosine ramps as `kgan.schedules` objects (constants without them)."""
+
+    def __init__(self, config: TrainConfig, steps_per_epoch: int):
+        self.config = config
+        self.steps = config.ramp_epochs * steps_per_epoch if config.ramp_epochs else None
+
+    def adam(self, lr: float, updates_per_step: int) -> keras.optimizers.Optimizer:
+        c = self.config
+        if not self.steps:
+            return keras.optimizers.Adam(lr, beta_1=c.beta1, beta_2=c.beta2)
+        duration = self.steps * updates_per_step  # in the optimizer's own iterations
+        beta_2 = (c.beta2 if c.beta2_start is None
+                  else schedules.Cosine(c.beta2_start, c.beta2, duration))
+        return schedules.ScheduledAdam(
+            schedules.Cosine(lr, lr * c.lr_final_ratio, duration), beta_1=c.beta1, beta_2=beta_2)
+
+    def gamma(self, gamma: float):
+        if not self.steps or gamma == 0:
+            return gamma
+        return schedules.Cosine(gamma, gamma * self.config.gamma_final_ratio, self.steps)
+
+    def augment_probability(self, augment):
+        if augment is None or self.config.ada_target is not None or not self.steps:
+            return None
+        return schedules.Cosine(0.0, self.config.augment_p, self.steps)
 
 
 def _augment(config: TrainConfig):
@@ -223,7 +256,7 @@ def _augment(config: TrainConfig):
     from kgan.augment import Augment
 
     adaptive = config.ada_target is not None
-    return Augment(config.augment, initial_probability=0.0 if adaptive else 1.0,
+    return Augment(config.augment, initial_probability=0.0 if adaptive else config.augment_p,
                    adaptive=adaptive, target=config.ada_target or 0.6)
 
 
