@@ -29,6 +29,26 @@ def test_generator_losses(fn, expected):
     assert float(fn(FAKE)) == pytest.approx(expected, rel=1e-6)
 
 
+def test_relativistic_pairs_each_fake_with_its_real():
+    # f - r = [0.5 - 2, -3 + 1] = [-1.5, -2]; r - f = [1.5, 2]
+    generator = (softplus(1.5) + softplus(2.0)) / 2
+    discriminator = (softplus(-1.5) + softplus(-2.0)) / 2
+    assert float(losses.relativistic_generator_loss(FAKE, REAL)) == pytest.approx(generator)
+    assert float(losses.relativistic_discriminator_loss(REAL, FAKE)) == pytest.approx(
+        discriminator)
+    family = losses.get("relativistic")
+    assert family.uses_real_logits
+    assert float(family.generator_loss(FAKE, REAL)) == pytest.approx(generator)
+
+
+def test_r2_penalty_is_r1_on_generated_images():
+    critic = lambda x: tf.reduce_sum(3.0 * x, axis=[1, 2, 3])  # noqa: E731  grad = 3
+    fake = tf.zeros([2, 2, 2, 1])
+    assert float(losses.r2_penalty(critic, fake)) == pytest.approx(9.0 * 4)
+    grads = tf.fill([2, 2, 2, 1], 0.5)
+    assert float(losses.squared_gradient_norm(grads)) == pytest.approx(0.25 * 4)
+
+
 BCE = (softplus(-2.0) + softplus(1.0)) / 2 + (softplus(0.5) + softplus(-3.0)) / 2
 
 

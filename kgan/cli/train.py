@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     """One flag per TrainConfig field (default: unset, so presets and files show through)."""
     parser = argparse.ArgumentParser(
         prog=PROG, argument_default=argparse.SUPPRESS,
+        usage=f"{PROG} [--preset NAME] [--config FILE] [--FIELD VALUE ...] (all: --help)",
         description="Train a GAN; rerun the same command to resume an interrupted run.",
     )
     parser.add_argument("--preset", choices=sorted(PRESETS),

@@ -1,0 +1,51 @@
+"""Command lines and configs answer without loading TensorFlow (DESIGN.md, layout)."""
+
+import subprocess
+import sys
+
+import pytest
+
+PROBE = """
+import runpy, sys
+sys.argv = ["train.py", *{argv!r}]
+try:
+    runpy.run_path("train.py", run_name="__main__")
+except SystemExit as done:
+    code = done.code
+print("EXIT", code, "TF", "tensorflow" in sys.modules, "KERAS", "keras" in sys.modules)
+"""
+
+
+def run_train_py(*argv):
+    done = subprocess.run([sys.executable, "-c", PROBE.format(argv=list(argv))],
+                          capture_output=True, text=True, timeout=120)
+    return done.stdout.strip().splitlines()[-1], done.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [(["--help"], 0), (["--dry-run"], 0), (["--resolution", "33"], 2),
+     (["--network", "nope"], 2), (["--network-args", "bad"], 2)],
+    ids=["help", "dry_run", "bad_resolution", "unknown_network", "bad_network_args"])
+def test_train_py_answers_without_tensorflow(argv, code):
+    last, stderr = run_train_py(*argv)
+    assert last == f"EXIT {code} TF False KERAS False", stderr
+    if code == 2:
+        assert len(stderr.strip().splitlines()) <= 3, stderr  # usage + one error line
+
+
+def test_import_kgan_and_its_registries_load_no_tensorflow():
+    script = ("import sys, kgan, kgan.networks, kgan.training.config as c\n"
+              "c.TrainConfig.from_preset('digits', network='dcgan')\n"
+              "print(kgan.networks.NAMES, 'tensorflow' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.strip().endswith("False"), done.stderr
+
+
+def test_config_catalogues_match_the_tensorflow_side_registries():
+    from kgan import augment, losses
+    from kgan.training import config
+
+    assert set(config.LOSSES) == set(losses.NAMES)
+    assert set(config.AUGMENT_POLICIES) == set(augment.POLICIES)
