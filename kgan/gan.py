@@ -103,6 +103,7 @@ class GAN(Model):
         r2_gamma=0.0,
         augment_probability=None,
         single_d_pass: str | bool = "auto",
+        reg_interval: int = 1,
         **kwargs,
     ):
         """Configures both optimizers, the adversarial loss and the regularisers.
@@ -119,6 +120,8 @@ class GAN(Model):
                 ramps it 0 -> 0.55) instead of ADA's feedback; None leaves p to `augment`.
             single_d_pass: score real and fake in one D call: "auto" (when D has no
                 cross-sample layers), True or False.
+            reg_interval: lazy regularisation (StyleGAN2): R1/R2 only every this many D
+                steps, weighted by the interval (16 in the paper); 1 is every step.
             **kwargs: passed to `keras.Model.compile` (`jit_compile`, `steps_per_execution`).
         """
         self.adversarial_loss = losses.get(loss)
@@ -131,6 +134,7 @@ class GAN(Model):
         self.augment_probability = gan_options.check_augment_schedule(augment_probability,
                                                                       self.augment)
         self.single_d_pass = gan_options.choose_single_pass(single_d_pass, self.discriminator)
+        self.reg_interval = gan_options.check_interval("reg_interval", reg_interval)
         self.d_optimizer = gan_options.with_loss_scaling(optimizers.get(d_optimizer))
         self.g_optimizer = gan_options.with_loss_scaling(optimizers.get(g_optimizer))
         if kwargs.get("jit_compile") is True and not getattr(self.augment, "xla_compatible", True):
@@ -144,7 +148,8 @@ class GAN(Model):
         self._compile_args = dict(
             d_optimizer=self.d_optimizer, g_optimizer=self.g_optimizer, loss=loss,
             gradient_penalty=gradient_penalty, r1_gamma=self.r1_gamma, r2_gamma=self.r2_gamma,
-            augment_probability=self.augment_probability, single_d_pass=single_d_pass, **kwargs,
+            augment_probability=self.augment_probability, single_d_pass=single_d_pass,
+            reg_interval=self.reg_interval, **kwargs,
         )
         self._add_optional_trackers()
         # Slot variables are made now, in the strategy scope: created lazily inside the
@@ -228,31 +233,63 @@ class GAN(Model):
         first = index * _STREAMS_PER_D_STEP
         z = replicas.global_normal(batch, [self.latent_dim], self._seed(step, first))
         fake = self.generator(self._generator_inputs(z, labels), training=True)
-        real_seed, fake_seed = self._seed(step, first + 2), self._seed(step, first + 3)
-        penalised = schedules.is_active(self.r1_gamma) or schedules.is_active(self.r2_gamma)
+        seeds = [self._seed(step, first + k) for k in (1, 2, 3)]  # GP alpha, T(real), T(fake)
+
+        def gradients(regularise: bool):
+            return self._discriminator_gradients(real, fake, labels, step, seeds, regularise)
+
+        regularised = bool(self._penalty_names())
+        if regularised and self.reg_interval > 1:
+            # Lazy regularisation (Karras et al. 2020): R1/R2 every `reg_interval` D steps,
+            # weighted by the interval; the cheap branch skips the double backward pass.
+            due = tf.equal(self.d_optimizer.iterations % self.reg_interval, 0)
+            outputs = tf.cond(due, lambda: gradients(True), lambda: gradients(False))
+        else:
+            due, outputs = tf.constant(regularised), gradients(regularised)
+        grads, d_loss, real_logits, fake_logits, penalties = outputs
+        variables = self.discriminator.trainable_variables
+        self.d_optimizer.apply(self._agree_on_finiteness(grads, self.d_optimizer), variables)
+        if self.augment is not None and self.augment_probability is None:
+            self.augment.update(real_logits)
+        self._track_discriminator(d_loss, real_logits, fake_logits)
+        for name, value in penalties.items():
+            weight = tf.cast(due, tf.float32) if name in ("r1", "r2") else 1.0
+            self._trackers[name].update_state(value, sample_weight=weight)
+
+    def _discriminator_gradients(self, real, fake, labels, step, seeds, regularise):
+        """D's scaled gradients, loss, logits and penalty values for one D step."""
+        alpha_seed, real_seed, fake_seed = seeds
         with tf.GradientTape() as tape:
             with tf.GradientTape(watch_accessed_variables=False) as input_tape:
                 input_tape.watch([real, fake])
                 real_logits, fake_logits = self._score(
                     self._augmented(real, real_seed), self._augmented(fake, fake_seed),
                     labels, labels)
-                # Each logit depends on its own image only, so one sum serves R1 and R2.
-                summed = tf.reduce_sum(real_logits) + tf.reduce_sum(fake_logits)
-                if penalised:
-                    summed *= self._penalty_scale()
+                # R1's sum of real logits and R2's of fake logits, in one gradient call:
+                # d/d real of the fake logits is zero (separate rows or separate calls).
+                summed = (tf.reduce_sum(real_logits) + tf.reduce_sum(fake_logits)
+                          ) * self._penalty_scale()
             d_loss = self.adversarial_loss.discriminator(real_logits, fake_logits)
             total = d_loss
-            if penalised:
-                total += self._zero_centered_penalties(input_tape, summed, real, fake, step)
+            penalties = {name: tf.constant(0.0) for name in self._penalty_names()}
+            if regularise:
+                penalties.update(self._zero_centered_penalties(input_tape, summed, real, fake))
+                for name, gamma in (("r1", self.r1_gamma), ("r2", self.r2_gamma)):
+                    if name in penalties:
+                        weight = 0.5 * schedules.value_at(gamma, step) * self.reg_interval
+                        total += weight * penalties[name]
             if self.gradient_penalty_weight > 0:
-                total += self._wgan_gp(real, fake, labels, step, first + 1, real_seed)
+                penalties["gp"] = self._wgan_gp(real, fake, labels, alpha_seed, real_seed)
+                total += self.gradient_penalty_weight * penalties["gp"]
             scaled = self.d_optimizer.scale_loss(total / replicas.count())
         variables = self.discriminator.trainable_variables
-        grads = self._gradients(tape, scaled, variables, self.d_optimizer)
-        self.d_optimizer.apply(grads, variables)
-        if self.augment is not None and self.augment_probability is None:
-            self.augment.update(real_logits)
-        self._track_discriminator(d_loss, real_logits, fake_logits)
+        grads = [tf.zeros_like(v) if g is None else g
+                 for g, v in zip(tape.gradient(scaled, variables), variables, strict=True)]
+        return grads, d_loss, real_logits, fake_logits, penalties
+
+    def _penalty_names(self) -> list[str]:
+        return [name for name, gamma in (("r1", self.r1_gamma), ("r2", self.r2_gamma))
+                if schedules.is_active(gamma)]
 
     def _score(self, real, fake, real_labels, fake_labels, training=True):
         """D's logits for real and fake: one call on both where D allows it."""
@@ -272,30 +309,25 @@ class GAN(Model):
             return tf.cast(self.d_optimizer.dynamic_scale, tf.float32)
         return tf.constant(1.0)
 
-    def _zero_centered_penalties(self, input_tape, summed, real, fake, step):
-        """gamma_1 / 2 R1 + gamma_2 / 2 R2 from the input gradients of the loss's own pass
+    def _zero_centered_penalties(self, input_tape, summed, real, fake) -> dict:
+        """R1 and R2 values from the input gradients of the loss's own forward pass
         (`summed`: the scaled sum of its real and fake logits)."""
         real_grads, fake_grads = input_tape.gradient(summed, [real, fake])
         scale = self._penalty_scale()
-        total = tf.constant(0.0)
-        for name, gamma, grads in (("r1", self.r1_gamma, real_grads),
-                                   ("r2", self.r2_gamma, fake_grads)):
-            if schedules.is_active(gamma):
-                penalty = losses.squared_gradient_norm(grads / tf.cast(scale, grads.dtype))
-                self._trackers[name].update_state(penalty)
-                total += 0.5 * schedules.value_at(gamma, step) * penalty
-        return total
+        values = {}
+        for name, grads in (("r1", real_grads), ("r2", fake_grads)):
+            if name in self._penalty_names():
+                values[name] = losses.squared_gradient_norm(grads / tf.cast(scale, grads.dtype))
+        return values
 
-    def _wgan_gp(self, real, fake, labels, step, stream, augment_seed):
+    def _wgan_gp(self, real, fake, labels, alpha_seed, augment_seed):
         """WGAN-GP at x_hat = a x + (1 - a) G(z), augmented as the real batch was."""
-        alpha = replicas.global_uniform(tf.shape(real)[0], self._seed(step, stream))
+        alpha = replicas.global_uniform(tf.shape(real)[0], alpha_seed)
 
         def critic(images):
             return self._critic(self._augmented(images, augment_seed), labels)
 
-        gp = losses.gradient_penalty(critic, real, fake, alpha)
-        self._trackers["gp"].update_state(gp)
-        return self.gradient_penalty_weight * gp
+        return losses.gradient_penalty(critic, real, fake, alpha)
 
     def _track_discriminator(self, d_loss, real_logits, fake_logits):
         self._trackers["d_loss"].update_state(d_loss)
@@ -322,13 +354,12 @@ class GAN(Model):
                 real_logits, fake_logits = None, self._critic(fake, fake_labels)
             g_loss = self.adversarial_loss.generator_loss(fake_logits, real_logits)
             scaled = self.g_optimizer.scale_loss(g_loss / replicas.count())
-        grads = self._gradients(tape, scaled, variables, self.g_optimizer)
+        grads = self._agree_on_finiteness(tape.gradient(scaled, variables), self.g_optimizer)
         self.g_optimizer.apply(grads, variables)
         self._trackers["g_loss"].update_state(g_loss)
 
     @staticmethod
-    def _gradients(tape, scaled_loss, variables, optimizer):
-        grads = tape.gradient(scaled_loss, variables)
+    def _agree_on_finiteness(grads, optimizer):
         if isinstance(optimizer, optimizers.LossScaleOptimizer):
             grads = replicas.agree_on_finiteness(grads)
         return grads

@@ -70,6 +70,12 @@ def check_augment_schedule(schedule, augment):
     return schedule
 
 
+def check_interval(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
+    return int(value)
+
+
 def choose_single_pass(choice, discriminator) -> bool:
     cross = cross_sample_layers(discriminator)
     if choice == "auto":

@@ -62,6 +62,7 @@ EQUIVALENCE_CASES = [
     pytest.param("dcgan", {"num_classes": 3, "gan_options": {"d_steps": 2}}, RELATIVISTIC,
                  id="conditional_d_steps2_relativistic_r1_r2"),
     pytest.param("dcgan", {}, {**RELATIVISTIC, "single_d_pass": False}, id="two_d_passes"),
+    pytest.param("dcgan", {}, {**RELATIVISTIC, "reg_interval": 2}, id="lazy_r1_r2"),
     pytest.param("dcgan", {"gan_options": {"augment": "color,translation,cutout"}},
                  {"r1_gamma": 1.0}, id="augment_r1"),
     pytest.param("dcgan", {"gan_options": {"ema_decay": None, "ema_half_life": 50.0,

@@ -326,3 +326,20 @@ def test_learning_rate_callbacks_that_would_change_nothing_are_refused(compiled_
     schedule = keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.5)
     with pytest.raises(ValueError, match="LearningRateScheduler changes model.optimizer"):
         compiled_gan.fit(image_batches(), epochs=1, verbose=0, callbacks=[schedule])
+
+
+@pytest.mark.parametrize(("iteration", "factor"), [(0, 2.0), (1, 0.0)])
+def test_lazy_regularisation_applies_the_penalty_every_interval_weighted_by_it(iteration,
+                                                                               factor):
+    """reg_interval=2: D steps 0, 2, ... add 2 x gamma w to the gradient, the others none."""
+    real = tf.random.uniform([4, 2, 2, 1], -1, 1, seed=1)
+    updates = {}
+    for gamma in (0.0, 3.0):
+        keras.utils.set_random_seed(0)
+        gan = linear_critic_gan(r1_gamma=gamma, reg_interval=2)
+        gan.d_optimizer.iterations.assign(iteration)
+        w0 = np.full((4, 1), 0.5, np.float32)
+        gan.discriminator.set_weights([w0])
+        gan._discriminator_step(real, None, tf.constant(0, tf.int64), 0)
+        updates[gamma] = gan.discriminator.get_weights()[0] - w0
+    np.testing.assert_allclose(updates[3.0] - updates[0.0], -factor * 3.0 * w0, atol=1e-5)
