@@ -7,7 +7,16 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from harness import LATENT, adam, changed, image_batches, max_difference, snapshot, tiny_gan
+from harness import (
+    LATENT,
+    adam,
+    changed,
+    dtype_policy,
+    image_batches,
+    max_difference,
+    snapshot,
+    tiny_gan,
+)
 
 import kgan
 
@@ -343,3 +352,14 @@ def test_lazy_regularisation_applies_the_penalty_every_interval_weighted_by_it(i
         gan._discriminator_step(real, None, tf.constant(0, tf.int64), 0)
         updates[gamma] = gan.discriminator.get_weights()[0] - w0
     np.testing.assert_allclose(updates[3.0] - updates[0.0], -factor * 3.0 * w0, atol=1e-5)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_relativistic_r1_r2_trains_under_mixed_precision(policy):
+    with dtype_policy(policy):
+        gan = tiny_gan()
+        gan.compile(adam(), adam(), loss="relativistic", r1_gamma=1.0, r2_gamma=1.0)
+        history = gan.fit(image_batches(n=16), epochs=1, verbose=0).history
+    assert all(np.isfinite(v).all() for v in history.values())
+    assert ("d_loss_scale" in history) == (policy == "mixed_float16")
+    assert gan.generate(2, seed=0).dtype == np.float32
