@@ -1,0 +1,400 @@
+"""One interface over the places a generator can run: an export in-process, TF Serving, Keras.
+
+Every backend speaks in the export's signature terms (DESIGN.md, TF Serving export
+contract): `generate` maps int64 seeds (+ int32 labels) to uint8 images, PNG bytes and
+the latents it used; `serving_default` maps latents to images. What a model can do
+beyond that is read from the model, never assumed: a `truncation` input on a signature
+(StyleGAN-style generators add it as a further batched input) makes `info.truncation`
+non-None, and the page shows its slider only then.
+
+- `EmbeddedBackend`: loads `EXPORT_DIR/<model>[/<version>]` with TensorFlow, as the
+  server would, and calls its signatures (the demo's default).
+- `ServingBackend`: a TF Serving over REST or gRPC through `kgan.serving.client`.
+- `KerasBackend`: a saved `kgan.GAN` (.keras), for `kgan-generate`.
+
+Example:
+    >>> backend = load_backend("exports/digits")
+    >>> backend.info.image_shape, backend.info.num_classes
+    ((32, 32, 1), None)
+    >>> backend.generate([0, 1, 2]).images.shape
+    (3, 32, 32, 1)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kgan.demo import media
+
+#: Largest seed the `generate` signature takes (int64).
+MAX_SEED = 2**63 - 1
+#: Images per call: the export's MAX_BATCH_SIZE (kgan.serving.signatures).
+MAX_BATCH = 64
+INFO_FILE = os.path.join("assets.extra", "kgan.json")
+_TRUNCATION = "truncation"
+
+
+@dataclass(frozen=True)
+class Truncation:
+    """A generator's truncation input (psi: 1 = the full distribution, 0 = the mean image).
+
+    `rank` is the signature input's rank: 1 for a batched [N] value, 0 for a scalar.
+    The range and default come from kgan.json's "truncation" entry when it has one.
+    """
+
+    default: float = 1.0
+    minimum: float = 0.0
+    maximum: float = 1.0
+    rank: int = 1
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the page and the CLI need to know about a generator."""
+
+    name: str
+    image_shape: tuple[int, int, int]
+    latent_dim: int
+    num_classes: int | None = None
+    truncation: Truncation | None = None
+    source: str = ""
+
+    @property
+    def conditional(self) -> bool:
+        return self.num_classes is not None
+
+
+@dataclass
+class Images:
+    """uint8 images [N, H, W, C], their PNG files' bytes and the latents [N, latent_dim]."""
+
+    images: np.ndarray
+    png: list[bytes] = field(default_factory=list)
+    z: np.ndarray | None = None
+
+
+class Backend:
+    """Validates requests in NumPy, then runs a signature through `_run` (one per backend).
+
+    Subclasses set `self.info` and implement `_run(signature, inputs) -> outputs`, where
+    inputs and outputs are named as in the export's signatures.
+    """
+
+    info: ModelInfo
+    kind = "backend"
+
+    def generate(self, seeds, labels=None, truncation: float | None = None) -> Images:
+        """Images for int seeds [N]; labels default to seed % num_classes (as GAN.generate)."""
+        seeds = check_seeds(seeds)
+        inputs = {"seed": seeds, **self._extras(seeds, labels, truncation)}
+        parts = [self._run("generate", _rows(inputs, start))
+                 for start in range(0, len(seeds), MAX_BATCH)]
+        images = np.concatenate([p["images"] for p in parts]).astype(np.uint8)
+        png = [bytes(b) for p in parts for b in p.get("png_bytes", [])]
+        if len(png) != len(images):  # a backend without PNG output
+            png = [media.png_bytes(image) for image in images]
+        return Images(images, png, np.concatenate([p["z"] for p in parts]).astype(np.float32))
+
+    def from_latents(self, z, labels=None, truncation: float | None = None) -> np.ndarray:
+        """uint8 images for latents z [N, latent_dim] (`serving_default`)."""
+        z = np.asarray(z, np.float32)
+        if z.ndim != 2 or z.shape[1] != self.info.latent_dim or not len(z):
+            raise ValueError(f"z must have shape [N, {self.info.latent_dim}], got "
+                             f"{list(z.shape)}")
+        if labels is None and self.info.conditional:
+            raise ValueError(f"this model is conditional: pass labels in "
+                             f"[0, {self.info.num_classes})")
+        inputs = {"z": z, **self._extras(np.arange(len(z)), labels, truncation)}
+        parts = [self._run("serving_default", _rows(inputs, start))["images"]
+                 for start in range(0, len(z), MAX_BATCH)]
+        return np.concatenate(parts).astype(np.uint8)
+
+    def interpolate(self, seed_a: int, seed_b: int, frames: int, label: int | None = None,
+                    truncation: float | None = None) -> np.ndarray:
+        """Frames [F, H, W, C] from seed_a's image to seed_b's, along the latent great circle.
+
+        Both ends keep one class: `label`, or seed_a's default class.
+        """
+        ends = self.generate([seed_a, seed_b], self._same_label(seed_a, label), truncation)
+        z = media.interpolation_latents(ends.z[0], ends.z[1], frames)
+        labels = None if not self.info.conditional else np.full(
+            frames, self._same_label(seed_a, label)[0], np.int32)
+        return self.from_latents(z, labels, truncation)
+
+    def close(self) -> None:
+        """Releases connections (servers); loaded models go with the object."""
+
+    def _same_label(self, seed: int, label: int | None):
+        if not self.info.conditional:
+            return None if label is None else [label, label]  # check_labels says why
+        value = int(seed) % self.info.num_classes if label is None else label
+        return [value, value]
+
+    def _extras(self, seeds: np.ndarray, labels, truncation) -> dict[str, np.ndarray]:
+        extras = {}
+        labels = check_labels(labels, seeds, self.info.num_classes)
+        if labels is not None:
+            extras["label"] = labels
+        spec = self.info.truncation
+        if truncation is not None:
+            value = check_truncation(truncation, spec)
+            extras[_TRUNCATION] = (np.full(len(seeds), value, np.float32) if spec.rank
+                                   else np.float32(value))
+        elif spec is not None:  # the signature needs the input: send its default
+            extras[_TRUNCATION] = (np.full(len(seeds), spec.default, np.float32) if spec.rank
+                                   else np.float32(spec.default))
+        return extras
+
+    def _run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+
+def _rows(inputs: dict[str, np.ndarray], start: int) -> dict[str, np.ndarray]:
+    """Rows start..start+MAX_BATCH of each batched input (scalars pass whole)."""
+    return {k: v[start:start + MAX_BATCH] if np.ndim(v) else v for k, v in inputs.items()}
+
+
+# ------------------------------------------------------------------ request checks
+def check_seeds(seeds) -> np.ndarray:
+    """Seeds as int64 [N]: whole numbers in [0, 2**63); N >= 1."""
+    values = list(np.atleast_1d(np.asarray(seeds, dtype=object)))
+    if not values:
+        raise ValueError("empty request: ask for at least one seed")
+    for value in values:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+                or not 0 <= int(value) <= MAX_SEED:
+            raise ValueError(f"seed must be a whole number from 0 to {MAX_SEED}, "
+                             f"got {value!r}")
+    return np.asarray([int(v) for v in values], np.int64)
+
+
+def check_labels(labels, seeds: np.ndarray, num_classes: int | None) -> np.ndarray | None:
+    """Labels as int32 [N] in [0, num_classes); None gives seed % num_classes."""
+    if num_classes is None:
+        if labels is not None:
+            raise ValueError("this model is unconditional: it takes no label")
+        return None
+    if labels is None:
+        return (np.asarray(seeds, np.int64) % num_classes).astype(np.int32)
+    array = np.atleast_1d(np.asarray(labels))
+    if array.shape != (len(seeds),) or not np.issubdtype(array.dtype, np.integer) \
+            or array.min() < 0 or array.max() >= num_classes:
+        raise ValueError(f"label must be a class number from 0 to {num_classes - 1} "
+                         f"(this model has {num_classes} classes), got "
+                         f"{np.asarray(labels).tolist()!r}")
+    return array.astype(np.int32)
+
+
+def check_truncation(value, spec: Truncation | None) -> float:
+    """A truncation value inside the model's range; models without the input refuse one."""
+    if spec is None:
+        raise ValueError("this model has no truncation input")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not spec.minimum <= number <= spec.maximum:
+        raise ValueError(f"truncation must be a number from {spec.minimum:g} to "
+                         f"{spec.maximum:g}, got {value!r}")
+    return number
+
+
+# ------------------------------------------------------------------ model description
+def read_info_file(version_dir: str) -> dict:
+    """The export's assets.extra/kgan.json (latent_dim, num_classes, image_shape, ...)."""
+    path = os.path.join(version_dir, INFO_FILE)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing: {version_dir} is not a kgan export "
+                                "(make one with kgan-export)") from None
+
+
+def truncation_from(signature_inputs: dict[str, int], extra: dict | None) -> Truncation | None:
+    """The truncation capability: present when `generate` has a `truncation` input.
+
+    Args:
+        signature_inputs: `generate`'s input names -> rank.
+        extra: kgan.json's optional "truncation" object ({"default", "min", "max"}).
+    """
+    if _TRUNCATION not in signature_inputs:
+        return None
+    extra = extra if isinstance(extra, dict) else {}
+    return Truncation(default=float(extra.get("default", 1.0)),
+                      minimum=float(extra.get("min", 0.0)),
+                      maximum=float(extra.get("max", 1.0)),
+                      rank=int(signature_inputs[_TRUNCATION]))
+
+
+def version_dir(path: str) -> str:
+    """A version folder as given, or a model folder's highest numbered version."""
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"export not found: {path} (expected EXPORT_DIR/<model> or "
+                                "EXPORT_DIR/<model>/<version>)")
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return path
+    versions = [name for name in os.listdir(path) if name.isdigit()
+                and os.path.isfile(os.path.join(path, name, "saved_model.pb"))]
+    if not versions:
+        raise FileNotFoundError(f"{path} holds no export: expected saved_model.pb or numbered "
+                                "version folders (EXPORT_DIR/<model>/<version>/)")
+    return os.path.join(path, max(versions, key=int))
+
+
+def model_name(path: str) -> str:
+    """The served name of an export folder: the model folder's name."""
+    path = os.path.abspath(path)
+    if os.path.basename(path).isdigit():
+        path = os.path.dirname(path)
+    return os.path.basename(path)
+
+
+# ------------------------------------------------------------------ the backends
+class EmbeddedBackend(Backend):
+    """Runs an export's signatures in this process (TensorFlow), as TF Serving would."""
+
+    kind = "embedded"
+
+    def __init__(self, path: str):
+        import tensorflow as tf
+
+        self.path = version_dir(path)
+        extra = read_info_file(self.path)
+        self._tf = tf
+        self._signatures = tf.saved_model.load(self.path).signatures
+        inputs = {name: len(spec.shape) for name, spec in
+                  self._signatures["generate"].structured_input_signature[1].items()}
+        self.info = ModelInfo(
+            name=model_name(self.path), image_shape=tuple(extra["image_shape"]),
+            latent_dim=int(extra["latent_dim"]), num_classes=extra.get("num_classes"),
+            truncation=truncation_from(inputs, extra.get(_TRUNCATION)), source=self.path)
+
+    def _run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        tf = self._tf
+        try:
+            outputs = self._signatures[signature](
+                **{k: tf.constant(v) for k, v in inputs.items()})
+        except tf.errors.InvalidArgumentError as error:
+            raise ValueError(_graph_message(error.message)) from None
+        return {key: value.numpy() for key, value in outputs.items()}
+
+
+def _graph_message(message: str) -> str:
+    """The kgan check's own words from a TF error (the graph prefixes them with 'kgan: ')."""
+    found = re.search(r"kgan: ([^\n.]+)", message)
+    return found.group(1) if found else message.strip().splitlines()[0]
+
+
+class ServingBackend(Backend):
+    """Asks a TF Serving for images through kgan.serving.client (RestClient or GrpcClient).
+
+    Args:
+        client: a connected client; its `model` is the served model name.
+        num_classes: classes of a conditional model; None reads them from `info_dir`'s
+            kgan.json, else asks the server (see `_discover_classes`).
+        info_dir: a local copy of the export (optional): its kgan.json describes the model.
+    """
+
+    kind = "serving"
+
+    def __init__(self, client, num_classes: int | None = None, info_dir: str | None = None):
+        self.client = client
+        extra = read_info_file(version_dir(info_dir)) if info_dir else {}
+        signatures = client.metadata()["metadata"]["signature_def"]["signature_def"]
+        generate = signatures["generate"]
+        inputs = {name: len(_dims(spec)) for name, spec in generate["inputs"].items()}
+        image_shape = extra.get("image_shape") or _dims(generate["outputs"]["images"])[1:]
+        latent_dim = extra.get("latent_dim") or _dims(generate["outputs"]["z"])[1]
+        if "label" in inputs:
+            num_classes = num_classes or extra.get("num_classes") or self._discover_classes()
+        elif num_classes is not None:
+            raise ValueError("--num-classes given, but the served model takes no label")
+        where = getattr(client, "url", None) or getattr(client, "target", "")
+        self.info = ModelInfo(
+            name=client.model, image_shape=tuple(int(d) for d in image_shape),
+            latent_dim=int(latent_dim), num_classes=num_classes,
+            truncation=truncation_from(inputs, extra.get(_TRUNCATION)),
+            source=f"TF Serving {where}")
+
+    def _discover_classes(self) -> int:
+        """Asks the graph: a label past any real class count fails with 'num_classes = K'."""
+        from kgan.serving.client import ServingError
+
+        probe = {"seed": np.zeros(1, np.int64), "label": np.full(1, 2**31 - 1, np.int32)}
+        try:
+            self.client.predict(probe, "generate")
+        except ServingError as error:
+            found = re.search(r"num_classes = (\d+)", str(error))
+            if found:
+                return int(found.group(1))
+        raise ValueError("cannot tell how many classes the served model has; pass "
+                         "--num-classes or a local copy of the export")
+
+    def _run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self.client.predict(inputs, signature)
+
+    def close(self) -> None:
+        close = getattr(self.client, "close", None)
+        if close:
+            close()
+
+
+def _dims(spec: dict) -> list[int]:
+    """A TensorInfo's dims from metadata JSON ({"tensor_shape": {"dim": [{"size": "-1"}]}})."""
+    return [int(d.get("size", -1)) for d in spec.get("tensor_shape", {}).get("dim", [])]
+
+
+class KerasBackend(Backend):
+    """A saved kgan.GAN (or bare unconditional generator), run with Keras: same seeds,
+    same latents and labels as its export, float images converted as the export does."""
+
+    kind = "keras"
+
+    def __init__(self, path: str):
+        import keras
+
+        import kgan  # noqa: F401  (registers kgan classes for load_model)
+
+        model = keras.models.load_model(path, compile=False)
+        if hasattr(model, "sampling_generator"):
+            self._generator = model.sampling_generator
+            latent_dim, num_classes = int(model.latent_dim), model.num_classes
+        elif len(getattr(model, "inputs", None) or []) == 1:
+            self._generator, latent_dim, num_classes = model, int(model.inputs[0].shape[-1]), None
+        else:
+            raise ValueError(f"{path} holds neither a kgan.GAN nor a one-input generator; "
+                             "export a conditional generator with kgan-export --num-classes")
+        shape = tuple(int(d) for d in self._generator.outputs[0].shape[1:])
+        self.info = ModelInfo(name=os.path.splitext(os.path.basename(path))[0],
+                              image_shape=shape, latent_dim=latent_dim,
+                              num_classes=num_classes, source=os.fspath(path))
+
+    def _run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from kgan.images import to_uint8_numpy
+        from kgan.sampling import latents_from_seeds, sample_images
+
+        outputs = {}
+        z = inputs.get("z")
+        if signature == "generate":
+            z = outputs["z"] = latents_from_seeds(inputs["seed"], self.info.latent_dim).numpy()
+        images = sample_images(self._generator, self.info.latent_dim, self.info.num_classes,
+                               z, labels=inputs.get("label"))
+        outputs["images"] = to_uint8_numpy(images)
+        return outputs
+
+
+def load_backend(source: str) -> Backend:
+    """A Keras backend for a .keras file or run directory (its final.keras), else an export."""
+    if os.path.isfile(source) or os.path.isfile(os.path.join(source, "final.keras")) or (
+            os.path.isdir(os.path.join(source, "checkpoints"))):
+        from kgan.cli.export import find_model_file
+
+        return KerasBackend(find_model_file(source))
+    return EmbeddedBackend(source)

@@ -1,0 +1,64 @@
+"""A headless Chromium for the demo's tests, latency benchmark and screenshots (Selenium).
+
+Uses the system's browser and driver (Debian: `apt-get install chromium
+chromium-driver`), never a downloaded one: Selenium is given both paths, so its
+driver manager stays offline.
+
+Example:
+    >>> driver = headless_chromium()
+    >>> driver.get("http://127.0.0.1:8000/?seed=42"); driver.save_screenshot("page.png")
+    >>> driver.quit()
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+
+_BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+
+
+def find_chromium() -> tuple[str | None, str | None, str]:
+    """(browser path, driver path, reason) where reason is "" when everything is there."""
+    if importlib.util.find_spec("selenium") is None:
+        return None, None, "selenium is not installed (pip install -e \".[dev]\")"
+    browser = os.environ.get("CHROMIUM") or next(
+        (path for name in _BROWSERS if (path := shutil.which(name))), None)
+    driver = os.environ.get("CHROMEDRIVER") or shutil.which("chromedriver")
+    if not browser or not driver:
+        return browser, driver, ("no headless Chromium: apt-get install chromium "
+                                 "chromium-driver (or set CHROMIUM and CHROMEDRIVER)")
+    return browser, driver, ""
+
+
+def headless_chromium(width: int = 1000, height: int = 900):
+    """A Selenium Chrome driver on headless Chromium; the caller quits it.
+
+    Raises:
+        RuntimeError: the browser, its driver or Selenium is missing (says what to install).
+    """
+    browser, driver, reason = find_chromium()
+    if reason:
+        raise RuntimeError(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    # --no-sandbox: CI and containers run as root, where Chromium's sandbox cannot start.
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                 f"--window-size={width},{height}", "--hide-scrollbars"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+#: JavaScript for `execute_async_script`: waits until every <img> is decoded, then returns
+#: [ms from navigation start, [{id, src, naturalWidth, naturalHeight}]].
+IMAGES_READY = """
+const done = arguments[arguments.length - 1];
+const images = [...document.images];
+Promise.all(images.map(i => i.decode())).then(() => done([performance.now(),
+  images.map(i => ({id: i.id, src: i.src, width: i.naturalWidth, height: i.naturalHeight}))]),
+  e => done([-1, String(e)]));
+"""
