@@ -71,7 +71,8 @@ def test_epoch_scalars_have_contract_tags_and_epoch_steps(trained):
     expected = {"d_loss", "g_loss", "d_real", "d_fake", "d_learning_rate", "g_learning_rate",
                 "fid", "density", "coverage"}
     assert expected <= tags
-    assert [s for s, _ in _scalars(acc, "d_loss")] == [1, 2]
+    # Epoch scalars sit at the global step that ended each epoch (one x axis with `batch`).
+    assert [s for s, _ in _scalars(acc, "d_loss")] == [STEPS, 2 * STEPS]
     assert _scalars(acc, "d_learning_rate")[0][1] == pytest.approx(2e-4)
     assert _scalars(acc, "g_learning_rate")[0][1] == pytest.approx(1e-4)
     assert all(np.isfinite(v) and v >= 0 for _, v in _scalars(acc, "fid"))
@@ -102,7 +103,7 @@ def test_samples_image_is_a_grid_of_the_right_size(trained):
 
 def test_hparams_session_recorded(trained):
     logs, _, _ = trained
-    acc = _reader(logs)
+    acc = _reader(os.path.join(logs, callbacks.EPOCH_RUN))  # the session shares the epoch run
     assert hparams_metadata.SESSION_START_INFO_TAG in acc.summary_metadata
     content = acc.summary_metadata[hparams_metadata.SESSION_START_INFO_TAG].plugin_data.content
     info = hparams_metadata.parse_session_start_info_plugin_data(content)
@@ -168,7 +169,7 @@ def test_loss_scale_logged_under_mixed_float16(tmp_path):
             callbacks=[callbacks.ScalarLogger(str(tmp_path), update_freq=0)])
     acc = _reader(str(tmp_path / callbacks.EPOCH_RUN))
     step, scale = _scalars(acc, "d_loss_scale")[0]
-    assert step == 1 and 1 <= scale <= 2.0**15 and np.log2(scale) % 1 == 0  # dynamic scale
+    assert step == 2 and 1 <= scale <= 2.0**15 and np.log2(scale) % 1 == 0  # dynamic scale
     assert {"g_loss_scale", "d_learning_rate", "g_learning_rate"} <= set(acc.Tags()["tensors"])
     assert not (tmp_path / callbacks.BATCH_RUN).exists()
 

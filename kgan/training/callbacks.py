@@ -10,9 +10,14 @@ Layout under `log_dir` (DESIGN.md, TensorBoard contract):
 
 | run | step | content |
 |---|---|---|
-| `log_dir/epoch` | epochs completed (1, 2, ...) | epoch scalars, image `samples`, metrics |
+| `log_dir/epoch` | global train step at the epoch's end | epoch scalars, metrics, hparams session |
+| `log_dir/epoch` | epochs completed (1, 2, ...) | image `samples` |
 | `log_dir/batch` | global train step (`gan.step_counter`) | scalars every N steps |
-| `log_dir` | - | hyperparameters (hparams plugin), profiler traces |
+| `log_dir` | - | profiler traces |
+
+Both scalar runs count train steps, so an epoch's mean lands where its last batch did
+and the two runs' curves share one x axis (epoch numbers would squeeze the epoch curves
+into the first few steps of the batch curves).
 
 Example:
     >>> logs = "runs/digits/logs"
@@ -93,6 +98,8 @@ class ScalarLogger(keras.callbacks.Callback):
     `d_loss_scale`/`g_loss_scale` and any quality metric a callback placed earlier in
     the list (QualityMetrics) added to the epoch logs. Per-step values are Keras's
     running means since the start of the epoch, as in keras.callbacks.TensorBoard.
+    Both runs are written at the global train step (`gan.step_counter`, which survives
+    resume): the `epoch` run at the step that ended the epoch.
 
     Args:
         log_dir: TensorBoard folder (RUN_DIR/logs).
@@ -114,7 +121,7 @@ class ScalarLogger(keras.callbacks.Callback):
             self._write(BATCH_RUN, logs or {}, step)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self._write(EPOCH_RUN, logs or {}, epoch + 1)
+        self._write(EPOCH_RUN, logs or {}, _global_step(self.model))
 
     def _write(self, run: str, logs: dict, step: int) -> None:
         # fit's own loss-scale logs (epoch means) win over the optimizer's current value.
@@ -200,41 +207,62 @@ class ImageGrid(keras.callbacks.Callback):
 
 
 class HParams(keras.callbacks.Callback):
-    """Records the run's hyperparameters with the TensorBoard hparams plugin.
+    """Records the run's hyperparameters and declares the metrics that compare runs.
+
+    The hparams dashboard shows, per session, the last value of each declared metric,
+    read from the run `<session>/<group>`. The session is written into the `epoch` run,
+    with group "", so the metric values are that run's epoch scalars (final `d_loss`,
+    `g_loss` and quality metrics, at the step that ended the last epoch) whether
+    `--logdir` is this folder or a parent holding many runs. (A session at the folder's
+    root with group "epoch" made TensorBoard look up "./epoch" when `--logdir` was the
+    folder itself, a run that does not exist, and the table showed no metric.)
 
     Values that are not bool/int/float/str (tuples, None) are logged as their str(),
     which the plugin can still filter on.
 
     Args:
-        log_dir: TensorBoard folder; the session summary goes to its root run.
+        log_dir: TensorBoard folder (RUN_DIR/logs); the session goes to its `epoch` run.
         hparams: name -> value, e.g. the TrainConfig as a dict.
-        metrics: scalar tags (in the `epoch` run) the hparams table should show.
-        trial_id: the session's name in the table (default: the folder name).
+        metrics: scalar tags of the `epoch` run to show; default `d_loss`, `g_loss` and
+            the outputs of the quality metrics `hparams["metrics"]` names (a
+            TrainConfig's: fid -> `fid`, kid -> `kid`, `kid_std`, pr -> `precision`,
+            `recall`), or `fid` when hparams has no "metrics" entry.
+        trial_id: groups sessions in the table (default: a hash of the hyperparameters).
     """
 
     def __init__(
         self,
         log_dir: str,
         hparams: dict,
-        metrics: Sequence[str] = ("d_loss", "g_loss", "fid"),
+        metrics: Sequence[str] | None = None,
         trial_id: str | None = None,
     ) -> None:
         super().__init__()
         if not hparams:
             raise ValueError("hparams must be a non-empty dict")
-        self.log_dir, self.metrics = log_dir, tuple(metrics)
+        self.log_dir = log_dir
+        self.metrics = tuple(metrics) if metrics is not None else _default_metrics(
+            hparams.get("metrics", ("fid",)))
         self.hparams = {str(k): _hparam_value(v) for k, v in hparams.items()}
         self.trial_id = trial_id
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        writer = summary_writer(self.log_dir)
+        writer = summary_writer(os.path.join(self.log_dir, EPOCH_RUN))
         with writer.as_default():
             hp.hparams_config(
                 hparams=[hp.HParam(name) for name in self.hparams],
-                metrics=[hp.Metric(tag, group=EPOCH_RUN) for tag in self.metrics],
+                metrics=[hp.Metric(tag, display_name=f"final {tag}") for tag in self.metrics],
             )
             hp.hparams(self.hparams, trial_id=self.trial_id)
         writer.flush()
+
+
+def _default_metrics(quality: Sequence[str] | str) -> tuple[str, ...]:
+    """`d_loss`, `g_loss`, then every output of the named quality metrics (kgan.metrics)."""
+    names = quality.split(",") if isinstance(quality, str) else quality
+    outputs = [out for name in names if str(name).strip()
+               for out in metrics_lib.get_metric(str(name).strip()).outputs]
+    return ("d_loss", "g_loss", *outputs)
 
 
 def _hparam_value(value):

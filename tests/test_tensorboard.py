@@ -1,0 +1,136 @@
+"""TensorBoard as a user sees it: one step axis for both runs, and the hparams table's metrics.
+
+The event files are read back with TensorBoard's own reader, and the hparams table with
+the hparams plugin's own backend (what the dashboard's HTTP handler calls), for both
+ways users start TensorBoard: `--logdir RUN/logs` and `--logdir` a folder of runs.
+"""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorboard import context
+from tensorboard.backend.event_processing import (
+    data_provider,
+    event_accumulator,
+    plugin_event_multiplexer,
+)
+from tensorboard.plugins import base_plugin
+from tensorboard.plugins.hparams import api_pb2, backend_context, list_session_groups
+
+import kgan
+from kgan.evaluation.features import ClassifierFeatures
+from kgan.training import callbacks
+
+RES, STEPS, BATCH = 8, 4, 8
+
+
+def _gan(seed: int) -> kgan.GAN:
+    keras.utils.set_random_seed(seed)
+    generator, discriminator = kgan.networks.get("dcgan")(RES, 1, 8, base_filters=4)
+    gan = kgan.GAN(generator, discriminator, latent_dim=8)
+    gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5))
+    return gan
+
+
+def _data():
+    images = np.random.default_rng(0).uniform(-1, 1, (STEPS * BATCH, RES, RES, 1))
+    return tf.data.Dataset.from_tensor_slices(images.astype(np.float32)).batch(BATCH)
+
+
+def _quality():
+    extractor = ClassifierFeatures(keras.Sequential([
+        keras.Input((RES, RES, 1)), keras.layers.Flatten(), keras.layers.Dense(4, name="f"),
+        keras.layers.Dense(2)]))
+    real = np.random.default_rng(1).uniform(-1, 1, (16, RES, RES, 1)).astype(np.float32)
+    return callbacks.QualityMetrics(real, extractor, metrics=("fid",), num_samples=16,
+                                    batch_size=8)
+
+
+def _train(logs: str, seed: int, epochs: tuple[int, int], lr: float) -> kgan.GAN:
+    gan = _gan(seed)
+    gan.fit(_data(), initial_epoch=epochs[0], epochs=epochs[1], verbose=0, callbacks=[
+        _quality(), callbacks.ScalarLogger(logs, update_freq=2),
+        callbacks.HParams(logs, {"lr": lr, "loss": "non_saturating", "metrics": ("fid",)}),
+    ])
+    return gan
+
+
+def _scalars(folder: str, tag: str) -> list[tuple[int, float]]:
+    acc = event_accumulator.EventAccumulator(
+        folder, size_guidance={event_accumulator.TENSORS: 0}).Reload()
+    return [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in acc.Tensors(tag)]
+
+
+def _hparams_table(logdir: str) -> dict[str, dict[str, tuple[float, int]]]:
+    """{session name: {metric tag: (value, step)}} as the hparams dashboard lists them."""
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(logdir)
+    multiplexer.Reload()
+    provider = data_provider.MultiplexerDataProvider(multiplexer, logdir)
+    backend = backend_context.Context(base_plugin.TBContext(
+        logdir=logdir, data_provider=provider, multiplexer=multiplexer))
+    request = api_pb2.ListSessionGroupsRequest(
+        start_index=0, slice_size=100, allowed_statuses=[
+            api_pb2.STATUS_UNKNOWN, api_pb2.STATUS_SUCCESS, api_pb2.STATUS_RUNNING])
+    response = list_session_groups.Handler(
+        context.RequestContext(), backend, "", request).run()
+    return {session.name: {m.name.tag: (m.value, m.training_step)
+                           for m in session.metric_values}
+            for group in response.session_groups for session in group.sessions}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two runs under one folder; the first trained 2 epochs, then resumed for a third."""
+    root = tmp_path_factory.mktemp("runs")
+    first, second = str(root / "a" / "logs"), str(root / "b" / "logs")
+    gan = _train(first, seed=0, epochs=(0, 2), lr=2e-4)
+    # Resume: a new fit continues the step counter, as the runner's resume does.
+    gan.fit(_data(), initial_epoch=2, epochs=3, verbose=0,
+            callbacks=[callbacks.ScalarLogger(first, update_freq=2)])
+    _train(second, seed=1, epochs=(0, 1), lr=1e-3)
+    return str(root), first, second
+
+
+def test_epoch_and_batch_runs_share_the_global_step_axis(runs):
+    _, first, _ = runs
+    epoch = _scalars(os.path.join(first, callbacks.EPOCH_RUN), "d_loss")
+    batch = _scalars(os.path.join(first, callbacks.BATCH_RUN), "d_loss")
+    assert [step for step, _ in epoch] == [4, 8, 12]  # 4 steps per epoch, resume included
+    assert [step for step, _ in batch] == [2, 4, 6, 8, 10, 12]
+    # Keras' running mean at an epoch's last batch is that epoch's mean.
+    for step, value in epoch:
+        assert dict(batch)[step] == pytest.approx(value, rel=1e-6)
+
+
+@pytest.mark.parametrize("where", ["runs folder", "one run's logs"])
+def test_hparams_table_shows_final_losses_and_quality_metrics(runs, where):
+    root, first, second = runs
+    table = _hparams_table(root if where == "runs folder" else first)
+    expected = {first: 12, second: 4} if where == "runs folder" else {first: 12}
+    assert len(table) == len(expected)
+    for logs, last_step in expected.items():
+        name = os.path.relpath(os.path.join(logs, callbacks.EPOCH_RUN),
+                               root if where == "runs folder" else first)
+        metrics = table[name]
+        assert set(metrics) == {"d_loss", "g_loss", "fid"}
+        for tag in ("d_loss", "g_loss"):
+            final_step, final_value = _scalars(os.path.join(logs, callbacks.EPOCH_RUN), tag)[-1]
+            assert metrics[tag] == (pytest.approx(final_value), final_step)
+            assert final_step == last_step
+        # fid was scored in the first fit only (the resumed fit has no QualityMetrics).
+        fid_step, fid_value = _scalars(os.path.join(logs, callbacks.EPOCH_RUN), "fid")[-1]
+        assert metrics["fid"] == (pytest.approx(fid_value), fid_step) and fid_value >= 0
+
+
+def test_hparams_declares_quality_metric_outputs():
+    hparams = callbacks.HParams("unused", {"lr": 1.0, "metrics": ("kid", "pr")})
+    assert hparams.metrics == ("d_loss", "g_loss", "kid", "kid_std", "precision",
+                               "recall")
+    assert callbacks.HParams("unused", {"lr": 1.0}).metrics == ("d_loss", "g_loss", "fid")
+    assert callbacks.HParams("unused", {"lr": 1.0}, metrics=["x"]).metrics == ("x",)
+    with pytest.raises(ValueError, match="nope"):
+        callbacks.HParams("unused", {"lr": 1.0, "metrics": ("nope",)})
