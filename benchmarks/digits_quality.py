@@ -1,47 +1,81 @@
-"""Sample quality on the shipped digits: classes covered, Frechet distance, precision/recall.
+"""Sample quality on the shipped digits, per recipe and per CPU minute.
 
-The 1,797 scikit-learn digits (`kgan.data`'s offline `digits` source) are split per
-class into a training part (80 %) and a held-out part (20 %). A DCGAN (kgan's digits
-preset: 32 px, latent 64, base_filters 32, batch 64, Adam 2e-4 / 0.5) trains on the
-training part only. A small CNN (`kgan.features.train_classifier`) trained on the
-training part's labels then
+The 1,797 scikit-learn digits (`kgan`'s offline `digits` source) are split per class
+into a training part (80 %) and a held-out part (20 %). A GAN trains on the training
+part only, built by the same code as `train.py` (`TrainConfig` -> `runner.build_gan`,
+the runner's per-epoch seeded data order), so any recipe `train.py` takes can be
+measured: `--preset`, `--network`, `--network-args`, `--config FILE`, `--set k=v` for
+any TrainConfig field, or any train.py flag as is (`--loss relativistic`). Scores of
+`len(training part)` generated samples:
 
-- labels as many generated samples as there are training images: a class is
-  *covered* when it gets at least `--min-share` of the uniform share (default 0.2,
-  i.e. >= 2 % of the samples for 10 classes);
-- gives the feature space (its penultimate layer) for the Frechet distance and the
-  improved precision/recall (k=5, `kgan.metrics`) against the held-out digits.
+- recognition: an independent scikit-learn SVC on the 8x8 originals
+  (`digit_recognition.py`) recognises a sample when its top class probability is
+  >= `--threshold` (0.9); shown beside the real training split sent through the same
+  8x8 -> pipeline -> 8x8 round trip, and their ratio (the target is >= 0.8);
+- Frechet distance and improved precision/recall (k=5) in the penultimate layer of a
+  small CNN (`kgan.features.train_classifier`, trained on the training part) against
+  the held-out digits; classes *covered* get >= `--min-share` of the uniform share
+  (0.2, i.e. >= 2 % of the samples) of that CNN's predictions;
+- the floor: the same figures for the real training part, what a perfect generator
+  would score.
 
-The floor is the same figures for the real training part against the held-out part:
-same sizes, so it is what a perfect generator would score.
+`--minutes 1,3,10` trains against the wall clock (time spent scoring excluded) and
+scores the same run as it passes each budget; `--table` does that for several recipes
+(built in: dcgan (the default demo), resnet, r3gan; families not registered are
+skipped) and prints a Markdown table. The machine's load average is recorded:
+quality per minute only compares between runs on an equally quiet machine.
 
 Run:
-    python benchmarks/digits_quality.py --epochs 50 --out benchmarks/results/digits_quality.json
-    python benchmarks/digits_quality.py --quick          # seconds, a smoke run
+    python benchmarks/digits_quality.py                       # the default demo recipe
+    python benchmarks/digits_quality.py --epochs 50 --set loss=relativistic --set r1_gamma=0.1
+    python benchmarks/digits_quality.py --network r3gan --minutes 3
+    python benchmarks/digits_quality.py --table               # 1, 3, 10 min per recipe
+    python benchmarks/digits_quality.py --table --recipes my_recipes.json
+    python benchmarks/digits_quality.py --quick               # seconds, a smoke run
 
-Expect all 10 classes and a Frechet distance a few times the real-vs-real floor
-after 50 epochs (about a minute of training on 2 CPU cores).
+A recipes file is a JSON list of {"name": ..., "flags": [train.py flags]}.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import sys
 import time
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
+from digit_recognition import Recogniser  # noqa: E402
 
 import kgan  # noqa: E402
+from kgan import networks  # noqa: E402
+from kgan.cli import train as cli  # noqa: E402
 from kgan.data.arrays import digits_arrays  # noqa: E402
+from kgan.training import distribute, runner  # noqa: E402
+from kgan.training.config import ConfigError, TrainConfig  # noqa: E402
 
 NUM_CLASSES = 10
+GENERATED_SEED = 1_000_000
+TABLE_BUDGETS = (1.0, 3.0, 10.0)
+TABLE_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                         "digits_quality_table.json")
+# Starting points; the families' tuned recipes belong in a --recipes file.
+BUILTIN_RECIPES = (
+    {"name": "dcgan", "flags": []},  # `python train.py`: the digits preset
+    {"name": "resnet", "flags": ["--network", "resnet"]},
+    {"name": "r3gan", "flags": ["--network", "r3gan", "--loss", "relativistic",
+                                "--r1-gamma", "0.1", "--r2-gamma", "0.1",
+                                "--ema-kimg", "5", "--ema-rampup", "0.05"]},
+)
 
 
+# ------------------------------------------------------------------ data
 def split(held_out: float, seed: int) -> tuple[tuple, tuple]:
     """Per-class split of the digits: ((train images, labels), (held-out images, labels))."""
     images, labels = digits_arrays()
@@ -53,110 +87,312 @@ def split(held_out: float, seed: int) -> tuple[tuple, tuple]:
     return (images[~test], labels[~test]), (images[test], labels[test])
 
 
-def prepared(images: np.ndarray, labels: np.ndarray, resolution: int) -> np.ndarray:
+def prepared(images: np.ndarray, resolution: int, channels: int) -> np.ndarray:
     """All images through the training pipeline's preprocessing, in order: [-1, 1] NHWC."""
-    data = kgan.data.from_arrays(images, labels, batch_size=len(images), resolution=resolution,
-                                 channels=1, shuffle=False)
-    return next(iter(data))[0].numpy()
+    data = kgan.data.from_arrays(images, batch_size=len(images), resolution=resolution,
+                                 channels=channels, value_range=(0.0, 1.0), shuffle=False)
+    return next(iter(data)).numpy()
 
 
-def train_gan(train_images: np.ndarray, args) -> tuple[kgan.GAN, float]:
-    keras.utils.set_random_seed(args.seed)
-    g, d = kgan.networks.dcgan(args.resolution, 1, args.latent_dim, base_filters=args.base_filters)
-    gan = kgan.GAN(g, d, latent_dim=args.latent_dim, ema_decay=args.ema_decay or None,
-                   seed=args.seed)
-    gan.compile(keras.optimizers.Adam(args.lr, beta_1=0.5),
-                keras.optimizers.Adam(args.lr, beta_1=0.5), loss=args.loss)
-    data = kgan.data.from_arrays(train_images, batch_size=args.batch_size,
-                                 resolution=args.resolution, channels=1, seed=args.seed)
-    start = time.perf_counter()
-    gan.fit(data, epochs=args.epochs, verbose=0)
-    return gan, time.perf_counter() - start
+# ------------------------------------------------------------ the recipe
+def train_config(flags: list[str], quick: bool = False) -> TrainConfig:
+    """A TrainConfig from train.py flags, exactly as `train.py` resolves them."""
+    config = cli.config_from_args(_train_parser().parse_args(flags))
+    if quick:
+        small = {"base_filters": 4} if config.network == "dcgan" else {}
+        config = dataclasses.replace(config, resolution=8, latent_dim=8, epochs=1,
+                                     steps_per_epoch=2,
+                                     network_args={**config.network_args, **small})
+    if config.dataset != "digits":
+        raise ConfigError(f"this benchmark measures the digits data set, got dataset="
+                          f"{config.dataset!r}; drop --dataset / the preset that sets it")
+    if config.channels != 1:
+        raise ConfigError(f"digits are grayscale: use channels=1, got {config.channels}")
+    return dataclasses.replace(config, export=False)
 
 
-def class_coverage(classifier: keras.Model, images: np.ndarray, min_share: float) -> dict:
-    """Predicted class shares and the classes holding >= min_share of the uniform share."""
-    predicted = np.argmax(classifier.predict(images, batch_size=256, verbose=0), axis=-1)
-    shares = np.bincount(predicted, minlength=NUM_CLASSES) / len(predicted)
-    return {
-        "classes_covered": int((shares >= min_share / NUM_CLASSES).sum()),
-        "class_shares": [round(float(s), 4) for s in shares],
-    }
+def _train_parser() -> argparse.ArgumentParser:
+    parser = cli.build_parser()
+    parser.prog = "digits_quality.py (train.py flags)"
+    return parser
 
 
-def scores(features, real: np.ndarray, other: np.ndarray, k: int) -> dict:
-    """Frechet distance and precision/recall of `other` against the held-out `real`."""
-    real_f, other_f = features(real), features(other)
-    precision, recall = kgan.metrics.precision_recall(real_f, other_f, k=k)
-    return {"frechet_distance": round(kgan.metrics.fid(real_f, other_f), 3),
-            "precision": round(precision, 4), "recall": round(recall, 4), "count": len(other)}
+def set_flags(items: list[str]) -> list[str]:
+    """`--set field=value` -> train.py flags (`--field value`, `--[no-]field` for bools)."""
+    kinds = {f.name: str(f.type) for f in dataclasses.fields(TrainConfig)}
+    flags = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or name not in kinds:
+            raise ValueError(f"--set takes FIELD=VALUE with a TrainConfig field, got {item!r}; "
+                             f"fields: {', '.join(kinds)}")
+        flag = "--" + name.replace("_", "-")
+        if kinds[name] == "bool":
+            if value.lower() not in ("true", "false"):
+                raise ValueError(f"--set {name} takes true or false, got {value!r}")
+            flags.append(flag if value.lower() == "true" else "--no-" + flag[2:])
+        else:
+            flags += [flag, value]
+    return flags
+
+
+class Deadline(keras.callbacks.Callback):
+    """Counts steps and stops `fit` once `time.perf_counter()` passes `deadline`."""
+
+    def __init__(self, deadline: float):
+        super().__init__()
+        self.deadline, self.steps, self.logs = deadline, 0, {}
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.steps += 1
+        self.logs = logs or {}
+        if time.perf_counter() >= self.deadline:
+            self.model.stop_training = True
+
+
+class Trainer:
+    """Trains a config's GAN on the training split as `kgan.training.runner` does: each
+    epoch's order is fixed by (seed, epoch), so stopping and going on changes nothing."""
+
+    def __init__(self, config: TrainConfig, images: np.ndarray, labels: np.ndarray):
+        keras.utils.set_random_seed(config.seed)
+        tf.random.set_global_generator(tf.random.Generator.from_seed(config.seed))
+        self.env = distribute.setup(config.strategy, config.mixed_precision,
+                                    {"auto": "auto", "on": True, "off": False}
+                                    [config.jit_compile])
+        self.config, self.images, self.labels = config, images, labels
+        self.steps_per_epoch = config.steps_per_epoch or len(images) // config.batch_size
+        with self.env.strategy.scope():
+            self.gan = runner.build_gan(config, NUM_CLASSES, self.env.jit_compile,
+                                        self.steps_per_epoch)
+        self.step, self.seconds, self.finite = 0, 0.0, True
+
+    def _epoch_data(self, epoch: int, skip: int) -> tf.data.Dataset:
+        c = self.config
+        data = kgan.data.from_arrays(
+            self.images, self.labels if c.conditional else None, batch_size=c.batch_size,
+            resolution=c.resolution, channels=c.channels, value_range=(0.0, 1.0),
+            seed=runner.epoch_seed(c.seed, epoch))
+        return data.repeat().skip(skip).take(self.steps_per_epoch - skip)
+
+    def train(self, max_steps: int, budget_seconds: float = float("inf")) -> None:
+        """Trains until `max_steps` steps or `budget_seconds` of training in total."""
+        while self.finite and self.step < max_steps and self.seconds < budget_seconds:
+            start = time.perf_counter()
+            epoch, batch = divmod(self.step, self.steps_per_epoch)
+            steps = min(self.steps_per_epoch, max_steps - epoch * self.steps_per_epoch) - batch
+            deadline = Deadline(start + budget_seconds - self.seconds)
+            self.gan.fit(self._epoch_data(epoch, batch), epochs=1, steps_per_epoch=steps,
+                         shuffle=False, verbose=0, callbacks=[deadline])
+            self.seconds += time.perf_counter() - start
+            self.step += deadline.steps
+            self.finite = all(np.isfinite(float(v)) for v in deadline.logs.values())
+
+    def progress(self) -> dict:
+        return {"steps": self.step, "epochs": round(self.step / self.steps_per_epoch, 2),
+                "train_seconds": round(self.seconds, 1), "finite": self.finite,
+                "load_average": common.load_average()}
+
+
+# --------------------------------------------------------------- scoring
+class Judge:
+    """Everything fixed across recipes: the split, both classifiers, the floor."""
+
+    def __init__(self, args: argparse.Namespace, resolution: int, channels: int):
+        (self.train_x, self.train_y), (test_x, test_y) = split(args.held_out, args.seed)
+        self.k, self.min_share = args.k, args.min_share
+        self.train_real = prepared(self.train_x, resolution, channels)
+        self.test_real = prepared(test_x, resolution, channels)
+        self.cnn = kgan.features.train_classifier(self.train_real, self.train_y, NUM_CLASSES,
+                                                  epochs=args.classifier_epochs, seed=args.seed)
+        self.features = kgan.features.ClassifierFeatures(self.cnn)
+        self.svc = Recogniser(self.train_x, self.train_y, args.threshold, args.seed)
+        cnn_predicted = np.argmax(self.cnn.predict(self.test_real, verbose=0), -1)
+        self.classifiers = {
+            "recogniser": Recogniser.description, "threshold": args.threshold,
+            "recogniser_held_out_accuracy": round(self.svc.accuracy(test_x, test_y), 4),
+            "recogniser_held_out_round_trip": self.svc.rate(self.test_real, test_y),
+            "feature_cnn_held_out_accuracy": round(float(np.mean(cnn_predicted == test_y)), 4),
+        }
+        self.floor = {"samples": "real training split (floor)",
+                      **self.score(self.train_real, self.train_y)}
+
+    def score(self, images: np.ndarray, labels: np.ndarray | None = None) -> dict:
+        """Recognition, FD, precision/recall and class coverage of `images`."""
+        real_f, other_f = self.features(self.test_real), self.features(images)
+        precision, recall = kgan.metrics.precision_recall(real_f, other_f, k=self.k)
+        predicted = np.argmax(self.cnn.predict(images, batch_size=256, verbose=0), axis=-1)
+        shares = np.bincount(predicted, minlength=NUM_CLASSES) / len(predicted)
+        return {
+            **self.svc.rate(images, labels),
+            "frechet_distance": round(kgan.metrics.fid(real_f, other_f), 3),
+            "precision": round(precision, 4), "recall": round(recall, 4), "count": len(images),
+            "classes_covered": int((shares >= self.min_share / NUM_CLASSES).sum()),
+            "class_shares": [round(float(s), 4) for s in shares],
+        }
+
+    def score_gan(self, gan) -> dict:
+        generated = self.score(gan.generate(len(self.train_real), seed=GENERATED_SEED))
+        generated["recognised_ratio"] = round(
+            generated["recognised"] / max(self.floor["recognised"], 1e-9), 4)
+        generated["frechet_vs_floor"] = round(
+            generated["frechet_distance"] / max(self.floor["frechet_distance"], 1e-9), 2)
+        return generated
+
+
+def measure(judge: Judge, name: str, config, budgets: list[float] | None) -> list[dict]:
+    """Trains one recipe; scores it after `config.epochs` epochs or at each budget
+    (minutes of training wall clock, the clock paused while scoring)."""
+    trainer = Trainer(config, judge.train_x, judge.train_y)
+    recipe = {"recipe": name, "config": config.to_dict()}
+    if not budgets:
+        trainer.train(config.epochs * trainer.steps_per_epoch)
+        return [{**recipe, "budget_minutes": None, **trainer.progress(),
+                 **judge.score_gan(trainer.gan)}]
+    rows = []
+    for minutes in budgets:
+        trainer.train(sys.maxsize, minutes * 60.0)
+        rows.append({**recipe, "budget_minutes": minutes, **trainer.progress(),
+                     **judge.score_gan(trainer.gan)})
+        print(f"  {name} @ {minutes:g} min: {trainer.step} steps, recognised "
+              f"{rows[-1]['recognised']:.3f}, FD {rows[-1]['frechet_distance']:.3g}",
+              flush=True)
+    return rows
+
+
+# ------------------------------------------------------------- command line
+def recipes(args) -> list[tuple[str, list[str]]]:
+    """(name, train.py flags) to measure: the command line's, or the table's list."""
+    own = [*args.train_flags, *set_flags(args.set)]
+    if not args.table:
+        return [(args.name, own)]
+    listed = BUILTIN_RECIPES
+    if args.recipes:
+        with open(args.recipes, encoding="utf-8") as file:
+            listed = json.load(file)
+        if not isinstance(listed, list) or not all(
+                isinstance(r, dict) and {"name", "flags"} <= set(r) for r in listed):
+            raise ValueError(f"{args.recipes} must hold a JSON list of "
+                             '{"name": ..., "flags": [train.py flags]}')
+    chosen = []
+    for recipe in listed:
+        flags = [str(f) for f in recipe["flags"]] + own
+        network = getattr(_train_parser().parse_args(flags), "network", None)
+        if network is not None and network not in networks.NAMES:
+            print(f"skipping recipe {recipe['name']}: network {network!r} is not registered "
+                  f"(registered: {', '.join(networks.NAMES)})")
+            continue
+        chosen.append((recipe["name"], flags))
+    return chosen
+
+
+def markdown(result: dict) -> str:
+    """The result as one Markdown table: a row per (recipe, budget) and the floor."""
+    floor = result["floor"]
+    columns = ["recipe", "budget", "steps", "recognised (gen / real / ratio)",
+               "FD (gen / floor)", "precision", "recall", "classes"]
+    lines = []
+    for row in result["rows"]:
+        budget = (f"{row['budget_minutes']:g} min" if row["budget_minutes"]
+                  else f"{row['config']['epochs']} ep ({row['train_seconds']:.0f} s)")
+        lines.append({
+            "recipe": row["recipe"] + ("" if row["finite"] else " (diverged)"),
+            "budget": budget, "steps": row["steps"],
+            columns[3]: f"{row['recognised']:.3f} / {floor['recognised']:.3f} / "
+                        f"{row['recognised_ratio']:.2f}",
+            columns[4]: f"{row['frechet_distance']:.3g} / {floor['frechet_distance']:.3g}",
+            "precision": row["precision"], "recall": row["recall"],
+            "classes": row["classes_covered"]})
+    lines.append({"recipe": "real training split (floor)", "budget": "-", "steps": "-",
+                  columns[3]: f"{floor['recognised']:.3f}",
+                  columns[4]: f"{floor['frechet_distance']:.3g}",
+                  "precision": floor["precision"], "recall": floor["recall"],
+                  "classes": floor["classes_covered"]})
+    load = result["machine"]["load_average_at_start"]
+    return common.print_table(lines, columns, f"Digits quality ({result['machine']['cpu']}, "
+                              f"{result['machine']['cpu_cores']} cores, load average at start "
+                              f"{load}); {result['classifiers']['recogniser']}, threshold "
+                              f"{result['classifiers']['threshold']}")
 
 
 def run(args) -> dict:
-    """Splits, trains the classifier and the GAN, scores both rows; JSON-ready result."""
+    """Builds the judge, measures every recipe; JSON-ready result."""
     machine = common.machine()  # load average before the work
-    (train_x, train_y), (test_x, test_y) = split(args.held_out, args.seed)
-    train_real, test_real = (prepared(train_x, train_y, args.resolution),
-                             prepared(test_x, test_y, args.resolution))
-    classifier = kgan.features.train_classifier(train_real, train_y, NUM_CLASSES,
-                                                epochs=args.classifier_epochs, seed=args.seed)
-    accuracy = float(np.mean(np.argmax(classifier.predict(test_real, verbose=0), -1) == test_y))
-    features = kgan.features.ClassifierFeatures(classifier)
-    gan, seconds = train_gan(train_x, args)
-    fake = gan.generate(len(train_real), seed=1_000_000)
-    rows = [
-        {"samples": "kgan generated", **scores(features, test_real, fake, args.k),
-         **class_coverage(classifier, fake, args.min_share)},
-        {"samples": "real training split (floor)", **scores(features, test_real, train_real,
-                                                            args.k),
-         **class_coverage(classifier, train_real, args.min_share)},
-    ]
-    settings = {k: getattr(args, k) for k in
-                ("epochs", "resolution", "latent_dim", "base_filters", "batch_size", "lr", "loss",
-                 "ema_decay", "classifier_epochs", "held_out", "min_share", "k", "seed")}
+    chosen = [(name, train_config(flags, args.quick)) for name, flags in recipes(args)]
+    if not chosen:
+        raise ValueError("no recipe to measure: none of the listed networks is registered")
+    first = chosen[0][1]
+    if any((c.resolution, c.channels) != (first.resolution, first.channels) for _, c in chosen):
+        raise ValueError("all recipes of one table must share resolution and channels")
+    judge = Judge(args, first.resolution, first.channels)
+    rows = []
+    for name, config in chosen:
+        rows += measure(judge, name, config, args.minutes)
+    settings = {k: getattr(args, k) for k in ("minutes", "threshold", "classifier_epochs",
+                                              "held_out", "min_share", "k", "seed", "quick")}
     return {"benchmark": "digits_quality", "machine": machine, "settings": settings,
-            "train_images": len(train_real), "held_out_images": len(test_real),
-            "classifier_held_out_accuracy": round(accuracy, 4),
-            "train_seconds": round(seconds, 1), "rows": rows,
+            "train_images": len(judge.train_real), "held_out_images": len(judge.test_real),
+            "classifiers": judge.classifiers, "floor": judge.floor, "rows": rows,
             "load_average_at_end": common.load_average()}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--resolution", type=int, default=32)
-    p.add_argument("--latent-dim", type=int, default=64)
-    p.add_argument("--base-filters", type=int, default=32)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--loss", default="non_saturating")
-    p.add_argument("--ema-decay", type=float, default=0.0, help="0: no EMA generator")
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="Any other flag is a train.py flag (--preset, --network, --network-args, "
+               "--config, --epochs, --loss, ...) and resolves as train.py resolves it.")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="a TrainConfig field, e.g. --set loss=relativistic (repeatable)")
+    p.add_argument("--minutes", type=_budgets, metavar="M[,M...]",
+                   help="train against the wall clock, scoring at each budget (minutes)")
+    p.add_argument("--table", action="store_true",
+                   help=f"measure the recipes at budgets {list(TABLE_BUDGETS)} min (or "
+                        f"--minutes); --out defaults to {os.path.relpath(TABLE_OUT)}")
+    p.add_argument("--recipes", metavar="FILE", help="with --table: a JSON list of recipes")
+    p.add_argument("--name", default="cli", help="recipe name in the output")
+    p.add_argument("--threshold", type=float, default=0.9,
+                   help="smallest top class probability that counts as recognised")
     p.add_argument("--classifier-epochs", type=int, default=10)
     p.add_argument("--held-out", type=float, default=0.2, help="held-out share per class")
     p.add_argument("--min-share", type=float, default=0.2,
                    help="a class is covered with >= this fraction of the uniform share")
     p.add_argument("--k", type=int, default=5, help="neighbourhood of precision/recall")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the split and classifiers")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of seconds")
     p.add_argument("--out", help="write the JSON result here")
-    args = p.parse_args(argv)
+    args, args.train_flags = p.parse_known_args(argv)
+    if args.table:
+        args.minutes = args.minutes or list(TABLE_BUDGETS)
+        args.out = args.out or TABLE_OUT
     if args.quick:
-        args.epochs, args.resolution, args.base_filters, args.latent_dim = 1, 8, 4, 8
         args.classifier_epochs = 1
     return args
+
+
+def _budgets(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or any(not v > 0 for v in values) or values != sorted(values):
+        raise argparse.ArgumentTypeError(f"expected increasing positive minutes like 1,3,10, "
+                                         f"got {text!r}")
+    return values
 
 
 def main(argv=None) -> dict:
     """Runs the benchmark from command-line arguments; returns the result dict."""
     args = parse_args(argv)
     result = run(args)
-    common.print_table(result["rows"], ["samples", "count", "classes_covered",
-                                        "frechet_distance", "precision", "recall"],
-                       f"Digits quality after {args.epochs} epochs ({result['train_seconds']} s "
-                       f"of training); held-out real images: {result['held_out_images']}")
+    result["markdown"] = markdown(result)
     common.write_json(result, args.out)
     return result
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (ConfigError, ValueError) as error:
+        print(f"digits_quality.py: error: {error}", file=sys.stderr)
+        sys.exit(2)

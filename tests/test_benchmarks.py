@@ -68,12 +68,68 @@ def test_mixture_score_counts_modes_and_quality():
 
 
 def test_digits_quality_quick():
-    result = digits_quality.main(["--quick"])
-    generated, floor = result["rows"]
-    assert floor["classes_covered"] == 10
-    for row in (generated, floor):
-        assert math.isfinite(row["frechet_distance"]) and 0 <= row["precision"] <= 1
-        assert len(row["class_shares"]) == 10
+    result = digits_quality.main(["--quick", "--set", "loss=hinge", "--ema-decay", "0.9"])
+    (row,) = result["rows"]
+    floor = result["floor"]
+    assert row["config"]["loss"] == "hinge" and row["config"]["ema_decay"] == 0.9
+    assert row["steps"] == 2 and row["budget_minutes"] is None
+    assert floor["classes_covered"] == 10 and floor["recognised"] > 0.5
+    for scores in (row, floor):
+        assert math.isfinite(scores["frechet_distance"]) and 0 <= scores["precision"] <= 1
+        assert 0 <= scores["recognised"] <= 1 and len(scores["class_shares"]) == 10
+    assert row["recognised_ratio"] == pytest.approx(row["recognised"] / floor["recognised"],
+                                                    abs=1e-3)
+    assert result["classifiers"]["recogniser_held_out_accuracy"] > 0.95
+    assert "| real training split (floor) |" in result["markdown"]
+
+
+def test_digits_quality_table_quick(tmp_path, capsys):
+    recipes = tmp_path / "recipes.json"
+    recipes.write_text(json.dumps([
+        {"name": "small", "flags": ["--network-args", "base_filters=4"]},
+        {"name": "absent", "flags": ["--network", "no_such_family"]},
+    ]))
+    out = tmp_path / "table.json"
+    result = digits_quality.main(["--quick", "--table", "--recipes", str(recipes),
+                                  "--minutes", "0.02,0.04", "--out", str(out)])
+    assert "skipping recipe absent" in capsys.readouterr().out
+    first, second = result["rows"]
+    assert (first["recipe"], first["budget_minutes"], second["budget_minutes"]) == (
+        "small", 0.02, 0.04)
+    # One run scored at each budget: steps grow, the clock stops near each budget.
+    assert 0 < first["steps"] < second["steps"]
+    assert first["train_seconds"] >= 0.02 * 60 and second["train_seconds"] >= 0.04 * 60
+    assert json.loads(out.read_text())["rows"][1]["steps"] == second["steps"]
+
+
+def test_digits_set_flags_and_bad_input():
+    assert digits_quality.set_flags(["r1_gamma=0.1", "conditional=false"]) == [
+        "--r1-gamma", "0.1", "--no-conditional"]
+    with pytest.raises(ValueError, match="TrainConfig field"):
+        digits_quality.set_flags(["r1gamma=0.1"])
+    with pytest.raises(ValueError, match="digits data set"):
+        digits_quality.train_config(["--dataset", "mnist"])
+
+
+def test_digit_recogniser_accepts_digits_and_rejects_noise():
+    import numpy as np
+    from digit_recognition import Recogniser, couple, to_digit_grid
+
+    (train_x, train_y), (test_x, test_y) = digits_quality.split(0.2, seed=0)
+    recogniser = Recogniser(train_x, train_y, threshold=0.9)
+    assert recogniser.accuracy(test_x, test_y) > 0.95
+    real = recogniser.rate(digits_quality.prepared(test_x, 32, 1), test_y)
+    assert real["recognised"] > 0.7 and real["correct"] > 0.95
+    noise = np.random.default_rng(0).uniform(-1, 1, (200, 32, 32, 1))
+    assert recogniser.rate(noise)["recognised"] < 0.05
+    # Block-constant 32 px images map back to their 8x8 digits exactly.
+    blocks = np.kron(train_x[:3], np.ones((4, 4)))[..., None] * 2 - 1
+    np.testing.assert_allclose(to_digit_grid(blocks), train_x[:3].reshape(3, -1) * 16,
+                               atol=1e-9)
+    # Consistent pairwise probabilities r_ij = p_i / (p_i + p_j) couple back to p.
+    p = np.array([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]])
+    pairwise = p[:, :, None] / (p[:, :, None] + p[:, None, :])
+    np.testing.assert_allclose(couple(pairwise), p, atol=1e-9)
 
 
 def test_serving_latency_quick():
