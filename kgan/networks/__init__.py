@@ -122,6 +122,22 @@ register(Family(
     "small MLPs for low-dimensional toy data (2-D mixtures)",
     options=dict(hidden=[64, 64]), resolutions=(1, 1 << 20), image_data=False,
 ))
+register(Family(
+    "resnet", "kgan.networks.families.resnet",
+    "SNGAN/BigGAN ResNets: synchronized (conditional) batch norm in G, spectral norm and "
+    "projection in D; hinge loss, Adam(2e-4, 0, 0.999), d_steps 2-5",
+    # Widths double per halving of resolution, up to max_multiplier x the full-res width.
+    options=dict(g_width=64, d_width=64, max_multiplier=16), resolutions=(16, 128),
+))
+register(Family(
+    "r3gan", "kgan.networks.families.r3gan",
+    "R3GAN (Huang et al. 2024): normalisation-free inverted-bottleneck ResNets with fix-up "
+    "init and low-pass resampling; relativistic loss with R1+R2",
+    # widths[i] is the width at 4 * 2^i px (4x4 first); longer lists serve every resolution.
+    options=dict(widths=[256, 256, 256, 256, 128, 64, 32], blocks_per_stage=2, expansion=2,
+                 group_size=16),
+    resolutions=(8, 256),
+))
 
 NAMES = tuple(_REGISTRY)
 
