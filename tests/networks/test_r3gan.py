@@ -6,8 +6,15 @@ import math
 import keras
 import numpy as np
 import pytest
-from harness import (LATENT, adam, check_family, image_batches, network_inputs, tiny_gan,
-                     tiny_networks)
+from harness import (
+    LATENT,
+    adam,
+    check_family,
+    image_batches,
+    network_inputs,
+    tiny_gan,
+    tiny_networks,
+)
 
 import kgan
 from kgan.gan_options import cross_sample_layers
@@ -20,8 +27,11 @@ def blocks(model):
     return [layer for layer in model.layers if isinstance(layer, r3gan.InvertedBottleneck)]
 
 
+SLOW = pytest.mark.slow
+
+
 @pytest.mark.parametrize("resolution", [
-    8, 16, 32, 64, pytest.param(128, marks=pytest.mark.slow), pytest.param(256, marks=pytest.mark.slow)])
+    8, 16, 32, 64, pytest.param(128, marks=SLOW), pytest.param(256, marks=SLOW)])
 def test_shapes_at_each_supported_resolution(resolution):
     g, d = r3gan.r3gan(resolution, 3, LATENT, **SMALL)
     assert g.output_shape == (None, resolution, resolution, 3)
