@@ -95,13 +95,12 @@ def _run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from kgan.demo.app import create_app
     from kgan.demo.server import bind, serve, url_of
-    from kgan.serving.client import ServingError
 
     try:
         backend = make_backend(args)
     except (ValueError, FileNotFoundError, KeyError) as error:
         return _fail(error, 2)
-    except (ServingError, OSError) as error:
+    except Exception as error:  # TF Serving unreachable or refusing: one line, status 1
         return _fail(error, 1)
     try:
         sock = bind(args.host, args.port)
