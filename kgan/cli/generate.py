@@ -73,12 +73,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check(args: argparse.Namespace) -> None:
+    if args.interpolate and not (args.gif or args.mp4):
+        raise ValueError("--interpolate needs --gif or --mp4 to write it to")
     if not (args.grid or args.out or args.gif or args.mp4):
         raise ValueError("nothing to write: pass --grid, --out, --gif or --mp4")
     if (args.gif or args.mp4) and not args.interpolate:
         raise ValueError("--gif/--mp4 show an interpolation: pass --interpolate A B")
-    if args.interpolate and not (args.gif or args.mp4):
-        raise ValueError("--interpolate needs --gif or --mp4 to write it to")
     if args.scale < 1 or args.padding < 0 or (args.columns is not None and args.columns < 1):
         raise ValueError("--scale and --columns must be >= 1 and --padding >= 0")
     if args.fps <= 0:

@@ -1,0 +1,172 @@
+"""kgan-generate: grids equal GAN.generate, PNGs per seed, interpolation GIF and MP4."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+import kgan
+from kgan.cli import generate as cli
+from kgan.demo import media
+from kgan.images import tile_grid, to_uint8_numpy
+from kgan.sampling import latents_from_seeds
+
+LATENT, RES = 4, 8
+
+
+def tiny_gan(num_classes=None, seed=0) -> kgan.GAN:
+    keras.utils.set_random_seed(seed)
+    generator, discriminator = kgan.networks.get("dcgan")(
+        RES, 1, latent_dim=LATENT, num_classes=num_classes, base_filters=4)
+    layer = generator.layers[-1]  # spread the untrained tanh output so images differ
+    layer.kernel.assign(layer.kernel * 30.0)
+    return kgan.GAN(generator, discriminator, latent_dim=LATENT, num_classes=num_classes)
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    """One conditional GAN as a .keras file, a run directory and an export."""
+    root = tmp_path_factory.mktemp("sources")
+    gan = tiny_gan(num_classes=3, seed=4)
+    (root / "run").mkdir()
+    gan.save(root / "run" / "final.keras")
+    gan.save(root / "gan.keras")
+    kgan.export_generator(gan, root / "exports", model_name="digits")
+    return gan, {"keras": str(root / "gan.keras"), "run": str(root / "run"),
+                 "export": str(root / "exports" / "digits")}
+
+
+def _png(path) -> np.ndarray:
+    image = np.array(Image.open(path))
+    return image[..., None] if image.ndim == 2 else image
+
+
+def _close(a: np.ndarray, b: np.ndarray) -> None:
+    """Keras eager and the SavedModel may round a pixel to the next uint8 level."""
+    assert a.shape == b.shape
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize("kind", ["keras", "run", "export"])
+def test_grid_matches_gan_generate(sources, kind, tmp_path):
+    gan, paths = sources
+    out = tmp_path / "grid.png"
+    assert cli.main([paths[kind], "--seeds", "5-10", "--grid", str(out), "--columns", "3",
+                     "--padding", "2"]) == 0
+    expected = tile_grid(to_uint8_numpy(gan.generate(6, seed=5)), columns=3, padding=2)
+    _close(_png(out), expected)
+
+
+def test_single_pngs_by_seed_and_fixed_label(sources, tmp_path):
+    gan, paths = sources
+    assert cli.main([paths["export"], "--seeds", "3,42", "--label", "2",
+                     "--out", str(tmp_path)]) == 0
+    for seed in (3, 42):
+        expected = to_uint8_numpy(gan.generate(1, seed=seed, labels=[2]))[0]
+        _close(_png(tmp_path / f"seed_{seed}.png"), expected)
+
+
+def test_scale_enlarges_without_smoothing(sources, tmp_path):
+    _, paths = sources
+    assert cli.main([paths["export"], "--seeds", "0", "--grid", str(tmp_path / "a.png"),
+                     "--padding", "0"]) == 0
+    assert cli.main([paths["export"], "--seeds", "0", "--grid", str(tmp_path / "b.png"),
+                     "--padding", "0", "--scale", "3"]) == 0
+    small, big = _png(tmp_path / "a.png"), _png(tmp_path / "b.png")
+    np.testing.assert_array_equal(big, small.repeat(3, 0).repeat(3, 1))
+
+
+def test_gif_has_the_frames_and_size_asked_for(sources, tmp_path):
+    gan, paths = sources
+    out = tmp_path / "walk.gif"
+    assert cli.main([paths["export"], "--interpolate", "1", "2", "--frames", "7",
+                     "--label", "0", "--scale", "2", "--gif", str(out)]) == 0
+    frames = iio.imread(out, index=None)
+    assert frames.shape[:3] == (7, 2 * RES, 2 * RES)
+    # The first and last frames are the two seeds' images (class 0), enlarged.
+    ends = to_uint8_numpy(gan.generate(latents_from_seeds(np.array([1, 2]), LATENT).numpy(),
+                                       labels=[0, 0]))
+    _close(frames[0][..., :1], media.upscale(ends[0], 2))
+    _close(frames[-1][..., :1], media.upscale(ends[1], 2))
+    bounced = tmp_path / "loop.gif"
+    assert cli.main([paths["keras"], "--interpolate", "1", "2", "--frames", "7", "--bounce",
+                     "--gif", str(bounced)]) == 0
+    assert Image.open(bounced).n_frames == 12  # 7 there, 5 back
+
+
+def test_mp4_has_the_frames_and_size_asked_for(sources, tmp_path):
+    pytest.importorskip("imageio_ffmpeg", reason="MP4 needs imageio-ffmpeg (dev extra)")
+    _, paths = sources
+    out = tmp_path / "walk.mp4"
+    assert cli.main([paths["run"], "--interpolate", "3", "9", "--frames", "10", "--scale", "4",
+                     "--fps", "8", "--mp4", str(out)]) == 0
+    frames = iio.imread(out, index=None, plugin="FFMPEG")
+    assert frames.shape == (10, 4 * RES, 4 * RES, 3)
+    assert iio.immeta(out, plugin="FFMPEG")["fps"] == pytest.approx(8)
+
+
+def test_odd_mp4_size_is_refused_with_the_fix():
+    frames = np.zeros((2, 5, 6, 1), np.uint8)
+    with pytest.raises(ValueError, match="even width and height.*--scale 2"):
+        media.write_mp4("unused.mp4", frames)
+
+
+def test_slerp_keeps_the_ends_and_the_norm():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=64), rng.normal(size=64)
+    path = media.slerp(a, b, np.linspace(0, 1, 5))
+    np.testing.assert_allclose(path[0], a, atol=1e-6)
+    np.testing.assert_allclose(path[-1], b, atol=1e-6)
+    # Two independent 64-d normals are nearly orthogonal, so the middle keeps its norm
+    # (a straight line would shrink it to about 1/sqrt(2)).
+    middle = np.linalg.norm(path[2]) / np.mean([np.linalg.norm(a), np.linalg.norm(b)])
+    assert 0.9 < middle < 1.1
+    np.testing.assert_allclose(media.slerp(a, a, np.array([0.5]))[0], a, atol=1e-6)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--seeds", "0-3"], "nothing to write"),
+    (["--gif", "x.gif"], "pass --interpolate A B"),
+    (["--interpolate", "1", "2"], "needs --gif or --mp4"),
+    (["--seeds", "0", "--grid", "g.png", "--scale", "0"], "--scale and --columns"),
+    (["--seeds", "0", "--grid", "g.png", "--label", "5"], "from 0 to 2"),
+    (["--interpolate", "1", "2", "--frames", "1", "--gif", "x.gif"], "from 2 to 64"),
+])
+def test_bad_requests_exit_2_with_a_reason(sources, argv, words, capsys, tmp_path,
+                                           monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main([sources[1]["export"], *argv]) == 2
+    assert words in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_missing_source_and_bad_seeds(tmp_path, capsys):
+    assert cli.main([str(tmp_path / "nope"), "--grid", "g.png"]) == 2
+    assert "export not found" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([str(tmp_path), "--seeds", "a-b", "--grid", "g.png"])
+    assert exit_info.value.code == 2
+    assert cli.parse_seeds("0-2, 7") == [0, 1, 2, 7]
+
+
+def test_help_does_not_import_tensorflow():
+    code = ("import sys\nfrom kgan.cli import generate\ntry:\n    generate.main(['--help'])\n"
+            "except SystemExit as e:\n    print('exit', e.code)\n"
+            "print('tf', 'tensorflow' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert "--interpolate" in result.stdout and "exit 0" in result.stdout
+    assert "tf False" in result.stdout
+
+
+def test_gif_bytes_round_trip():
+    frames = np.random.default_rng(1).integers(0, 256, (4, 6, 6, 1), dtype=np.uint8)
+    decoded = iio.imread(io.BytesIO(media.gif_bytes(frames)), index=None, extension=".gif")
+    np.testing.assert_array_equal(decoded[..., 0], frames[..., 0])
