@@ -223,8 +223,12 @@ def _discriminator(resolution, channels, num_classes, widths) -> keras.Model:
     if not num_classes:
         return keras.Model(images, logits, name="discriminator")
     label = keras.Input((), dtype="int32", name="label")
-    embedded = _sn(layers.Embedding(num_classes, widths[-1], dtype="float32",
-                                    name="label_embedding"))(label)
+    # The class embedding as a spectrally normalised linear map of the one-hot label: Keras's
+    # SpectralNormalization casts its output to its input's dtype, int32 for an Embedding.
+    one_hot = layers.CategoryEncoding(num_classes, output_mode="one_hot", dtype="float32",
+                                      name="label_one_hot")(label)
+    embedded = _sn(layers.Dense(widths[-1], use_bias=False, dtype="float32",
+                                name="label_embedding"))(one_hot)
     projection = layers.Dot(axes=1, dtype="float32", name="projection")([embedded, features])
     logits = layers.Add(dtype="float32", name="logits")([logits, projection])
     return keras.Model([images, label], logits, name="discriminator")
