@@ -1,23 +1,28 @@
 """Training throughput of kgan.GAN next to the common Keras DCGAN recipe.
 
-Both sides train the same `kgan.networks.dcgan` pair on the same in-memory batch:
-kgan's `GAN` in each requested variant, and `ReferenceGAN`, the keras-io
-`dcgan_overriding_train_step.py` recipe written out here (float32, no XLA, a custom
-`train_step` with two `GradientTape`s, BCE-from-logits, Adam). Each repeat times
-`fit()` over `--steps` steps after warm-up (tracing) steps; the figure is the median
-over repeats, and kgan and the reference repeats are interleaved so machine load hits
-both alike. Reported per variant: images/s, ms/step, the ratio kgan/reference, model
-FLOP/s and, on a GPU with a known peak, MFU.
+Both sides train the same network pair (any registered family, `--network`, default
+dcgan) on the same in-memory batch: kgan's `GAN` in each requested variant, and
+`ReferenceGAN`, the keras-io `dcgan_overriding_train_step.py` recipe written out here
+(float32, no XLA, a custom `train_step` with two `GradientTape`s, BCE-from-logits,
+Adam). Each repeat times `fit()` over `--steps` steps after warm-up (tracing) steps; the
+figure is the median over repeats, and kgan and the reference repeats are interleaved so
+machine load hits both alike. Reported per variant: images/s, ms/step, the ratio
+kgan/reference (median and best repeat), model FLOP/s and, on a GPU with a known peak,
+MFU. Variants: a dtype policy, `_xla`, `_two_pass` (force separate D calls for real and
+fake), `_augment` (DiffAugment colour, translation, cutout at p = 1).
 
-FLOPs are counted analytically from layer shapes (multiply-accumulates of every
-Dense, Conv2D and Conv2DTranspose, 2 FLOPs each; batch norm, activations and the
-optimizer are left out): one train step per real image costs 4 G + 9 D forward MACs
-(D step: G forward, D forward and backward on real + fake; G step: G forward and
-backward through D), backward taken as twice the forward.
+FLOPs are counted by TensorFlow's graph profiler on one forward pass of each network
+(every op with a FLOP count: convolutions, matmuls, elementwise), and one train step
+per real image costs 4 G + 9 D forwards (D step: G forward, D forward and backward on
+real + fake; G step: G forward and backward through D), backward taken as twice the
+forward.
 
 Run:
     python benchmarks/train_throughput.py --out benchmarks/results/train_throughput.json
     python benchmarks/train_throughput.py --variants float32,mixed_bfloat16_xla --steps 50
+    python benchmarks/train_throughput.py --network r3gan --network-args widths=[128,128,64]
+    python benchmarks/train_throughput.py --variants float32,float32_two_pass,\
+        float32_augment,float32_augment_xla           # the CPU comparisons of the speed issue
 
 Expect kgan within a few % of the reference in float32 on a CPU (same math; kgan adds
 stateless per-replica noise and metric bookkeeping), mixed precision slower than
@@ -32,7 +37,6 @@ import os
 import sys
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -49,8 +53,10 @@ GPU_PEAK_TFLOPS = {
     "H100": {"mixed_bfloat16": 989.0, "mixed_float16": 989.0, "float32": 494.7},
     "A100": {"mixed_bfloat16": 312.0, "mixed_float16": 312.0, "float32": 156.0},
 }
+POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
+FLAGS = ("xla", "two_pass", "augment")
 VARIANTS = ("float32", "float32_xla", "mixed_float16", "mixed_float16_xla",
-            "mixed_bfloat16", "mixed_bfloat16_xla")
+            "mixed_bfloat16", "mixed_bfloat16_xla")  # the default set
 LATENT_DIM = 128
 
 
@@ -104,32 +110,19 @@ class ReferenceGAN(keras.Model):
         return {"d_loss": self.d_loss_metric.result(), "g_loss": self.g_loss_metric.result()}
 
 
-def forward_macs(model: keras.Model) -> int:
-    """Multiply-accumulates of one forward pass for one example (Dense and convolutions)."""
-    total = 0
-    for layer in _leaf_layers(model):
-        if isinstance(layer, keras.layers.Conv2DTranspose):
-            in_h, in_w, in_c = layer.input.shape[1:]
-            kh, kw = layer.kernel_size
-            total += in_h * in_w * kh * kw * in_c * layer.filters
-        elif isinstance(layer, keras.layers.Conv2D):
-            out_h, out_w, out_c = layer.output.shape[1:]
-            kh, kw = layer.kernel_size
-            total += out_h * out_w * kh * kw * layer.input.shape[-1] * out_c
-        elif isinstance(layer, keras.layers.Dense):
-            total += int(np.prod(layer.kernel.shape))
-    return int(total)
-
-
-def _leaf_layers(model):
-    for layer in model.layers:
-        inner = getattr(layer, "layer", None)  # wrappers such as SpectralNormalization
-        yield inner if isinstance(inner, keras.layers.Layer) else layer
+def forward_flops(model: keras.Model) -> int:
+    """FLOPs of one forward pass for one example, counted by TensorFlow's graph profiler."""
+    specs = [tf.TensorSpec([1, *spec.shape[1:]], spec.dtype) for spec in model.inputs]
+    graph = tf.function(lambda *x: model(list(x) if len(x) > 1 else x[0], training=False)
+                        ).get_concrete_function(*specs).graph
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    return int(tf.compat.v1.profiler.profile(graph, options=options).total_float_ops)
 
 
 def train_flops_per_image(generator: keras.Model, discriminator: keras.Model) -> int:
-    """Model FLOPs of one GAN train step per real image: 2 * (4 G + 9 D) MACs."""
-    return 2 * (4 * forward_macs(generator) + 9 * forward_macs(discriminator))
+    """Model FLOPs of one GAN train step per real image: 4 G + 9 D forward passes."""
+    return 4 * forward_flops(generator) + 9 * forward_flops(discriminator)
 
 
 def device_peak_tflops(policy: str) -> tuple[str, float | None]:
@@ -144,28 +137,40 @@ def device_peak_tflops(policy: str) -> tuple[str, float | None]:
     return name, None
 
 
-def parse_variant(variant: str) -> tuple[str, bool]:
-    """'mixed_bfloat16_xla' -> ('mixed_bfloat16', True)."""
-    if variant not in VARIANTS:
-        raise ValueError(f"Unknown variant {variant!r}; choose from {', '.join(VARIANTS)}.")
-    return variant.removesuffix("_xla"), variant.endswith("_xla")
+def parse_variant(variant: str) -> tuple[str, set[str]]:
+    """'mixed_bfloat16_augment_xla' -> ('mixed_bfloat16', {'augment', 'xla'})."""
+    policy = next((p for p in POLICIES if variant.startswith(p)), None)
+    flags = set(filter(None, variant[len(policy or ""):].split("_"))) if policy else set()
+    words = {"two": "two_pass", "pass": "two_pass"}
+    flags = {words.get(f, f) for f in flags}
+    if policy is None or not flags <= set(FLAGS):
+        raise ValueError(f"Unknown variant {variant!r}: a policy ({', '.join(POLICIES)}) "
+                         f"and optional suffixes {', '.join('_' + f for f in FLAGS)}.")
+    return policy, flags
+
+
+def networks(args):
+    return kgan.networks.get(args.network)(args.resolution, args.channels, LATENT_DIM,
+                                           **args.network_args)
 
 
 def build_kgan(variant: str, args) -> keras.Model:
-    policy, xla = parse_variant(variant)
+    policy, flags = parse_variant(variant)
+    xla = "xla" in flags
     kgan.distribute.setup(strategy="one_device", mixed_precision=policy, jit_compile=xla)
-    g, d = kgan.networks.dcgan(args.resolution, args.channels, LATENT_DIM,
-                               base_filters=args.base_filters)
-    gan = kgan.GAN(g, d, latent_dim=LATENT_DIM)
+    g, d = networks(args)
+    augment = (kgan.augment.Augment("color,translation,cutout", initial_probability=1.0,
+                                    adaptive=False) if "augment" in flags else None)
+    gan = kgan.GAN(g, d, latent_dim=LATENT_DIM, augment=augment)
     gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5),
-                loss="non_saturating", jit_compile=xla)
+                loss="non_saturating", jit_compile=xla,
+                single_d_pass=False if "two_pass" in flags else "auto")
     return gan
 
 
 def build_reference(args) -> keras.Model:
     keras.mixed_precision.set_global_policy("float32")
-    g, d = kgan.networks.dcgan(args.resolution, args.channels, LATENT_DIM,
-                               base_filters=args.base_filters)
+    g, d = networks(args)
     gan = ReferenceGAN(d, g, LATENT_DIM)
     gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5),
                 keras.losses.BinaryCrossentropy(from_logits=True))
@@ -207,9 +212,12 @@ def row(variant: str, kgan_timer: Timer, reference: Timer, args) -> dict:
     flops = train_flops_per_image(kgan_timer.model.generator, kgan_timer.model.discriminator)
     images_per_s = 1e3 * batch_size / ms
     device, peak = device_peak_tflops(parse_variant(variant)[0])
+    gan = kgan_timer.model
     achieved = flops * images_per_s
     return {
-        "variant": variant, "ms_per_step": round(ms, 2), "images_per_s": round(images_per_s, 1),
+        "network": args.network, "variant": variant,
+        "single_d_pass": bool(gan.single_d_pass),
+        "ms_per_step": round(ms, 2), "images_per_s": round(images_per_s, 1),
         "reference_ms_per_step": round(ref_ms, 2),
         "reference_images_per_s": round(1e3 * batch_size / ref_ms, 1),
         "ratio_vs_reference": round(ref_ms / ms, 3),
@@ -235,10 +243,10 @@ def run(args) -> dict:
         print(f"{variant}: {rows[-1]['images_per_s']} images/s, "
               f"x{rows[-1]['ratio_vs_reference']} vs reference", flush=True)
     settings = {k: getattr(args, k) for k in
-                ("resolution", "channels", "batch_size", "base_filters", "steps", "warmup",
-                 "repeats")}
+                ("network", "network_args", "resolution", "channels", "batch_size", "steps",
+                 "warmup", "repeats")}
     return {"benchmark": "train_throughput", "machine": machine, "settings": settings,
-            "flops_method": "analytic: Dense/Conv2D/Conv2DTranspose MACs x2, step = 4G + 9D",
+            "flops_method": "tf.compat.v1.profiler float_operation per forward; step = 4G + 9D",
             "rows": rows, "load_average_at_end": common.load_average()}
 
 
@@ -247,21 +255,30 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--resolution", type=int, default=32)
     p.add_argument("--channels", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--base-filters", type=int, default=64)
+    p.add_argument("--network", default="dcgan", help="a kgan.networks family")
+    p.add_argument("--network-args", default="",
+                   help="family options as k=v,k=v (JSON values); dcgan default base_filters=64")
     p.add_argument("--steps", type=int, default=10, help="timed steps per repeat")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps (tracing) first")
     p.add_argument("--repeats", type=int, default=5, help="median over this many repeats")
     p.add_argument("--variants", default=None,
-                   help=f"comma-separated, from {', '.join(VARIANTS)}; default: all on a GPU, "
-                        "all but mixed_float16 on a CPU (minutes per step there)")
+                   help=f"comma-separated, e.g. {', '.join(VARIANTS)}, float32_two_pass, "
+                        "float32_augment_xla; default: those six on a GPU, all but "
+                        "mixed_float16 on a CPU (minutes per step there)")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of seconds")
     p.add_argument("--out", help="write the JSON result here")
     args = p.parse_args(argv)
     if args.variants is None:
         gpu = bool(tf.config.list_physical_devices("GPU"))
         args.variants = ",".join(v for v in VARIANTS if gpu or not v.startswith("mixed_float16"))
+    from kgan.cli.train import _options  # the train CLI's k=v parser
+
+    args.network_args = _options(args.network_args) if args.network_args else {}
+    if args.network == "dcgan":
+        args.network_args.setdefault("base_filters", 64)
     if args.quick:
-        args.resolution, args.batch_size, args.base_filters = 8, 4, 4
+        args.resolution, args.batch_size = 8, 4
+        args.network_args = {"base_filters": 4} if args.network == "dcgan" else args.network_args
         args.steps, args.warmup, args.repeats, args.channels = 2, 1, 1, 1
     return args
 
@@ -270,8 +287,9 @@ def main(argv=None) -> dict:
     """Runs the benchmark from command-line arguments; returns the result dict."""
     args = parse_args(argv)
     result = run(args)
-    columns = ["variant", "images_per_s", "ms_per_step", "reference_images_per_s",
-               "ratio_vs_reference", "ratio_vs_reference_best", "achieved_gflops", "mfu"]
+    columns = ["network", "variant", "single_d_pass", "images_per_s", "ms_per_step",
+               "reference_images_per_s", "ratio_vs_reference", "ratio_vs_reference_best",
+               "achieved_gflops", "mfu"]
     title = f"Training throughput on {result['rows'][0]['device']}"
     common.print_table(result["rows"], columns, title)
     common.write_json(result, args.out)

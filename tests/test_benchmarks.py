@@ -35,16 +35,18 @@ def test_train_throughput_quick(tmp_path):
     assert json.loads(out.read_text())["rows"][0]["variant"] == "float32"
 
 
-def test_train_flops_are_counted_from_layer_shapes():
+def test_train_flops_are_counted_by_the_graph_profiler():
     import kgan
 
     g, d = kgan.networks.dcgan(8, 1, 4, base_filters=2)
-    # G: Dense 4 -> 4*4*4 (256 MACs), Conv2DTranspose 4x4x4 -> 2, k4 (4*4*16*4*2 = 2048),
-    # Conv2D 8x8x2 -> 1, k3 (8*8*9*2 = 1152). D: Conv2D 8x8x1 -> 4x4x4, k4 (4*4*16*4 = 1024),
-    # Dense 64 -> 1 (64).
-    assert train_throughput.forward_macs(g) == 256 + 2048 + 1152
-    assert train_throughput.forward_macs(d) == 1024 + 64
-    assert train_throughput.train_flops_per_image(g, d) == 2 * (4 * 3456 + 9 * 1088)
+    # Multiply-accumulates by hand: G: Dense 4 -> 4*4*4 (256), Conv2DTranspose 4x4x4 -> 2,
+    # k4 (4*4*16*4*2 = 2048), Conv2D 8x8x2 -> 1, k3 (8*8*9*2 = 1152). D: Conv2D 8x8x1 ->
+    # 4x4x4, k4 (4*4*16*4 = 1024), Dense 64 -> 1 (64). The profiler counts 2 FLOPs per MAC
+    # plus the elementwise ops (biases, activations, batch norm): a few % more.
+    g_flops, d_flops = train_throughput.forward_flops(g), train_throughput.forward_flops(d)
+    assert 2 * 3456 <= g_flops <= 1.25 * 2 * 3456
+    assert 2 * 1088 <= d_flops <= 1.25 * 2 * 1088
+    assert train_throughput.train_flops_per_image(g, d) == 4 * g_flops + 9 * d_flops
 
 
 def test_unknown_variant_is_a_clear_error():
