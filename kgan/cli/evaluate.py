@@ -1,15 +1,21 @@
-"""kgan-evaluate: score a saved GAN or a TF Serving export against a dataset.
+"""kgan-evaluate: score a saved GAN, a run directory or a TF Serving export against data.
 
 Generates `--num-samples` images from fixed seeds, takes as many real images, maps
-both through a feature extractor and prints the chosen metrics (kgan.metrics).
+both through a float32 feature extractor and prints the chosen metrics, with the
+routine the training callback uses (`kgan.evaluation.quality.evaluate_quality`).
 
 Usage:
-    kgan-evaluate runs/digits/gan.keras --data digits --features classifier
+    kgan-evaluate runs/digits --data digits --features classifier    # RUN_DIR/final.keras
+    kgan-evaluate runs/digits/final.keras --data digits.npz --classifier clf.keras
     kgan-evaluate exports/cifar10 --data cifar10 --inception-weights ~/weights/ --json
 
 Expect a few seconds for digits with the domain classifier (it trains one on the
 data's labels unless --classifier gives a saved one) and minutes for 10k Inception
-samples on a CPU. Exit status 2 and one line on stderr for bad paths or arguments.
+samples on a CPU. `--help` and flag errors answer without loading TensorFlow.
+
+Exit codes: 0 done, 1 the work stopped (the generator produced NaN images, a runtime
+or I/O failure), 2 bad input (paths, data, flags), 130 interrupted (Ctrl-C); errors
+are one line on stderr.
 """
 
 from __future__ import annotations
@@ -22,13 +28,18 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+PROG = "kgan-evaluate"
 Sampler = Callable[[int, int], np.ndarray]  # (count, first_seed) -> images in [-1, 1]
+_BAD_INPUT = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError,
+              ValueError, KeyError)
+_STOPPED = (RuntimeError, OSError, MemoryError)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line (exposed so the README and tests can list the options)."""
-    p = argparse.ArgumentParser(prog="kgan-evaluate", description=__doc__.split("\n")[0])
-    p.add_argument("model", help="a saved GAN (.keras) or an export dir (model or version dir)")
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+    p.add_argument("model", help="a saved GAN (.keras), a run directory (its final.keras) or "
+                                 "an export dir (model or version dir)")
     p.add_argument("--data", required=True,
                    help="kgan.data source (TFDS name, 'digits', image folder) or an .npz "
                         "with 'images' (and 'labels')")
@@ -51,13 +62,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs the command; returns the exit status (0, or 2 with a one-line error)."""
-    args = build_parser().parse_args(argv)
+    """Runs the command; returns the exit code (0 done, 1 stopped, 2 bad input, 130 Ctrl-C)."""
+    args = build_parser().parse_args(argv)  # flag syntax errors exit 2 here
     try:
-        report = evaluate(args)
-    except (FileNotFoundError, NotADirectoryError, ValueError, KeyError) as error:
-        print(f"kgan-evaluate: error: {_one_line(error)}", file=sys.stderr)
+        names = check_args(args)  # before TensorFlow loads
+        report = evaluate(args, names)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except _BAD_INPUT as error:
+        print(f"{PROG}: error: {_one_line(error)}", file=sys.stderr)
         return 2
+    except Exception as error:
+        if not _stopped(error):
+            raise
+        print(f"{PROG}: error: the evaluation stopped: {type(error).__name__}: "
+              f"{_one_line(error)}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(report, sort_keys=True))
     else:
@@ -66,47 +87,64 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _stopped(error: Exception) -> bool:
+    """Runtime failures (not bad input): ours, the OS's, and TensorFlow's op errors."""
+    tf = sys.modules.get("tensorflow")
+    return isinstance(error, _STOPPED) or (tf is not None and isinstance(error, tf.errors.OpError))
+
+
 def _one_line(error: Exception) -> str:
     text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
     return " ".join(text.split())
 
 
-def evaluate(args: argparse.Namespace) -> dict:
-    """Loads everything named in `args`, computes the metrics, returns the report dict."""
-    from kgan.evaluation import features as features_lib
-    from kgan.evaluation import metrics as metrics_lib
+def check_args(args: argparse.Namespace) -> tuple[str, ...]:
+    """Checks flag values without TensorFlow; returns the metric names."""
+    from kgan.evaluation import metrics as metrics_lib  # NumPy only
 
-    names = [n.strip() for n in args.metrics.split(",") if n.strip()]
+    names = tuple(n.strip() for n in args.metrics.split(",") if n.strip())
+    if not names:
+        raise ValueError(f"--metrics names no metric; choose from "
+                         f"{', '.join(metrics_lib.metric_names())}")
     for name in names:
-        metrics_lib.get_metric(name)  # unknown names fail before any heavy work
-    if args.num_samples < 2 or args.batch_size < 1:
-        raise ValueError("--num-samples must be >= 2 and --batch-size >= 1")
+        metrics_lib.get_metric(name)
+    for flag, value, least in (("--num-samples", args.num_samples, 2),
+                               ("--batch-size", args.batch_size, 1), ("--k", args.k, 1),
+                               ("--classifier-epochs", args.classifier_epochs, 1)):
+        if value < least:
+            raise ValueError(f"{flag} must be >= {least}, got {value}")
+    return names
+
+
+def evaluate(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
+    """Loads everything named in `args`, computes the metrics, returns the report dict."""
+    from kgan.evaluation import quality
+
     sampler, image_shape = load_sampler(args.model)
     extractor = _extractor(args, image_shape)
-    capacity = args.num_samples if any(metrics_lib.get_metric(n).needs_samples
-                                       for n in names) else None
-    real = features_lib.collect_stats(
-        _real_batches(args, image_shape, conditional=False), extractor, args.num_samples, capacity
-    )
-    fake = features_lib.collect_stats(
-        _fake_batches(sampler, args.num_samples, args.batch_size, args.seed),
-        extractor, args.num_samples, capacity, seed=1,
-    )
-    results = metrics_lib.compute_metrics(names, real, fake, k=args.k)
+    real = quality.real_statistics(_real_batches(args, image_shape, conditional=False),
+                                   extractor, names, args.num_samples, args.batch_size)
+    results = quality.evaluate_quality(sampler, real, extractor, names, args.num_samples,
+                                       seed=args.seed, batch_size=args.batch_size, k=args.k)
+    # evaluate_quality scores exactly num_samples generated images (or raises).
     return {"model": args.model, "data": args.data, "features": args.features,
-            "num_real": real.count, "num_fake": fake.count, "metrics": results}
+            "num_real": real.count, "num_fake": args.num_samples, "metrics": results}
 
 
 def load_sampler(path: str) -> tuple[Sampler, tuple[int, int, int]]:
     """A `(count, seed) -> images in [-1, 1]` function and the image shape for a model path.
 
-    `.keras` files load as a kgan.GAN; folders are SavedModel exports (a version folder,
+    `.keras` files load as a kgan.GAN, and so does a run directory's `final.keras`
+    (what kgan-train writes); other folders are SavedModel exports (a version folder,
     or a model folder whose highest numbered version is used).
     """
     if not os.path.exists(path):
         raise FileNotFoundError(f"model not found: {path}")
     if os.path.isfile(path):
         return _keras_sampler(path)
+    final = os.path.join(path, "final.keras")
+    if os.path.isfile(final):
+        return _keras_sampler(final)
     return _export_sampler(_version_dir(path))
 
 
@@ -129,7 +167,8 @@ def _version_dir(path: str) -> str:
     versions = [n for n in os.listdir(path) if n.isdigit()
                 and os.path.isfile(os.path.join(path, n, "saved_model.pb"))]
     if not versions:
-        raise FileNotFoundError(f"no SavedModel (saved_model.pb) in {path} or its versions")
+        raise FileNotFoundError(f"no SavedModel (saved_model.pb) in {path} or its versions, "
+                                "and no final.keras (a run directory)")
     return os.path.join(path, max(versions, key=int))
 
 
@@ -148,11 +187,6 @@ def _export_sampler(version_dir: str) -> tuple[Sampler, tuple[int, int, int]]:
         return images.astype(np.float32) / 127.5 - 1.0
 
     return sample, tuple(sample(1, 0).shape[1:])
-
-
-def _fake_batches(sampler: Sampler, total: int, batch_size: int, seed: int) -> Iterator:
-    for start in range(0, total, batch_size):
-        yield sampler(min(batch_size, total - start), seed + start)
 
 
 def _real_batches(args, image_shape, conditional: bool) -> Iterator:

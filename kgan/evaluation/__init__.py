@@ -1,6 +1,7 @@
 """Sample quality: metrics (FID, KID, precision/recall, density/coverage) on streaming
-feature statistics, feature extractors, and `quality`, the one routine that both the
-`QualityMetrics` callback and `kgan-evaluate` call.
+feature statistics (`stats`), feature extractors (`features`), and `evaluate_quality`
+(`quality`), the one routine that both the `QualityMetrics` callback and `kgan-evaluate`
+call.
 """
 
 from kgan import _lazy
@@ -9,6 +10,9 @@ _NAMES = {
     "metrics": "kgan.evaluation.metrics",
     "features": "kgan.evaluation.features",
     "quality": "kgan.evaluation.quality",
+    "stats": "kgan.evaluation.stats",
+    "evaluate_quality": "kgan.evaluation.quality:evaluate_quality",
+    "real_statistics": "kgan.evaluation.quality:real_statistics",
     "compute_metrics": "kgan.evaluation.metrics:compute_metrics",
     "metric_names": "kgan.evaluation.metrics:metric_names",
 }

@@ -10,6 +10,10 @@ batched so memory stays bounded:
   For small domains like 8x8 digits, ImageNet features mean little; a domain
   classifier is what "FID" used on MNIST-like data in the literature.
 
+Every extractor computes in float32 whatever the global dtype policy: under
+`mixed_float16` training, features (and so FID) would otherwise be float16 during
+training and float32 in `kgan-evaluate`, two scales for one generator.
+
 Example:
     >>> extractor = InceptionFeatures("~/.keras/models/" + INCEPTION_WEIGHTS_FILE)
     >>> extractor(images).shape        # images float32 [N, H, W, 1 or 3] in [-1, 1]
@@ -18,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Iterator
 
@@ -25,7 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kgan.evaluation.metrics import FeatureStats
+from kgan.evaluation.stats import FeatureStats
 
 INCEPTION_WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 INCEPTION_WEIGHTS_URL = (
@@ -81,6 +86,49 @@ class FeatureExtractor:
         return tf.reshape(tf.cast(features, tf.float32), [tf.shape(batch)[0], -1])
 
 
+@contextlib.contextmanager
+def float32_policy() -> Iterator[None]:
+    """Builds layers under the float32 policy inside the block, then restores the global one."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def as_float32(model: keras.Model) -> keras.Model:
+    """`model` if no layer computes in (b)float16, else a float32 clone with its weights.
+
+    A model built (or saved) under `mixed_float16` keeps that policy per layer, so
+    building it under a float32 scope is not enough: each such layer is re-created from
+    its config with dtype float32 (nested models too), then the weights are copied.
+    """
+    if not any(_low_precision(layer) for layer in _all_layers(model)):
+        return model
+
+    def float32_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
+        config = layer.get_config()
+        if _low_precision(layer) and "dtype" in config:
+            config["dtype"] = "float32"
+        return layer.__class__.from_config(config)
+
+    with float32_policy():
+        clone = keras.models.clone_model(model, clone_function=float32_layer, recursive=True)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def _low_precision(layer: keras.layers.Layer) -> bool:
+    return layer.compute_dtype in ("float16", "bfloat16")
+
+
+def _all_layers(model: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
+    yield model
+    for layer in getattr(model, "layers", ()):
+        yield from _all_layers(layer)
+
+
 def _to_channels(images: tf.Tensor, channels: int) -> tf.Tensor:
     """Repeats grayscale to `channels` or averages RGB to one channel; else unchanged."""
     have = images.shape[-1]
@@ -113,10 +161,11 @@ class InceptionFeatures(FeatureExtractor):
     def __init__(self, weights_path: str | None = None, batch_size: int = 64) -> None:
         super().__init__(batch_size)
         path = resolve_inception_weights(weights_path)
-        self.model = keras.applications.InceptionV3(
-            include_top=False, weights=None, pooling="avg",
-            input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3),
-        )
+        with float32_policy():
+            self.model = keras.applications.InceptionV3(
+                include_top=False, weights=None, pooling="avg",
+                input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3),
+            )
         self.model.load_weights(path)
 
     def prepare(self, images: tf.Tensor) -> tf.Tensor:
@@ -149,10 +198,11 @@ class ClassifierFeatures(FeatureExtractor):
     """Activations of one layer (default: the penultimate) of a Keras classifier.
 
     Images are resized to the model's input size and converted to its channel count,
-    so a classifier trained at one resolution scores generators at another.
+    so a classifier trained at one resolution scores generators at another. A model
+    with float16 layers (built under `mixed_float16`) is cloned to float32 (`as_float32`).
 
     Args:
-        model: a built keras.Model that takes images in [-1, 1].
+        model: a built functional or Sequential keras.Model that takes images in [-1, 1].
         layer: name of the layer whose output is the feature; None takes the layer
             before the last (the penultimate representation, not the logits).
         batch_size: images per forward pass.
@@ -162,6 +212,7 @@ class ClassifierFeatures(FeatureExtractor):
         super().__init__(batch_size)
         if not isinstance(model, keras.Model) or not model.inputs:
             raise ValueError("model must be a built functional or Sequential keras.Model")
+        model = as_float32(model)
         if layer is None:
             if len(model.layers) < 2:
                 raise ValueError("model has no penultimate layer; pass layer=")
@@ -171,7 +222,8 @@ class ClassifierFeatures(FeatureExtractor):
             if layer not in names:
                 raise ValueError(f"model has no layer {layer!r}; layers: {', '.join(names)}")
             target = model.get_layer(layer)
-        self.model = keras.Model(model.inputs, target.output)
+        with float32_policy():
+            self.model = keras.Model(model.inputs, target.output)
         self.image_shape = tuple(model.inputs[0].shape[1:])
 
     @classmethod
@@ -179,7 +231,9 @@ class ClassifierFeatures(FeatureExtractor):
         """Loads a saved `.keras` classifier, with a one-line error for a bad path."""
         if not os.path.isfile(path):
             raise FileNotFoundError(f"classifier model not found: {path}")
-        return cls(keras.models.load_model(path, compile=False), layer, batch_size)
+        with float32_policy():
+            model = keras.models.load_model(path, compile=False)
+        return cls(model, layer, batch_size)
 
     def prepare(self, images: tf.Tensor) -> tf.Tensor:
         height, width, channels = self.image_shape
@@ -200,7 +254,8 @@ def train_classifier(
     """Trains a small CNN classifier, the usual "domain FID" feature network.
 
     Two stride-2 conv blocks, then a `features` dense layer
-    (the penultimate layer `ClassifierFeatures` reads) before the logits.
+    (the penultimate layer `ClassifierFeatures` reads) before the logits. Built and
+    trained in float32 whatever the global policy, like every extractor.
 
     Args:
         images: float32 [N, H, W, C] in [-1, 1].
@@ -222,13 +277,14 @@ def train_classifier(
         raise ValueError(f"labels must be in [0, {num_classes}), got [{labels.min()}, "
                          f"{labels.max()}]")
     keras.utils.set_random_seed(seed)
-    model = _classifier(images.shape[1:], num_classes, width)
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    model.fit(images, labels, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
+    with float32_policy():
+        model = _classifier(images.shape[1:], num_classes, width)
+        model.compile(
+            optimizer=keras.optimizers.Adam(1e-3),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
+        model.fit(images, labels, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
     return model
 
 

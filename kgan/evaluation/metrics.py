@@ -2,9 +2,9 @@
 
 Every metric is a pure NumPy function of two feature matrices (real and generated,
 `[N, D]`), so it can be tested on synthetic activations and reused with any feature
-extractor (`kgan.features`). For data that does not fit in memory, `FeatureStats`
-streams batches: a running mean/covariance (all FID needs) plus a bounded uniform
-reservoir of rows for the k-NN and kernel metrics, whose cost grows with N^2 anyway.
+extractor (`kgan.evaluation.features`). For data that does not fit in memory, the
+registered metrics read `FeatureStats` (`kgan.evaluation.stats`, re-exported here): a
+running mean/covariance plus a bounded uniform reservoir of rows.
 
 Metrics are registered by name, as in stylegan2-ada's `metric_main`:
 
@@ -25,11 +25,21 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import io
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
+
+from kgan.evaluation.stats import FeatureStats, MeanCovariance, Reservoir
+
+__all__ = [
+    "FeatureStats", "MeanCovariance", "Metric", "Reservoir", "compute_metrics",
+    "density_coverage", "fid", "frechet_distance", "get_metric", "kernel_inception_distance",
+    "knn_radii", "metric_names", "precision_recall", "register_metric",
+]
 
 # Rows of the distance matrix computed at once: bounds k-NN memory to _CHUNK * N floats.
 _CHUNK = 1024
@@ -42,9 +52,10 @@ def frechet_distance(
 
     d^2 = ||mu1 - mu2||^2 + Tr(sigma1 + sigma2 - 2 (sigma1 sigma2)^(1/2)).
 
-    As in the reference implementations (TTUR `fid.py`, pytorch-fid), a singular
-    product gets `eps * I` added to both covariances, and the tiny imaginary part that
-    `sqrtm` returns from round-off is dropped; a large one is an error, not noise.
+    As in the reference implementations (TTUR `fid.py`, pytorch-fid), a square root
+    that is not finite (singular product) is retried with `eps * I` added to both
+    covariances, and the tiny imaginary part that `sqrtm` returns from round-off is
+    dropped; a large one is an error, not noise.
 
     Args:
         mu1: mean activation of the first set, [D].
@@ -57,35 +68,50 @@ def frechet_distance(
         The squared Frechet distance (what the literature calls FID), a float >= 0.
 
     Raises:
-        ValueError: on mismatched shapes or a significant imaginary component.
+        ValueError: on mismatched shapes, non-finite inputs, or a square root that is
+            not finite even with the offset or has a significant imaginary component.
     """
-    import scipy.linalg  # here, so config validation (metric names) stays light
-
-    mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
-    sigma1, sigma2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2)
-    sigma2 = sigma2.astype(np.float64)
+    mu1, mu2 = (np.atleast_1d(np.asarray(m, np.float64)) for m in (mu1, mu2))
+    sigma1, sigma2 = (np.atleast_2d(np.asarray(s, np.float64)) for s in (sigma1, sigma2))
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
         raise ValueError(
             f"mean/covariance shapes differ: {mu1.shape} vs {mu2.shape}, "
             f"{sigma1.shape} vs {sigma2.shape}"
         )
-    diff = mu1 - mu2
-    with warnings.catch_warnings():
-        # Rank-deficient covariances (dead ReLU features, N < D) are expected; a result
-        # that is not finite gets the eps-regularised retry below, as in pytorch-fid.
-        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
-        covmean, _ = scipy.linalg.sqrtm(sigma1.dot(sigma2), disp=False)
+    if not all(np.isfinite(x).all() for x in (mu1, mu2, sigma1, sigma2)):
+        raise ValueError("means/covariances hold NaN or inf: the features were not finite")
+    covmean = _sqrtm(sigma1 @ sigma2)
     if not np.isfinite(covmean).all():
         offset = np.eye(sigma1.shape[0]) * eps
-        covmean = scipy.linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
+        covmean = _sqrtm((sigma1 + offset) @ (sigma2 + offset))
+        if not np.isfinite(covmean).all():
+            raise ValueError("the covariance product has no finite square root, even with "
+                             f"eps={eps} added to the diagonals; try a larger eps")
     if np.iscomplexobj(covmean):
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
             raise ValueError(
                 f"sqrtm has a significant imaginary component {np.max(np.abs(covmean.imag))}"
             )
         covmean = covmean.real
-    value = diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean)
+    diff = mu1 - mu2
+    value = diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean)
     return float(max(value, 0.0))
+
+
+def _sqrtm(matrix: np.ndarray) -> np.ndarray:
+    """`scipy.linalg.sqrtm` without `disp` (deprecated in SciPy 1.16, removed in 1.18).
+
+    Failure shows as NaN/inf entries, which the caller checks. Rank-deficient
+    covariances (dead ReLU features, N < D) are expected, so SciPy's singular-matrix
+    warning is silenced, and so is the line older SciPy prints on stdout by default
+    (it would corrupt `kgan-evaluate --json`).
+    """
+    import scipy.linalg  # here, so config validation (metric names) stays light
+
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return scipy.linalg.sqrtm(matrix)
 
 
 def fid(real: np.ndarray, fake: np.ndarray) -> float:
@@ -228,126 +254,6 @@ def _check_pair(real: np.ndarray, fake: np.ndarray, minimum: int) -> tuple[np.nd
     if real.shape[1] != fake.shape[1]:
         raise ValueError(f"feature sizes differ: real {real.shape[1]}, fake {fake.shape[1]}")
     return real, fake
-
-
-class MeanCovariance:
-    """Running mean and covariance of feature rows, merged batch by batch (Chan et al.).
-
-    Memory is O(D^2) whatever the number of rows, and the pairwise update is stable
-    in float64 (no large sums of squares to subtract), so streaming FID matches the
-    batch computation to round-off.
-    """
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._mean: np.ndarray | None = None
-        self._m2: np.ndarray | None = None  # sum of outer products of deviations
-
-    def update(self, features: np.ndarray) -> None:
-        """Adds a batch of rows [B, D]."""
-        x = np.asarray(features, np.float64)
-        if x.ndim != 2 or len(x) == 0:
-            raise ValueError(f"features must be a non-empty [B, D] array, got {x.shape}")
-        batch_mean = x.mean(0)
-        centred = x - batch_mean
-        batch_m2 = centred.T @ centred
-        if self._mean is None:
-            self.count, self._mean, self._m2 = len(x), batch_mean, batch_m2
-            return
-        if x.shape[1] != self._mean.shape[0]:
-            raise ValueError(f"feature size changed: {self._mean.shape[0]} -> {x.shape[1]}")
-        total = self.count + len(x)
-        delta = batch_mean - self._mean
-        self._m2 = self._m2 + batch_m2 + np.outer(delta, delta) * self.count * len(x) / total
-        self._mean = self._mean + delta * len(x) / total
-        self.count = total
-
-    def mean(self) -> np.ndarray:
-        """Mean row [D]."""
-        self._require(1)
-        return self._mean
-
-    def covariance(self) -> np.ndarray:
-        """Unbiased covariance [D, D] (divides by N - 1, like np.cov)."""
-        self._require(2)
-        return self._m2 / (self.count - 1)
-
-    def _require(self, rows: int) -> None:
-        if self.count < rows:
-            raise ValueError(f"need at least {rows} rows of features, have {self.count}")
-
-
-class Reservoir:
-    """A uniform random sample of at most `capacity` rows of a stream (Vitter's algorithm R).
-
-    Keeps k-NN and kernel metrics at a bounded memory and O(capacity^2) cost however
-    many batches flow through; while fewer rows than `capacity` arrived it holds all of
-    them, in order, so it then equals the batch computation exactly.
-    """
-
-    def __init__(self, capacity: int, seed: int = 0) -> None:
-        if capacity < 1:
-            raise ValueError(f"capacity must be >= 1, got {capacity}")
-        self.capacity = capacity
-        self.seen = 0
-        self._rows: np.ndarray | None = None
-        self._size = 0
-        self._rng = np.random.default_rng(seed)
-
-    def update(self, features: np.ndarray) -> None:
-        """Offers a batch of rows [B, D] to the reservoir."""
-        x = np.asarray(features, np.float32)
-        if x.ndim != 2:
-            raise ValueError(f"features must be [B, D], got shape {x.shape}")
-        if self._rows is None:
-            self._rows = np.empty((self.capacity, x.shape[1]), np.float32)
-        for row in x:
-            if self._size < self.capacity:
-                self._rows[self._size] = row
-                self._size += 1
-            else:
-                slot = self._rng.integers(0, self.seen + 1)
-                if slot < self.capacity:
-                    self._rows[slot] = row
-            self.seen += 1
-
-    def values(self) -> np.ndarray:
-        """The sampled rows [min(seen, capacity), D]."""
-        if self._rows is None:
-            raise ValueError("the reservoir is empty: no features were added")
-        return self._rows[: self._size]
-
-
-class FeatureStats:
-    """Everything the registered metrics need from one stream of features.
-
-    Args:
-        capacity: rows kept for the sample-based metrics (kid, pr, dc); None keeps none,
-            which is enough for FID alone.
-        seed: reservoir seed.
-    """
-
-    def __init__(self, capacity: int | None = 10_000, seed: int = 0) -> None:
-        self.moments = MeanCovariance()
-        self.reservoir = Reservoir(capacity, seed) if capacity else None
-
-    def update(self, features: np.ndarray) -> None:
-        """Adds a batch of feature rows [B, D]."""
-        self.moments.update(features)
-        if self.reservoir is not None:
-            self.reservoir.update(features)
-
-    @property
-    def count(self) -> int:
-        """Rows seen so far."""
-        return self.moments.count
-
-    def samples(self) -> np.ndarray:
-        """The reservoir's rows; raises if this stream keeps none."""
-        if self.reservoir is None:
-            raise ValueError("these FeatureStats keep no samples (capacity=None); "
-                             "kid, pr and dc need a capacity")
-        return self.reservoir.values()
 
 
 @dataclass(frozen=True)

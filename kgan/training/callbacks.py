@@ -40,7 +40,9 @@ import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
 from kgan.evaluation import metrics as metrics_lib
-from kgan.evaluation.features import FeatureExtractor, collect_stats, image_batches
+from kgan.evaluation import quality
+from kgan.evaluation.features import FeatureExtractor
+from kgan.evaluation.stats import FeatureStats
 from kgan.images import tile_grid, to_uint8_numpy
 
 EPOCH_RUN = "epoch"
@@ -314,17 +316,21 @@ class Profiler(keras.callbacks.Callback):
 class QualityMetrics(keras.callbacks.Callback):
     """Every N epochs, scores generated samples against real ones with the chosen metrics.
 
-    Real features are computed once (first evaluation) and kept only as statistics;
-    generated images come from fixed seeds (`gan.generate(.., seed=seed + i)`), so the
-    score changes only because the generator did. Results go into the epoch logs (so
-    ScalarLogger, EarlyStopping and ModelCheckpoint placed after it see them) and, when
-    `log_dir` is given, straight to TensorBoard's `epoch` run.
+    Calls `kgan.evaluation.quality.evaluate_quality`, the routine `kgan-evaluate` runs,
+    so both report one scale. Real features are computed once (first evaluation, or
+    given as `FeatureStats`) and kept only as statistics, for every later `fit` call
+    with this callback; generated images come from fixed seeds
+    (`gan.generate(.., seed=seed + i)`), so the score changes only because the generator
+    did. Results go into the epoch logs (so ScalarLogger, EarlyStopping and
+    ModelCheckpoint placed after it see them) and, when `log_dir` is given, straight to
+    TensorBoard's `epoch` run at the global train step (as ScalarLogger writes it).
 
     Args:
         real: real images in [-1, 1]: an array [N, H, W, C] or a dataset/iterable of
-            batches (images or (images, labels)).
+            batches (images or (images, labels)); or their `FeatureStats` from
+            `quality.real_statistics` with this extractor.
         extractor: a FeatureExtractor (InceptionFeatures, ClassifierFeatures).
-        metrics: registered metric names (see kgan.metrics.metric_names()).
+        metrics: registered metric names (see kgan.evaluation.metrics.metric_names()).
         every: evaluate every this many epochs.
         num_samples: generated images per evaluation (and real images used, at most).
         seed: first latent seed of the generated set.
@@ -346,19 +352,14 @@ class QualityMetrics(keras.callbacks.Callback):
         **options,
     ) -> None:
         super().__init__()
-        self.names = tuple(metrics)
-        for name in self.names:
-            metrics_lib.get_metric(name)  # fail at construction, not epochs later
-        if every < 1 or num_samples < 2:
-            raise ValueError(f"need every >= 1 and num_samples >= 2, got {every}, {num_samples}")
+        self.names = quality.check_metrics(metrics)  # fail at construction, not epochs later
+        if every < 1 or num_samples < 2 or batch_size < 1:
+            raise ValueError(f"need every >= 1, num_samples >= 2 and batch_size >= 1, got "
+                             f"{every}, {num_samples}, {batch_size}")
         self.real, self.extractor, self.every = real, extractor, every
         self.num_samples, self.seed, self.log_dir = num_samples, seed, log_dir
         self.batch_size, self.options = batch_size, options
-        self._capacity = num_samples if self._needs_samples() else None
-        self._real_stats: metrics_lib.FeatureStats | None = None
-
-    def _needs_samples(self) -> bool:
-        return any(metrics_lib.get_metric(n).needs_samples for n in self.names)
+        self._real_stats = real if isinstance(real, FeatureStats) else None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if (epoch + 1) % self.every:
@@ -368,7 +369,7 @@ class QualityMetrics(keras.callbacks.Callback):
             logs.update(results)
         if self.log_dir:
             writer = summary_writer(os.path.join(self.log_dir, EPOCH_RUN))
-            with writer.as_default(step=epoch + 1):
+            with writer.as_default(step=_global_step(self.model)):
                 for name, value in results.items():
                     tf.summary.scalar(name, value)
             writer.flush()
@@ -376,16 +377,10 @@ class QualityMetrics(keras.callbacks.Callback):
     def evaluate(self, gan: keras.Model) -> dict[str, float]:
         """Scores `gan` now; returns {output name: value}."""
         if self._real_stats is None:
-            batches = image_batches(self.real, self.batch_size)
-            self._real_stats = collect_stats(
-                batches, self.extractor, self.num_samples, self._capacity
-            )
-        fake = collect_stats(
-            self._generated(gan), self.extractor, self.num_samples, self._capacity, seed=1
+            self._real_stats = quality.real_statistics(
+                self.real, self.extractor, self.names, self.num_samples, self.batch_size)
+        return quality.evaluate_quality(
+            lambda count, seed: gan.generate(count, seed=seed), self._real_stats,
+            self.extractor, self.names, self.num_samples, seed=self.seed,
+            batch_size=self.batch_size, **self.options,
         )
-        return metrics_lib.compute_metrics(self.names, self._real_stats, fake, **self.options)
-
-    def _generated(self, gan: keras.Model):
-        for start in range(0, self.num_samples, self.batch_size):
-            count = min(self.batch_size, self.num_samples - start)
-            yield gan.generate(count, seed=self.seed + start)

@@ -356,19 +356,22 @@ def _logging_callbacks(config: TrainConfig, paths: RunPaths, info) -> list:
 
 
 def _quality_metrics(config: TrainConfig, paths: RunPaths, info) -> QualityMetrics:
-    """Scores against real images with features fixed for the whole run (a trained
-    domain classifier is saved in the run dir, so resumed runs score on the same scale)."""
+    """Scores against a fixed real sample with features fixed for the whole run (a trained
+    domain classifier is saved in the run dir, so resumed runs score on the same scale).
+    Extractors compute in float32 whatever the run's dtype policy (kgan.evaluation.features)."""
     from kgan.evaluation import features
 
     labelled = config.metrics_features == "classifier"
     if labelled and not info.num_classes:
         raise ConfigError(f"metrics_features=classifier needs class labels, which "
                           f"{config.dataset!r} lacks; use inception or a .keras model")
-    images, labels = _real_sample(config, labelled)
     try:
         if config.metrics_features == "inception":
             extractor = features.InceptionFeatures(config.inception_weights)
         elif labelled and not os.path.isfile(paths.classifier):
+            parts = list(_real_sample(config, labelled=True).as_numpy_iterator())
+            images, labels = (np.concatenate(column)[: config.metrics_samples]
+                              for column in zip(*parts, strict=True))
             model = features.train_classifier(images, labels, info.num_classes, seed=config.seed)
             model.save(paths.classifier)
             extractor = features.ClassifierFeatures(model)
@@ -377,21 +380,17 @@ def _quality_metrics(config: TrainConfig, paths: RunPaths, info) -> QualityMetri
             extractor = features.ClassifierFeatures.from_file(path)
     except FileNotFoundError as error:
         raise ConfigError(str(error)) from None
-    return QualityMetrics(images, extractor, metrics=config.metrics, every=config.metrics_every,
-                          num_samples=len(images))
+    return QualityMetrics(_real_sample(config, labelled=False), extractor,
+                          metrics=config.metrics, every=config.metrics_every,
+                          num_samples=config.metrics_samples)
 
 
-def _real_sample(config: TrainConfig, labelled: bool):
-    """Up to `metrics_samples` real images (and labels), a fixed sample for the run."""
-    images, labels = [], []
-    for batch in _load(config, seed=config.seed, conditional=labelled):
-        batch_images, batch_labels = batch if labelled else (batch, None)
-        images.append(batch_images.numpy())
-        labels.append(None if batch_labels is None else batch_labels.numpy())
-        if sum(len(i) for i in images) >= config.metrics_samples:
-            break
-    images = np.concatenate(images)[: config.metrics_samples]
-    return images, (np.concatenate(labels)[: len(images)] if labelled else None)
+def _real_sample(config: TrainConfig, labelled: bool) -> tf.data.Dataset:
+    """The run's fixed real sample: the first `metrics_samples` images (and labels) of the
+    data in the order `config.seed` shuffles it, as a dataset, so the callback streams it
+    into statistics once instead of holding the images for the whole run."""
+    batches = -(-config.metrics_samples // config.batch_size)
+    return _load(config, seed=config.seed, conditional=labelled).take(batches)
 
 
 # ------------------------------------------------------------------- the end
