@@ -305,9 +305,9 @@ def browser():
 def _visit(driver, url: str) -> list[dict]:
     """Loads a page and returns its decoded images ({id, src, width, height})."""
     driver.get(url)
-    elapsed, images = driver.execute_async_script(IMAGES_READY)
-    assert elapsed >= 0, images  # a decode failure returns -1 and the reason
-    return images
+    shown = driver.execute_async_script(IMAGES_READY)
+    assert shown["ready"] >= 0, shown["images"]  # a decode failure returns -1 and the reason
+    return shown["images"]
 
 
 def _data_bytes(src: str) -> bytes:
@@ -369,7 +369,7 @@ def test_controls_follow_the_model(browser, servers, embedded):
             break
         time.sleep(0.05)
     assert "truncation=0" in browser.current_url
-    shown = browser.execute_async_script(IMAGES_READY)[1]
+    shown = browser.execute_async_script(IMAGES_READY)["images"]
     expected = embedded["trunc"].generate([1], truncation=0.0).png[0]
     assert _data_bytes(shown[0]["src"]) == expected
     assert browser.find_element("id", "truncation").get_attribute("value") == "0"
