@@ -25,6 +25,7 @@ and the dev extra.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -49,57 +50,61 @@ def export_model(args, root: str) -> str:
     return kgan.export_generator(gan, root, model_name="bench")
 
 
-def page_latency(driver, url: str, n: int, loads: int, warmup: int, first_seed: int) -> list:
-    """Seconds from navigation start until every image of `/?seed=S&n=N` is decoded
-    ("page"), until the request left ("request") and from it to the page's last byte
-    ("response", the server's share)."""
+def page_load(driver, url: str, seed: int, n: int) -> dict:
+    """One visit of `/?seed=S&n=N`, in seconds from navigation start: every image decoded
+    ("page"), the request sent ("request"), and request to last byte ("response", the
+    server's share)."""
     from kgan.demo.browser import IMAGES_READY
 
-    timings = {"page": [], "request": [], "response": []}
+    driver.get(f"{url}/?seed={seed}&n={n}")
+    shown = driver.execute_async_script(IMAGES_READY)
+    if shown["ready"] < 0 or len(shown["images"]) != n:
+        raise RuntimeError(f"the page did not show {n} images: {shown['images']}")
+    return {"page": shown["ready"] / 1e3, "request": shown["request"] / 1e3,
+            "response": shown["response"] / 1e3}
+
+
+def measure(driver, apps: dict, n: int, loads: int, warmup: int) -> list[dict]:
+    """Rows for grid size n. Backends take turns load by load, so a busy spell on the
+    (shared) machine hits all of them alike; each load asks for new seeds."""
+    timings = {name: {"page": [], "request": [], "response": [], "call": []} for name in apps}
     for index in range(warmup + loads):
-        driver.get(f"{url}/?seed={first_seed + index * n}&n={n}")
-        shown = driver.execute_async_script(IMAGES_READY)
-        if shown["ready"] < 0 or len(shown["images"]) != n:
-            raise RuntimeError(f"the page did not show {n} images: {shown['images']}")
-        if index >= warmup:
-            for key, name in (("page", "ready"), ("request", "request"),
-                              ("response", "response")):
-                timings[key].append(shown[name] / 1e3)
-    return timings
+        seed = 1_000_000 * n + index * n
+        for name, (backend, url) in apps.items():
+            visit = page_load(driver, url, seed, n)
+            other = range(seed + 500_000, seed + 500_000 + n)  # not the page's seeds
+            call = common.timed(lambda b=backend, seeds=other: b.generate(seeds))
+            if index >= warmup:
+                for key, value in (*visit.items(), ("call", call)):
+                    timings[name][key].append(value)
+    return [{"backend": name, "images": n, **common.percentiles_ms(t["page"]),
+             "to_request_p50_ms": _p50(t["request"]), "response_p50_ms": _p50(t["response"]),
+             "backend_call_p50_ms": _p50(t["call"])} for name, t in timings.items()]
 
 
 def _p50(seconds: list) -> float:
     return common.percentiles_ms(seconds)["p50_ms"]
 
 
-def call_latency(backend, n: int, loads: int, warmup: int, first_seed: int) -> list:
-    seconds = []
-    for index in range(warmup + loads):
-        seeds = range(first_seed + index * n, first_seed + (index + 1) * n)
-        took = common.timed(lambda seeds=seeds: backend.generate(seeds))
-        if index >= warmup:
-            seconds.append(took)
-    return seconds
-
-
-def backends_for(export: str):
-    """Yields (name, backend) for embedded, REST and gRPC stand-ins, servers running."""
+def start_backends(export: str, stack: contextlib.ExitStack) -> dict:
+    """{name: backend} for embedded and the TF Serving stand-ins (REST, gRPC), running
+    until `stack` closes."""
     from serving_fakes import Backend as FakeServer
     from serving_fakes import GrpcServer, RestServer
 
     from kgan.demo.backends import EmbeddedBackend, ServingBackend, model_name, version_dir
     from kgan.serving.client import GrpcClient, RestClient
 
-    yield "embedded", EmbeddedBackend(export)
     name, path = model_name(export), version_dir(export)
     fake = FakeServer(name, int(os.path.basename(path)), path, labels={})
-    with RestServer(fake) as rest:
-        yield "tf_serving_rest", ServingBackend(RestClient(rest.url, model=name),
-                                                info_dir=export)
-    with GrpcServer(fake) as grpc_server:
-        backend = ServingBackend(GrpcClient(grpc_server.target, model=name), info_dir=export)
-        yield "tf_serving_grpc", backend
-        backend.close()
+    rest = stack.enter_context(RestServer(fake))
+    grpc_server = stack.enter_context(GrpcServer(fake))
+    grpc_backend = ServingBackend(GrpcClient(grpc_server.target, model=name), info_dir=export)
+    stack.callback(grpc_backend.close)
+    return {"embedded": EmbeddedBackend(export),
+            "tf_serving_rest": ServingBackend(RestClient(rest.url, model=name),
+                                              info_dir=export),
+            "tf_serving_grpc": grpc_backend}
 
 
 def screenshot(export: str, path: str, query: str) -> str:
@@ -125,29 +130,21 @@ def run(args) -> dict:
     from kgan.demo.browser import headless_chromium
     from kgan.demo.server import BackgroundServer
 
-    rows = []
-    with tempfile.TemporaryDirectory() as root:
+    machine, rows = common.machine(), []
+    with tempfile.TemporaryDirectory() as root, contextlib.ExitStack() as stack:
         export = args.export or os.path.dirname(export_model(args, root))
+        apps = {}
+        for name, backend in start_backends(export, stack).items():
+            server = stack.enter_context(BackgroundServer(create_app(backend)))
+            apps[name] = (backend, server.url)
         driver = headless_chromium()
-        try:
-            for name, backend in backends_for(export):
-                with BackgroundServer(create_app(backend)) as server:
-                    for n in args.images:
-                        page = page_latency(driver, server.url, n, args.loads, args.warmup,
-                                            first_seed=10_000 * n)
-                        call = call_latency(backend, n, args.loads, args.warmup,
-                                            first_seed=10_000_000 * n)
-                        rows.append({"backend": name, "images": n,
-                                     **common.percentiles_ms(page["page"]),
-                                     "to_request_p50_ms": _p50(page["request"]),
-                                     "response_p50_ms": _p50(page["response"]),
-                                     "backend_call_p50_ms": _p50(call)})
-        finally:
-            driver.quit()
-        info = {"export": args.export or "fresh DCGAN (see settings)"}
-    return {"benchmark": "demo_latency", "settings": {**vars(args), **info},
-            "machine": common.machine(), "rows": rows,
-            "load_average_at_end": common.load_average(), "time": time.strftime("%F %T")}
+        stack.callback(driver.quit)
+        for n in args.images:
+            rows += measure(driver, apps, n, args.loads, args.warmup)
+    return {"benchmark": "demo_latency",
+            "settings": {**vars(args), "export": args.export or "fresh DCGAN (settings)"},
+            "machine": machine, "rows": rows, "load_average_at_end": common.load_average(),
+            "time": time.strftime("%F %T")}
 
 
 def parse_args(argv=None) -> argparse.Namespace:

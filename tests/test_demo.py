@@ -428,3 +428,38 @@ def test_kgan_demo_exit_codes_for_bad_input_and_a_taken_port(models, tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         assert demo.main([models["plain"][1], "--port", str(taken.getsockname()[1])]) == 1
+
+
+def test_kgan_demo_over_tf_serving_and_when_it_is_down(models):
+    fake = FakeServer("cond", 1, backends.version_dir(models["cond"][1]), labels={})
+    with RestServer(fake) as rest:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kgan.cli.demo", "cond", "--serving-url", rest.url,
+             "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            line = process.stdout.readline()
+            url = re.search(r"(http://127\.0\.0\.1:\d+)/", line)
+            assert url and "serving" in line, line + process.stderr.read()
+            status, body, _ = _get(url.group(1) + "/?seed=3&label=2")
+            assert status == 200 and b"seed 3, class 2" in body
+            assert any(r.get("signature_name") == "generate" for r in rest.requests)
+        finally:
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=30) == 130
+    down = _python(f"import sys\nfrom kgan.cli import demo\nsys.exit(demo.main(['cond', "
+                   f"'--serving-url', {rest.url!r}]))")
+    assert down.returncode == 1 and "cannot reach TF Serving" in down.stderr
+
+
+def test_latency_benchmark_smoke(browser, tmp_path):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
+    import demo_latency
+
+    out = tmp_path / "latency.json"
+    result = demo_latency.main(["--resolution", "8", "--latent-dim", "4", "--base-filters", "4",
+                                "--loads", "2", "--warmup", "1", "--images", "1,4",
+                                "--out", str(out)])
+    assert [(r["backend"], r["images"]) for r in result["rows"]] == [
+        (name, n) for n in (1, 4) for name in ("embedded", "tf_serving_rest", "tf_serving_grpc")]
+    assert all(r["p50_ms"] > 0 and r["calls"] == 2 for r in result["rows"])
+    assert json.loads(out.read_text())["rows"] == result["rows"]

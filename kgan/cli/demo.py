@@ -61,6 +61,12 @@ def make_backend(args: argparse.Namespace):
             raise ValueError("--num-classes and --version are for --serving-url/--grpc; an "
                              "export folder describes itself")
         return backends.EmbeddedBackend(args.model)
+    # Stop-gap: kgan.serving.client still imports kgan.sampling, whose TensorFlow import
+    # fires kgan's serializable registration, which imports kgan.sampling again half-made
+    # (a circular ImportError). Loading TensorFlow first avoids it; drop this line once
+    # the client no longer imports TensorFlow.
+    import tensorflow  # noqa: F401
+
     from kgan.serving.client import GrpcClient, RestClient
 
     local = os.path.isdir(args.model)
