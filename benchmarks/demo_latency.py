@@ -119,6 +119,9 @@ def screenshot(export: str, path: str, query: str) -> str:
         with BackgroundServer(create_app(EmbeddedBackend(export))) as server:
             driver.get(server.url + "/" + query)
             driver.execute_async_script(IMAGES_READY)
+            # Fit the window to the page so the picture ends where the page does.
+            height = driver.execute_script("return document.documentElement.scrollHeight")
+            driver.set_window_size(900, height + 140)  # + the window frame headless keeps
             driver.save_screenshot(path)
     finally:
         driver.quit()

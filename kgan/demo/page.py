@@ -33,7 +33,7 @@ border-radius:6px}
 .grid{display:grid;gap:8px;margin:14px 0}
 figure{margin:0;width:max-content;text-align:center}
 figcaption{font-size:12px;color:#555;margin-top:4px;white-space:nowrap}
-.download.button{font-size:13px;padding:3px 8px;margin-left:6px}
+.download.button{font-size:13px;padding:3px 8px}figcaption .download.button{margin-left:6px}
 img.sample{image-rendering:pixelated;background:#000;border-radius:4px;display:block}
 section{border-top:1px solid #ddd;margin-top:18px;padding-top:6px}h2{font-size:17px;margin:6px 0}
 """
