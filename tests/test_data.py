@@ -2,6 +2,8 @@
 
 import io
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -10,7 +12,7 @@ import tensorflow as tf
 from PIL import Image
 
 from kgan import data
-from kgan.data import pipeline
+from kgan.data import pipeline, registry
 
 
 def _batches(dataset):
@@ -21,6 +23,99 @@ def _check_batch(images, batch, resolution, channels):
     assert images.shape == (batch, resolution, resolution, channels)
     assert images.dtype == np.float32
     assert images.min() >= -1.0 and images.max() <= 1.0
+
+
+# ---------------------------------------------------------------- options and the registry
+
+
+def test_options_and_keywords_build_the_same_pipeline():
+    options = data.DataOptions(resolution=8, channels=1, batch_size=64, seed=3)
+    by_options = _batches(data.load("digits", options))
+    by_keywords = _batches(data.load("digits", resolution=8, channels=1, batch_size=64, seed=3))
+    np.testing.assert_array_equal(by_options[0], by_keywords[0])
+    # keywords given with options override its fields
+    other_seed = _batches(data.load("digits", options, seed=4))
+    assert not np.array_equal(by_options[0], other_seed[0])
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        (dict(resolution=0), r"resolution \(kgan-train: --resolution\) must be an integer >= 1"),
+        (dict(channels=2), r"channels \(kgan-train: --channels\) must be 1 .* or 3"),
+        (dict(batch_size=True), r"batch_size \(kgan-train: --batch-size\)"),
+        (dict(seed=-1), r"seed \(kgan-train: --seed\) must be an integer >= 0"),
+        (dict(conditional="yes"), "conditional must be True or False"),
+        (dict(split=""), "split must be a split name"),
+        (dict(data_dir=""), r"data_dir \(kgan-train: --data-dir\) must be a folder path"),
+        (dict(shuffle_buffer=0), "shuffle_buffer must be an integer >= 1"),
+    ],
+)
+def test_options_are_checked_on_construction(fields, message):
+    with pytest.raises(ValueError, match=message):
+        data.DataOptions(**{"resolution": 8, "channels": 1, "batch_size": 4, **fields})
+
+
+def test_unknown_option_names_list_the_fields():
+    options = data.DataOptions(resolution=8, channels=1, batch_size=4)
+    with pytest.raises(TypeError, match="no field batchsize; its fields: resolution"):
+        data.load("digits", options, batchsize=8)
+
+
+def test_each_name_goes_to_one_source(tmp_path, monkeypatch):
+    assert data.SOURCES == ("digits", "arrays", "folder", "tfds")  # the order they are asked
+    (tmp_path / "digits").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert data.find_source("digits").kind == "digits"  # the demo, even beside ./digits
+    assert data.find_source("./digits").kind == "folder"
+    assert data.find_source(tmp_path / "digits").kind == "folder"
+    assert data.find_source("faces.npz").kind == "arrays"
+    assert data.find_source("mnist").kind == data.find_source("celeb_a/align").kind == "tfds"
+
+
+def test_importing_and_configuring_needs_no_tensorflow():
+    code = (
+        "import sys, kgan.data as d; "
+        "d.DataOptions(resolution=32, channels=3, batch_size=64); "
+        "assert d.find_source('mnist').kind == 'tfds'; "
+        "heavy = {'tensorflow', 'tensorflow_datasets', 'keras'} & set(sys.modules); "
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class Noise(data.Source):
+    """A whole source in a dozen lines: uniform noise images under the name "noise"."""
+
+    kind = "noise"
+    usage = "the name 'noise'"
+
+    def matches(self, name):
+        return name == "noise"
+
+    def describe(self, name, *, split, data_dir):
+        return data.SourceInfo(name, self.kind, 32, None, (6, 6, 3))
+
+    def load(self, name, options):
+        images = np.random.default_rng(options.seed).random([32, 6, 6, 3])
+        return data.from_arrays(images, None, options)
+
+
+@pytest.fixture
+def scratch_registry(monkeypatch):
+    """Registrations made in a test vanish after it."""
+    monkeypatch.setattr(registry, "_SOURCES", dict(registry._SOURCES))
+
+
+def test_a_registered_source_is_found_by_name(scratch_registry):
+    data.register_source(Noise())
+    assert data.SOURCES[0] == "noise"  # asked before the built-in sources
+    assert data.describe("noise").steps_per_epoch(8) == 4
+    batches = _batches(data.load("noise", resolution=4, channels=1, batch_size=8))
+    assert len(batches) == 4
+    _check_batch(batches[0], 8, 4, 1)
+    with pytest.raises(ValueError, match="already registered"):
+        data.register_source(Noise())
 
 
 # ---------------------------------------------------------------- digits and arrays
@@ -91,10 +186,33 @@ def test_arrays_bad_input_is_a_clear_error(images, labels, message):
 
 
 def test_batch_larger_than_data_and_bad_geometry_are_errors():
-    with pytest.raises(ValueError, match="global batch"):
+    with pytest.raises(ValueError, match=r"global batch of 8.*--batch-size"):
         data.from_arrays(np.zeros([4, 8, 8], np.uint8), batch_size=8)
     with pytest.raises(ValueError, match="channels"):
         data.load("digits", resolution=8, channels=2, batch_size=8)
+    with pytest.raises(ValueError, match="single split, 'train'"):
+        data.load("digits", resolution=8, channels=1, batch_size=8, split="test")
+
+
+def test_npz_file_is_the_arrays_source(tmp_path):
+    path = tmp_path / "blobs.npz"
+    images = np.random.default_rng(0).integers(0, 256, [10, 6, 6, 3], dtype=np.uint8)
+    np.savez(path, images=images, labels=np.arange(10) % 4)
+    info = data.describe(str(path))
+    assert (info.kind, info.num_examples, info.num_classes, info.image_shape) == (
+        "arrays", 10, 4, (6, 6, 3))
+    dataset = data.load(str(path), resolution=4, channels=3, batch_size=5, conditional=True,
+                        shuffle=False)
+    (first, labels), _ = _batches(dataset)
+    _check_batch(first, 5, 4, 3)
+    np.testing.assert_array_equal(labels, [0, 1, 2, 3, 0])
+
+
+def test_npz_without_labels_cannot_be_conditional(tmp_path):
+    path = tmp_path / "unlabelled.npz"
+    np.savez(path, images=np.zeros([4, 6, 6], np.uint8))
+    with pytest.raises(ValueError, match=r"needs a 'labels' array.*it has images.*np\.savez"):
+        data.load(str(path), resolution=4, channels=1, batch_size=2, conditional=True)
 
 
 # ---------------------------------------------------------------- one op, eager and tf.data
@@ -194,10 +312,34 @@ def test_folder_with_no_usable_image_is_a_clear_error(tmp_path):
         data.load(tmp_path / "empty_dir", resolution=8, channels=3, batch_size=1)
 
 
-def test_unlabelled_folder_cannot_be_conditional(tmp_path):
+def test_unlabelled_folder_says_conditional_needs_class_subfolders(tmp_path):
     _save(str(tmp_path / "x.png"), np.zeros([4, 4], np.uint8), "PNG")
-    with pytest.raises(ValueError, match="one subfolder per class"):
+    _save(str(tmp_path / "cat" / "y.png"), np.zeros([4, 4], np.uint8), "PNG")
+    with pytest.raises(ValueError) as caught:
         data.load(tmp_path, resolution=4, channels=1, batch_size=1, conditional=True)
+    message = str(caught.value)
+    assert "--conditional" in message and "class subfolders" in message
+    assert f"{tmp_path}/cat/*.jpg and {tmp_path}/dog/*.jpg" in message
+    assert "1 image(s) lie directly in" in message and "x.png" in message
+
+
+def test_a_single_class_folder_cannot_be_conditional(tmp_path):
+    _save(str(tmp_path / "images" / "a.png"), np.zeros([4, 4], np.uint8), "PNG")
+    assert data.describe(tmp_path).num_classes == 1
+    with pytest.raises(ValueError, match="two or more classes.*single class subfolder, 'images'"):
+        data.load(tmp_path, resolution=4, channels=1, batch_size=1, conditional=True)
+
+
+def test_folder_mistakes_name_the_fix(tmp_path):
+    (tmp_path / "scan.tif").write_bytes(b"II*")
+    (tmp_path / "notes.txt").write_text("")
+    with pytest.raises(ValueError, match=r"found 2 other file\(s\) \(\.tif, \.txt\)"):
+        data.describe(tmp_path)
+    with pytest.raises(FileNotFoundError, match="is a file, not a folder"):
+        data.load(str(tmp_path / "scan.tif"), resolution=4, channels=1, batch_size=1)
+    _save(str(tmp_path / "a.png"), np.zeros([4, 4], np.uint8), "PNG")
+    with pytest.raises(ValueError, match="single split, 'train'.*own folder"):
+        data.load(tmp_path, resolution=4, channels=1, batch_size=1, split="test")
 
 
 # ---------------------------------------------------------------- TFDS
@@ -226,7 +368,7 @@ def test_tfds_celeb_a_face_crop_and_no_labels():
     with tfds.testing.mock_data(num_examples=2):
         dataset = data.load("celeb_a", resolution=8, channels=3, batch_size=2, download=True)
         _check_batch(_batches(dataset)[0], 2, 8, 3)
-        with pytest.raises(ValueError, match="no ClassLabel"):
+        with pytest.raises(ValueError, match="--conditional.*no ClassLabel"):
             data.load("celeb_a", resolution=8, channels=3, batch_size=2, conditional=True)
 
 
@@ -237,14 +379,20 @@ def test_offline_tfds_request_fails_fast_with_the_fix(tmp_path):
     assert time.monotonic() - start < 10
     message = str(caught.value)
     assert str(tmp_path) in message and "tfds build mnist" in message
-    assert "download=True" in message
+    # both spellings of both ways out: the Python argument and the kgan-train flag
+    assert "download=True (kgan-train: --download)" in message
+    assert "data_dir=PATH (kgan-train, kgan-evaluate: --data-dir PATH)" in message
     assert caught.value.__cause__ is None and caught.value.__context__ is None
     assert not any(tmp_path.iterdir())  # nothing half-downloaded
 
 
 def test_unknown_source_is_a_clear_error():
-    with pytest.raises(ValueError, match="neither an existing folder nor a TFDS"):
+    with pytest.raises(ValueError, match="neither an existing folder nor a TFDS") as caught:
         data.load("no_such_dataset_xyz", resolution=8, channels=1, batch_size=2)
+    assert "https://www.tensorflow.org/datasets/catalog" in str(caught.value)
+    assert "a .npz file" in str(caught.value) and "'digits'" in str(caught.value)
+    with pytest.raises(ValueError, match="Did you mean 'mnist'"):
+        data.describe("mnsit")
 
 
 def test_missing_folder_path_is_not_mistaken_for_a_tfds_name(tmp_path):

@@ -1,130 +1,118 @@
-"""Input pipelines: TFDS by name, image folders, NumPy arrays, and the `digits` demo.
+"""Input pipelines: TFDS by name, image folders, .npz arrays, and the `digits` demo.
 
 Every source ends in the same contract: a `tf.data.Dataset` of float32 images in
-[-1, 1], [B, resolution, resolution, channels] (plus int32 [B] labels when
+[-1, 1], [B, resolution, resolution, channels] (NHWC; plus int32 [B] labels when
 `conditional`), batched with the *global* batch size and `drop_remainder=True`, so a
 distribution strategy can split each batch evenly over replicas.
 
+What to build is one `DataOptions`; which source reads a name is the registry's choice
+(`find_source`): "digits", then a `.npz` file ("arrays"), then a path or existing folder
+("folder"), then any other name as a TFDS dataset ("tfds"). A new source is one module
+with a `Source` subclass plus `register_source(...)`. Importing this package, building
+`DataOptions` and finding a source load no TensorFlow; `load` and `describe` do.
+
 Example:
     >>> import kgan
+    >>> options = kgan.data.DataOptions(resolution=32, channels=1, batch_size=64)
     >>> info = kgan.data.describe("digits")           # num_examples=1797, num_classes=10
-    >>> ds = kgan.data.load("digits", resolution=32, channels=1, batch_size=64)
+    >>> ds = kgan.data.load("digits", options)
+    >>> ds = kgan.data.load("digits", resolution=32, channels=1, batch_size=64)  # same
     >>> steps_per_epoch = info.steps_per_epoch(64)
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
+from typing import TYPE_CHECKING
 
-import tensorflow as tf
+from kgan.data.arrays import ArraysSource, from_arrays
+from kgan.data.digits import DIGITS, DigitsSource
+from kgan.data.folder import FolderReport, FolderSource, SkippedImagesWarning, scan_image_folder
+from kgan.data.options import DataOptions
+from kgan.data.registry import (
+    Source,
+    SourceInfo,
+    find_source,
+    get_source,
+    names,
+    register_source,
+)
+from kgan.data.tfds_source import DatasetNotPreparedError, TfdsSource
 
-from kgan.data import pipeline, tfds_source
-from kgan.data.arrays import digits_arrays, from_arrays
-from kgan.data.folder import FolderReport, SkippedImagesWarning, load_folder, scan_image_folder
-from kgan.data.tfds_source import DatasetNotPreparedError
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 __all__ = [
     "DIGITS",
+    "SOURCES",
+    "DataOptions",
     "DatasetNotPreparedError",
     "FolderReport",
     "SkippedImagesWarning",
+    "Source",
     "SourceInfo",
     "describe",
+    "find_source",
     "from_arrays",
+    "get_source",
     "load",
+    "register_source",
     "scan_image_folder",
 ]
 
-DIGITS = "digits"
+# Sources are asked newest first: TFDS, which takes every other name, is registered first.
+register_source(TfdsSource())
+register_source(FolderSource())
+register_source(ArraysSource())
+register_source(DigitsSource())
 
 
-@dataclasses.dataclass(frozen=True)
-class SourceInfo:
-    """What training needs to know about a source before building models.
-
-    Attributes:
-        name: the source as given (TFDS name, "digits", or the folder's absolute path).
-        kind: "tfds", "folder" or "digits".
-        num_examples: examples in the split, or None when unknown (TFDS not prepared).
-        num_classes: number of classes, or None for unlabelled sources.
-        image_shape: native (H, W, C) when fixed, entries None where it varies.
-        report: the folder scan (usable files, skipped files) for folders, else None.
-    """
-
-    name: str
-    kind: str
-    num_examples: int | None
-    num_classes: int | None
-    image_shape: tuple[int | None, ...]
-    report: FolderReport | None = None
-
-    def steps_per_epoch(self, batch_size: int) -> int | None:
-        """Full global batches per epoch (drop_remainder), or None when unknown."""
-        return None if self.num_examples is None else self.num_examples // batch_size
+def __getattr__(name: str):
+    """`SOURCES`: the registered kinds in the order they are asked, always current."""
+    if name == "SOURCES":
+        return names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def describe(
-    source: str | os.PathLike, *, split: str = "train", data_dir: str | None = None
+    source: str | os.PathLike,
+    options: DataOptions | None = None,
+    *,
+    split: str | None = None,
+    data_dir: str | None = None,
 ) -> SourceInfo:
     """Describes a source without building a pipeline (and without downloading).
 
     Args:
-        source: TFDS name, "digits", or path to an image folder.
-        split: TFDS split (slicing syntax allowed), ignored for other sources.
+        source: TFDS name, "digits", a .npz file, or a path to an image folder.
+        options: where to look: its `split` and `data_dir` are used (nothing else).
+        split: TFDS split (slicing syntax allowed); other sources have only "train".
+            Overrides `options.split`; default "train".
         data_dir: TFDS data dir (default: TFDS's own, usually ~/tensorflow_datasets).
+            Overrides `options.data_dir`.
 
     Returns:
         `SourceInfo`. For folders this scans (and validates) every image once.
     """
-    if _is_folder(source):
-        report = scan_image_folder(source)
-        classes = len(report.class_names) if report.class_names else None
-        return SourceInfo(
-            report.root, "folder", len(report.files), classes, (None, None, None), report
-        )
-    if source == DIGITS:
-        return SourceInfo(DIGITS, "digits", 1797, 10, (8, 8, 1))
-    builder = tfds_source.get_builder(str(source), data_dir)
-    features = tfds_source.find_features(builder)
-    count = tfds_source.num_examples(builder, split)
-    return SourceInfo(str(source), "tfds", count, features.num_classes, features.image_shape)
+    split = split or (options.split if options else "train")
+    data_dir = data_dir or (options.data_dir if options else None)
+    return find_source(source).describe(source, split=split, data_dir=data_dir)
 
 
 def load(
-    source: str | os.PathLike,
-    *,
-    resolution: int,
-    channels: int,
-    batch_size: int,
-    conditional: bool = False,
-    split: str = "train",
-    data_dir: str | None = None,
-    download: bool = False,
-    shuffle: bool = True,
-    seed: int = 0,
-    cache: bool | str = False,
-    shuffle_buffer: int = 10_000,
+    source: str | os.PathLike, options: DataOptions | None = None, **fields
 ) -> tf.data.Dataset:
-    """Builds the training pipeline for a TFDS name, "digits", or an image folder.
+    """Builds the training pipeline for `source` as `options` say.
 
     Args:
         source: a path to an existing folder (recursive; jpg/png/bmp/gif/webp; bad files
-            are reported and skipped before training), "digits" (scikit-learn's 8x8
-            digits, offline), or any TFDS image dataset name ("mnist", "cifar10",
-            "celeb_a", ...; celeb_a gets the ProGAN/StyleGAN 128x128 face crop).
-        resolution: output side in pixels (centre square crop, then resize).
-        channels: 1 or 3; sources are converted (gray->RGB, RGB->luma, alpha over white).
-        batch_size: the global batch size; batches use drop_remainder=True.
-        conditional: yield (images, int32 labels); needs a labelled source.
-        split: TFDS split, slicing syntax allowed ("train[:90%]"); "train" for others.
-        data_dir: TFDS data dir; default is TFDS's own (~/tensorflow_datasets).
-        download: allow TFDS to download and prepare missing data. Off by default, so an
-            offline machine gets an immediate `DatasetNotPreparedError` with the fix.
-        shuffle: shuffle with `seed`; a new, reproducible order each epoch.
-        seed: seed for the file and example shuffles.
-        cache: True caches preprocessed images in memory, a path caches to that file.
-        shuffle_buffer: upper bound on the example shuffle buffer.
+            are reported and skipped before training), a .npz file (`images`, optional
+            `labels`), "digits" (scikit-learn's 8x8 digits, offline), or any TFDS image
+            dataset name ("mnist", "cifar10", "celeb_a", ...; celeb_a gets the
+            ProGAN/StyleGAN 128x128 face crop).
+        options: a `DataOptions`; may be omitted when its fields are given as keywords.
+        **fields: `DataOptions` fields (resolution=, channels=, batch_size=, ...), which
+            override those of `options`.
 
     Returns:
         tf.data.Dataset of float32 [batch, resolution, resolution, channels] in [-1, 1],
@@ -132,39 +120,12 @@ def load(
 
     Raises:
         DatasetNotPreparedError: TFDS data missing and download=False.
-        ValueError: bad arguments, unlabelled source with conditional=True, unknown
+        FileNotFoundError: a path that does not exist.
+        ValueError: bad options, an unlabelled source with conditional=True, an unknown
             name, or a folder with no usable image.
     """
-    pipeline.check_geometry(resolution, channels)
-    common = dict(
-        resolution=resolution,
-        channels=channels,
-        batch_size=batch_size,
-        conditional=conditional,
-        shuffle=shuffle,
-        seed=seed,
-        cache=cache,
-        shuffle_buffer=shuffle_buffer,
-    )
-    if _is_folder(source):
-        return load_folder(source, **common)
-    if source == DIGITS:
-        return _load_digits(split, **common)
-    return tfds_source.load_tfds(
-        str(source), split=split, data_dir=data_dir, download=download, **common
-    )
-
-
-def _is_folder(source: str | os.PathLike) -> bool:
-    """Paths and existing folders are folders; "name/config" strings stay TFDS names."""
-    if isinstance(source, os.PathLike) or os.path.isdir(source):
-        return True
-    return str(source).startswith(("/", "./", "../", "~"))
-
-
-def _load_digits(split: str, *, conditional: bool, cache: bool | str, **kwargs) -> tf.data.Dataset:
-    if split != "train":
-        raise ValueError(f"'digits' has a single split, 'train'; got split={split!r}.")
-    del cache  # already in memory
-    images, labels = digits_arrays()
-    return from_arrays(images, labels if conditional else None, value_range=(0.0, 1.0), **kwargs)
+    if options is None:
+        options = DataOptions(**fields)
+    elif fields:
+        options = options.replace(**fields)
+    return find_source(source).load(source, options)

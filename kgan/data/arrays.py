@@ -1,11 +1,19 @@
-"""In-memory NumPy arrays and the scikit-learn `digits` demo set."""
+"""NumPy arrays: in memory (`from_arrays`), in a .npz file (the "arrays" source), and the
+scikit-learn `digits` demo set. TensorFlow loads only when a pipeline is built.
+"""
 
 from __future__ import annotations
 
-import numpy as np
-import tensorflow as tf
+import os
+from typing import TYPE_CHECKING
 
-from kgan.data import pipeline
+import numpy as np
+
+from kgan.data.options import DataOptions
+from kgan.data.registry import Source, SourceInfo
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 # Accepted value ranges for float arrays, tried in this order when not given.
 FLOAT_RANGES = ((0.0, 1.0), (-1.0, 1.0))
@@ -67,14 +75,10 @@ def check_labels(labels: np.ndarray | None, count: int) -> np.ndarray | None:
 def from_arrays(
     images: np.ndarray,
     labels: np.ndarray | None = None,
+    options: DataOptions | None = None,
     *,
-    batch_size: int,
-    resolution: int | None = None,
-    channels: int | None = None,
     value_range: tuple[float, float] | None = None,
-    shuffle: bool = True,
-    seed: int = 0,
-    shuffle_buffer: int = 10_000,
+    **fields,
 ) -> tf.data.Dataset:
     """Pipeline over NumPy images (+ labels), same output contract as `load`.
 
@@ -83,15 +87,14 @@ def from_arrays(
 
     Args:
         images: [N, H, W] or [N, H, W, C]; uint8 [0, 255] or float [0, 1] / [-1, 1].
-        labels: optional int [N]; when given, elements are (images, labels).
-        batch_size: global batch size (drop_remainder=True).
-        resolution: output side; default the input height (non-square inputs are
-            centre-cropped to a square either way).
-        channels: 1 or 3; default 1 for single-channel inputs, else 3.
+        labels: optional int [N], yielded as (images, labels) when conditional.
+        options: a `DataOptions`; or give its fields as keywords, where `resolution`
+            defaults to the input height (non-square inputs are centre-cropped either
+            way), `channels` to 1 for single-channel inputs and 3 otherwise, and
+            `conditional` to whether `labels` were given.
         value_range: (low, high) of the input values; inferred when None.
-        shuffle: shuffle with `seed`, a new reproducible order each epoch.
-        seed: shuffle seed.
-        shuffle_buffer: cap on the shuffle buffer (default covers small arrays fully).
+        **fields: `DataOptions` fields (batch_size=, shuffle=, seed=, ...); they
+            override those of `options`.
 
     Returns:
         tf.data.Dataset of float32 [B, resolution, resolution, channels] in [-1, 1]
@@ -100,29 +103,93 @@ def from_arrays(
     Example:
         >>> ds = from_arrays(np.zeros([64, 28, 28], np.uint8), batch_size=32)
     """
+    import tensorflow as tf
+
+    from kgan.data import pipeline
+
     images = as_nhwc(images)
+    options = _arrays_options(images, labels, options, fields)
     low, high = check_range(images, value_range)
-    labels = check_labels(labels, len(images))
-    resolution = resolution or images.shape[1]
-    channels = channels or (1 if images.shape[-1] == 1 else 3)
-    pipeline.check_geometry(resolution, channels)
+    labels = check_labels(labels, len(images)) if options.conditional else None
+    if options.conditional and labels is None:
+        raise ValueError("conditional=True needs labels: one integer class per image.")
 
     def preprocess(image: tf.Tensor, *label: tf.Tensor) -> tf.Tensor | tuple:
         unit = (tf.cast(image, tf.float32) - low) / (high - low)
-        image = pipeline.preprocess_image(unit, resolution, channels)
+        image = pipeline.preprocess_image(unit, options.resolution, options.channels)
         return (image, *label) if label else image
 
     elements = images if labels is None else (images, labels)
-    return pipeline.finish(
-        tf.data.Dataset.from_tensor_slices(elements),
-        preprocess,
-        batch_size=batch_size,
-        num_examples=len(images),
-        shuffle=shuffle,
-        seed=seed,
-        cache=False,
-        shuffle_buffer=shuffle_buffer,
+    dataset = tf.data.Dataset.from_tensor_slices(elements)
+    return pipeline.finish(dataset, preprocess, options, num_examples=len(images))
+
+
+def _arrays_options(
+    images: np.ndarray, labels: np.ndarray | None, options: DataOptions | None, fields: dict
+) -> DataOptions:
+    """`options` with `fields` applied; without options, defaults taken from the data."""
+    if options is not None:
+        return options.replace(**fields) if fields else options
+    defaults = dict(
+        resolution=images.shape[1],
+        channels=1 if images.shape[-1] == 1 else 3,
+        conditional=labels is not None,
     )
+    given = {key: value for key, value in fields.items() if value is not None}
+    return DataOptions(**{**defaults, **given})
+
+
+class ArraysSource(Source):
+    """A NumPy `.npz` file with an `images` array and, for conditional training, `labels`.
+
+    Values follow `from_arrays`: uint8 in [0, 255], or floats in [0, 1] or [-1, 1].
+    """
+
+    kind = "arrays"
+    usage = "a .npz file holding 'images' [N, H, W(, C)] and optional int 'labels' [N]"
+
+    def matches(self, name: str | os.PathLike) -> bool:
+        return os.fspath(name).lower().endswith(".npz")
+
+    def describe(self, name: str | os.PathLike, *, split: str, data_dir: str | None) -> SourceInfo:
+        del data_dir  # a file path says where the data is
+        images, labels = read_npz(name, split, labelled=False)
+        classes = None if labels is None else int(labels.max()) + 1
+        path = _abspath(name)
+        return SourceInfo(path, self.kind, len(images), classes, tuple(images.shape[1:]))
+
+    def load(self, name: str | os.PathLike, options: DataOptions) -> tf.data.Dataset:
+        images, labels = read_npz(name, options.split, labelled=options.conditional)
+        return from_arrays(images, labels, options)
+
+
+def read_npz(
+    path: str | os.PathLike, split: str, labelled: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The checked `images` (NHWC) and `labels` (or None) of a .npz file."""
+    path = _abspath(path)
+    if split != "train":
+        raise ValueError(f"a .npz file has a single split, 'train'; got split={split!r}. "
+                         "Keep each split in its own file.")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Array file not found: {path}.")
+    with np.load(path, allow_pickle=False) as arrays:
+        found = f"it has {', '.join(arrays.files) or 'no arrays'}"
+        save = "save with np.savez(path, images=images, labels=labels)"
+        if "images" not in arrays:
+            raise ValueError(f"{path} has no 'images' array ({found}); {save}.")
+        if labelled and "labels" not in arrays:
+            raise ValueError(
+                f"conditional=True (kgan-train: --conditional) needs a 'labels' array in "
+                f"{path} ({found}); {save}, or train unconditionally."
+            )
+        images = as_nhwc(arrays["images"])
+        labels = arrays.get("labels")
+    return images, check_labels(labels, len(images))
+
+
+def _abspath(path: str | os.PathLike) -> str:
+    return os.path.abspath(os.path.expanduser(os.fspath(path)))
 
 
 def digits_arrays() -> tuple[np.ndarray, np.ndarray]:

@@ -3,6 +3,7 @@
 Every file is decoded once by TensorFlow's own decoder before training starts, so a
 corrupt, truncated, empty or mislabelled file is reported by name and skipped, instead
 of stopping an epoch halfway with "jpeg::Uncompress failed" and no file name.
+TensorFlow loads on the first scan, not on import.
 """
 
 from __future__ import annotations
@@ -11,10 +12,14 @@ import dataclasses
 import functools
 import os
 import warnings
+from typing import TYPE_CHECKING
 
-import tensorflow as tf
+from kgan.data.registry import Source, SourceInfo
 
-from kgan.data import pipeline
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from kgan.data.options import DataOptions
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
@@ -77,15 +82,18 @@ def scan_image_folder(root: str | os.PathLike) -> FolderReport:
     """
     root = os.path.abspath(os.path.expanduser(os.fspath(root)))
     if not os.path.isdir(root):
-        raise FileNotFoundError(f"Image folder not found: {root} (not a directory).")
-    entries = tuple(
-        (path, os.path.getsize(path), os.stat(path).st_mtime_ns) for path in _image_paths(root)
-    )
-    if not entries:
-        raise ValueError(
-            f"No image files under {root}: expected files ending in "
-            f"{', '.join(IMAGE_EXTENSIONS)} (searched recursively)."
+        what = "is a file, not a folder" if os.path.exists(root) else "does not exist"
+        raise FileNotFoundError(
+            f"Image folder not found: {root} {what}. Pass the folder that holds the images."
         )
+    paths, others = _image_paths(root)
+    if not paths:
+        raise ValueError(
+            f"No image files under {root} (searched recursively): kgan reads files ending in "
+            f"{', '.join(IMAGE_EXTENSIONS)}; found {_describe_others(others)}. Convert the "
+            "images to PNG or JPEG."
+        )
+    entries = tuple((path, os.path.getsize(path), os.stat(path).st_mtime_ns) for path in paths)
     report = _validate(root, entries)
     if not report.files:
         raise ValueError(
@@ -95,54 +103,39 @@ def scan_image_folder(root: str | os.PathLike) -> FolderReport:
     return report
 
 
-def _image_paths(root: str) -> list[str]:
-    paths = []
+def _image_paths(root: str) -> tuple[list[str], list[str]]:
+    """Image files and other files under `root`, each list sorted."""
+    images, others = [], []
     for folder, subfolders, names in os.walk(root):
         subfolders.sort()
-        paths += [
-            os.path.join(folder, n) for n in sorted(names) if n.lower().endswith(IMAGE_EXTENSIONS)
-        ]
-    return paths
+        for name in sorted(names):
+            is_image = name.lower().endswith(IMAGE_EXTENSIONS)
+            (images if is_image else others).append(os.path.join(folder, name))
+    return images, others
+
+
+def _describe_others(others: list[str]) -> str:
+    """'no files at all' or '3 other files (.tif, .txt)'."""
+    if not others:
+        return "no files at all"
+    kinds = sorted({os.path.splitext(p)[1].lower() or os.path.basename(p) for p in others})
+    shown = ", ".join(kinds[:5]) + (", ..." if len(kinds) > 5 else "")
+    return f"{len(others)} other file(s) ({shown})"
 
 
 @functools.lru_cache(maxsize=8)
 def _validate(root: str, entries: tuple[tuple[str, int, int], ...]) -> FolderReport:
+    from kgan.data import pipeline
+
     empty = {path for path, size, _ in entries if size == 0}
     candidates = [path for path, _, _ in entries if path not in empty]
-    decodable = _decodable_indices(candidates)
+    decodable = pipeline.decodable_files(candidates)
     files = tuple(p for i, p in enumerate(candidates) if i in decodable)
     bad = [p for i, p in enumerate(candidates) if i not in decodable]
     skipped = [(p, "empty file (0 bytes)") for p in sorted(empty)]
-    skipped += [(p, _decode_error(p)) for p in bad]
+    skipped += [(p, pipeline.decode_error(p)) for p in bad]
     class_names, labels = _classes(root, files)
     return FolderReport(root, files, tuple(sorted(skipped)), class_names, labels)
-
-
-def _decodable_indices(paths: list[str]) -> set[int]:
-    """Decodes all files in parallel inside tf.data; returns the indices that worked.
-
-    `ignore_errors` drops failing elements without naming them, so each element carries
-    its own index and the missing ones are the bad files.
-    """
-    if not paths:
-        return set()
-    dataset = tf.data.Dataset.from_tensor_slices((tf.range(len(paths)), paths))
-    dataset = dataset.map(
-        lambda i, p: (i, tf.shape(decode_file(p))[0]),
-        num_parallel_calls=pipeline.AUTOTUNE,
-        deterministic=False,
-    ).ignore_errors()
-    return {int(i) for i, _ in dataset.as_numpy_iterator()}
-
-
-def _decode_error(path: str) -> str:
-    """TensorFlow's own message for a file that failed in `_decodable_indices`."""
-    try:
-        decode_file(tf.constant(path))
-    except (tf.errors.OpError, ValueError) as error:
-        message = getattr(error, "message", str(error)).strip().splitlines()
-        return message[0] if message else type(error).__name__
-    return "failed to decode inside tf.data"
 
 
 def _classes(
@@ -156,51 +149,84 @@ def _classes(
     return names, tuple(index[parts[0]] for parts in firsts)
 
 
-def decode_file(path: tf.Tensor) -> tf.Tensor:
-    """Reads and decodes one image file to uint8 [H, W, C], C in 1..4 (first GIF frame)."""
-    image = tf.io.decode_image(tf.io.read_file(path), channels=0, expand_animations=False)
-    return tf.ensure_shape(image, [None, None, None])
+class FolderSource(Source):
+    """A folder of images, searched recursively; first-level subfolders are the classes."""
 
+    kind = "folder"
+    usage = "a folder of images (a path; start a relative one with ./)"
 
-def load_folder(
-    root: str | os.PathLike,
-    *,
-    resolution: int,
-    channels: int,
-    batch_size: int,
-    conditional: bool,
-    shuffle: bool,
-    seed: int,
-    cache: bool | str,
-    shuffle_buffer: int,
-) -> tf.data.Dataset:
-    """Pipeline over the usable images of a folder; warns with the report if any skipped.
+    def matches(self, name: str | os.PathLike) -> bool:
+        """Paths and existing folders; plain words like "mnist" or "name/config" stay TFDS
+        names unless a folder of that name exists."""
+        if isinstance(name, os.PathLike) or os.path.isdir(name):
+            return True
+        return name.startswith(("/", "./", "../", "~"))
 
-    Labels (when `conditional`) are the first-level subfolder names, sorted.
-    """
-    report = scan_image_folder(root)
-    if report.skipped:
-        warnings.warn(report.summary(), SkippedImagesWarning, stacklevel=3)
-    if conditional and report.labels is None:
-        raise ValueError(
-            f"conditional=True needs one subfolder per class under {report.root}, with "
-            "every image inside one; some images lie directly in the root folder."
+    def describe(self, name: str | os.PathLike, *, split: str, data_dir: str | None) -> SourceInfo:
+        del data_dir  # the path says where the images are
+        _check_split(split)
+        report = scan_image_folder(name)
+        classes = len(report.class_names) if report.class_names else None
+        return SourceInfo(
+            report.root, self.kind, len(report.files), classes, (None, None, None), report
         )
 
+    def load(self, name: str | os.PathLike, options: DataOptions) -> tf.data.Dataset:
+        """Pipeline over the usable images; warns with the report if any were skipped.
+
+        Labels (when `options.conditional`) index the sorted first-level subfolder names.
+        """
+        _check_split(options.split)
+        report = scan_image_folder(name)
+        if report.skipped:
+            warnings.warn(report.summary(), SkippedImagesWarning, stacklevel=3)
+        if options.conditional:
+            _check_classes(report)
+        return _dataset(report, options)
+
+
+def _check_split(split: str) -> None:
+    if split != "train":
+        raise ValueError(
+            f"an image folder has a single split, 'train'; got split={split!r}. "
+            "Keep each split in its own folder and pass that folder."
+        )
+
+
+def _check_classes(report: FolderReport) -> None:
+    """Conditional training needs labels, which a folder gets from class subfolders."""
+    layout = (f"one subfolder per class holding that class's images, e.g. "
+              f"{report.root}/cat/*.jpg and {report.root}/dog/*.jpg")
+    if report.class_names is None:
+        loose = [os.path.basename(p) for p in report.files if os.path.dirname(p) == report.root]
+        raise ValueError(
+            f"conditional=True (kgan-train: --conditional) needs class labels, and an image "
+            f"folder gets them from its class subfolders: {layout}. {len(loose)} image(s) "
+            f"lie directly in {report.root} ({', '.join(loose[:3])}"
+            f"{', ...' if len(loose) > 3 else ''}): move each into its class's subfolder, "
+            "or train without conditional=True."
+        )
+    if len(report.class_names) < 2:
+        raise ValueError(
+            f"conditional=True (kgan-train: --conditional) needs two or more classes, but "
+            f"{report.root} has a single class subfolder, {report.class_names[0]!r}. Use "
+            f"{layout}; or train without conditional=True."
+        )
+
+
+def _dataset(report: FolderReport, options: DataOptions) -> tf.data.Dataset:
+    import tensorflow as tf
+
+    from kgan.data import pipeline
+
     def preprocess(path: tf.Tensor, *label: tf.Tensor) -> tf.Tensor | tuple:
-        image = tf.cast(decode_file(path), tf.float32) / 255.0
-        image = pipeline.preprocess_image(pipeline.to_rgba(image), resolution, channels)
+        image = tf.cast(pipeline.decode_file(path), tf.float32) / 255.0
+        image = pipeline.to_rgba(image)
+        image = pipeline.preprocess_image(image, options.resolution, options.channels)
         return (image, *label) if label else image
 
-    files = tf.constant(report.files)
-    elements = (files, tf.constant(report.labels, tf.int32)) if conditional else files
-    return pipeline.finish(
-        tf.data.Dataset.from_tensor_slices(elements),
-        preprocess,
-        batch_size=batch_size,
-        num_examples=len(report.files),
-        shuffle=shuffle,
-        seed=seed,
-        cache=cache,
-        shuffle_buffer=shuffle_buffer,
-    )
+    elements = tf.constant(report.files)
+    if options.conditional:
+        elements = (elements, tf.constant(report.labels, tf.int32))
+    dataset = tf.data.Dataset.from_tensor_slices(elements)
+    return pipeline.finish(dataset, preprocess, options, num_examples=len(report.files))

@@ -8,8 +8,12 @@ HWC, then `preprocess_image` makes the float32 [-1, 1] image the GAN trains on.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import tensorflow as tf
+
+if TYPE_CHECKING:
+    from kgan.data.options import DataOptions
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -82,49 +86,73 @@ def preprocess_image(
 def finish(
     dataset: tf.data.Dataset,
     preprocess: Callable[..., tf.Tensor | tuple],
+    options: DataOptions,
     *,
-    batch_size: int,
     num_examples: int | None,
-    shuffle: bool,
-    seed: int,
-    cache: bool | str,
-    shuffle_buffer: int,
 ) -> tf.data.Dataset:
     """Seeded shuffle, parallel preprocess, optional cache, batch, prefetch.
 
     Without a cache the shuffle runs before decoding, on cheap elements (file names,
     encoded bytes, array rows), so the buffer never holds decoded images. With a cache,
     preprocessing runs once into the cache and the shuffle runs after it, so each epoch
-    still gets a new order. Orders are a function of `seed` (a new order per epoch,
-    reproducibly), and parallel maps stay deterministic: same seed, same batches.
+    still gets a new order. Orders are a function of `options.seed` (a new order per
+    epoch, reproducibly), and parallel maps stay deterministic: same seed, same batches.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
-    if num_examples is not None and num_examples < batch_size:
+    if num_examples is not None and num_examples < options.batch_size:
         raise ValueError(
-            f"Only {num_examples} examples for a global batch of {batch_size} with "
-            "drop_remainder: no batch would be produced. Lower batch_size or add data."
+            f"Only {num_examples} examples for a global batch of {options.batch_size} with "
+            "drop_remainder: no batch would be produced. Lower batch_size "
+            "(kgan-train: --batch-size) to at most the number of examples, or add data."
         )
-    buffer = min(shuffle_buffer, num_examples) if num_examples else shuffle_buffer
+    buffer = options.shuffle_buffer
+    if num_examples:
+        buffer = min(buffer, num_examples)
 
     def shuffled(ds: tf.data.Dataset) -> tf.data.Dataset:
-        return ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True) if shuffle else ds
+        if not options.shuffle:
+            return ds
+        return ds.shuffle(buffer, seed=options.seed, reshuffle_each_iteration=True)
 
-    if not cache:
+    if not options.cache:
         dataset = shuffled(dataset)
     dataset = dataset.map(preprocess, num_parallel_calls=AUTOTUNE, deterministic=True)
-    if cache:
-        dataset = shuffled(dataset.cache("" if cache is True else str(cache)))
-    dataset = dataset.batch(batch_size, drop_remainder=True, num_parallel_calls=AUTOTUNE)
+    if options.cache:
+        dataset = shuffled(dataset.cache("" if options.cache is True else options.cache))
+    dataset = dataset.batch(options.batch_size, drop_remainder=True, num_parallel_calls=AUTOTUNE)
     return dataset.prefetch(AUTOTUNE)
 
 
-def check_geometry(resolution: int, channels: int) -> None:
-    """Rejects impossible output sizes before any data is touched."""
-    if not isinstance(resolution, int) or resolution < 1:
-        raise ValueError(f"resolution must be a positive int, got {resolution!r}.")
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}.")
+def decode_file(path: tf.Tensor) -> tf.Tensor:
+    """Reads and decodes one image file to uint8 [H, W, C], C in 1..4 (first GIF frame)."""
+    image = tf.io.decode_image(tf.io.read_file(path), channels=0, expand_animations=False)
+    return tf.ensure_shape(image, [None, None, None])
+
+
+def decodable_files(paths: list[str]) -> set[int]:
+    """Decodes all files in parallel inside tf.data; returns the indices that worked.
+
+    `ignore_errors` drops failing elements without naming them, so each element carries
+    its own index and the missing ones are the bad files.
+    """
+    if not paths:
+        return set()
+    dataset = tf.data.Dataset.from_tensor_slices((tf.range(len(paths)), paths))
+    dataset = dataset.map(
+        lambda i, p: (i, tf.shape(decode_file(p))[0]),
+        num_parallel_calls=AUTOTUNE,
+        deterministic=False,
+    ).ignore_errors()
+    return {int(i) for i, _ in dataset.as_numpy_iterator()}
+
+
+def decode_error(path: str) -> str:
+    """TensorFlow's own message for a file that failed in `decodable_files`."""
+    try:
+        decode_file(tf.constant(path))
+    except (tf.errors.OpError, ValueError) as error:
+        message = getattr(error, "message", str(error)).strip().splitlines()
+        return message[0] if message else type(error).__name__
+    return "failed to decode inside tf.data"
 
 
 def to_rgba(image: tf.Tensor) -> tf.Tensor:

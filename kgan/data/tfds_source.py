@@ -10,11 +10,20 @@ download path runs only when the caller passes `download=True`.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
+from typing import TYPE_CHECKING
 
-import tensorflow as tf
+from kgan.data import registry
+from kgan.data.registry import Source, SourceInfo
 
-from kgan.data import pipeline
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from kgan.data.options import DataOptions
+
+KIND = "tfds"
+CATALOG = "https://www.tensorflow.org/datasets/catalog/overview"
 
 # Face crops (top, left, height, width) applied before the resize. celeb_a: the 128x128
 # window centred on (row 121, col 89) of the aligned 218x178 images, as in ProGAN's and
@@ -42,12 +51,21 @@ def get_builder(name: str, data_dir: str | None):
 
     try:
         return tfds.builder(name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError as error:
-        raise ValueError(
-            f"{name!r} is neither an existing folder nor a TFDS dataset name "
-            f"({str(error).splitlines()[0]}). Pass a path to an image folder, 'digits', "
-            "or a name from `tfds.list_builders()`."
-        ) from None
+    except tfds.core.registered.DatasetNotFoundError:
+        raise ValueError(_unknown_name(name, tfds.list_builders())) from None
+
+
+def _unknown_name(name: str, known: list[str]) -> str:
+    """Says what was tried, suggests close TFDS names, and how the other sources are named."""
+    close = difflib.get_close_matches(name.split("/")[0].split(":")[0], known, n=3)
+    guess = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+    folder = os.path.abspath(os.path.expanduser(name))
+    others = [registry.get_source(kind).usage for kind in registry.names() if kind != KIND]
+    return (
+        f"{name!r} is neither an existing folder nor a TFDS dataset name ({folder} does "
+        f"not exist).{guess} Pass a TFDS name from {CATALOG}, or one of: "
+        f"{'; '.join(others)}."
+    )
 
 
 def find_features(builder) -> TfdsFeatures:
@@ -87,65 +105,77 @@ def ensure_prepared(builder, data_dir: str | None, download: bool) -> None:
     if download:
         builder.download_and_prepare()
         return
-    root = os.fspath(builder.data_dir_root)
-    raise DatasetNotPreparedError(
-        f"TFDS dataset {builder.name!r} (version {builder.version}) is not prepared: "
-        f"nothing usable at {builder.data_dir}. This call does not download "
-        "(download=False). To prepare it, on a machine with internet run\n"
-        f"    tfds build {builder.name} --data_dir=/some/dir\n"
-        f"then copy the folder /some/dir/{builder.name} to {root}/{builder.name}"
-        + ("" if data_dir else " (the default data dir; or pass data_dir=...)")
-        + ". Or pass download=True where the machine can reach the internet."
+    raise DatasetNotPreparedError(_not_prepared(builder, data_dir))
+
+
+def _not_prepared(builder, data_dir: str | None) -> str:
+    """The three ways out, each in its Python and its command-line spelling."""
+    name, root = builder.name, os.fspath(builder.data_dir_root)
+    where = "the data dir you gave" if data_dir else "TFDS's default data dir"
+    return (
+        f"TFDS dataset {name!r} (version {builder.version}) is not prepared: nothing usable "
+        f"at {builder.data_dir} ({where}), and downloading is off. Either\n"
+        f"  - let TFDS download it (needs internet): pass download=True "
+        f"(kgan-train: --download);\n"
+        f"  - or point at a data dir that already holds {name}: pass data_dir=PATH "
+        f"(kgan-train, kgan-evaluate: --data-dir PATH);\n"
+        f"  - or prepare it on a machine with internet: tfds build {name} "
+        f"--data_dir=/some/dir, then copy /some/dir/{name} to {root}/{name} on this machine"
+        + ("" if data_dir else " (or anywhere, then pass that folder as data_dir / --data-dir)")
+        + "."
     )
 
 
-def load_tfds(
-    name: str,
-    *,
-    resolution: int,
-    channels: int,
-    batch_size: int,
-    conditional: bool,
-    split: str,
-    data_dir: str | None,
-    download: bool,
-    shuffle: bool,
-    seed: int,
-    cache: bool | str,
-    shuffle_buffer: int,
-) -> tf.data.Dataset:
-    """Pipeline over a TFDS image dataset; images decode in parallel after the shuffle."""
-    import tensorflow_datasets as tfds
+class TfdsSource(Source):
+    """Any TFDS image dataset by name; tried last, so it takes every name nobody else does.
 
-    builder = get_builder(name, data_dir)
-    features = find_features(builder)
-    if conditional and features.label_key is None:
-        raise ValueError(
-            f"conditional=True but TFDS dataset {name!r} has no ClassLabel feature "
-            f"(features: {', '.join(builder.info.features.keys())})."
+    celeb_a gets the ProGAN/StyleGAN 128x128 face crop before the resize.
+    """
+
+    kind = KIND
+    usage = f"a TensorFlow Datasets name such as mnist, cifar10, celeb_a ({CATALOG})"
+
+    def matches(self, name: str | os.PathLike) -> bool:
+        return isinstance(name, str)
+
+    def describe(self, name: str | os.PathLike, *, split: str, data_dir: str | None) -> SourceInfo:
+        builder = get_builder(name, data_dir)
+        features = find_features(builder)
+        count = num_examples(builder, split)
+        return SourceInfo(name, self.kind, count, features.num_classes, features.image_shape)
+
+    def load(self, name: str | os.PathLike, options: DataOptions) -> tf.data.Dataset:
+        """Pipeline over the split; images stay encoded until after the shuffle."""
+        import tensorflow_datasets as tfds
+
+        from kgan.data import pipeline
+
+        builder = get_builder(name, options.data_dir)
+        features = find_features(builder)
+        if options.conditional and features.label_key is None:
+            raise ValueError(
+                f"conditional=True (kgan-train: --conditional) needs class labels, but TFDS "
+                f"dataset {name!r} has no ClassLabel feature (features: "
+                f"{', '.join(builder.info.features.keys())}). Train it without "
+                "conditional=True, or pick a labelled dataset."
+            )
+        ensure_prepared(builder, options.data_dir, options.download)
+        dataset = builder.as_dataset(
+            split=options.split,
+            shuffle_files=options.shuffle,
+            decoders={features.image_key: tfds.decode.SkipDecoding()},
+            read_config=tfds.ReadConfig(shuffle_seed=options.seed),
         )
-    ensure_prepared(builder, data_dir, download)
-    dataset = builder.as_dataset(
-        split=split,
-        shuffle_files=shuffle,
-        # Images stay encoded until after the shuffle, then decode in parallel.
-        decoders={features.image_key: tfds.decode.SkipDecoding()},
-        read_config=tfds.ReadConfig(shuffle_seed=seed),
-    )
-    preprocess = _preprocessor(builder, features, resolution, channels, conditional)
-    return pipeline.finish(
-        dataset,
-        preprocess,
-        batch_size=batch_size,
-        num_examples=num_examples(builder, split),
-        shuffle=shuffle,
-        seed=seed,
-        cache=cache,
-        shuffle_buffer=shuffle_buffer,
-    )
+        preprocess = _preprocessor(builder, features, options)
+        count = num_examples(builder, options.split)
+        return pipeline.finish(dataset, preprocess, options, num_examples=count)
 
 
-def _preprocessor(builder, features: TfdsFeatures, resolution: int, channels: int, labels: bool):
+def _preprocessor(builder, features: TfdsFeatures, options: DataOptions):
+    import tensorflow as tf
+
+    from kgan.data import pipeline
+
     image_feature = builder.info.features[features.image_key]
     face_crop = FACE_CROPS.get(builder.name)
 
@@ -155,8 +185,8 @@ def _preprocessor(builder, features: TfdsFeatures, resolution: int, channels: in
             image = tf.image.crop_to_bounding_box(image, *face_crop)
         if image.shape[-1] is None:
             image = pipeline.to_rgba(tf.cast(image, tf.float32) / 255.0)
-        image = pipeline.preprocess_image(image, resolution, channels)
-        if not labels:
+        image = pipeline.preprocess_image(image, options.resolution, options.channels)
+        if not options.conditional:
             return image
         return image, tf.cast(example[features.label_key], tf.int32)
 
