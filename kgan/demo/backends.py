@@ -22,60 +22,28 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from kgan.demo import media
-
-#: Largest seed the `generate` signature takes (int64).
-MAX_SEED = 2**63 - 1
-#: Images per call: the export's MAX_BATCH_SIZE (kgan.serving.signatures).
-MAX_BATCH = 64
-INFO_FILE = os.path.join("assets.extra", "kgan.json")
-_TRUNCATION = "truncation"
-
-
-@dataclass(frozen=True)
-class Truncation:
-    """A generator's truncation input (psi: 1 = the full distribution, 0 = the mean image).
-
-    `rank` is the signature input's rank: 1 for a batched [N] value, 0 for a scalar.
-    The range and default come from kgan.json's "truncation" entry when it has one.
-    """
-
-    default: float = 1.0
-    minimum: float = 0.0
-    maximum: float = 1.0
-    rank: int = 1
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What the page and the CLI need to know about a generator."""
-
-    name: str
-    image_shape: tuple[int, int, int]
-    latent_dim: int
-    num_classes: int | None = None
-    truncation: Truncation | None = None
-    source: str = ""
-
-    @property
-    def conditional(self) -> bool:
-        return self.num_classes is not None
-
-
-@dataclass
-class Images:
-    """uint8 images [N, H, W, C], their PNG files' bytes and the latents [N, latent_dim]."""
-
-    images: np.ndarray
-    png: list[bytes] = field(default_factory=list)
-    z: np.ndarray | None = None
+from kgan.demo.model import (  # noqa: F401  (re-exported: the backends' vocabulary)
+    INFO_FILE,
+    MAX_BATCH,
+    MAX_SEED,
+    TRUNCATION_INPUT,
+    Images,
+    ModelInfo,
+    Truncation,
+    check_labels,
+    check_seeds,
+    check_truncation,
+    model_name,
+    read_info_file,
+    truncation_from,
+    version_dir,
+)
 
 
 class Backend:
@@ -136,18 +104,17 @@ class Backend:
         return [value, value]
 
     def _extras(self, seeds: np.ndarray, labels, truncation) -> dict[str, np.ndarray]:
+        """The inputs beside seed / z: labels, and truncation when the model takes it (its
+        default when none is given, since the signature requires the input)."""
         extras = {}
         labels = check_labels(labels, seeds, self.info.num_classes)
         if labels is not None:
             extras["label"] = labels
         spec = self.info.truncation
-        if truncation is not None:
-            value = check_truncation(truncation, spec)
-            extras[_TRUNCATION] = (np.full(len(seeds), value, np.float32) if spec.rank
-                                   else np.float32(value))
-        elif spec is not None:  # the signature needs the input: send its default
-            extras[_TRUNCATION] = (np.full(len(seeds), spec.default, np.float32) if spec.rank
-                                   else np.float32(spec.default))
+        if truncation is not None or spec is not None:
+            value = spec.default if truncation is None else check_truncation(truncation, spec)
+            extras[TRUNCATION_INPUT] = (np.full(len(seeds), value, np.float32) if spec.rank
+                                        else np.float32(value))
         return extras
 
     def _run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -157,103 +124,6 @@ class Backend:
 def _rows(inputs: dict[str, np.ndarray], start: int) -> dict[str, np.ndarray]:
     """Rows start..start+MAX_BATCH of each batched input (scalars pass whole)."""
     return {k: v[start:start + MAX_BATCH] if np.ndim(v) else v for k, v in inputs.items()}
-
-
-# ------------------------------------------------------------------ request checks
-def check_seeds(seeds) -> np.ndarray:
-    """Seeds as int64 [N]: whole numbers in [0, 2**63); N >= 1."""
-    values = list(np.atleast_1d(np.asarray(seeds, dtype=object)))
-    if not values:
-        raise ValueError("empty request: ask for at least one seed")
-    for value in values:
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
-                or not 0 <= int(value) <= MAX_SEED:
-            raise ValueError(f"seed must be a whole number from 0 to {MAX_SEED}, "
-                             f"got {value!r}")
-    return np.asarray([int(v) for v in values], np.int64)
-
-
-def check_labels(labels, seeds: np.ndarray, num_classes: int | None) -> np.ndarray | None:
-    """Labels as int32 [N] in [0, num_classes); None gives seed % num_classes."""
-    if num_classes is None:
-        if labels is not None:
-            raise ValueError("this model is unconditional: it takes no label")
-        return None
-    if labels is None:
-        return (np.asarray(seeds, np.int64) % num_classes).astype(np.int32)
-    array = np.atleast_1d(np.asarray(labels))
-    if array.shape != (len(seeds),) or not np.issubdtype(array.dtype, np.integer) \
-            or array.min() < 0 or array.max() >= num_classes:
-        raise ValueError(f"label must be a class number from 0 to {num_classes - 1} "
-                         f"(this model has {num_classes} classes), got "
-                         f"{np.asarray(labels).tolist()!r}")
-    return array.astype(np.int32)
-
-
-def check_truncation(value, spec: Truncation | None) -> float:
-    """A truncation value inside the model's range; models without the input refuse one."""
-    if spec is None:
-        raise ValueError("this model has no truncation input")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if not spec.minimum <= number <= spec.maximum:
-        raise ValueError(f"truncation must be a number from {spec.minimum:g} to "
-                         f"{spec.maximum:g}, got {value!r}")
-    return number
-
-
-# ------------------------------------------------------------------ model description
-def read_info_file(version_dir: str) -> dict:
-    """The export's assets.extra/kgan.json (latent_dim, num_classes, image_shape, ...)."""
-    path = os.path.join(version_dir, INFO_FILE)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path} is missing: {version_dir} is not a kgan export "
-                                "(make one with kgan-export)") from None
-
-
-def truncation_from(signature_inputs: dict[str, int], extra: dict | None) -> Truncation | None:
-    """The truncation capability: present when `generate` has a `truncation` input.
-
-    Args:
-        signature_inputs: `generate`'s input names -> rank.
-        extra: kgan.json's optional "truncation" object ({"default", "min", "max"}).
-    """
-    if _TRUNCATION not in signature_inputs:
-        return None
-    extra = extra if isinstance(extra, dict) else {}
-    return Truncation(default=float(extra.get("default", 1.0)),
-                      minimum=float(extra.get("min", 0.0)),
-                      maximum=float(extra.get("max", 1.0)),
-                      rank=int(signature_inputs[_TRUNCATION]))
-
-
-def version_dir(path: str) -> str:
-    """A version folder as given, or a model folder's highest numbered version."""
-    path = os.fspath(path)
-    if not os.path.isdir(path):
-        raise FileNotFoundError(f"export not found: {path} (expected EXPORT_DIR/<model> or "
-                                "EXPORT_DIR/<model>/<version>)")
-    if os.path.isfile(os.path.join(path, "saved_model.pb")):
-        return path
-    versions = [name for name in os.listdir(path) if name.isdigit()
-                and os.path.isfile(os.path.join(path, name, "saved_model.pb"))]
-    if not versions:
-        raise FileNotFoundError(f"{path} holds no export: expected saved_model.pb or numbered "
-                                "version folders (EXPORT_DIR/<model>/<version>/)")
-    return os.path.join(path, max(versions, key=int))
-
-
-def model_name(path: str) -> str:
-    """The served name of an export folder: the model folder's name."""
-    path = os.path.abspath(path)
-    if os.path.basename(path).isdigit():
-        path = os.path.dirname(path)
-    return os.path.basename(path)
 
 
 # ------------------------------------------------------------------ the backends
@@ -274,7 +144,7 @@ class EmbeddedBackend(Backend):
         self.info = ModelInfo(
             name=model_name(self.path), image_shape=tuple(extra["image_shape"]),
             latent_dim=int(extra["latent_dim"]), num_classes=extra.get("num_classes"),
-            truncation=truncation_from(inputs, extra.get(_TRUNCATION)), source=self.path)
+            truncation=truncation_from(inputs, extra.get(TRUNCATION_INPUT)), source=self.path)
 
     def _run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         tf = self._tf
@@ -320,7 +190,7 @@ class ServingBackend(Backend):
         self.info = ModelInfo(
             name=client.model, image_shape=tuple(int(d) for d in image_shape),
             latent_dim=int(latent_dim), num_classes=num_classes,
-            truncation=truncation_from(inputs, extra.get(_TRUNCATION)),
+            truncation=truncation_from(inputs, extra.get(TRUNCATION_INPUT)),
             source=f"TF Serving {where}")
 
     def _discover_classes(self) -> int:

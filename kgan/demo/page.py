@@ -14,7 +14,7 @@ import math
 from html import escape
 from urllib.parse import urlencode
 
-from kgan.demo.backends import ModelInfo
+from kgan.demo.model import ModelInfo
 from kgan.demo.params import GRID_SIZES, View
 
 _STYLE = """
@@ -117,9 +117,11 @@ def _controls(info: ModelInfo, view: View | None, query: dict) -> str:
     n = _value(view, query, "n", "1") if not (view and view.interpolation) else "1"
     sizes = "".join(f'<option{" selected" if n == str(k) else ""}>{k}</option>'
                     for k in GRID_SIZES)
-    fresh = {"n": n if n != "1" else None, "label": _value(view, query, "label") or None,
-             "truncation": _value(view, query, "truncation") or None}
-    new = "/?" + urlencode({k: v for k, v in fresh.items() if v})
+    # A new image keeps the valid choices (grid size, class, truncation), never a bad one.
+    fresh = {} if view is None else {"n": None if view.interpolation or view.n == 1 else view.n,
+                                     "label": view.label, "truncation": view.truncation}
+    kept = urlencode({k: v for k, v in fresh.items() if v is not None})
+    new = f"/?{kept}" if kept else "/"
     return (f'<form id="controls" method="get" action="/">'
             f'<label>Seed<input name="seed" id="seed" value="{escape(seed)}" '
             f'inputmode="numeric" autocomplete="off"></label>'

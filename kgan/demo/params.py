@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
-from kgan.demo.backends import MAX_BATCH, MAX_SEED, ModelInfo
 from kgan.demo.media import MAX_FRAMES
+from kgan.demo.model import MAX_BATCH, MAX_SEED, ModelInfo
 
 #: Grid sizes the picker offers (any 1..MAX_BATCH works in the address).
 GRID_SIZES = (1, 4, 9, 16, 25, 36, 49, 64)
