@@ -18,11 +18,15 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import json
 import os
 import shutil
+import signal
 import sys
+import tempfile
 import time
 
 import keras
@@ -33,7 +37,13 @@ from kgan import data, schedules
 from kgan.gan import GAN
 from kgan.training import distribute
 from kgan.training.callbacks import HParams, ImageGrid, QualityMetrics, ScalarLogger
-from kgan.training.checkpointing import NonFiniteGuard, RunError, RunState, Saver
+from kgan.training.checkpointing import (
+    NonFiniteGuard,
+    RunError,
+    RunState,
+    Saver,
+    TrainingInterrupted,
+)
 from kgan.training.config import NO_AUGMENT, ConfigError, TrainConfig
 
 _JIT = {"auto": "auto", "on": True, "off": False}
@@ -91,28 +101,48 @@ def run(config: TrainConfig, restart: bool = False, callbacks=(), verbose: int |
         A `RunResult` (paths of the final model and the export).
 
     Raises:
-        ConfigError: the config cannot run here (data, strategy, batch split).
+        ConfigError: the config cannot run here (data, strategy, batch split, export dir).
         RunError: the run directory belongs to another config, a loss became
-            non-finite (`NonFiniteLossError`), or Ctrl-C (`TrainingInterrupted`).
+            non-finite (`NonFiniteLossError`), a checkpoint could not be written, or a
+            stop signal arrived (`TrainingInterrupted`, state saved).
     """
-    info, steps_per_epoch = _data_info(config)
+    _check_export_dir(config)
+    # The strategy comes before any other TensorFlow op: a multi-worker strategy cannot
+    # configure collective ops once the runtime has started.
     env = _setup(config)
-    # Only a run that got this far leaves a config.json that later runs must match.
-    paths = prepare_run_dir(config, restart)
+    info, steps_per_epoch = _data_info(config)
+    paths = check_run_dir(config, restart) if env.chief else RunPaths(config.run_dir)
     with env.strategy.scope():
         gan = build_gan(config, info.num_classes, env.jit_compile, steps_per_epoch)
-    state = RunState(gan, paths.root, steps_per_epoch, config.keep_checkpoints)
+    state = RunState(gan, paths.root, steps_per_epoch, config.keep_checkpoints,
+                     chief=env.chief)
+    try:
+        _resume(config, state, paths)
+        if env.chief:  # the request is accepted: only now does the run dir change
+            write_run_dir(config, paths)
+        _announce(config, paths, state, env)
+        if state.step < config.epochs * steps_per_epoch:
+            if verbose is None:
+                verbose = 1 if sys.stdout.isatty() else 2
+            _train(config, gan, state, paths, info, list(callbacks),
+                   verbose if env.chief else 0, env.chief)
+        return _finish(config, gan, state, paths, env.chief)
+    finally:
+        state.close()
+
+
+def _resume(config: TrainConfig, state: RunState, paths: RunPaths) -> None:
+    """Restores the newest checkpoint; refuses what would overwrite a run's progress."""
     start = state.restore()
-    total = config.epochs * steps_per_epoch
-    if start > total:
-        raise RunError(f"{paths.root} has already trained {start // steps_per_epoch} epochs; "
-                       f"ask for at least that many (--epochs)")
-    _announce(config, paths, state, env)
-    if start < total:
-        if verbose is None:
-            verbose = 1 if sys.stdout.isatty() else 2
-        _train(config, gan, state, paths, info, list(callbacks), verbose)
-    return _finish(config, gan, state, paths)
+    if start > config.epochs * state.steps_per_epoch:
+        raise RunError(f"{paths.root} has already trained {start // state.steps_per_epoch} "
+                       "epochs; ask for at least that many (--epochs)")
+    trained = [p for p in (paths.final_model, paths.result) if os.path.exists(p)]
+    if start == 0 and trained:
+        raise RunError(f"{paths.root} holds a trained run ({os.path.basename(trained[0])}) "
+                       f"but no checkpoint in {paths.backup} or {paths.checkpoints}; "
+                       "training again would overwrite it: pass --restart to move it aside "
+                       "and start over")
 
 
 # ---------------------------------------------------------------- run directory
@@ -122,12 +152,26 @@ def prepare_run_dir(config: TrainConfig, restart: bool = False) -> RunPaths:
     Raises:
         RunError: the directory holds a run with other settings, is not a kgan run,
             or cannot be written.
+        ConfigError: --restart would move the current directory (or a parent) aside.
     """
+    paths = check_run_dir(config, restart)
+    write_run_dir(config, paths)
+    return paths
+
+
+def check_run_dir(config: TrainConfig, restart: bool = False) -> RunPaths:
+    """Checks that the run directory is free or this run's (with `restart`, moves it
+    aside first); writes nothing else, so a refused request leaves it as it was."""
     paths = RunPaths(config.run_dir)
     if restart and os.path.isdir(paths.root) and os.listdir(paths.root):
         moved = _move_aside(paths.root)
         print(f"--restart: moved the previous run to {moved}")
     _check_existing(config, paths)
+    return paths
+
+
+def write_run_dir(config: TrainConfig, paths: RunPaths) -> None:
+    """Creates the run's folders and (re)writes `config.json`."""
     try:
         for folder in (paths.logs, paths.samples, paths.backup, paths.checkpoints):
             os.makedirs(folder, exist_ok=True)
@@ -135,7 +179,6 @@ def prepare_run_dir(config: TrainConfig, restart: bool = False) -> RunPaths:
     except OSError as error:
         raise RunError(f"cannot write the run directory {paths.root}: "
                        f"{error.strerror or error}") from None
-    return paths
 
 
 def _check_existing(config: TrainConfig, paths: RunPaths) -> None:
@@ -143,8 +186,8 @@ def _check_existing(config: TrainConfig, paths: RunPaths) -> None:
         try:
             saved = TrainConfig.load(paths.config)
         except ConfigError as error:
-            raise RunError(f"{paths.config} is unreadable ({error}); pass --restart to "
-                           "start over") from None
+            raise RunError(f"cannot resume {paths.root}: {error}; pass --restart to move it "
+                           "aside and start over") from None
         changed = saved.differences(config)
         if changed:
             raise RunError(
@@ -159,13 +202,44 @@ def _check_existing(config: TrainConfig, paths: RunPaths) -> None:
 
 
 def _move_aside(root: str) -> str:
+    here, old = os.path.realpath(os.getcwd()), os.path.realpath(root)
+    if here == old or here.startswith(old.rstrip(os.sep) + os.sep):
+        raise ConfigError(f"--restart cannot move {root} aside: it is the current directory "
+                          "or holds it; run from its parent folder (e.g. cd .. and "
+                          f"--run-dir {os.path.basename(old)})")
     base = f"{os.path.normpath(root)}.old-{time.strftime('%Y%m%d-%H%M%S')}"
     target, number = base, 1
     while os.path.exists(target):
         number += 1
         target = f"{base}-{number}"
-    shutil.move(root, target)
+    try:
+        shutil.move(root, target)
+    except OSError as error:
+        raise RunError(f"--restart cannot move {root} to {target}: "
+                       f"{error.strerror or error}") from None
     return target
+
+
+def _check_export_dir(config: TrainConfig) -> None:
+    """Fails before training, not after it, when the export cannot be written."""
+    if not config.export:
+        return
+    target = os.path.abspath(os.path.join(config.export_dir, config.model_name))
+    existing = target
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    problem = None
+    if not os.path.isdir(existing):
+        problem = f"{existing} is a file, not a folder"
+    else:
+        try:  # a probe file: os.access says yes to root even on a read-only mount
+            with tempfile.TemporaryFile(dir=existing):
+                pass
+        except OSError as error:
+            problem = f"cannot write in {existing} ({error.strerror or error})"
+    if problem:
+        raise ConfigError(f"--export-dir {config.export_dir}: {problem}; choose a writable "
+                          "folder, or pass --no-export")
 
 
 def _write_atomic(path: str, text: str) -> None:
@@ -180,16 +254,16 @@ def _write_atomic(path: str, text: str) -> None:
 def _setup(config: TrainConfig) -> distribute.Setup:
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(config.seed)
-    # keras-cv layers (kgan.augment) draw from TF's global generator when built, which
-    # op determinism forbids unless it was seeded explicitly.
-    tf.random.set_global_generator(tf.random.Generator.from_seed(config.seed))
     try:
         env = distribute.setup(config.strategy, config.mixed_precision,
                                _JIT[config.jit_compile])
         distribute.check_global_batch(config.batch_size, env.num_replicas)
     except ValueError as error:
         raise ConfigError(str(error)) from None
+    keras.utils.set_random_seed(config.seed)
+    # keras-cv layers (kgan.augment) draw from TF's global generator when built, which
+    # op determinism forbids unless it was seeded explicitly.
+    tf.random.set_global_generator(tf.random.Generator.from_seed(config.seed))
     return env
 
 
@@ -277,14 +351,19 @@ def epoch_dataset(config: TrainConfig, epoch: int, steps: int, skip: int = 0) ->
     return dataset.repeat().skip(skip).take(steps - skip)
 
 
+def data_options(config: TrainConfig) -> data.DataOptions:
+    """The config's data settings as one `kgan.data.DataOptions`."""
+    return data.DataOptions(resolution=config.resolution, channels=config.channels,
+                            batch_size=config.batch_size, conditional=config.conditional,
+                            data_dir=config.data_dir, download=config.download)
+
+
 def _load(config: TrainConfig, seed: int, conditional: bool | None = None) -> tf.data.Dataset:
     try:
-        return data.load(
-            config.dataset, resolution=config.resolution, channels=config.channels,
-            batch_size=config.batch_size,
-            conditional=config.conditional if conditional is None else conditional,
-            data_dir=config.data_dir, download=config.download, shuffle=True, seed=seed,
-        )
+        options = data_options(config).replace(seed=seed, shuffle=True)
+        if conditional is not None:
+            options = options.replace(conditional=conditional)
+        return data.load(config.dataset, options)
     except (ValueError, FileNotFoundError) as error:
         raise ConfigError(str(error)) from None
 
@@ -295,10 +374,9 @@ def _data_info(config: TrainConfig):
         info = data.describe(config.dataset, data_dir=config.data_dir)
     except (ValueError, FileNotFoundError) as error:
         raise ConfigError(str(error)) from None
-    if config.conditional and not info.num_classes:
-        raise ConfigError(f"--conditional needs a labelled dataset; {config.dataset!r} has "
-                          "no class labels")
-    _load(config, seed=config.seed)  # missing TFDS data fails here (or downloads)
+    # Missing TFDS data fails here (or downloads); each source says what a conditional
+    # run needs (e.g. one subfolder per class).
+    _load(config, seed=config.seed)
     if info.num_examples is None:
         info = data.describe(config.dataset, data_dir=config.data_dir)
     steps = config.steps_per_epoch or info.steps_per_epoch(config.batch_size)
@@ -311,9 +389,15 @@ def _data_info(config: TrainConfig):
 # ------------------------------------------------------------------ training
 def _announce(config: TrainConfig, paths: RunPaths, state: RunState, env) -> None:
     epoch, batch = state.position()
-    where = (f"resuming at epoch {epoch + 1}, batch {batch} (step {state.step})"
-             if state.step else "starting")
-    print(f"kgan: {where}; {config.dataset} at {config.resolution}px, "
+    total = config.epochs * state.steps_per_epoch
+    if state.step >= total:
+        where = f"training is complete ({config.epochs} epochs, step {state.step})"
+    elif state.step:
+        where = f"resuming at epoch {epoch + 1}, batch {batch} (step {state.step})"
+    else:
+        where = "starting"
+    worker = "" if env.chief else f"worker {env.worker_index} of {env.num_workers}: "
+    print(f"kgan: {worker}{where}; {config.dataset} at {config.resolution}px, "
           f"{config.epochs} epochs x {state.steps_per_epoch} steps, "
           f"{env.num_replicas} replica(s), {env.policy}; run dir {paths.root}", flush=True)
 
@@ -326,24 +410,54 @@ class _StopAtEpochEnd(keras.callbacks.Callback):
         self.model.stop_training = True
 
 
-def _train(config, gan, state, paths, info, extra, verbose) -> None:
+def _train(config, gan, state, paths, info, extra, verbose, chief: bool = True) -> None:
     saver = Saver(state, config.checkpoint_every)
-    logging = _logging_callbacks(config, paths, info)
-    once = [HParams(paths.logs, config.to_dict())]
+    # Only the chief logs: TensorBoard, samples and metrics are files of the run dir.
+    logging = _logging_callbacks(config, paths, info) if chief else []
+    once = [HParams(paths.logs, config.to_dict())] if chief else []
     with saver:
-        while state.step < config.epochs * state.steps_per_epoch:
-            epoch, batch = state.position()
-            before = state.step
-            gan.fit(
-                epoch_dataset(config, epoch, state.steps_per_epoch, skip=batch),
-                initial_epoch=epoch, epochs=config.epochs,
-                steps_per_epoch=state.steps_per_epoch - batch, shuffle=False, verbose=verbose,
-                callbacks=[NonFiniteGuard(state), saver, *logging, *once, *extra,
-                           _StopAtEpochEnd()],
-            )
-            once = []
-            if state.step == before:
-                raise RunError(f"epoch {epoch + 1} trained no step: the data ran out")
+        try:
+            while state.step < config.epochs * state.steps_per_epoch:
+                epoch, batch = state.position()
+                before = state.step
+                gan.fit(
+                    epoch_dataset(config, epoch, state.steps_per_epoch, skip=batch),
+                    initial_epoch=epoch, epochs=config.epochs,
+                    steps_per_epoch=state.steps_per_epoch - batch, shuffle=False,
+                    verbose=verbose, callbacks=[NonFiniteGuard(state), saver, *logging, *once,
+                                                *extra, _StopAtEpochEnd()],
+                )
+                once = []
+                if state.step == before:
+                    raise RunError(f"epoch {epoch + 1} trained no step: the data ran out")
+        except KeyboardInterrupt as error:  # a second signal, in the middle of a step
+            raise _interrupted(error, f"stopped in the middle of step {state.step + 1}; "
+                               "not saved, the last checkpoint is "
+                               f"{state.latest or 'none yet'}") from None
+        except tf.errors.OpError as error:
+            raise _cluster_error(error, state) from None
+        saver.check()  # a signal after the last batch: saved at the epoch end, stop now
+
+
+def _interrupted(error: BaseException, what: str) -> TrainingInterrupted:
+    """A `TrainingInterrupted` for a signal that arrived outside the Saver's watch."""
+    signum = getattr(error, "signum", signal.SIGINT)
+    stopped = TrainingInterrupted(f"{what}. Run the same command again to go on.")
+    stopped.signum = signum
+    return stopped
+
+
+def _cluster_error(error: tf.errors.OpError, state: RunState) -> Exception:
+    """Names a lost worker (collectives aborted or timed out) in one line; other TF
+    errors go on as they are."""
+    lost = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+            tf.errors.CancelledError, tf.errors.AbortedError)
+    if not isinstance(error, lost):
+        return error
+    message = " ".join((error.message or str(error)).split())[:300]
+    return RunError(f"lost contact with another worker at step {state.step} ({message}); "
+                    f"the last checkpoint is {state.latest or 'none yet'}: restart every "
+                    "worker with the same command to resume")
 
 
 def _logging_callbacks(config: TrainConfig, paths: RunPaths, info) -> list:
@@ -394,22 +508,72 @@ def _real_sample(config: TrainConfig, labelled: bool) -> tf.data.Dataset:
 
 
 # ------------------------------------------------------------------- the end
-def _finish(config: TrainConfig, gan: GAN, state: RunState, paths: RunPaths) -> RunResult:
-    """Saves `final.keras` and exports, once per trained length of the run."""
-    if os.path.isfile(paths.result):
-        with open(paths.result, encoding="utf-8") as file:
-            previous = RunResult(**json.load(file))
-        if previous.steps == state.step:
-            print("kgan: this run is already complete; nothing to do.")
-            return previous
-    temp = os.path.join(paths.root, ".final-tmp.keras")
-    gan.save(temp)
-    os.replace(temp, paths.final_model)
-    export = None
-    if config.export:
-        from kgan.serving.export import export_generator
-
-        export = export_generator(gan, config.export_dir, model_name=config.model_name)
+def _finish(config: TrainConfig, gan: GAN, state: RunState, paths: RunPaths,
+            chief: bool = True) -> RunResult:
+    """Saves `final.keras` and exports, once per trained length of the run (the chief
+    only: the other workers of a multi-worker run hold the same weights)."""
+    if not chief:
+        return RunResult(paths.root, config.epochs, state.step, paths.final_model, None)
+    previous = _previous_result(paths)
+    if previous is not None and previous.steps == state.step:
+        print("kgan: this run is already complete; nothing to do.")
+        return previous
+    where = f"training is complete and saved in {state.latest}"
+    try:
+        _save_final(gan, paths, where)
+        export = _export(config, gan, paths)
+    except KeyboardInterrupt as error:
+        raise _interrupted(error, f"interrupted after training ({where})") from None
     result = RunResult(paths.root, config.epochs, state.step, paths.final_model, export)
     _write_atomic(paths.result, json.dumps(dataclasses.asdict(result), indent=2) + "\n")
     return result
+
+
+def _previous_result(paths: RunPaths) -> RunResult | None:
+    try:
+        with open(paths.result, encoding="utf-8") as file:
+            return RunResult(**json.load(file))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError):  # damaged: write it again
+        return None
+
+
+def _save_final(gan: GAN, paths: RunPaths, where: str) -> None:
+    temp = os.path.join(paths.root, ".final-tmp.keras")
+    try:
+        gan.save(temp)
+        os.replace(temp, paths.final_model)
+    except KeyboardInterrupt as error:
+        _remove(temp)
+        raise _interrupted(error, f"interrupted while writing {paths.final_model}; {where}"
+                           ) from None
+    except OSError as error:
+        _remove(temp)
+        cause = "disk full" if error.errno == errno.ENOSPC else error.strerror or str(error)
+        raise RunError(f"{cause} writing {paths.final_model}; {where}: free space and run "
+                       "the same command again") from None
+
+
+def _export(config: TrainConfig, gan: GAN, paths: RunPaths) -> str | None:
+    if not config.export:
+        return None
+    from kgan.serving.export import export_generator
+
+    try:
+        return export_generator(gan, config.export_dir, model_name=config.model_name)
+    except KeyboardInterrupt as error:
+        raise _interrupted(error, f"interrupted while exporting to {config.export_dir}; "
+                           f"the trained model is saved in {paths.final_model} (kgan-export "
+                           "exports it)") from None
+    except (OSError, tf.errors.OpError) as error:
+        cause = ("disk full" if getattr(error, "errno", None) == errno.ENOSPC
+                 else " ".join(str(error).split())[:200])
+        raise RunError(f"export to {config.export_dir} failed ({cause}); the trained model "
+                       f"is saved in {paths.final_model}: run the same command again, or "
+                       f"kgan-export {paths.root} {config.export_dir}") from None
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.remove(path)
