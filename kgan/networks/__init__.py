@@ -138,6 +138,15 @@ register(Family(
                  group_size=16),
     resolutions=(8, 256),
 ))
+register(Family(
+    "stylegan2", "kgan.networks.families.stylegan2",
+    "StyleGAN2 (Karras et al. 2020): mapping network, modulated/demodulated convs with noise, "
+    "skip G, residual D with minibatch stddev; non-saturating loss, lazy R1, EMA",
+    # Widths are min(cbase // res, cmax); conv_clamp 256 and num_fp16_res 4 for float16.
+    options=dict(cbase=16384, cmax=512, mapping_layers=8, w_dim=512, mapping_lr_multiplier=0.01,
+                 mbstd_group_size=4, conv_clamp=None, num_fp16_res=0),
+    resolutions=(16, 256),
+))
 
 NAMES = tuple(_REGISTRY)
 

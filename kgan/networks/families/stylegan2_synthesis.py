@@ -1,0 +1,210 @@
+"""StyleGAN2's synthesis network (skip architecture) and its stateless noise inputs.
+
+Synthesis (reference `SynthesisNetwork` / `SynthesisBlock`): a learned constant 4x4 input,
+then per resolution two modulated 3x3 convs (the first upsamples) and a toRGB layer; the
+image is the sum of every toRGB output, each earlier one upsampled with the [1, 3, 3, 1]
+filter (paper figure 7, "skip" generator). The block at resolution r reads ws[k: k + 3]
+(k = 2 log2(r) - 5; the 4x4 block reads ws[0: 2]), so a toRGB shares its w with the next
+block's first conv and there are num_ws = 2 log2(resolution) - 2 ws.
+
+Noise: every noise input is a stateless function of a seed, never of a stateful RNG:
+per-example seeds (`noise_seeds` int64 [N]) give each example its own noise whatever the
+batch; a batch seed (`seed`, [2] ints) draws the global batch's noise in one op, of which
+each replica keeps its rows (DESIGN.md, rule 2); with neither, each example's seed is a
+hash of its own w (so a synthesis call is a pure function of ws).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kgan import replicas
+from kgan.networks.families.stylegan2_layers import ModulatedConv2D, _Layer, _normal, upsample_2x
+
+NOISE_MODES = ("random", "const", "none")
+# Second seed word of noise draws: latents use 0x5EED (kgan.sampling), so the same integer
+# seed gives independent latents and noise.
+NOISE_STREAM = 0x7015E
+_HASH_PRIME = 2**31 - 1
+
+
+def channels_at(resolution: int, cbase: int, cmax: int) -> int:
+    """The reference's width rule: min(cbase // resolution, cmax)."""
+    return min(cbase // resolution, cmax)
+
+
+def layer_policy(resolution: int, image_resolution: int, num_fp16_res: int) -> str:
+    """Dtype policy of the layers at `resolution`: the global policy for the
+    `num_fp16_res` highest resolutions (the reference's fp16 blocks, never below 8 px),
+    float32 below them; with 0, the global policy everywhere."""
+    policy = keras.mixed_precision.global_policy().name
+    if num_fp16_res == 0:
+        return policy
+    threshold = max(2 ** (int(math.log2(image_resolution)) + 1 - num_fp16_res), 8)
+    return policy if resolution >= threshold else "float32"
+
+
+def noise_seeds_from(values) -> tf.Tensor:
+    """A per-example int64 seed in [0, 2^31 - 1) from the bits of `values` [N, ...]: a
+    linear hash modulo the prime 2^31 - 1 with fixed odd weights (no int64 overflow)."""
+    values = tf.cast(values, tf.float32)
+    values = tf.reshape(values, [tf.shape(values)[0], -1])
+    bits = tf.math.floormod(tf.cast(tf.bitcast(values, tf.int32), tf.int64), 2**32)
+    weights = np.random.default_rng(0x5717).integers(1, _HASH_PRIME, values.shape[-1]) | 1
+    terms = tf.math.floormod(bits * tf.constant(weights, tf.int64), _HASH_PRIME)
+    return tf.math.floormod(tf.reduce_sum(terms, axis=1), _HASH_PRIME)
+
+
+def noise_from_seeds(seeds, size: int) -> tf.Tensor:
+    """Standard-normal noise [N, size], row i a pure function of seeds[i]."""
+    seeds = tf.cast(tf.reshape(seeds, [-1]), tf.int64)
+
+    def one(seed):
+        return tf.random.stateless_normal([size], tf.stack([seed, NOISE_STREAM]))
+
+    return tf.map_fn(one, seeds, fn_output_signature=tf.TensorSpec([size], tf.float32))
+
+
+def noise_from_batch_seed(batch, size: int, seed) -> tf.Tensor:
+    """This replica's rows of one global noise draw [N, size] from a batch seed (an int,
+    or a [2] int tensor as `tf.random.stateless_normal` takes)."""
+    if isinstance(seed, (int, np.integer)):
+        seed = [int(seed), NOISE_STREAM]
+    return replicas.global_normal(batch, [size], tf.cast(seed, tf.int64))
+
+
+@keras.saving.register_keras_serializable(package="kgan")
+class SynthesisBlock(_Layer):
+    """One resolution of the skip generator: (const or conv0 with upsampling), conv1, toRGB.
+
+    Call: `block(ws, x=..., img=..., noises=[...], noise_mode=...)` -> (x, img), with ws
+    [N, num_conv + 1, w_dim]; toRGB computes in float32 and so does the image sum.
+    """
+
+    def __init__(self, out_channels: int, w_dim: int, resolution: int, image_channels: int,
+                 in_channels: int = 0, conv_clamp=None, **kwargs):
+        super().__init__(**kwargs)
+        self.out_channels = out_channels
+        self.w_dim = w_dim
+        self.resolution = resolution
+        self.image_channels = image_channels
+        self.in_channels = in_channels
+        self.conv_clamp = conv_clamp
+        self.num_conv = 1 if in_channels == 0 else 2
+
+    def build(self, input_shape=None):
+        r, out = self.resolution, self.out_channels
+        conv = dict(w_dim=self.w_dim, resolution=r, conv_clamp=self.conv_clamp,
+                    dtype=self.dtype_policy)
+        self.convs = []
+        if self.in_channels == 0:
+            self.const = self.add_weight(shape=(r, r, out), name="const", initializer=_normal())
+        else:
+            conv0 = ModulatedConv2D(out, up=2, name="conv0", **conv)
+            conv0.build((None, r // 2, r // 2, self.in_channels))
+            self.convs.append(conv0)
+        conv1 = ModulatedConv2D(out, name="conv1", **conv)
+        conv1.build((None, r, r, out))
+        self.convs.append(conv1)
+        self.torgb = ModulatedConv2D(self.image_channels, self.w_dim, kernel_size=1,
+                                     demodulate=False, use_noise=False, activation="linear",
+                                     conv_clamp=self.conv_clamp, resolution=r, dtype="float32",
+                                     name="torgb")
+        self.torgb.build((None, r, r, out))
+
+    def call(self, ws, x=None, img=None, noises=None, noise_mode: str = "random"):
+        if self.in_channels == 0:
+            x = tf.tile(self._cast(self.const)[None], [tf.shape(ws)[0], 1, 1, 1])
+        noises = noises or [None] * self.num_conv
+        for index, conv in enumerate(self.convs):
+            x = conv(x, ws[:, index], noise=noises[index], noise_mode=noise_mode)
+        y = self.torgb(x, ws[:, self.num_conv])
+        img = y if img is None else upsample_2x(img) + y
+        return x, img
+
+    def get_config(self):
+        return {**super().get_config(), "out_channels": self.out_channels, "w_dim": self.w_dim,
+                "resolution": self.resolution, "image_channels": self.image_channels,
+                "in_channels": self.in_channels, "conv_clamp": self.conv_clamp}
+
+
+@keras.saving.register_keras_serializable(package="kgan")
+class SynthesisNetwork(_Layer):
+    """ws [N, num_ws, w_dim] -> float32 images [N, resolution, resolution, channels].
+
+    Call: `synthesis(ws, noise_mode="random", noise_seeds=None, seed=None)`; noise_mode
+    "const" uses each layer's fixed buffer, "none" no noise (see the module docstring for
+    the random sources).
+    """
+
+    def __init__(self, resolution: int, image_channels: int, w_dim: int, cbase: int,
+                 cmax: int, conv_clamp=None, num_fp16_res: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.resolution = resolution
+        self.image_channels = image_channels
+        self.w_dim = w_dim
+        self.cbase = cbase
+        self.cmax = cmax
+        self.conv_clamp = conv_clamp
+        self.num_fp16_res = num_fp16_res
+        self.block_resolutions = [2**i for i in range(2, int(math.log2(resolution)) + 1)]
+        self.num_ws = 2 * len(self.block_resolutions)
+        # The side of each conv layer's noise input, in call order.
+        self.noise_resolutions = [r for r in self.block_resolutions for _ in range(1 + (r > 4))]
+
+    def build(self, input_shape=None):
+        self.blocks = []
+        for r in self.block_resolutions:
+            block = SynthesisBlock(
+                channels_at(r, self.cbase, self.cmax), self.w_dim, r, self.image_channels,
+                in_channels=channels_at(r // 2, self.cbase, self.cmax) if r > 4 else 0,
+                conv_clamp=self.conv_clamp, name=f"b{r}",
+                dtype=layer_policy(r, self.resolution, self.num_fp16_res))
+            block.build()
+            self.blocks.append(block)
+
+    def call(self, ws, noise_mode: str = "random", noise_seeds=None, seed=None):
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}.")
+        ws = tf.cast(ws, tf.float32)
+        if ws.shape[1] is not None and ws.shape[1] != self.num_ws:
+            raise ValueError(f"synthesis takes ws of shape [N, {self.num_ws}, {self.w_dim}], "
+                             f"got {ws.shape}.")
+        noises = self.noises(ws, noise_mode, noise_seeds, seed)
+        x = img = None
+        first = 0
+        for block in self.blocks:
+            count = block.num_conv
+            x, img = block(ws[:, first: first + count + 1], x=x, img=img,
+                           noises=noises[:count], noise_mode=noise_mode)
+            first, noises = first + count, noises[count:]
+        return img
+
+    def noises(self, ws, noise_mode: str = "random", noise_seeds=None, seed=None) -> list:
+        """The noise inputs of the conv layers, [N, r, r, 1] each (None unless "random")."""
+        if noise_mode != "random":
+            return [None] * len(self.noise_resolutions)
+        sizes = [r * r for r in self.noise_resolutions]
+        if noise_seeds is not None:
+            flat = noise_from_seeds(noise_seeds, sum(sizes))
+        elif seed is not None:
+            flat = noise_from_batch_seed(tf.shape(ws)[0], sum(sizes), seed)
+        else:
+            flat = noise_from_seeds(noise_seeds_from(ws[:, 0]), sum(sizes))
+        parts = tf.split(flat, sizes, axis=1)
+        return [tf.reshape(part, [-1, r, r, 1])
+                for part, r in zip(parts, self.noise_resolutions, strict=True)]
+
+    def compute_output_shape(self, input_shape, *args, **kwargs):
+        r = self.resolution
+        return (input_shape[0], r, r, self.image_channels)
+
+    def get_config(self):
+        return {**super().get_config(), "resolution": self.resolution,
+                "image_channels": self.image_channels, "w_dim": self.w_dim,
+                "cbase": self.cbase, "cmax": self.cmax, "conv_clamp": self.conv_clamp,
+                "num_fp16_res": self.num_fp16_res}
