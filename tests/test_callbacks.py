@@ -12,8 +12,9 @@ from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 import kgan
-from kgan.training import callbacks
+from kgan.evaluation import quality
 from kgan.evaluation.features import ClassifierFeatures
+from kgan.training import callbacks
 
 RES, STEPS, EPOCHS, BATCH = 8, 4, 2, 8
 
@@ -125,6 +126,51 @@ def test_quality_metrics_enter_epoch_logs():
     assert "fid" in history.history and len(history.history["fid"]) == 1
 
 
+def _tiny_extractor():
+    return ClassifierFeatures(keras.Sequential([
+        keras.Input((RES, RES, 1)), keras.layers.Flatten(), keras.layers.Dense(5),
+        keras.layers.Dense(2)]))
+
+
+def test_quality_metrics_is_the_quality_routine_with_real_stats_computed_once(tmp_path):
+    """The callback logs what evaluate_quality (kgan-evaluate's routine) returns for the same
+    generator and seeds, at the global step; the real side is read once per run."""
+    real = np.random.default_rng(3).uniform(-1, 1, (24, RES, RES, 1)).astype(np.float32)
+    extractor, seen = _tiny_extractor(), []
+    once = (seen.append(start) or real[start : start + 8] for start in range(0, 24, 8))
+    metric = callbacks.QualityMetrics(once, extractor, metrics=("fid", "kid"), num_samples=24,
+                                      seed=5, log_dir=str(tmp_path), batch_size=8,
+                                      num_subsets=3, subset_size=10)
+    gan = _gan()
+    history = gan.fit(_data(), epochs=2, verbose=0, callbacks=[metric]).history
+    assert seen == [0, 8, 16]  # a one-pass generator: a second read would find no images
+    expected = quality.evaluate_quality(lambda n, seed: gan.generate(n, seed=seed), real,
+                                        extractor, ("fid", "kid"), 24, seed=5, batch_size=8,
+                                        num_subsets=3, subset_size=10)
+    assert set(expected) == {"fid", "kid", "kid_std"}
+    for name, value in expected.items():
+        assert history[name][-1] == pytest.approx(value, rel=1e-5, abs=1e-9)
+    acc = _reader(str(tmp_path / callbacks.EPOCH_RUN))
+    logged = _scalars(acc, "fid")
+    assert [step for step, _ in logged] == [STEPS, 2 * STEPS]  # global train steps
+    assert logged[-1][1] == pytest.approx(history["fid"][-1], rel=1e-6)
+
+
+def test_quality_metrics_accepts_precomputed_real_statistics():
+    real = np.random.default_rng(4).uniform(-1, 1, (16, RES, RES, 1)).astype(np.float32)
+    extractor = _tiny_extractor()
+    stats = quality.real_statistics(real, extractor, ("fid", "pr"), 16)
+    gan = _gan()
+    from_stats = callbacks.QualityMetrics(stats, extractor, metrics=("fid", "pr"),
+                                          num_samples=16, k=3).evaluate(gan)
+    from_images = callbacks.QualityMetrics(real, extractor, metrics=("fid", "pr"),
+                                           num_samples=16, k=3).evaluate(gan)
+    assert from_stats == pytest.approx(from_images)
+    fid_only = quality.real_statistics(real, extractor, ("fid",), 16)
+    with pytest.raises(ValueError, match="keep no samples"):
+        callbacks.QualityMetrics(fid_only, extractor, metrics=("pr",), num_samples=16).evaluate(gan)
+
+
 def test_learning_rate_schedule_and_loss_scale_wrapping():
     schedule = keras.optimizers.schedules.ExponentialDecay(1e-3, decay_steps=1, decay_rate=0.5)
     gan = _gan()
@@ -156,6 +202,10 @@ def test_image_grid_layout_and_bad_input():
 def test_bad_arguments_fail_early(tmp_path):
     with pytest.raises(ValueError, match="valid names: dc, fid, kid, pr"):
         callbacks.QualityMetrics(np.zeros((4, 8, 8, 1)), None, metrics=("fidd",))
+    with pytest.raises(ValueError, match="num_samples >= 2"):
+        callbacks.QualityMetrics(np.zeros((4, 8, 8, 1)), None, num_samples=1)
+    with pytest.raises(ValueError, match="no metric named"):
+        callbacks.QualityMetrics(np.zeros((4, 8, 8, 1)), None, metrics=())
     with pytest.raises(ValueError, match="start < stop"):
         callbacks.Profiler(str(tmp_path), start=3, stop=3)
     with pytest.raises(ValueError, match="update_freq"):

@@ -1,14 +1,18 @@
-"""kgan-evaluate end to end on a tiny GAN: .keras and export agree; bad paths fail clearly."""
+"""kgan-evaluate end to end on a tiny GAN: .keras, run dir and export agree; exit codes."""
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 
 import keras
 import numpy as np
 import pytest
 
 import kgan
-from kgan.evaluation import features
 from kgan.cli import evaluate
+from kgan.evaluation import features
 from kgan.serving.export import export_generator
 
 RES = 8
@@ -73,6 +77,9 @@ def test_trains_a_domain_classifier_and_prints_a_table(saved, capsys):
     ("missing_data", "data file not found"),
     ("missing_weights", features.INCEPTION_WEIGHTS_FILE),
     ("bad_metric", "unknown metric 'fidd'; valid names: dc, fid, kid, pr"),
+    ("no_metric", "--metrics names no metric"),
+    ("one_sample", "--num-samples must be >= 2, got 1"),
+    ("zero_batch", "--batch-size must be >= 1, got 0"),
 ])
 def test_bad_inputs_fail_with_one_line(saved, capsys, tmp_path, case, expected):
     root, _ = saved
@@ -86,8 +93,119 @@ def test_bad_inputs_fail_with_one_line(saved, capsys, tmp_path, case, expected):
         extra = ["--features", "classifier", "--classifier", root / "clf.keras"]
     elif case == "missing_weights":
         extra = ["--inception-weights", tmp_path]
-    else:
+    elif case == "bad_metric":
         extra = ["--metrics", "fidd"]
+    elif case == "no_metric":
+        extra = ["--metrics", " , "]
+    elif case == "one_sample":
+        extra = ["--num-samples", 1]
+    else:
+        extra = ["--batch-size", 0]
     code, out, err = _run(capsys, model, "--data", data, *extra)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and expected in err and err.startswith("kgan-evaluate: error:")
+
+
+def _classifier_flags(root, num_samples=64):
+    return ["--data", root / "digits.npz", "--features", "classifier", "--classifier",
+            root / "clf.keras", "--num-samples", num_samples, "--batch-size", 32, "--json"]
+
+
+def test_a_run_directory_means_its_final_keras(saved, capsys, tmp_path):
+    root, _ = saved
+    shutil.copy(root / "gan.keras", tmp_path / "final.keras")  # what kgan-train writes
+    code, out, err = _run(capsys, tmp_path, *_classifier_flags(root))
+    assert code == 0, err
+    code, out_file, err = _run(capsys, root / "gan.keras", *_classifier_flags(root))
+    assert code == 0, err
+    assert json.loads(out)["metrics"] == pytest.approx(json.loads(out_file)["metrics"])
+
+
+def test_a_diverged_generator_stops_the_work_with_exit_1(saved, capsys, tmp_path):
+    generator, discriminator = kgan.networks.dcgan(RES, 1, latent_dim=8, base_filters=4)
+    generator.set_weights([np.full_like(w, np.nan) for w in generator.get_weights()])
+    gan = kgan.GAN(generator, discriminator, latent_dim=8)
+    gan.save(tmp_path / "nan.keras")
+    code, out, err = _run(capsys, tmp_path / "nan.keras", *_classifier_flags(saved[0]))
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and "NaN or inf" in err and "EvaluationError" in err
+
+
+def test_ctrl_c_exits_130(saved, capsys, monkeypatch):
+    def interrupted(count, seed):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluate, "load_sampler", lambda path: (interrupted, (RES, RES, 1)))
+    code, out, err = _run(capsys, saved[0] / "gan.keras", *_classifier_flags(saved[0]))
+    assert (code, out, err) == (130, "", "kgan-evaluate: interrupted\n")
+
+
+PROBE = """
+import sys
+from kgan.cli import evaluate
+try:
+    code = evaluate.main({argv!r})
+except SystemExit as done:
+    code = done.code
+print("EXIT", code, "TF", "tensorflow" in sys.modules, "KERAS", "keras" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize(("argv", "code"), [
+    (["--help"], 0), (["m.keras"], 2), (["m.keras", "--data", "d", "--bogus"], 2),
+    (["m.keras", "--data", "d", "--num-samples", "many"], 2),
+    (["m.keras", "--data", "d", "--metrics", "fid,fidd"], 2),
+    (["m.keras", "--data", "d", "--k", "0"], 2),
+], ids=["help", "no_data", "unknown_flag", "not_a_number", "unknown_metric", "bad_k"])
+def test_help_and_flag_errors_load_no_tensorflow(argv, code):
+    done = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv)], capture_output=True,
+                          text=True, timeout=120, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert done.stdout.strip().splitlines()[-1] == f"EXIT {code} TF False KERAS False", done.stderr
+    if code == 2:
+        assert "kgan-evaluate: error:" in done.stderr and len(done.stderr.splitlines()) <= 2
+
+
+def _digit_folder(root, per_class=8):
+    """A labelled image folder (one subfolder per class) of 8x8 digits."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for label in range(10):
+        (root / str(label)).mkdir(parents=True)
+        for i, image in enumerate(digits.images[digits.target == label][:per_class]):
+            pixels = (image * 255 / 16).astype(np.uint8)
+            Image.fromarray(pixels).save(root / str(label) / f"{i}.png")
+    return root
+
+
+@pytest.mark.slow  # a training run (~20 s on 2 CPUs)
+def test_kgan_evaluate_prints_what_training_logged(tmp_path, capsys):
+    """One quality routine: a mixed_float16 run's last QualityMetrics values equal what
+    kgan-evaluate prints for the run directory with the same seeds, real images and the
+    run's classifier (saved in float32 whatever the run's policy)."""
+    from kgan.training import runner
+    from kgan.training.config import TrainConfig
+
+    data, run_dir, logged = _digit_folder(tmp_path / "data"), tmp_path / "run", []
+    config = TrainConfig(
+        dataset=str(data), resolution=RES, network_args={"base_filters": 4}, latent_dim=8,
+        batch_size=16, steps_per_epoch=1, epochs=1, metrics=("fid", "pr"), metrics_every=1,
+        metrics_samples=80, mixed_precision="mixed_float16", export=False,
+        run_dir=str(run_dir), jit_compile="off", log_every_n_steps=0, num_samples=4)
+    runner.run(config, verbose=0, callbacks=[keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: logged.append(dict(logs)))])
+    keras.mixed_precision.set_global_policy("float32")
+    capsys.readouterr()  # the run's own report
+    classifier = keras.models.load_model(run_dir / "metrics_classifier.keras")
+    assert {layer.compute_dtype for layer in classifier.layers} == {"float32"}
+    code, out, err = _run(capsys, run_dir, "--data", data, "--features", "classifier",
+                          "--classifier", run_dir / "metrics_classifier.keras",
+                          "--num-samples", 80, "--batch-size", 16, "--seed", 2**30,
+                          "--metrics", "fid,pr", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["num_real"] == report["num_fake"] == 80
+    assert set(report["metrics"]) == {"fid", "precision", "recall"}
+    for name, value in report["metrics"].items():
+        assert logged[-1][name] == pytest.approx(value, rel=1e-3, abs=1e-3), name

@@ -46,20 +46,29 @@ def test_missing_inception_weights_name_the_file(tmp_path, monkeypatch):
         features.InceptionFeatures()  # default: Keras's cache, never a download
 
 
+def _float32_only(model):
+    return {layer.compute_dtype for layer in features._all_layers(model)} == {"float32"}
+
+
 def test_inception_loads_local_weights_and_gives_pool3_features(tmp_path):
-    # Random weights saved in the legacy .h5 layout of the real keras-applications file.
+    """Built under mixed_float16 (a training run's policy), it still computes in float32."""
     from keras.src.legacy.saving import legacy_h5_format
 
+    # Random weights saved in the legacy .h5 layout of the real keras-applications file.
     reference = keras.applications.InceptionV3(
         include_top=False, weights=None, pooling="avg", input_shape=(299, 299, 3))
     with h5py.File(tmp_path / features.INCEPTION_WEIGHTS_FILE, "w") as f:
         legacy_h5_format.save_weights_to_hdf5_group(f, reference)
+    keras.mixed_precision.set_global_policy("mixed_float16")  # the conftest fixture resets it
     extractor = features.InceptionFeatures(str(tmp_path), batch_size=2)
+    assert _float32_only(extractor.model)
     gray = np.random.default_rng(0).uniform(-1, 1, (2, 8, 8, 1)).astype(np.float32)
     out = extractor(gray)
-    assert out.shape == (2, 2048) and extractor.dim == 2048
+    assert out.shape == (2, 2048) and out.dtype == np.float32 and extractor.dim == 2048
     rgb = np.repeat(np.asarray(keras.ops.image.resize(gray, (299, 299))), 3, axis=-1)
-    np.testing.assert_allclose(out, np.asarray(reference(rgb)), atol=1e-4)
+    expected = np.asarray(reference(rgb))  # float32; float16 is ~1e-3 off relative
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+    assert keras.config.dtype_policy().name == "mixed_float16"  # the global policy is kept
 
 
 def test_domain_classifier_learns_digits_and_separates_noise(classifier):
@@ -91,6 +100,46 @@ def test_classifier_round_trips_through_a_keras_file(classifier, tmp_path):
                                atol=1e-6)
     with pytest.raises(FileNotFoundError, match="classifier model not found"):
         features.ClassifierFeatures.from_file(str(tmp_path / "missing.keras"))
+
+
+def test_classifier_features_are_float32_under_mixed_float16(classifier, tmp_path):
+    """A classifier built, trained or saved under mixed_float16 gives the float32 features."""
+    model, images, labels = classifier
+    batch = images[:64]
+    expected = features.ClassifierFeatures(model)(batch)  # float32 policy (conftest)
+    keras.mixed_precision.set_global_policy("mixed_float16")  # the conftest fixture resets it
+    mixed = features._classifier(images.shape[1:], 10, width=16)
+    mixed.set_weights(model.get_weights())
+    mixed.save(tmp_path / "mixed.keras")
+    half = keras.Model(mixed.inputs, mixed.get_layer("features").output)(batch)
+    assert half.dtype == "float16"  # what features would be without the float32 build
+    assert np.max(np.abs(np.asarray(half, np.float32) - expected)) > 1e-3
+    for extractor in (features.ClassifierFeatures(model), features.ClassifierFeatures(mixed),
+                      features.ClassifierFeatures.from_file(str(tmp_path / "mixed.keras"))):
+        assert _float32_only(extractor.model)
+        out = extractor(batch)
+        assert out.dtype == np.float32
+        np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+    trained = features.train_classifier(images[:64], labels[:64], 10, epochs=1, width=4)
+    assert _float32_only(trained) and keras.config.dtype_policy().name == "mixed_float16"
+
+
+def test_as_float32_clones_nested_models_with_their_weights():
+    keras.mixed_precision.set_global_policy("mixed_float16")  # the conftest fixture resets it
+    inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4),
+                              keras.layers.BatchNormalization()], name="inner")
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(inner(inputs)))
+    clone = features.as_float32(model)
+    assert _float32_only(clone) and not _float32_only(model)
+    for a, b in zip(model.get_weights(), clone.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    x = np.random.default_rng(0).uniform(-1, 1, (5, 3)).astype(np.float32)
+    keras.mixed_precision.set_global_policy("float32")
+    reference = keras.models.clone_model(clone)
+    reference.set_weights(model.get_weights())
+    np.testing.assert_allclose(np.asarray(clone(x)), np.asarray(reference(x)), rtol=1e-6)
+    assert features.as_float32(clone) is clone  # already float32: no copy
 
 
 def test_collect_stats_streams_up_to_the_limit(classifier):

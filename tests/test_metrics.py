@@ -1,10 +1,12 @@
 """Quality metrics on synthetic activations: references, sanity figures, streaming."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.linalg
 
-from kgan.evaluation import metrics
+from kgan.evaluation import metrics, stats
 
 
 def _gaussians(n, dim, seed, shift=0.0):
@@ -39,6 +41,76 @@ def test_frechet_distance_of_known_gaussians():
     assert metrics.frechet_distance(np.zeros(3), np.eye(3), mean, 4 * np.eye(3)) == (
         pytest.approx(5.0 + 3.0)
     )
+
+
+@pytest.mark.parametrize(("m1", "s1", "m2", "s2", "expected"), [
+    (1.0, 4.0, 3.0, 9.0, 4.0 + 4.0 + 9.0 - 2 * 6.0),  # 5
+    (-1.0, 0.25, 0.5, 1.0, 2.25 + 0.25 + 1.0 - 2 * 0.5),  # 2.5
+    (2.0, 3.0, 2.0, 3.0, 0.0),
+])
+def test_frechet_distance_of_1d_gaussians_by_hand(m1, s1, m2, s2, expected):
+    """1-D: FD = (m1 - m2)^2 + s1 + s2 - 2 sqrt(s1 s2), with s the variances."""
+    assert metrics.frechet_distance(m1, s1, m2, s2) == pytest.approx(expected, abs=1e-9)
+
+
+def _sqrtm_without_disp(monkeypatch):
+    """scipy.linalg.sqrtm as SciPy 1.18 has it: no `disp` (nor any other keyword)."""
+    original, calls = scipy.linalg.sqrtm, []
+
+    def sqrtm(matrix, **kwargs):
+        if kwargs:
+            raise TypeError(f"sqrtm() got unexpected keyword arguments {sorted(kwargs)}")
+        calls.append(matrix)
+        return original(matrix)
+
+    monkeypatch.setattr(scipy.linalg, "sqrtm", sqrtm)
+    return calls
+
+
+def test_fid_works_on_a_scipy_without_disp(monkeypatch):
+    calls = _sqrtm_without_disp(monkeypatch)
+    assert metrics.frechet_distance(1.0, 4.0, 3.0, 9.0) == pytest.approx(5.0)
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((300, 12)), rng.standard_normal((250, 12)) * 1.5 + 0.3
+    assert metrics.fid(a, b) == pytest.approx(_direct_fid(a, b), rel=1e-6)
+    singular = metrics.fid(*_gaussians(5, 50, seed=2))
+    assert np.isfinite(singular) and singular > 0
+    assert len(calls) >= 3
+
+
+def test_fid_raises_no_scipy_deprecation_warning():
+    a, b = _gaussians(100, 8, seed=7, shift=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)  # SciPy 1.16+: `disp` deprecated
+        metrics.fid(a, b)
+
+
+def test_non_finite_square_root_is_retried_with_the_eps_offset(monkeypatch, capsys):
+    """Old SciPy prints a line and returns NaN when sqrtm fails; kgan retries with
+    eps * I added to both covariances and keeps stdout clean (kgan-evaluate --json)."""
+    original, calls = scipy.linalg.sqrtm, []
+
+    def failing_once(matrix):
+        calls.append(matrix)
+        if len(calls) == 1:
+            print("Failed to find a square root.")
+            return np.full_like(matrix, np.nan)
+        return original(matrix)
+
+    monkeypatch.setattr(scipy.linalg, "sqrtm", failing_once)
+    # 1-D with eps = 1: (1 - 3)^2 + 4 + 9 - 2 sqrt((4 + 1)(9 + 1))
+    value = metrics.frechet_distance(1.0, 4.0, 3.0, 9.0, eps=1.0)
+    assert value == pytest.approx(4 + 13 - 2 * np.sqrt(50.0))
+    assert len(calls) == 2 and calls[1][0, 0] == pytest.approx(50.0)
+    assert capsys.readouterr().out == ""
+    monkeypatch.setattr(scipy.linalg, "sqrtm", lambda matrix: np.full_like(matrix, np.inf))
+    with pytest.raises(ValueError, match="no finite square root, even with eps"):
+        metrics.frechet_distance(1.0, 4.0, 3.0, 9.0)
+
+
+def test_non_finite_features_are_an_error():
+    with pytest.raises(ValueError, match="NaN or inf"):
+        metrics.frechet_distance(np.zeros(2), np.eye(2), np.array([0.0, np.nan]), np.eye(2))
 
 
 def test_fid_handles_singular_covariances():
@@ -118,6 +190,13 @@ def test_streaming_equals_batch_computation():
     assert (streamed["precision"], streamed["recall"]) == metrics.precision_recall(real, fake)
     assert (streamed["density"], streamed["coverage"]) == pytest.approx(
         metrics.density_coverage(real, fake))
+
+
+def test_streaming_statistics_keep_their_import_paths():
+    import kgan.metrics
+
+    for name in ("FeatureStats", "MeanCovariance", "Reservoir"):
+        assert getattr(metrics, name) is getattr(stats, name) is getattr(kgan.metrics, name)
 
 
 def test_reservoir_is_bounded_and_uniform():
