@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 
 from kgan.evaluation.features import FeatureExtractor, collect_stats, image_batches
-from kgan.evaluation.metrics import compute_metrics, get_metric
+from kgan.evaluation.metrics import compute_metrics, get_metric, metric_names
 from kgan.evaluation.stats import FeatureStats
 
 # (count, first_seed) -> float images [count, H, W, C] in [-1, 1]; image i from first_seed + i.
@@ -43,7 +43,7 @@ def check_metrics(metrics: Iterable[str]) -> tuple[str, ...]:
     """The names as a tuple, each a registered metric; raises ValueError listing the valid ones."""
     names = tuple(metrics)
     if not names:
-        raise ValueError("no metric named; choose from the registered metrics (e.g. fid)")
+        raise ValueError(f"no metric named; choose from {', '.join(metric_names())}")
     for name in names:
         get_metric(name)
     return names
