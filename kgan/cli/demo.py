@@ -14,8 +14,8 @@ model's name (a local export folder also names the model and describes it).
 
 Needs the demo extra: pip install -e ".[demo]". Binds 127.0.0.1 unless --host says
 otherwise (the page has no login: expose it only on networks you trust).
-Exit status: 0 stopped, 1 could not start (port taken, TF Serving unreachable),
-2 bad arguments or missing extra, 130 Ctrl-C.
+Exit status: 0 stopped (SIGTERM), 1 could not start (port taken, TF Serving
+unreachable), 2 bad arguments or missing extra, 130 Ctrl-C.
 """
 
 from __future__ import annotations

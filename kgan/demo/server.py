@@ -7,6 +7,7 @@ instead of uvicorn's exit.
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 import time
@@ -33,10 +34,28 @@ def url_of(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+class _Terminated(Exception):
+    """SIGTERM arrived: a normal stop (docker stop, systemd), not an interruption."""
+
+
+def _terminated(signum, frame):
+    raise _Terminated
+
+
 def serve(app, sock: socket.socket, log_level: str = "warning") -> None:
-    """Serves until Ctrl-C / SIGTERM (uvicorn re-raises the signal after a clean shutdown)."""
+    """Serves until SIGTERM (returns) or Ctrl-C (raises KeyboardInterrupt).
+
+    uvicorn shuts down gracefully on either, then re-raises the signal it caught; the
+    SIGTERM handler set here turns that into a normal return. Main thread only.
+    """
     config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off")
-    uvicorn.Server(config).run(sockets=[sock])
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except _Terminated:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class BackgroundServer:
