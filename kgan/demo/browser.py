@@ -23,9 +23,9 @@ def find_chromium() -> tuple[str | None, str | None, str]:
     """(browser path, driver path, reason) where reason is "" when everything is there."""
     if importlib.util.find_spec("selenium") is None:
         return None, None, "selenium is not installed (pip install -e \".[dev]\")"
-    browser = os.environ.get("CHROMIUM") or next(
-        (path for name in _BROWSERS if (path := shutil.which(name))), None)
-    driver = os.environ.get("CHROMEDRIVER") or shutil.which("chromedriver")
+    names = [os.environ["CHROMIUM"]] if os.environ.get("CHROMIUM") else _BROWSERS
+    browser = next((path for name in names if (path := shutil.which(name))), None)
+    driver = shutil.which(os.environ.get("CHROMEDRIVER") or "chromedriver")
     if not browser or not driver:
         return browser, driver, ("no headless Chromium: apt-get install chromium "
                                  "chromium-driver (or set CHROMIUM and CHROMEDRIVER)")
