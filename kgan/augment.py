@@ -13,26 +13,43 @@ per-pixel channel mean), contrast (x U(0.5, 1.5) around the image mean), transla
 (integer shifts up to 1/8 of each side, zero fill) and cutout (one zero square of half
 the side) -- DiffAugment's "color,translation,cutout" policy.
 
+Replica exactness (DESIGN.md, rule 2): the caller passes the same seed on every replica
+(a function of the GAN's seed, step and stream only); every gate and parameter is one
+stateless draw for the *global* batch of which each replica keeps its own rows
+(`kgan.replicas.global_uniform_rows` / `global_integer_rows`), so N replicas augment
+each image exactly as one device does with the same global batch. The draws go through
+`kgan.stateless`: `tf.random.stateless_*`'s numbers bit for bit (those of earlier runs)
+and, unlike those ops, the same under XLA, so a jit-compiled step augments as a plain one.
+
 keras-cv 0.9 findings (checked on Keras 3.15 / TF 2.21 with a gradient tape):
-    * `RandomTranslation`, `RandomCutout`: gradients reach the input (cutout's hole gets
-      zero, as it should). Used here through their `augment_images(images,
-      transformations)` method, with transformations drawn by our own stateless ops.
+    * `RandomTranslation` runs on ImageProjectiveTransformV3, which has no XLA kernel, so
+      a train step using it cannot be jit-compiled. Translation here is our own
+      `translate` (two batched gathers of whole-pixel shifts plus a zero mask), which
+      matches its `augment_images` (nearest, constant 0 fill) to the bit and compiles.
+    * `RandomCutout` fills through a boolean mask (gradients reach the input, the hole
+      gets zero), built via keras-cv's bounding-box format conversion. Our `cutout` builds
+      the same mask directly from iota coordinates and the drawn centres, with keras-cv's
+      rectangle convention: pixels i with c - s/2 <= i < c + s/2 on each axis, clipped at
+      the border. With both ops our own, the layer no longer imports keras-cv (nor holds
+      its sublayers, whose seed-generator state old checkpoints carry and may leave
+      unrestored); both keras-cv layers stay in the tests as the reference.
     * `RandomSaturation`: no gradient (it goes through `tf.image.rgb_to_hsv`, which has
       no registered gradient), so saturation is our own op.
     * `RandomBrightness`, `RandomContrast`: gradients flow, but both clip to the value
       range, zeroing G's gradient wherever a shifted pixel saturates (common with tanh
       outputs near +-1), and RandomContrast uses per-channel means, so both are ours.
     * No keras-cv layer takes a per-call seed: their randomness comes from a stateful
-      seed generator held in the layer, which is mirrored across replicas (all replicas
-      would draw the same augmentation) and cannot be replayed from (seed, step). Every
-      random draw here is therefore `tf.random.stateless_*` from the caller's seed.
+      seed generator held in the layer, which is mirrored across replicas and cannot be
+      replayed from (seed, step). Every random draw here is therefore
+      `tf.random.stateless_*` from the caller's seed, so every op is XLA-compilable.
 """
 
 from __future__ import annotations
 
 import keras
-import keras_cv
 import tensorflow as tf
+
+from kgan import replicas, stateless
 
 POLICIES = {
     "color": ("brightness", "saturation", "contrast"),
@@ -61,6 +78,9 @@ class Augment(keras.layers.Layer):
         >>> augment = Augment()                          # ADA: p starts at 0
         >>> images = augment(images, seed=tf.constant([0, 7], tf.int64))
         >>> augment.update(real_logits)                  # once per D step
+
+    Under a strategy, call it inside `strategy.run` with the SAME seed on every replica:
+    it draws for the global batch (local batch x replicas) and keeps this replica's rows.
     """
 
     def __init__(
@@ -90,19 +110,6 @@ class Augment(keras.layers.Layer):
         self.seed = seed
         self._ops = [op for name in self.policy for op in POLICIES[name]]
         self._seed_generator = keras.random.SeedGenerator(seed)
-        # float32 like this layer: under a mixed global policy they would compute in float16
-        # and clash with the float32 images.
-        self._keras_cv_translation = keras_cv.layers.RandomTranslation(
-            translation_ratio, translation_ratio, fill_mode="constant", interpolation="nearest",
-            dtype="float32",
-        )
-        self._keras_cv_cutout = keras_cv.layers.RandomCutout(
-            cutout_ratio, cutout_ratio, dtype="float32"
-        )
-        # Weightless, so built at once: under a strategy, Keras traces any model that
-        # holds an unbuilt layer through `call()` before fit, which a GAN cannot serve.
-        for layer in (self._keras_cv_translation, self._keras_cv_cutout):
-            layer.build(None)
         self._create_state()
 
     def _create_state(self) -> None:
@@ -133,7 +140,9 @@ class Augment(keras.layers.Layer):
 
         Args:
             images: float [N, H, W, C] in [-1, 1].
-            seed: int [2] seed for the stateless draws; different per replica/step/call.
+            seed: int [2] seed for the stateless draws: different per step and call, but
+                the same on every replica (the draws are global; each replica keeps its
+                rows [replica * N, (replica + 1) * N)).
             training: False returns the images unchanged.
 
         Returns:
@@ -143,65 +152,58 @@ class Augment(keras.layers.Layer):
             return images
         if seed is None:
             seed = self._seed_generator.next()
-        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2 * len(self._ops))
+        seeds = stateless.split(seed, 2 * len(self._ops))
         batch = tf.shape(images)[0]
         probability = tf.convert_to_tensor(self.probability)
         for index, name in enumerate(self._ops):
             if name == "saturation" and images.shape[-1] == 1:
                 continue  # no colour to saturate in grayscale
-            gate = tf.random.stateless_uniform([batch], seeds[2 * index]) < probability
+            gate = replicas.global_uniform_rows(batch, [], seeds[2 * index]) < probability
             augmented = getattr(self, f"_apply_{name}")(images, seeds[2 * index + 1])
             images = tf.where(gate[:, None, None, None], augmented, images)
         return images
 
     def _apply_brightness(self, images, seed):
-        shift = tf.random.stateless_uniform([tf.shape(images)[0], 1, 1, 1], seed) - 0.5
+        shift = replicas.global_uniform_rows(tf.shape(images)[0], [1, 1, 1], seed) - 0.5
         return images + shift
 
     def _apply_saturation(self, images, seed):
-        factor = 2.0 * tf.random.stateless_uniform([tf.shape(images)[0], 1, 1, 1], seed)
+        factor = 2.0 * replicas.global_uniform_rows(tf.shape(images)[0], [1, 1, 1], seed)
         mean = tf.reduce_mean(images, axis=-1, keepdims=True)
         return (images - mean) * factor + mean
 
     def _apply_contrast(self, images, seed):
-        factor = tf.random.stateless_uniform([tf.shape(images)[0], 1, 1, 1], seed) + 0.5
+        factor = replicas.global_uniform_rows(tf.shape(images)[0], [1, 1, 1], seed) + 0.5
         mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
         return (images - mean) * factor + mean
 
     def _apply_translation(self, images, seed):
-        """Whole-pixel shifts, so nearest sampling copies pixels and gradients exactly."""
+        """Whole-pixel shifts up to `translation_ratio` of each side, zero fill."""
         shape = tf.shape(images)
-        sizes = tf.cast(shape[1:3], tf.float32)
-        limit = tf.cast(sizes * self.translation_ratio + 0.5, tf.int32)
-        shifts = [
-            tf.random.stateless_uniform([shape[0], 1], s, -limit[i], limit[i] + 1, tf.int32)
-            for i, s in enumerate(tf.unstack(tf.random.experimental.stateless_split(seed, 2)))
-        ]
-        transformations = {
-            "height_translations": tf.cast(shifts[0], tf.float32) / sizes[0],
-            "width_translations": tf.cast(shifts[1], tf.float32) / sizes[1],
-        }
-        return self._keras_cv_translation.augment_images(images, transformations)
+        limit = tf.cast(tf.cast(shape[1:3], tf.float32) * self.translation_ratio + 0.5, tf.int32)
+        seed_y, seed_x = tf.unstack(stateless.split(seed, 2))
+        shift_y, shift_x = (
+            replicas.global_integer_rows(shape[0], [1], s, -limit[i], limit[i] + 1)
+            for i, s in enumerate((seed_y, seed_x))
+        )
+        return translate(images, shift_y[:, 0], shift_x[:, 0])
 
     def _apply_cutout(self, images, seed):
+        """One zero rectangle of `cutout_ratio` of each side, centred on a random pixel."""
         shape = tf.shape(images)
-        batch, height, width = shape[0], shape[1], shape[2]
-        size_h = tf.cast(tf.cast(height, tf.float32) * self.cutout_ratio + 0.5, tf.int32)
-        size_w = tf.cast(tf.cast(width, tf.float32) * self.cutout_ratio + 0.5, tf.int32)
-        seed_y, seed_x = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-        transformations = {
-            "centers_y": tf.random.stateless_uniform([batch], seed_y, 0, height, tf.int32),
-            "centers_x": tf.random.stateless_uniform([batch], seed_x, 0, width, tf.int32),
-            "rectangles_height": tf.fill([batch], size_h),
-            "rectangles_width": tf.fill([batch], size_w),
-        }
-        return self._keras_cv_cutout.augment_images(images, transformations)
+        sizes = tf.cast(tf.cast(shape[1:3], tf.float32) * self.cutout_ratio + 0.5, tf.int32)
+        seed_y, seed_x = tf.unstack(stateless.split(seed, 2))
+        centre_y, centre_x = (
+            replicas.global_integer_rows(shape[0], [], s, 0, shape[1 + i])
+            for i, s in enumerate((seed_y, seed_x))
+        )
+        return cutout(images, centre_y, centre_x, sizes[0], sizes[1])
 
     @property
     def xla_compatible(self) -> bool:
-        """False when the policy translates: ImageProjectiveTransformV3, which keras-cv's
-        translation runs on, has no XLA kernel, so such a train step cannot be jit-compiled."""
-        return "translation" not in self.policy
+        """True for every policy: all ops are stateless draws, gathers and masks, which
+        XLA compiles (the GAN reads this before `jit_compile=True`)."""
+        return True
 
     def update(self, real_logits: tf.Tensor) -> tf.Tensor:
         """Accumulates sign(D(real)) and adjusts `p` every `interval` calls (ADA).
@@ -241,6 +243,49 @@ class Augment(keras.layers.Layer):
             seed=self.seed,
         )
         return config
+
+
+def translate(images: tf.Tensor, shift_y: tf.Tensor, shift_x: tf.Tensor) -> tf.Tensor:
+    """out[b, y, x] = images[b, y - shift_y[b], x - shift_x[b]], zero where that is outside.
+
+    Integer shifts, one per image (positive moves the content down / right), as keras-cv's
+    `RandomTranslation(fill_mode="constant", interpolation="nearest")` with translations
+    shift / size does it, but with gathers XLA can compile. Pixels are copied, so the
+    gradient reaches each source pixel unchanged and the filled border gets none.
+    """
+    return _shift_axis(_shift_axis(images, shift_y, axis=1), shift_x, axis=2)
+
+
+def _shift_axis(images: tf.Tensor, shift: tf.Tensor, axis: int) -> tf.Tensor:
+    length = tf.shape(images)[axis]
+    source = tf.range(length)[None, :] - tf.cast(shift, tf.int32)[:, None]  # [B, length]
+    moved = tf.gather(images, tf.clip_by_value(source, 0, length - 1), axis=axis, batch_dims=1)
+    inside = (source >= 0) & (source < length)
+    inside = inside[:, :, None, None] if axis == 1 else inside[:, None, :, None]
+    return tf.where(inside, moved, tf.zeros_like(moved))
+
+
+def cutout(images: tf.Tensor, centre_y: tf.Tensor, centre_x: tf.Tensor, height, width):
+    """Zeroes one rectangle per image: rows y with c_y - h/2 <= y < c_y + h/2, likewise x.
+
+    keras-cv's `RandomCutout` convention (`fill_utils.fill_rectangle`: float corners from
+    centre and size, a half-open pixel range, clipped at the border, so a hole near an
+    edge is smaller), built from iota comparisons as DiffAugment does, so XLA compiles it.
+    `height` / `width` are scalars or one per image; the hole's pixels get zero gradient.
+    """
+    shape = tf.shape(images)
+    rows = _in_span(centre_y, height, shape[1])
+    cols = _in_span(centre_x, width, shape[2])
+    hole = rows[:, :, None, None] & cols[:, None, :, None]
+    return tf.where(hole, tf.zeros_like(images), images)
+
+
+def _in_span(centres: tf.Tensor, size, length) -> tf.Tensor:
+    """[B, length] mask of c - size/2 <= i < c + size/2, in float32 as keras-cv computes it."""
+    centres = tf.cast(centres, tf.float32)[:, None]
+    half = tf.reshape(tf.cast(size, tf.float32), [-1, 1]) / 2.0
+    coordinates = tf.cast(tf.range(length), tf.float32)[None, :]
+    return (coordinates >= centres - half) & (coordinates < centres + half)
 
 
 def _sum_over_replicas(value: tf.Tensor) -> tf.Tensor:

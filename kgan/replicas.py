@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from kgan import stateless
 from kgan.training.distribute import check_global_batch
 
 
@@ -102,3 +103,16 @@ def agree_on_finiteness(grads: list) -> list:
     overflows = context.all_reduce(tf.distribute.ReduceOp.SUM, local_overflow)
     poison = tf.where(overflows > 0, float("nan"), 0.0)
     return [None if g is None else g + tf.cast(poison, g.dtype) for g in grads]
+
+
+def global_uniform_rows(batch, tail: list[int], seed: tf.Tensor) -> tf.Tensor:
+    """This replica's `batch` rows of one uniform [0, 1) float32 draw of [global batch, *tail]:
+    `tf.random.stateless_uniform`'s numbers, also under XLA (`kgan.stateless`)."""
+    return _own_rows(stateless.uniform([batch * position()[1], *tail], seed), batch)
+
+
+def global_integer_rows(batch, tail: list[int], seed: tf.Tensor, minval, maxval) -> tf.Tensor:
+    """This replica's `batch` rows of one int32 draw in [minval, maxval) of
+    [global batch, *tail]: `tf.random.stateless_uniform`'s numbers, also under XLA."""
+    full = stateless.integers([batch * position()[1], *tail], seed, minval, maxval)
+    return _own_rows(full, batch)

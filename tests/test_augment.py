@@ -1,14 +1,17 @@
-"""kgan.augment: gradients reach G, draws are seeded, ADA's p adapts and replicas agree."""
+"""kgan.augment: gradients reach G, draws are seeded and global, ADA's p adapts, replicas
+agree, translation and cutout equal keras-cv's and compile with XLA."""
 
 import keras
+import keras_cv
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from kgan import GAN, data, networks
-from kgan.augment import Augment
+from kgan import GAN, data, networks, stateless
+from kgan.augment import Augment, cutout, translate
 
 SEED = tf.constant([3, 9], tf.int64)
+FULL = "color,translation,cutout"
 
 
 def _images(channels=3, batch=4, size=16):
@@ -165,15 +168,191 @@ def test_gan_with_augment_fits_under_a_mirrored_strategy(two_replicas):
     assert np.isfinite(history.history["d_loss"][-1])
 
 
-def test_xla_refuses_translation_clearly_and_compiles_the_other_ops():
+def test_gan_with_the_full_policy_compiles_with_xla():
     g, d = networks.dcgan(8, 1, latent_dim=8, base_filters=4)
-    translating = GAN(g, d, latent_dim=8, augment=Augment(("translation",)))
-    with pytest.raises(ValueError, match="no XLA kernel"):
-        translating.compile(keras.optimizers.Adam(), keras.optimizers.Adam(), jit_compile=True)
-    g, d = networks.dcgan(8, 1, latent_dim=8, base_filters=4)
-    gan = GAN(g, d, latent_dim=8, augment=Augment(("color", "cutout"), initial_probability=1.0))
+    gan = GAN(g, d, latent_dim=8, augment=Augment(FULL, initial_probability=1.0))
     assert gan.augment.xla_compatible
     gan.compile(keras.optimizers.Adam(), keras.optimizers.Adam(), jit_compile=True)
     images = np.random.default_rng(0).uniform(-1, 1, (8, 8, 8, 1)).astype("float32")
     history = gan.fit(tf.data.Dataset.from_tensor_slices(images).batch(8), epochs=1, verbose=0)
     assert np.isfinite(history.history["d_loss"][-1])
+
+
+# ------------------------------------------------ keras-cv is the reference for geometry
+SHAPES = [(16, 16), (7, 12), (24, 5)]
+
+
+def _keras_cv_translation(images, shift_y, shift_x):
+    layer = keras_cv.layers.RandomTranslation(
+        0.4, 0.4, fill_mode="constant", interpolation="nearest", dtype="float32"
+    )
+    height, width = images.shape[1:3]
+    return layer.augment_images(images, {
+        "height_translations": tf.cast(shift_y[:, None], tf.float32) / height,
+        "width_translations": tf.cast(shift_x[:, None], tf.float32) / width,
+    })
+
+
+def _keras_cv_cutout(images, centre_y, centre_x, height, width):
+    layer = keras_cv.layers.RandomCutout(0.5, 0.5, dtype="float32")
+    return layer.augment_images(images, {
+        "centers_y": centre_y, "centers_x": centre_x,
+        "rectangles_height": height, "rectangles_width": width,
+    })
+
+
+def _value_and_input_gradient(op, images, *args):
+    weights = tf.random.stateless_normal(images.shape, [4, 2])
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        out = op(images, *args)
+        loss = tf.reduce_sum(out * weights)
+    return out.numpy(), tape.gradient(loss, images).numpy()
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_translate_equals_keras_cv_with_its_gradient(shape):
+    rng = np.random.default_rng(sum(shape))
+    images = tf.constant(rng.uniform(-1, 1, (8, *shape, 3)), tf.float32)
+    # up to a whole side and beyond: everything shifted out is zero
+    shift_y = tf.constant(rng.integers(-shape[0] - 1, shape[0] + 2, 8), tf.int32)
+    shift_x = tf.constant(rng.integers(-shape[1] - 1, shape[1] + 2, 8), tf.int32)
+    ours, our_grad = _value_and_input_gradient(translate, images, shift_y, shift_x)
+    ref, ref_grad = _value_and_input_gradient(_keras_cv_translation, images, shift_y, shift_x)
+    np.testing.assert_allclose(ours, ref, atol=1e-6)
+    np.testing.assert_allclose(our_grad, ref_grad, atol=1e-6)
+    row = int(np.argmax(np.abs(shift_y.numpy()) < shape[0] // 2))  # a partly kept image
+    assert (ours[row] != 0).any() and (ours[row] == 0).any()
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_cutout_equals_keras_cv_and_holes_get_no_gradient(shape):
+    rng = np.random.default_rng(sum(shape) + 1)
+    images = tf.constant(rng.uniform(0.1, 1, (8, *shape, 3)), tf.float32)
+    centres = [tf.constant(rng.integers(0, n, 8), tf.int32) for n in shape]
+    # odd, even, zero and whole-side sizes, centres at the borders: clipping is compared
+    sizes = [tf.constant(rng.integers(0, n + 1, 8), tf.int32) for n in shape]
+    args = (*centres, *sizes)
+    ours, our_grad = _value_and_input_gradient(cutout, images, *args)
+    ref, ref_grad = _value_and_input_gradient(_keras_cv_cutout, images, *args)
+    np.testing.assert_allclose(ours, ref, atol=1e-6)
+    np.testing.assert_allclose(our_grad, ref_grad, atol=1e-6)
+    hole = ours == 0
+    assert hole.any() and not hole.all()
+    assert (our_grad[hole] == 0).all() and (our_grad[~hole] != 0).all()
+
+
+def _old_geometry_draws(name, seed, images, ratio):
+    """The draws the layer made before (and must still make): op seed -> (y, x) seeds."""
+    op_seed = tf.random.experimental.stateless_split(seed, 2)[1]  # [gate, op] of the only op
+    seed_y, seed_x = tf.unstack(tf.random.experimental.stateless_split(op_seed, 2))
+    batch, height, width = images.shape[:3]
+    if name == "translation":
+        limits = [int(n * ratio + 0.5) for n in (height, width)]
+        return [tf.random.stateless_uniform([batch], s, -m, m + 1, tf.int32)
+                for s, m in zip((seed_y, seed_x), limits, strict=True)]
+    return [tf.random.stateless_uniform([batch], s, 0, n, tf.int32)
+            for s, n in zip((seed_y, seed_x), (height, width), strict=True)]
+
+
+@pytest.mark.parametrize("seed", [[3, 9], [0, 1], [11, 5]])
+@pytest.mark.parametrize("shape", [(16, 16), (12, 20)])
+def test_layer_translation_and_cutout_equal_keras_cv_on_the_same_draws(seed, shape):
+    images = tf.random.stateless_uniform([6, *shape, 3], [seed[1], 4], 0.1, 1.0)
+    seed = tf.constant(seed, tf.int64)
+    moved = Augment("translation", initial_probability=1.0, translation_ratio=0.25)
+    shifts = _old_geometry_draws("translation", seed, images, 0.25)
+    np.testing.assert_allclose(
+        moved(images, seed=seed), _keras_cv_translation(images, *shifts), atol=1e-6
+    )
+    holed = Augment("cutout", initial_probability=1.0, cutout_ratio=0.3)
+    centres = _old_geometry_draws("cutout", seed, images, 0.3)
+    sizes = [tf.fill([6], int(n * 0.3 + 0.5)) for n in shape]
+    np.testing.assert_allclose(
+        holed(images, seed=seed), _keras_cv_cutout(images, *centres, *sizes), atol=1e-6
+    )
+
+
+# ------------------------------------------------------ replicas: one global draw, sliced
+@pytest.mark.parametrize(("probability", "jit"), [(1.0, False), (0.5, False), (0.5, True)])
+def test_two_replicas_augment_their_rows_as_one_device_does(probability, jit, two_replicas):
+    strategy = two_replicas
+    options = dict(policy=FULL, initial_probability=probability, adaptive=False)
+    with strategy.scope():
+        mirrored = Augment(**options)
+    images = tf.random.stateless_uniform([8, 16, 16, 3], [2, 2], -1.0, 1.0)
+    halves = tf.split(images, 2)
+    inputs = strategy.experimental_distribute_values_from_function(
+        lambda context: halves[context.replica_id_in_sync_group]
+    )
+
+    def replica_fn(x):  # one tf.function per replica: a shared one captures replica 0's p
+        return tf.function(lambda y: mirrored(y, seed=SEED), jit_compile=jit)(x)
+
+    per_replica = tf.function(lambda x: strategy.run(replica_fn, (x,)))
+    parts = [t.numpy() for t in strategy.experimental_local_results(per_replica(inputs))]
+    single = Augment(**options)(images, seed=SEED).numpy()
+    np.testing.assert_allclose(np.concatenate(parts), single, atol=1e-6)
+    # what a draw for the local batch alone would give: the test can tell the two apart
+    local = Augment(**options)(halves[1], seed=SEED).numpy()
+    assert not np.allclose(parts[1], local, atol=1e-3)
+
+
+# ---------------------------------------------------------------------------------- XLA
+def test_full_policy_jit_compiles_with_a_gradient_tape_and_equals_the_plain_graph():
+    augment = Augment(FULL, initial_probability=0.5, adaptive=False)  # both sides of gates
+    images = _images(batch=6)
+    weights = tf.random.stateless_normal(images.shape, [6, 1])
+
+    def step(x, seed):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = augment(x, seed=seed)
+            loss = tf.reduce_sum(out * weights)
+        return out, tape.gradient(loss, x)
+
+    assert augment.xla_compatible and Augment("translation").xla_compatible
+    compiled = tf.function(step, jit_compile=True)(images, SEED)
+    plain = tf.function(step)(images, SEED)
+    for ours, reference in zip(compiled, plain, strict=True):
+        np.testing.assert_allclose(ours.numpy(), reference.numpy(), atol=1e-5)
+    assert not np.allclose(compiled[0].numpy(), images.numpy())
+    assert np.isfinite(compiled[1].numpy()).all() and (compiled[1].numpy() != 0).mean() > 0.3
+
+
+def test_checkpoints_written_with_keras_cv_sublayers_still_restore(tmp_path):
+    """Runs saved before translation moved off keras-cv hold its seed-generator state too."""
+    old = tf.Module()
+    old.probability, old.real_sign = tf.Variable(0.7), tf.Variable(0.65)
+    old.accumulator = tf.Variable([3.0, 8.0, 1.0])
+    old._keras_cv_translation = tf.Module()
+    old._keras_cv_translation._random_generator = tf.Module()
+    old._keras_cv_translation._random_generator._state_var = tf.Variable([1, 2, 3])
+    path = tf.train.Checkpoint(augment=old).save(str(tmp_path / "old"))
+    restored = Augment()
+    tf.train.Checkpoint(augment=restored).restore(path).assert_existing_objects_matched()
+    assert float(restored.probability) == pytest.approx(0.7)
+    assert float(restored.real_sign) == pytest.approx(0.65)
+    np.testing.assert_allclose(restored.accumulator.numpy(), [3.0, 8.0, 1.0])
+
+
+@pytest.mark.parametrize("seed", [[3, 9], [-1, -2], [5, 2**33 + 7], [-9113420347412291006, 17]])
+def test_draws_equal_tensorflows_and_survive_xla(seed):
+    """Seeds from stateless_split use all 64 bits; XLA's own ops would drop some."""
+    seed = tf.constant(seed, tf.int64)
+
+    def ours(s):
+        return (stateless.split(s, 3), stateless.uniform([257, 3], s),
+                stateless.integers([100], s, -4, 5))
+
+    def plain(s):
+        return (tf.random.experimental.stateless_split(s, 3),
+                tf.random.stateless_uniform([257, 3], s),
+                tf.random.stateless_uniform([100], s, -4, 5, tf.int32))
+
+    reference = [t.numpy() for t in plain(seed)]
+    for draws in (ours(seed), tf.function(ours, jit_compile=True)(seed)):
+        for got, want in zip(draws, reference, strict=True):
+            np.testing.assert_array_equal(got.numpy(), want)
+    assert reference[1].min() >= 0.0 and reference[1].max() < 1.0
+    assert set(np.unique(reference[2])) <= set(range(-4, 5)) and len(np.unique(reference[2])) > 5
