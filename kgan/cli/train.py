@@ -4,8 +4,9 @@ Every TrainConfig field is a flag (`--batch-size`, `--lr-d`, ...), generated fro
 dataclass so the two never drift apart. Values come from, lowest first: the preset
 (`--preset`, default `digits`), a config file (`--config run/config.json`), then flags.
 
-Exit codes: 0 done, 1 the run stopped (non-finite loss, run directory in use by other
-settings), 2 bad flags or config, 130 interrupted (state saved, run again to resume).
+Exit codes (`kgan.cli.exits`): 0 done, 1 the run stopped (non-finite loss, disk full,
+run directory in use by other settings, lost worker), 2 bad flags or config, 130
+interrupted by Ctrl-C and 143 by SIGTERM (state saved: run the same command to resume).
 
 Example:
     $ python train.py                                   # digits demo, a few CPU minutes
@@ -19,6 +20,7 @@ import dataclasses
 import json
 import sys
 
+from kgan.cli import exits
 from kgan.training.config import PRESETS, ConfigError, TrainConfig
 from kgan.training.errors import RunError, TrainingInterrupted
 
@@ -27,30 +29,41 @@ PROG = "kgan-train"
 
 def main(argv: list[str] | None = None) -> int:
     """Parses `argv`, trains, prints where the results are; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    with exits.sigterm_as_interrupt():
+        return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
     try:
         config = config_from_args(args)
         if args.dry_run:
             print(config.to_json(), end="")
-            return 0
+            return exits.OK
         from kgan.training import runner  # TensorFlow work starts here
 
         result = runner.run(config, restart=args.restart)
     except TrainingInterrupted as error:
         print(f"{PROG}: {error}", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted before training started; nothing to save.",
-              file=sys.stderr)
-        return 130
+        return exits.interrupted_status(error)
+    except KeyboardInterrupt as error:
+        how = "stopped by SIGTERM" if isinstance(error, exits.Terminated) else "interrupted"
+        print(f"{PROG}: {how} before training started; nothing to save.", file=sys.stderr)
+        return exits.interrupted_status(error)
     except (ConfigError, RunError) as error:
         if args.debug:
             raise
         print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2 if isinstance(error, ConfigError) else 1
+        return exits.BAD_INPUT if isinstance(error, ConfigError) else exits.STOPPED
+    except Exception as error:  # one line, not a traceback; --debug shows it
+        if args.debug:
+            raise
+        message = " ".join(str(error).split())[:500] or type(error).__name__
+        print(f"{PROG}: error: {type(error).__name__}: {message} (--debug shows the "
+              "traceback)", file=sys.stderr)
+        return exits.STOPPED
     print(result.summary())
-    return 0
+    return exits.OK
 
 
 def build_parser() -> argparse.ArgumentParser:

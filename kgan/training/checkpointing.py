@@ -14,13 +14,26 @@ Layout: `RUN_DIR/backup/ckpt-<step>` (the resume state: every N steps and at eac
 epoch end, the newest two kept) and `RUN_DIR/checkpoints/epoch-<epoch>` (epoch
 snapshots to go back to). `CheckpointManager.save` writes the new checkpoint, then
 updates the `checkpoint` index atomically, and only then deletes the oldest, so a
-crash at any moment leaves the last good checkpoint on disk.
+crash at any moment leaves the last good checkpoint on disk. The index is only a
+list: checkpoints are found by their own files (`ckpt-<N>.index`) too, so a deleted or
+damaged index never makes a run start over (and then overwrite its own progress).
+
+Under MultiWorkerMirroredStrategy every worker saves (a save may hold collective
+reads), but only the chief writes into the run directory; the others write to a
+scratch folder and delete it (as `keras.callbacks.BackupAndRestore` does). Every
+worker restores from the chief's `backup/`, so the run directory must be shared.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import glob
 import os
+import re
+import shutil
 import signal
+import tempfile
 
 import keras
 import numpy as np
@@ -29,10 +42,72 @@ import tensorflow as tf
 from kgan.training.errors import NonFiniteLossError, RunError, TrainingInterrupted
 
 __all__ = ["NonFiniteLossError", "NonFiniteGuard", "RunError", "RunState", "Saver",
-           "TrainingInterrupted"]
+           "TrainingInterrupted", "find_checkpoints"]
 
 BACKUP_DIR = "backup"
 CHECKPOINTS_DIR = "checkpoints"
+_BACKUP_NAME, _SNAPSHOT_NAME = "ckpt", "epoch"
+# A truncated file gives IndexError ("Read less bytes than requested").
+_READ_ERRORS = (tf.errors.OpError, ValueError, AssertionError, IndexError)
+
+
+def find_checkpoints(directory: str, name: str = _BACKUP_NAME) -> tuple[list[str], str | None]:
+    """Checkpoint prefixes in `directory`, oldest first, and what was wrong with the index.
+
+    The `checkpoint` index lists what `CheckpointManager` saved; the `<name>-<N>.index`
+    files are what is really there. Both count: a prefix from either source is a
+    candidate (restore skips the unreadable ones).
+
+    Returns:
+        (prefixes sorted by N, None or "missing" / "unreadable" / "stale" when the index
+        does not name the newest checkpoint on disk).
+    """
+    pattern = re.compile(rf"^{re.escape(name)}-(\d+)\.index$")
+    numbers = {int(m[1]) for m in map(pattern.match, _listdir(directory)) if m}
+    index = os.path.join(directory, "checkpoint")
+    problem = None
+    listed = []
+    if os.path.exists(index):
+        state = tf.train.get_checkpoint_state(directory)  # None when it does not parse
+        if state is None:
+            problem = "unreadable"
+        else:
+            listed = [os.path.basename(p) for p in state.all_model_checkpoint_paths]
+    elif numbers:
+        problem = "missing"
+    listed_numbers = {int(p.rsplit("-", 1)[1]) for p in listed
+                      if re.fullmatch(rf"{re.escape(name)}-\d+", p)}
+    if problem is None and numbers and max(numbers) not in listed_numbers:
+        problem = "stale"
+    prefixes = [os.path.join(directory, f"{name}-{n}") for n in sorted(numbers | listed_numbers)]
+    return prefixes, problem
+
+
+def _listdir(directory: str) -> list[str]:
+    try:
+        return os.listdir(directory)
+    except OSError:
+        return []
+
+
+def _rebuild_index(directory: str, name: str) -> None:
+    """Rewrites a missing, unreadable or stale index from the checkpoint files."""
+    prefixes, problem = find_checkpoints(directory, name)
+    on_disk = [p for p in prefixes if os.path.exists(p + ".index")]
+    if problem is None or not on_disk:
+        return
+    tf.compat.v1.train.update_checkpoint_state(directory, on_disk[-1], on_disk)
+    names = ", ".join(os.path.basename(p) for p in on_disk)
+    print(f"warning: the index {os.path.join(directory, 'checkpoint')} was {problem}; "
+          f"rebuilt it from the checkpoint files ({names})", flush=True)
+
+
+def _is_disk_full(error: BaseException) -> bool:
+    if isinstance(error, tf.errors.ResourceExhaustedError):
+        return True
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return "no space left" in str(error).lower()
 
 
 class RunState:
@@ -45,23 +120,36 @@ class RunState:
         steps_per_epoch: train steps per epoch; saved, and checked on restore, because
             the resume position is derived from it.
         keep_checkpoints: epoch snapshots kept in `checkpoints/`.
+        chief: write into `run_dir` (False: another worker of a multi-worker run, which
+            saves to a scratch folder and deletes it; it still restores from `run_dir`).
     """
 
-    def __init__(self, gan, run_dir: str, steps_per_epoch: int, keep_checkpoints: int = 3):
+    def __init__(self, gan, run_dir: str, steps_per_epoch: int, keep_checkpoints: int = 3,
+                 chief: bool = True):
         gan.build_for_training()
         self.gan = gan
+        self.chief = chief
         self.steps_per_epoch = int(steps_per_epoch)
         self._saved_steps_per_epoch = tf.Variable(self.steps_per_epoch, dtype=tf.int64,
                                                   trainable=False)
         self.checkpoint = tf.train.Checkpoint(
             **gan.training_state(), steps_per_epoch=self._saved_steps_per_epoch
         )
+        self.run_backup = os.path.join(run_dir, BACKUP_DIR)
+        self.run_snapshots = os.path.join(run_dir, CHECKPOINTS_DIR)
+        self._scratch = None if chief else tempfile.mkdtemp(prefix="kgan-worker-")
+        root = run_dir if chief else self._scratch
+        if chief:
+            for directory, name in ((self.run_backup, _BACKUP_NAME),
+                                    (self.run_snapshots, _SNAPSHOT_NAME)):
+                _rebuild_index(directory, name)
         self.backup = tf.train.CheckpointManager(
-            self.checkpoint, os.path.join(run_dir, BACKUP_DIR), max_to_keep=2
+            self.checkpoint, os.path.join(root, BACKUP_DIR), max_to_keep=2,
+            checkpoint_name=_BACKUP_NAME,
         )
         self.snapshots = tf.train.CheckpointManager(
-            self.checkpoint, os.path.join(run_dir, CHECKPOINTS_DIR),
-            max_to_keep=keep_checkpoints, checkpoint_name="epoch",
+            self.checkpoint, os.path.join(root, CHECKPOINTS_DIR),
+            max_to_keep=keep_checkpoints, checkpoint_name=_SNAPSHOT_NAME,
         )
 
     @property
@@ -69,26 +157,34 @@ class RunState:
         """Train steps completed (the GAN's `step_counter`)."""
         return int(keras.ops.convert_to_numpy(self.gan.step_counter))
 
+    @property
+    def latest(self) -> str | None:
+        """The newest checkpoint in the run directory (any worker can read it)."""
+        prefixes, _ = find_checkpoints(self.run_backup, _BACKUP_NAME)
+        found = [p for p in prefixes if os.path.exists(p + ".index")]
+        return found[-1] if found else None
+
     def position(self) -> tuple[int, int]:
         """(epoch, batch within the epoch) of the next train step."""
         return divmod(self.step, self.steps_per_epoch)
 
     def restore(self) -> int:
-        """Restores the newest readable backup; returns the step it resumes at (0: none).
+        """Restores the newest readable checkpoint; returns the step it resumes at (0: none).
 
-        A checkpoint that fails to read (e.g. a disk filled up while writing it) is
-        skipped for the one before it, with a warning.
+        Candidates are the backups and the epoch snapshots (so a lost `backup/` still
+        resumes from the last epoch end), latest step first. A checkpoint that fails to
+        read (e.g. a disk filled up while writing it) is skipped for the one before it,
+        with a warning.
 
         Raises:
             RunError: checkpoints exist but none can be restored into this model, or
                 the epoch length changed since they were written.
         """
         errors = []
-        for path in reversed(self.backup.checkpoints):
+        for path in self._candidates():
             try:
                 self.checkpoint.restore(path).assert_existing_objects_matched()
-            # A truncated file gives IndexError ("Read less bytes than requested").
-            except (tf.errors.OpError, ValueError, AssertionError, IndexError) as error:
+            except _READ_ERRORS as error:
                 errors.append(f"{os.path.basename(path)}: {str(error).splitlines()[0]}")
                 continue
             if errors:
@@ -96,9 +192,19 @@ class RunState:
             self._check_epoch_length()
             return self.step
         if errors:
-            raise RunError(f"no checkpoint in {self.backup.directory} can be restored "
+            raise RunError(f"no checkpoint in {self.run_backup} can be restored "
                            f"({'; '.join(errors)}); pass --restart to start over")
         return 0
+
+    def _candidates(self) -> list[str]:
+        """Checkpoint prefixes by the step they hold, newest first (backups win ties)."""
+        found = []
+        for directory, name, steps, rank in (
+                (self.run_backup, _BACKUP_NAME, 1, 1),
+                (self.run_snapshots, _SNAPSHOT_NAME, self.steps_per_epoch, 0)):
+            for prefix in find_checkpoints(directory, name)[0]:
+                found.append((int(prefix.rsplit("-", 1)[1]) * steps, rank, prefix))
+        return [prefix for *_, prefix in sorted(found, reverse=True)]
 
     def _check_epoch_length(self) -> None:
         saved = int(self._saved_steps_per_epoch.numpy())
@@ -115,13 +221,36 @@ class RunState:
         Raises:
             NonFiniteLossError: a weight is NaN/Inf; nothing is written, so the last
                 good checkpoint stays the newest.
+            RunError: the checkpoint could not be written (disk full, ...); its
+                temporary files are removed and the last good checkpoint is named.
         """
         self._check_finite()
         step = self.step
-        path = self.backup.save(checkpoint_number=step)
-        if epoch_end:
-            self.snapshots.save(checkpoint_number=step // self.steps_per_epoch)
-        return path
+        try:
+            path = self._write(self.backup, _BACKUP_NAME, step)
+            if epoch_end:
+                self._write(self.snapshots, _SNAPSHOT_NAME, step // self.steps_per_epoch)
+        finally:
+            if self._scratch:
+                shutil.rmtree(self._scratch, ignore_errors=True)
+        return path if self.chief else os.path.join(self.run_backup, os.path.basename(path))
+
+    def _write(self, manager: tf.train.CheckpointManager, name: str, number: int) -> str:
+        prefix = os.path.join(manager.directory, f"{name}-{number}")
+        known = set(manager.checkpoints)
+        try:
+            return manager.save(checkpoint_number=number)
+        except (tf.errors.OpError, OSError) as error:
+            _remove_partial(prefix, keep=prefix in known)
+            last = self.latest or "none yet"
+            cause = ("disk full" if _is_disk_full(error)
+                     else f"cannot write ({str(error).splitlines()[0]})")
+            raise RunError(f"{cause} writing {prefix}; last good checkpoint {last}") from None
+
+    def close(self) -> None:
+        """Removes this worker's scratch folder (other workers only)."""
+        if self._scratch:
+            shutil.rmtree(self._scratch, ignore_errors=True)
 
     def _check_finite(self) -> None:
         for name, trackable in self.gan.training_state().items():
@@ -131,7 +260,19 @@ class RunState:
                     raise NonFiniteLossError(
                         f"non-finite values in {name} variable {variable.path} at step "
                         f"{self.step}; not saving it. The last good checkpoint is "
-                        f"{self.backup.latest_checkpoint}.")
+                        f"{self.latest}.")
+
+
+def _remove_partial(prefix: str, keep: bool) -> None:
+    """Deletes what a failed save left: `<prefix>_temp/` shards, and the half-merged
+    `<prefix>.index` / `.data-*` unless an earlier good save already had this name."""
+    shutil.rmtree(f"{prefix}_temp", ignore_errors=True)
+    if keep:
+        return
+    for path in glob.glob(glob.escape(prefix) + ".index") + glob.glob(
+            glob.escape(prefix) + ".data-*"):
+        with contextlib.suppress(OSError):
+            os.remove(path)
 
 
 class NonFiniteGuard(keras.callbacks.Callback):
@@ -160,49 +301,83 @@ class NonFiniteGuard(keras.callbacks.Callback):
                 raise NonFiniteLossError(
                     f"{name} is {value.item()} at step {step} (epoch {epoch + 1}, batch "
                     f"{within + 1}); training stopped. The last good checkpoint is kept: "
-                    f"{self.state.backup.latest_checkpoint or 'none yet'}. Check the data for "
+                    f"{self.state.latest or 'none yet'}. Check the data for "
                     "NaN/Inf, or lower the learning rates.")
 
 
-class Saver(keras.callbacks.Callback):
-    """Saves the run state every `every` steps and at each epoch end; handles Ctrl-C.
+#: What the process does on these signals while training: save, then stop.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    While active (`with saver:`), SIGINT only raises a flag; the next batch end saves
-    and raises `TrainingInterrupted`, so the state is never captured mid-step. A second
-    Ctrl-C gets Python's default behaviour, in case a step hangs.
+
+class Saver(keras.callbacks.Callback):
+    """Saves the run state every `every` steps and at each epoch end; handles Ctrl-C
+    and SIGTERM (what docker stop, Kubernetes and SLURM send before killing).
+
+    While active (`with saver:`), SIGINT and SIGTERM only raise a flag; the next batch
+    end saves and raises `TrainingInterrupted` (its `signum` says which signal), so the
+    state is never captured mid-step. A second signal gets the handler that was there
+    before (Python's KeyboardInterrupt for Ctrl-C), in case a step hangs. In a
+    multi-worker run the workers agree at each batch end on whether any of them got a
+    signal, so all save the same step and stop together.
 
     Args:
         state: the run's `RunState`.
         every: steps between backups.
+        cluster: the strategy of a multi-worker run (None: this process alone).
     """
 
-    def __init__(self, state: RunState, every: int):
+    def __init__(self, state: RunState, every: int, cluster: tf.distribute.Strategy | None = None):
         super().__init__()
-        self.state, self.every = state, int(every)
-        self._interrupted = False
-        self._previous_handler = None
+        self.state, self.every, self.cluster = state, int(every), cluster
+        self.signum: int | None = None
+        self._previous: dict = {}
 
     def __enter__(self) -> Saver:
-        try:
-            self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
-        except ValueError:  # not the main thread: leave Ctrl-C alone
-            self._previous_handler = None
+        for signum in STOP_SIGNALS:
+            try:
+                self._previous[signum] = signal.signal(signum, self._on_signal)
+            except ValueError:  # not the main thread: leave signals alone
+                break
         return self
 
     def __exit__(self, *exc_info) -> None:
-        if self._previous_handler is not None:
-            signal.signal(signal.SIGINT, self._previous_handler)
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
 
-    def _on_sigint(self, signum, frame) -> None:
-        self._interrupted = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    def _on_signal(self, signum, frame) -> None:
+        self.signum = signum
+        # Once is a request; a second time means "now": restore what was there before.
+        signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+
+    def _agreed_signal(self) -> int | None:
+        """The signal this worker, or any worker of the cluster, got (SIGTERM first)."""
+        if self.cluster is None:
+            return self.signum
+        mine = [float(self.signum == s) for s in STOP_SIGNALS]
+        values = self.cluster.experimental_distribute_values_from_function(
+            lambda context: tf.constant(mine))
+        counts = self.cluster.reduce(tf.distribute.ReduceOp.SUM, values, axis=None).numpy()
+        got = [s for s, count in zip(STOP_SIGNALS, counts, strict=True) if count > 0]
+        return max(got) if got else None
+
+    def check(self) -> None:
+        """Saves and raises `TrainingInterrupted` if a stop signal arrived."""
+        signum = self._agreed_signal()
+        if signum is None:
+            return
+        path = self.state.save()
+        what = ("interrupted" if signum == signal.SIGINT
+                else f"stopped by {signal.Signals(signum).name}")
+        if self.signum is None:
+            what += " (on another worker)"
+        error = TrainingInterrupted(f"{what} at step {self.state.step}; saved {path}. Run "
+                                    "the same command again to resume.")
+        error.signum = signum
+        raise error
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if self._interrupted:
-            path = self.state.save()
-            raise TrainingInterrupted(
-                f"interrupted at step {self.state.step}; saved {path}. Run the same "
-                "command again to resume.")
+        self.check()
         step = self.state.step
         # The last step of an epoch is saved by on_epoch_end.
         if step % self.every == 0 and step % self.state.steps_per_epoch:

@@ -189,7 +189,14 @@ class TrainConfig:
                 text = file.read()
         except OSError as error:
             raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
-        return cls.from_json(text)
+        except UnicodeDecodeError as error:
+            raise ConfigError(f"config file {path} is not UTF-8 text (byte {error.start}: "
+                              f"{error.object[error.start:error.start + 1]!r}); is it a "
+                              "kgan config.json?") from None
+        try:
+            return cls.from_json(text)
+        except ConfigError as error:
+            raise ConfigError(f"config file {path}: {error}") from None
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> TrainConfig:

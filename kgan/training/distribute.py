@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 
 import keras
 import tensorflow as tf
 
 from kgan.training.config import POLICIES, STRATEGIES
+from kgan.training.errors import RunError
 
 # Tensor cores arrive with Volta; older GPUs gain nothing from float16 compute.
 _MIN_FLOAT16_CAPABILITY = (7, 0)
@@ -35,6 +37,27 @@ class Setup:
     @property
     def num_replicas(self) -> int:
         return self.strategy.num_replicas_in_sync
+
+    @property
+    def chief(self) -> bool:
+        """Whether this process writes the run's files: all but the other workers of a
+        multi-worker run."""
+        return bool(self.strategy.extended.should_checkpoint)
+
+    @property
+    def worker_index(self) -> int:
+        """This worker's rank in the cluster (0 = chief; 0 outside multi-worker runs)."""
+        if self.num_workers == 1:
+            return 0
+        config = _tf_config()
+        task, has_chief = config.get("task", {}), bool(config["cluster"].get("chief"))
+        if task.get("type") == "chief":
+            return 0
+        return int(task.get("index", 0)) + has_chief
+
+    @property
+    def num_workers(self) -> int:
+        return _workers_in_tf_config() or 1
 
 
 def setup(
@@ -99,15 +122,51 @@ def _gpus_present() -> bool:
 
 
 def _tpu_configured() -> bool:
-    return bool(os.environ.get("TPU_NAME") or tf.config.list_logical_devices("TPU"))
+    # Physical, not logical devices: listing logical ones starts the TF runtime, after
+    # which MultiWorkerMirroredStrategy can no longer configure collective ops.
+    return bool(os.environ.get("TPU_NAME") or tf.config.list_physical_devices("TPU"))
+
+
+def _tf_config() -> dict:
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    except json.JSONDecodeError as error:
+        raise ValueError(f"TF_CONFIG is not valid JSON: {error}.") from error
+    config.setdefault("cluster", {})
+    return config
 
 
 def _workers_in_tf_config() -> int:
-    try:
-        cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
-    except json.JSONDecodeError as error:
-        raise ValueError(f"TF_CONFIG is not valid JSON: {error}.") from error
+    cluster = _tf_config()["cluster"]
     return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+
+
+def lost_worker_error(error: tf.errors.OpError, env: Setup, latest: str | None
+                      ) -> RunError | None:
+    """One line naming the lost worker when collectives were aborted (a peer stopped
+    sending heartbeats to the coordination service) or failed to connect; None for
+    other errors and single-worker runs."""
+    lost = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+            tf.errors.CancelledError, tf.errors.AbortedError)
+    if env.num_workers < 2 or not isinstance(error, lost):
+        return None
+    text = error.message or str(error)
+    tasks = sorted(set(re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", text)))
+    who = ", ".join(describe_task(job, int(index)) for job, index in tasks)
+    cause = next((line for line in text.splitlines() if not line.startswith((" ", "\t"))
+                  and re.search(r"unhealthy|unavailable|timed out|deadline|abort|connect",
+                                line, re.I)), text)
+    return RunError(f"lost {who or 'another worker'} ({' '.join(cause.split())[:200]}); the "
+                    f"last checkpoint is {latest or 'none yet'}: start every worker again "
+                    "with the same command to resume")
+
+
+def describe_task(job: str, index: int) -> str:
+    """'worker 1 (10.0.0.2:2222)': a TF_CONFIG task by its role and address."""
+    cluster = _tf_config()["cluster"]
+    addresses = cluster.get(job, [])
+    address = f" ({addresses[index]})" if index < len(addresses) else ""
+    return f"{job} {index}{address}"
 
 
 def _auto_strategy() -> str:

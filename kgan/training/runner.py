@@ -18,16 +18,9 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import errno
-import json
 import os
-import shutil
-import signal
 import sys
-import tempfile
-import time
 
 import keras
 import numpy as np
@@ -42,48 +35,26 @@ from kgan.training.checkpointing import (
     RunError,
     RunState,
     Saver,
-    TrainingInterrupted,
+    find_checkpoints,
 )
 from kgan.training.config import NO_AUGMENT, ConfigError, TrainConfig
+from kgan.training.rundir import (
+    RunPaths,
+    RunResult,
+    check_export_dir,
+    check_run_dir,
+    interrupted,
+    prepare_run_dir,
+    read_result,
+    save_final,
+    write_result,
+    write_run_dir,
+)
+
+__all__ = ["RunPaths", "RunResult", "build_gan", "epoch_dataset", "epoch_seed",
+           "prepare_run_dir", "run"]
 
 _JIT = {"auto": "auto", "on": True, "off": False}
-
-
-class RunPaths:
-    """Where a run keeps what (DESIGN.md, run directory contract)."""
-
-    def __init__(self, root: str):
-        self.root = root
-        self.config = os.path.join(root, "config.json")
-        self.logs = os.path.join(root, "logs")
-        self.samples = os.path.join(root, "samples")
-        self.backup = os.path.join(root, "backup")
-        self.checkpoints = os.path.join(root, "checkpoints")
-        self.final_model = os.path.join(root, "final.keras")
-        self.result = os.path.join(root, "result.json")
-        self.classifier = os.path.join(root, "metrics_classifier.keras")
-
-
-@dataclasses.dataclass(frozen=True)
-class RunResult:
-    """What a finished run produced."""
-
-    run_dir: str
-    epochs: int
-    steps: int
-    final_model: str
-    export: str | None
-
-    def summary(self) -> str:
-        logs = os.path.join(self.run_dir, "logs")
-        lines = [f"Trained {self.epochs} epochs ({self.steps} steps).",
-                 f"  run dir:     {self.run_dir}",
-                 f"  samples:     {os.path.join(self.run_dir, 'samples')}",
-                 f"  final model: {self.final_model}"]
-        if self.export:
-            lines.append(f"  export:      {self.export}")
-        lines.append(f"  TensorBoard: tensorboard --logdir {logs}")
-        return "\n".join(lines)
 
 
 def run(config: TrainConfig, restart: bool = False, callbacks=(), verbose: int | None = None
@@ -106,10 +77,22 @@ def run(config: TrainConfig, restart: bool = False, callbacks=(), verbose: int |
             non-finite (`NonFiniteLossError`), a checkpoint could not be written, or a
             stop signal arrived (`TrainingInterrupted`, state saved).
     """
-    _check_export_dir(config)
+    check_export_dir(config)
     # The strategy comes before any other TensorFlow op: a multi-worker strategy cannot
     # configure collective ops once the runtime has started.
     env = _setup(config)
+    try:
+        return _run(config, env, restart, list(callbacks), verbose)
+    except tf.errors.OpError as error:
+        latest = find_checkpoints(os.path.join(config.run_dir, "backup"))[0]
+        lost = distribute.lost_worker_error(error, env, latest[-1] if latest else None)
+        if lost is None:
+            raise
+        raise lost from None
+
+
+def _run(config: TrainConfig, env: distribute.Setup, restart: bool, callbacks: list,
+         verbose: int | None) -> RunResult:
     info, steps_per_epoch = _data_info(config)
     paths = check_run_dir(config, restart) if env.chief else RunPaths(config.run_dir)
     with env.strategy.scope():
@@ -124,9 +107,8 @@ def run(config: TrainConfig, restart: bool = False, callbacks=(), verbose: int |
         if state.step < config.epochs * steps_per_epoch:
             if verbose is None:
                 verbose = 1 if sys.stdout.isatty() else 2
-            _train(config, gan, state, paths, info, list(callbacks),
-                   verbose if env.chief else 0, env.chief)
-        return _finish(config, gan, state, paths, env.chief)
+            _train(config, gan, state, paths, info, callbacks, verbose, env)
+        return _finish(config, gan, state, paths, env)
     finally:
         state.close()
 
@@ -143,111 +125,6 @@ def _resume(config: TrainConfig, state: RunState, paths: RunPaths) -> None:
                        f"but no checkpoint in {paths.backup} or {paths.checkpoints}; "
                        "training again would overwrite it: pass --restart to move it aside "
                        "and start over")
-
-
-# ---------------------------------------------------------------- run directory
-def prepare_run_dir(config: TrainConfig, restart: bool = False) -> RunPaths:
-    """Creates the run directory, or checks that the one there is this run's.
-
-    Raises:
-        RunError: the directory holds a run with other settings, is not a kgan run,
-            or cannot be written.
-        ConfigError: --restart would move the current directory (or a parent) aside.
-    """
-    paths = check_run_dir(config, restart)
-    write_run_dir(config, paths)
-    return paths
-
-
-def check_run_dir(config: TrainConfig, restart: bool = False) -> RunPaths:
-    """Checks that the run directory is free or this run's (with `restart`, moves it
-    aside first); writes nothing else, so a refused request leaves it as it was."""
-    paths = RunPaths(config.run_dir)
-    if restart and os.path.isdir(paths.root) and os.listdir(paths.root):
-        moved = _move_aside(paths.root)
-        print(f"--restart: moved the previous run to {moved}")
-    _check_existing(config, paths)
-    return paths
-
-
-def write_run_dir(config: TrainConfig, paths: RunPaths) -> None:
-    """Creates the run's folders and (re)writes `config.json`."""
-    try:
-        for folder in (paths.logs, paths.samples, paths.backup, paths.checkpoints):
-            os.makedirs(folder, exist_ok=True)
-        _write_atomic(paths.config, config.to_json())
-    except OSError as error:
-        raise RunError(f"cannot write the run directory {paths.root}: "
-                       f"{error.strerror or error}") from None
-
-
-def _check_existing(config: TrainConfig, paths: RunPaths) -> None:
-    if os.path.isfile(paths.config):
-        try:
-            saved = TrainConfig.load(paths.config)
-        except ConfigError as error:
-            raise RunError(f"cannot resume {paths.root}: {error}; pass --restart to move it "
-                           "aside and start over") from None
-        changed = saved.differences(config)
-        if changed:
-            raise RunError(
-                f"{paths.root} holds a run with other settings ({'; '.join(changed)}); use "
-                "the same settings to resume, another --run-dir, or --restart to move the "
-                "old run aside and start over")
-    elif os.path.isdir(paths.root) and os.listdir(paths.root):
-        raise RunError(f"{paths.root} is not empty and holds no config.json, so it is not a "
-                       "kgan run; choose another --run-dir or pass --restart to move it aside")
-    elif os.path.exists(paths.root) and not os.path.isdir(paths.root):
-        raise RunError(f"cannot use {paths.root} as the run directory: it is a file")
-
-
-def _move_aside(root: str) -> str:
-    here, old = os.path.realpath(os.getcwd()), os.path.realpath(root)
-    if here == old or here.startswith(old.rstrip(os.sep) + os.sep):
-        raise ConfigError(f"--restart cannot move {root} aside: it is the current directory "
-                          "or holds it; run from its parent folder (e.g. cd .. and "
-                          f"--run-dir {os.path.basename(old)})")
-    base = f"{os.path.normpath(root)}.old-{time.strftime('%Y%m%d-%H%M%S')}"
-    target, number = base, 1
-    while os.path.exists(target):
-        number += 1
-        target = f"{base}-{number}"
-    try:
-        shutil.move(root, target)
-    except OSError as error:
-        raise RunError(f"--restart cannot move {root} to {target}: "
-                       f"{error.strerror or error}") from None
-    return target
-
-
-def _check_export_dir(config: TrainConfig) -> None:
-    """Fails before training, not after it, when the export cannot be written."""
-    if not config.export:
-        return
-    target = os.path.abspath(os.path.join(config.export_dir, config.model_name))
-    existing = target
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    problem = None
-    if not os.path.isdir(existing):
-        problem = f"{existing} is a file, not a folder"
-    else:
-        try:  # a probe file: os.access says yes to root even on a read-only mount
-            with tempfile.TemporaryFile(dir=existing):
-                pass
-        except OSError as error:
-            problem = f"cannot write in {existing} ({error.strerror or error})"
-    if problem:
-        raise ConfigError(f"--export-dir {config.export_dir}: {problem}; choose a writable "
-                          "folder, or pass --no-export")
-
-
-def _write_atomic(path: str, text: str) -> None:
-    """Writes via a temporary file and a rename, so a crash never leaves half a file."""
-    temp = f"{path}.tmp"
-    with open(temp, "w", encoding="utf-8") as file:
-        file.write(text)
-    os.replace(temp, path)
 
 
 # ------------------------------------------------------------------ building
@@ -410,11 +287,12 @@ class _StopAtEpochEnd(keras.callbacks.Callback):
         self.model.stop_training = True
 
 
-def _train(config, gan, state, paths, info, extra, verbose, chief: bool = True) -> None:
-    saver = Saver(state, config.checkpoint_every)
+def _train(config, gan, state, paths, info, extra, verbose, env: distribute.Setup) -> None:
+    saver = Saver(state, config.checkpoint_every,
+                  cluster=env.strategy if env.num_workers > 1 else None)
     # Only the chief logs: TensorBoard, samples and metrics are files of the run dir.
-    logging = _logging_callbacks(config, paths, info) if chief else []
-    once = [HParams(paths.logs, config.to_dict())] if chief else []
+    logging = _logging_callbacks(config, paths, info) if env.chief else []
+    once = [HParams(paths.logs, config.to_dict())] if env.chief else []
     with saver:
         try:
             while state.step < config.epochs * state.steps_per_epoch:
@@ -424,40 +302,18 @@ def _train(config, gan, state, paths, info, extra, verbose, chief: bool = True) 
                     epoch_dataset(config, epoch, state.steps_per_epoch, skip=batch),
                     initial_epoch=epoch, epochs=config.epochs,
                     steps_per_epoch=state.steps_per_epoch - batch, shuffle=False,
-                    verbose=verbose, callbacks=[NonFiniteGuard(state), saver, *logging, *once,
-                                                *extra, _StopAtEpochEnd()],
+                    verbose=verbose if env.chief else 0,
+                    callbacks=[NonFiniteGuard(state), saver, *logging, *once, *extra,
+                               _StopAtEpochEnd()],
                 )
                 once = []
                 if state.step == before:
                     raise RunError(f"epoch {epoch + 1} trained no step: the data ran out")
         except KeyboardInterrupt as error:  # a second signal, in the middle of a step
-            raise _interrupted(error, f"stopped in the middle of step {state.step + 1}; "
-                               "not saved, the last checkpoint is "
-                               f"{state.latest or 'none yet'}") from None
-        except tf.errors.OpError as error:
-            raise _cluster_error(error, state) from None
+            raise interrupted(error, f"stopped in the middle of step {state.step + 1}; not "
+                              f"saved, the last checkpoint is {state.latest or 'none yet'}"
+                              ) from None
         saver.check()  # a signal after the last batch: saved at the epoch end, stop now
-
-
-def _interrupted(error: BaseException, what: str) -> TrainingInterrupted:
-    """A `TrainingInterrupted` for a signal that arrived outside the Saver's watch."""
-    signum = getattr(error, "signum", signal.SIGINT)
-    stopped = TrainingInterrupted(f"{what}. Run the same command again to go on.")
-    stopped.signum = signum
-    return stopped
-
-
-def _cluster_error(error: tf.errors.OpError, state: RunState) -> Exception:
-    """Names a lost worker (collectives aborted or timed out) in one line; other TF
-    errors go on as they are."""
-    lost = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
-            tf.errors.CancelledError, tf.errors.AbortedError)
-    if not isinstance(error, lost):
-        return error
-    message = " ".join((error.message or str(error)).split())[:300]
-    return RunError(f"lost contact with another worker at step {state.step} ({message}); "
-                    f"the last checkpoint is {state.latest or 'none yet'}: restart every "
-                    "worker with the same command to resume")
 
 
 def _logging_callbacks(config: TrainConfig, paths: RunPaths, info) -> list:
@@ -509,50 +365,25 @@ def _real_sample(config: TrainConfig, labelled: bool) -> tf.data.Dataset:
 
 # ------------------------------------------------------------------- the end
 def _finish(config: TrainConfig, gan: GAN, state: RunState, paths: RunPaths,
-            chief: bool = True) -> RunResult:
+            env: distribute.Setup) -> RunResult:
     """Saves `final.keras` and exports, once per trained length of the run (the chief
     only: the other workers of a multi-worker run hold the same weights)."""
-    if not chief:
-        return RunResult(paths.root, config.epochs, state.step, paths.final_model, None)
-    previous = _previous_result(paths)
+    if not env.chief:
+        return RunResult(paths.root, config.epochs, state.step, paths.final_model, None,
+                         worker=env.worker_index)
+    previous = read_result(paths)
     if previous is not None and previous.steps == state.step:
         print("kgan: this run is already complete; nothing to do.")
         return previous
     where = f"training is complete and saved in {state.latest}"
     try:
-        _save_final(gan, paths, where)
+        save_final(gan, paths, where)
         export = _export(config, gan, paths)
     except KeyboardInterrupt as error:
-        raise _interrupted(error, f"interrupted after training ({where})") from None
+        raise interrupted(error, f"interrupted after training ({where})") from None
     result = RunResult(paths.root, config.epochs, state.step, paths.final_model, export)
-    _write_atomic(paths.result, json.dumps(dataclasses.asdict(result), indent=2) + "\n")
+    write_result(paths, result)
     return result
-
-
-def _previous_result(paths: RunPaths) -> RunResult | None:
-    try:
-        with open(paths.result, encoding="utf-8") as file:
-            return RunResult(**json.load(file))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, TypeError):  # damaged: write it again
-        return None
-
-
-def _save_final(gan: GAN, paths: RunPaths, where: str) -> None:
-    temp = os.path.join(paths.root, ".final-tmp.keras")
-    try:
-        gan.save(temp)
-        os.replace(temp, paths.final_model)
-    except KeyboardInterrupt as error:
-        _remove(temp)
-        raise _interrupted(error, f"interrupted while writing {paths.final_model}; {where}"
-                           ) from None
-    except OSError as error:
-        _remove(temp)
-        cause = "disk full" if error.errno == errno.ENOSPC else error.strerror or str(error)
-        raise RunError(f"{cause} writing {paths.final_model}; {where}: free space and run "
-                       "the same command again") from None
 
 
 def _export(config: TrainConfig, gan: GAN, paths: RunPaths) -> str | None:
@@ -563,17 +394,12 @@ def _export(config: TrainConfig, gan: GAN, paths: RunPaths) -> str | None:
     try:
         return export_generator(gan, config.export_dir, model_name=config.model_name)
     except KeyboardInterrupt as error:
-        raise _interrupted(error, f"interrupted while exporting to {config.export_dir}; "
-                           f"the trained model is saved in {paths.final_model} (kgan-export "
-                           "exports it)") from None
+        raise interrupted(error, f"interrupted while exporting to {config.export_dir}; "
+                          f"the trained model is saved in {paths.final_model} (kgan-export "
+                          "exports it)") from None
     except (OSError, tf.errors.OpError) as error:
         cause = ("disk full" if getattr(error, "errno", None) == errno.ENOSPC
                  else " ".join(str(error).split())[:200])
         raise RunError(f"export to {config.export_dir} failed ({cause}); the trained model "
                        f"is saved in {paths.final_model}: run the same command again, or "
                        f"kgan-export {paths.root} {config.export_dir}") from None
-
-
-def _remove(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.remove(path)
