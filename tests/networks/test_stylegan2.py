@@ -23,8 +23,8 @@ from harness import (
 import kgan
 from kgan.gan_options import cross_sample_layers
 from kgan.networks.families import stylegan2
+from kgan.networks.families import stylegan2_generator as sg
 from kgan.networks.families import stylegan2_layers as sl
-from kgan.networks.families import stylegan2_synthesis as ss
 
 SMALL = dict(cbase=256, cmax=16, mapping_layers=2, w_dim=16)
 SLOW = pytest.mark.slow
@@ -126,6 +126,10 @@ def test_generator_is_skip_and_discriminator_residual():
     assert block.skip.gain == block.conv1.gain == pytest.approx(math.sqrt(0.5))
     assert isinstance(d.get_layer("mbstd"), sl.MinibatchStdDev)
     assert d.get_layer("mbstd").group_size == 4 and d.get_layer("mbstd").num_channels == 1
+    # Every layer is built at construction (fit() under a strategy builds otherwise, by
+    # calling the GAN on a data batch).
+    for model in (g, d):
+        assert all(layer.built for layer in model._flatten_layers())
 
 
 # ------------------------------------------------------------ paper formulas
@@ -205,7 +209,7 @@ def test_demodulation_gives_unit_variance_feature_maps():
 
 
 def test_mapping_normalises_z_by_its_second_moment():
-    mapping = sl.MappingNetwork(LATENT, 16, num_layers=2, lr_multiplier=0.01)
+    mapping = sg.MappingNetwork(LATENT, 16, num_layers=2, lr_multiplier=0.01)
     mapping.build()
     assert mapping.dense[0].weight_gain == pytest.approx(0.01 / math.sqrt(LATENT))
     z = normal((3, LATENT))
@@ -215,25 +219,38 @@ def test_mapping_normalises_z_by_its_second_moment():
     np.testing.assert_allclose(np.mean(normalised**2, axis=1), 1.0, atol=1e-5)
 
 
+def reference_order(n, group_size):
+    """The batch order under which the reference's strided groups (i mod n/G) are the
+    layer's consecutive groups: position g * n/G + k holds example k * G + g."""
+    runs = n // group_size
+    return [k * group_size + g for g in range(group_size) for k in range(runs)]
+
+
 def test_minibatch_stddev_matches_the_reference_layer():
     x = normal((8, 4, 4, 6))
     for group_size, channels in ((4, 1), (2, 2), (8, 3)):
-        layer = sl.MinibatchStdDev(group_size, channels)
-        np.testing.assert_allclose(np.asarray(layer(x)), minibatch_std_reference(
-            x, group_size, channels), rtol=1e-5, atol=1e-5)
+        order = reference_order(8, group_size)
+        out = np.asarray(sl.MinibatchStdDev(group_size, channels)(x))
+        np.testing.assert_allclose(out[order], minibatch_std_reference(
+            x[order], group_size, channels), rtol=1e-5, atol=1e-5)
 
 
-def test_minibatch_stddev_groups_by_the_largest_divisor_of_the_batch():
-    # A batch of 6 with group size 4: groups of 3 (the reference would fail).
+def test_minibatch_stddev_groups_consecutive_examples():
+    # A batch of 6 with group size 4: groups of 3, the largest divisor (the reference fails).
     x = normal((6, 4, 4, 2))
-    out = np.asarray(sl.MinibatchStdDev(4)(x))
-    np.testing.assert_allclose(out, minibatch_std_reference(x, 3), rtol=1e-5, atol=1e-5)
-    # Example 0 shares its group with example 2 (i mod 2), not with example 1.
+    layer = sl.MinibatchStdDev(4)
+    out = np.asarray(layer(x))
+    order = reference_order(6, 3)
+    np.testing.assert_allclose(out[order], minibatch_std_reference(x[order], 3), rtol=1e-5,
+                               atol=1e-5)
     changed = x.copy()
-    changed[1] += 5.0
-    assert np.allclose(np.asarray(sl.MinibatchStdDev(4)(changed))[0], out[0])
-    changed[2] += 5.0
-    assert not np.allclose(np.asarray(sl.MinibatchStdDev(4)(changed))[0], out[0])
+    changed[3] += 5.0  # another group
+    assert np.allclose(np.asarray(layer(changed))[0], out[0])
+    changed[2] += 5.0  # example 0's group
+    assert not np.allclose(np.asarray(layer(changed))[0], out[0])
+    # Each replica's slice of a global batch holds whole groups: the same answers.
+    x = normal((8, 4, 4, 2))
+    np.testing.assert_allclose(np.asarray(layer(x[4:])), np.asarray(layer(x))[4:], atol=1e-6)
 
 
 def test_conv_clamp_clips_activations():
@@ -325,10 +342,22 @@ def test_a_batch_seed_draws_stateless_noise():
 
 def test_noise_seeds_from_values_are_per_example_and_stable():
     values = normal((4, 8))
-    seeds = np.asarray(ss.noise_seeds_from(values))
+    seeds = np.asarray(sg.noise_seeds_from(values))
     assert seeds.dtype == np.int64 and len(set(seeds.tolist())) == 4
     assert np.all((seeds >= 0) & (seeds < 2**31 - 1))
-    np.testing.assert_array_equal(np.asarray(ss.noise_seeds_from(values[[3, 1]])), seeds[[3, 1]])
+    np.testing.assert_array_equal(np.asarray(sg.noise_seeds_from(values[[3, 1]])), seeds[[3, 1]])
+    # In a graph with an unknown batch size too (as the export traces it).
+    traced = tf.function(sg.noise_seeds_from, input_signature=[tf.TensorSpec([None, 8])])
+    np.testing.assert_array_equal(np.asarray(traced(values)), seeds)
+
+
+def test_a_traced_generator_with_unknown_batch_draws_the_eager_noise():
+    g, _ = tiny_networks("stylegan2")
+    set_noise_strength(g)
+    z = normal((3, LATENT))
+    traced = tf.function(lambda z: g(z, training=False),
+                         input_signature=[tf.TensorSpec([None, LATENT])])
+    np.testing.assert_allclose(np.asarray(traced(z)), np.asarray(g(z)), atol=1e-5)
 
 
 # ------------------------------------------------------- training-phase hooks
@@ -488,3 +517,27 @@ def test_gan_trains_a_few_steps_with_finite_losses(num_classes, compile_args):
     images = gan.generate(2, seed=0)
     assert images.shape == (2, 16, 16, 1)
     np.testing.assert_allclose(gan.generate(2, seed=0), images, atol=1e-6)
+
+
+def _train_one_epoch(strategy):
+    with strategy.scope():
+        keras.utils.set_random_seed(1)
+        g, d = tiny_networks("stylegan2", num_classes=3)
+        set_noise_strength(g, 0.1)  # the noise path takes part
+        gan = kgan.GAN(g, d, latent_dim=LATENT, num_classes=3, ema_decay=0.9)
+        gan.compile(keras.optimizers.SGD(1e-2), keras.optimizers.SGD(1e-2),
+                    loss="non_saturating", r1_gamma=1.0)
+    data = image_batches(16, batch=8, labels=True, resolution=16)
+    return gan, gan.fit(data, epochs=1, verbose=0).history
+
+
+@SLOW
+def test_two_replicas_compute_the_same_update_as_one_device(two_replicas):
+    # Noise seeded by each example's (global, sliced) z and minibatch-stddev groups of
+    # consecutive examples keep DESIGN.md rule 2 with a cross-sample D.
+    single, single_logs = _train_one_epoch(tf.distribute.get_strategy())
+    mirrored, mirrored_logs = _train_one_epoch(two_replicas)
+    for a, b in zip(single.get_weights(), mirrored.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    for name, values in single_logs.items():
+        np.testing.assert_allclose(mirrored_logs[name], values, rtol=1e-4, atol=1e-5)

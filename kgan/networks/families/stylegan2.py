@@ -5,7 +5,7 @@ Generator: a mapping network (z normalised by its 2nd moment, `mapping_layers` e
 dense layers with learning-rate multiplier 0.01, leaky ReLU) gives w; w is broadcast to
 one w per layer (num_ws) and drives the skip synthesis network: modulated and
 demodulated 3x3 convs, per-layer noise with learned strength, toRGB at every resolution
-summed through [1, 3, 3, 1] upsampling (`stylegan2_synthesis`). The output is linear.
+summed through [1, 3, 3, 1] upsampling (`stylegan2_generator`). The output is linear.
 Discriminator: residual blocks (two 3x3 convs, the second downsampling, plus a 1x1
 downsampling skip, both branches times sqrt(1/2)), then minibatch standard deviation
 (group 4, one feature), a 3x3 conv, two dense layers. Conditional models embed the label
@@ -33,19 +33,19 @@ import math
 import keras
 import tensorflow as tf
 
-from kgan.networks.families.stylegan2_layers import (
-    EqualizedConv2D,
-    EqualizedDense,
-    MappingNetwork,
-    MinibatchStdDev,
-    _Layer,
-)
-from kgan.networks.families.stylegan2_synthesis import (
+from kgan.networks.families.stylegan2_generator import (
     NOISE_MODES,
+    MappingNetwork,
     SynthesisNetwork,
     channels_at,
     layer_policy,
     noise_seeds_from,
+)
+from kgan.networks.families.stylegan2_layers import (
+    EqualizedConv2D,
+    EqualizedDense,
+    MinibatchStdDev,
+    _Layer,
 )
 
 MIN_RESOLUTION, MAX_RESOLUTION = 16, 256
@@ -265,6 +265,7 @@ class StyleGAN2Discriminator(_Network):
     def _build_epilogue(self, width, num_classes, mbstd_group_size, conv_clamp):
         head = dict(dtype="float32")
         self.mbstd = MinibatchStdDev(mbstd_group_size, 1, name="mbstd", **head)
+        self.mbstd.build((None, 4, 4, width))  # stateless; built now so fit() sees D built
         self.conv = EqualizedConv2D(width, 3, "lrelu", conv_clamp=conv_clamp, name="b4_conv",
                                     **head)
         self.conv.build((None, 4, 4, width + 1))

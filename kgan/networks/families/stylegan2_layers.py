@@ -276,7 +276,8 @@ class ModulatedConv2D(_Layer):
         if self.demodulate:
             if self.compute_dtype == "float16":
                 # As the reference, keep x * s in float16 range; demodulation cancels it.
-                styles = styles / tf.reduce_max(tf.abs(styles), axis=1, keepdims=True)
+                largest = tf.reduce_max(tf.abs(styles), axis=1, keepdims=True)
+                styles = styles / tf.maximum(largest, DEMODULATION_EPS)
             squared = tf.reduce_sum(tf.square(kernel), axis=[0, 1])  # [in, out]
             coefficients = tf.math.rsqrt(tf.matmul(tf.square(styles), squared)
                                          + DEMODULATION_EPS)
@@ -324,11 +325,13 @@ class ModulatedConv2D(_Layer):
 @keras.saving.register_keras_serializable(package="kgan")
 class MinibatchStdDev(_Layer):
     """Minibatch standard deviation (Karras et al. 2018, section 3; reference
-    `MinibatchStdLayer`): splits the batch into groups of `group_size` (example i is in
-    group i mod N/G, as the reference's reshape), takes each feature's standard deviation
-    over the group, averages it over pixels and each of `num_channels` channel groups, and
-    appends the result as constant feature maps.
+    `MinibatchStdLayer`): splits the batch into groups of `group_size`, takes each
+    feature's standard deviation over its group, averages it over pixels and each of
+    `num_channels` channel groups, and appends the result as constant feature maps.
 
+    Groups are runs of consecutive examples (the reference strides them: example i joins
+    group i mod N/G); the same statistic of a random batch, and each replica's slice of a
+    global batch then holds whole groups, so N replicas compute what one device does.
     The group size is the largest divisor of the batch not above `group_size` (the
     reference's min(group_size, N) where N allows it); None uses the whole batch.
     Its output for one example depends on the others: `cross_sample = True`.
@@ -351,11 +354,11 @@ class MinibatchStdDev(_Layer):
         else:
             candidates = tf.range(self.group_size, 0, -1)
             g = candidates[tf.argmax(tf.cast(tf.equal(n % candidates, 0), tf.int32))]
-        y = tf.reshape(x, [g, -1, h, w, f, c // f])
-        y = y - tf.reduce_mean(y, axis=0)
-        y = tf.sqrt(tf.reduce_mean(tf.square(y), axis=0) + MBSTD_EPS)  # [n/G, h, w, f, c/f]
-        y = tf.reduce_mean(y, axis=[1, 2, 4])                          # [n/G, f]
-        y = tf.tile(y[:, None, None, :], [g, h, w, 1])                 # [N, h, w, f]
+        y = tf.reshape(x, [-1, g, h, w, f, c // f])
+        y = y - tf.reduce_mean(y, axis=1, keepdims=True)
+        y = tf.sqrt(tf.reduce_mean(tf.square(y), axis=1) + MBSTD_EPS)  # [N/G, h, w, f, c/f]
+        y = tf.repeat(tf.reduce_mean(y, axis=[1, 2, 4]), g, axis=0)    # [N, f]
+        y = tf.tile(y[:, None, None, :], [1, h, w, 1])
         return tf.concat([x, y], axis=-1)
 
     def compute_output_shape(self, input_shape):
@@ -364,72 +367,3 @@ class MinibatchStdDev(_Layer):
     def get_config(self):
         return {**super().get_config(), "group_size": self.group_size,
                 "num_channels": self.num_channels}
-
-
-@keras.saving.register_keras_serializable(package="kgan")
-class MappingNetwork(_Layer):
-    """z (and label) -> w (reference `MappingNetwork`): z is normalised by its second
-    moment; a label is embedded (`EqualizedEmbedding`, width w_dim), normalised the same
-    way and concatenated; then `num_layers` equalised dense layers with leaky ReLU and
-    learning-rate multiplier `lr_multiplier` (0.01 in the paper). With `latent_dim` 0 it
-    maps labels alone (D's conditioning map).
-
-    Input: z [N, latent_dim], [z, label] with int labels [N], or label alone when
-    latent_dim is 0. `track_w_avg` adds the non-trainable mean `w_avg` [w_dim] used by
-    truncation (updated by the caller; see `StyleGAN2Generator.update_w_avg`).
-    """
-
-    def __init__(self, latent_dim: int, w_dim: int, num_classes: int | None = None,
-                 num_layers: int = 8, lr_multiplier: float = 0.01, track_w_avg: bool = True,
-                 **kwargs):
-        super().__init__(**kwargs)
-        self.latent_dim = latent_dim
-        self.w_dim = w_dim
-        self.num_classes = num_classes
-        self.num_layers = num_layers
-        self.lr_multiplier = lr_multiplier
-        self.track_w_avg = track_w_avg
-
-    def build(self, input_shape=None):
-        features = self.latent_dim
-        self.embed = None
-        if self.num_classes:
-            self.embed = EqualizedEmbedding(self.num_classes, self.w_dim, name="embed",
-                                            dtype=self.dtype_policy)
-            self.embed.build((None,))
-            features += self.w_dim
-        self.dense = []
-        for index in range(self.num_layers):
-            layer = EqualizedDense(self.w_dim, "lrelu", self.lr_multiplier, name=f"fc{index}",
-                                   dtype=self.dtype_policy)
-            layer.build((None, features))
-            self.dense.append(layer)
-            features = self.w_dim
-        if self.track_w_avg:
-            # ONLY_FIRST_REPLICA: assigned in replica context with an already-global mean.
-            self.w_avg = self.add_weight(shape=(self.w_dim,), name="w_avg", initializer="zeros",
-                                         trainable=False, aggregation="only_first_replica")
-
-    def call(self, inputs):
-        z, label = self._split(inputs)
-        parts = [] if z is None else [normalize_2nd_moment(self._cast(z))]
-        if self.embed is not None:
-            parts.append(normalize_2nd_moment(self.embed(label)))
-        x = tf.concat(parts, axis=-1) if len(parts) > 1 else parts[0]
-        for layer in self.dense:
-            x = layer(x)
-        return x
-
-    def _split(self, inputs):
-        if self.num_classes and self.latent_dim:
-            return inputs[0], inputs[1]
-        return (None, inputs) if self.num_classes else (inputs, None)
-
-    def compute_output_shape(self, input_shape):
-        first = input_shape[0] if self.num_classes and self.latent_dim else input_shape
-        return (first[0], self.w_dim)
-
-    def get_config(self):
-        return {**super().get_config(), "latent_dim": self.latent_dim, "w_dim": self.w_dim,
-                "num_classes": self.num_classes, "num_layers": self.num_layers,
-                "lr_multiplier": self.lr_multiplier, "track_w_avg": self.track_w_avg}

@@ -1,4 +1,8 @@
-"""StyleGAN2's synthesis network (skip architecture) and its stateless noise inputs.
+"""StyleGAN2's generator parts: the mapping network, the synthesis network (skip
+architecture) and its stateless noise inputs.
+
+Mapping (reference `MappingNetwork`): z -> w by an MLP with a 100x lower learning rate;
+D reuses it to map labels (its cmap).
 
 Synthesis (reference `SynthesisNetwork` / `SynthesisBlock`): a learned constant 4x4 input,
 then per resolution two modulated 3x3 convs (the first upsamples) and a toRGB layer; the
@@ -23,7 +27,15 @@ import numpy as np
 import tensorflow as tf
 
 from kgan import replicas
-from kgan.networks.families.stylegan2_layers import ModulatedConv2D, _Layer, _normal, upsample_2x
+from kgan.networks.families.stylegan2_layers import (
+    EqualizedDense,
+    EqualizedEmbedding,
+    ModulatedConv2D,
+    _Layer,
+    _normal,
+    normalize_2nd_moment,
+    upsample_2x,
+)
 
 NOISE_MODES = ("random", "const", "none")
 # Second seed word of noise draws: latents use 0x5EED (kgan.sampling), so the same integer
@@ -52,9 +64,12 @@ def noise_seeds_from(values) -> tf.Tensor:
     """A per-example int64 seed in [0, 2^31 - 1) from the bits of `values` [N, ...]: a
     linear hash modulo the prime 2^31 - 1 with fixed odd weights (no int64 overflow)."""
     values = tf.cast(values, tf.float32)
-    values = tf.reshape(values, [tf.shape(values)[0], -1])
-    bits = tf.math.floormod(tf.cast(tf.bitcast(values, tf.int32), tf.int64), 2**32)
-    weights = np.random.default_rng(0x5717).integers(1, _HASH_PRIME, values.shape[-1]) | 1
+    size = values.shape[1:].num_elements()
+    if size is None:
+        raise ValueError(f"noise seeds need values of a static shape [N, ...], got {values.shape}")
+    bits = tf.cast(tf.bitcast(tf.reshape(values, [-1, size]), tf.int32), tf.int64)
+    bits = tf.math.floormod(bits, 2**32)
+    weights = np.random.default_rng(0x5717).integers(1, _HASH_PRIME, size) | 1
     terms = tf.math.floormod(bits * tf.constant(weights, tf.int64), _HASH_PRIME)
     return tf.math.floormod(tf.reduce_sum(terms, axis=1), _HASH_PRIME)
 
@@ -75,6 +90,75 @@ def noise_from_batch_seed(batch, size: int, seed) -> tf.Tensor:
     if isinstance(seed, (int, np.integer)):
         seed = [int(seed), NOISE_STREAM]
     return replicas.global_normal(batch, [size], tf.cast(seed, tf.int64))
+
+
+@keras.saving.register_keras_serializable(package="kgan")
+class MappingNetwork(_Layer):
+    """z (and label) -> w (reference `MappingNetwork`): z is normalised by its second
+    moment; a label is embedded (`EqualizedEmbedding`, width w_dim), normalised the same
+    way and concatenated; then `num_layers` equalised dense layers with leaky ReLU and
+    learning-rate multiplier `lr_multiplier` (0.01 in the paper). With `latent_dim` 0 it
+    maps labels alone (D's conditioning map).
+
+    Input: z [N, latent_dim], [z, label] with int labels [N], or label alone when
+    latent_dim is 0. `track_w_avg` adds the non-trainable mean `w_avg` [w_dim] used by
+    truncation (updated by the caller; see `StyleGAN2Generator.update_w_avg`).
+    """
+
+    def __init__(self, latent_dim: int, w_dim: int, num_classes: int | None = None,
+                 num_layers: int = 8, lr_multiplier: float = 0.01, track_w_avg: bool = True,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.latent_dim = latent_dim
+        self.w_dim = w_dim
+        self.num_classes = num_classes
+        self.num_layers = num_layers
+        self.lr_multiplier = lr_multiplier
+        self.track_w_avg = track_w_avg
+
+    def build(self, input_shape=None):
+        features = self.latent_dim
+        self.embed = None
+        if self.num_classes:
+            self.embed = EqualizedEmbedding(self.num_classes, self.w_dim, name="embed",
+                                            dtype=self.dtype_policy)
+            self.embed.build((None,))
+            features += self.w_dim
+        self.dense = []
+        for index in range(self.num_layers):
+            layer = EqualizedDense(self.w_dim, "lrelu", self.lr_multiplier, name=f"fc{index}",
+                                   dtype=self.dtype_policy)
+            layer.build((None, features))
+            self.dense.append(layer)
+            features = self.w_dim
+        if self.track_w_avg:
+            # ONLY_FIRST_REPLICA: assigned in replica context with an already-global mean.
+            self.w_avg = self.add_weight(shape=(self.w_dim,), name="w_avg", initializer="zeros",
+                                         trainable=False, aggregation="only_first_replica")
+
+    def call(self, inputs):
+        z, label = self._split(inputs)
+        parts = [] if z is None else [normalize_2nd_moment(self._cast(z))]
+        if self.embed is not None:
+            parts.append(normalize_2nd_moment(self.embed(label)))
+        x = tf.concat(parts, axis=-1) if len(parts) > 1 else parts[0]
+        for layer in self.dense:
+            x = layer(x)
+        return x
+
+    def _split(self, inputs):
+        if self.num_classes and self.latent_dim:
+            return inputs[0], inputs[1]
+        return (None, inputs) if self.num_classes else (inputs, None)
+
+    def compute_output_shape(self, input_shape):
+        first = input_shape[0] if self.num_classes and self.latent_dim else input_shape
+        return (first[0], self.w_dim)
+
+    def get_config(self):
+        return {**super().get_config(), "latent_dim": self.latent_dim, "w_dim": self.w_dim,
+                "num_classes": self.num_classes, "num_layers": self.num_layers,
+                "lr_multiplier": self.lr_multiplier, "track_w_avg": self.track_w_avg}
 
 
 @keras.saving.register_keras_serializable(package="kgan")
