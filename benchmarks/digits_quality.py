@@ -31,6 +31,7 @@ Run:
     python benchmarks/digits_quality.py --network r3gan --minutes 3
     python benchmarks/digits_quality.py --table               # 1, 3, 10 min per recipe
     python benchmarks/digits_quality.py --table --recipes my_recipes.json
+    python benchmarks/digits_quality.py --recipes my_recipes.json --epochs 20  # equal steps
     python benchmarks/digits_quality.py --quick               # seconds, a smoke run
 
 A recipes file is a JSON list of {"name": ..., "flags": [train.py flags]}.
@@ -57,6 +58,7 @@ import kgan  # noqa: E402
 from kgan import networks  # noqa: E402
 from kgan.cli import train as cli  # noqa: E402
 from kgan.data.arrays import digits_arrays  # noqa: E402
+from kgan.sampling import sample_images  # noqa: E402
 from kgan.training import distribute, runner  # noqa: E402
 from kgan.training.config import ConfigError, TrainConfig  # noqa: E402
 
@@ -232,8 +234,15 @@ class Judge:
             "class_shares": [round(float(s), 4) for s in shares],
         }
 
-    def score_gan(self, gan) -> dict:
+    def score_gan(self, gan: kgan.GAN) -> dict:
+        """Scores of the sampling generator (the EMA one if any) relative to the floor;
+        with EMA, the raw generator's headline figures too (same run, same latents)."""
         generated = self.score(gan.generate(len(self.train_real), seed=GENERATED_SEED))
+        if gan.ema_generator is not None:
+            raw = self.score(sample_images(gan.generator, gan.latent_dim, gan.num_classes,
+                                           len(self.train_real), seed=GENERATED_SEED))
+            generated["without_ema"] = {k: raw[k] for k in (
+                "recognised", "frechet_distance", "precision", "recall", "classes_covered")}
         generated["recognised_ratio"] = round(
             generated["recognised"] / max(self.floor["recognised"], 1e-9), 4)
         generated["frechet_vs_floor"] = round(
@@ -241,23 +250,25 @@ class Judge:
         return generated
 
 
-def measure(judge: Judge, name: str, config, budgets: list[float] | None) -> list[dict]:
+def measure(judge: Judge, name: str, config: TrainConfig, budgets: list[float] | None
+            ) -> list[dict]:
     """Trains one recipe; scores it after `config.epochs` epochs or at each budget
     (minutes of training wall clock, the clock paused while scoring)."""
     trainer = Trainer(config, judge.train_x, judge.train_y)
     recipe = {"recipe": name, "config": config.to_dict()}
-    if not budgets:
-        trainer.train(config.epochs * trainer.steps_per_epoch)
-        return [{**recipe, "budget_minutes": None, **trainer.progress(),
-                 **judge.score_gan(trainer.gan)}]
     rows = []
-    for minutes in budgets:
-        trainer.train(sys.maxsize, minutes * 60.0)
+    for minutes in budgets or [None]:
+        if minutes is None:
+            trainer.train(config.epochs * trainer.steps_per_epoch)
+        else:
+            trainer.train(sys.maxsize, minutes * 60.0)
         rows.append({**recipe, "budget_minutes": minutes, **trainer.progress(),
                      **judge.score_gan(trainer.gan)})
-        print(f"  {name} @ {minutes:g} min: {trainer.step} steps, recognised "
-              f"{rows[-1]['recognised']:.3f}, FD {rows[-1]['frechet_distance']:.3g}",
-              flush=True)
+        row = rows[-1]
+        print(f"  {name}: {row['steps']} steps in {row['train_seconds']:.0f} s, recognised "
+              f"{row['recognised']:.3f} (ratio {row['recognised_ratio']:.2f}), FD "
+              f"{row['frechet_distance']:.3g} ({row['frechet_vs_floor']:.3g} x floor), load "
+              f"{row['load_average']}", flush=True)
     return rows
 
 
@@ -265,7 +276,7 @@ def measure(judge: Judge, name: str, config, budgets: list[float] | None) -> lis
 def recipes(args) -> list[tuple[str, list[str]]]:
     """(name, train.py flags) to measure: the command line's, or the table's list."""
     own = [*args.train_flags, *set_flags(args.set)]
-    if not args.table:
+    if not (args.table or args.recipes):
         return [(args.name, own)]
     listed = BUILTIN_RECIPES
     if args.recipes:
@@ -326,15 +337,16 @@ def run(args) -> dict:
     if any((c.resolution, c.channels) != (first.resolution, first.channels) for _, c in chosen):
         raise ValueError("all recipes of one table must share resolution and channels")
     judge = Judge(args, first.resolution, first.channels)
-    rows = []
-    for name, config in chosen:
-        rows += measure(judge, name, config, args.minutes)
     settings = {k: getattr(args, k) for k in ("minutes", "threshold", "classifier_epochs",
                                               "held_out", "min_share", "k", "seed", "quick")}
-    return {"benchmark": "digits_quality", "machine": machine, "settings": settings,
-            "train_images": len(judge.train_real), "held_out_images": len(judge.test_real),
-            "classifiers": judge.classifiers, "floor": judge.floor, "rows": rows,
-            "load_average_at_end": common.load_average()}
+    result = {"benchmark": "digits_quality", "machine": machine, "settings": settings,
+              "train_images": len(judge.train_real), "held_out_images": len(judge.test_real),
+              "classifiers": judge.classifiers, "floor": judge.floor, "rows": []}
+    for name, config in chosen:
+        result["rows"] += measure(judge, name, config, args.minutes)
+        result["load_average_at_end"] = common.load_average()
+        common.write_json(result, args.out)  # a long table keeps what it has measured
+    return result
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -349,7 +361,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--table", action="store_true",
                    help=f"measure the recipes at budgets {list(TABLE_BUDGETS)} min (or "
                         f"--minutes); --out defaults to {os.path.relpath(TABLE_OUT)}")
-    p.add_argument("--recipes", metavar="FILE", help="with --table: a JSON list of recipes")
+    p.add_argument("--recipes", metavar="FILE",
+                   help="measure these recipes (a JSON list) instead of the command line's; "
+                        "with --table, instead of the built-in ones")
     p.add_argument("--name", default="cli", help="recipe name in the output")
     p.add_argument("--threshold", type=float, default=0.9,
                    help="smallest top class probability that counts as recognised")

@@ -98,8 +98,9 @@ def test_digits_quality_table_quick(tmp_path, capsys):
     first, second = result["rows"]
     assert (first["recipe"], first["budget_minutes"], second["budget_minutes"]) == (
         "small", 0.02, 0.04)
-    # One run scored at each budget: steps grow, the clock stops near each budget.
-    assert 0 < first["steps"] < second["steps"]
+    # One run scored at each budget: steps never go back; the clock ran past each budget
+    # (the first step alone, tracing included, may pass both on a busy machine).
+    assert 0 < first["steps"] <= second["steps"]
     assert first["train_seconds"] >= 0.02 * 60 and second["train_seconds"] >= 0.04 * 60
     assert json.loads(out.read_text())["rows"][1]["steps"] == second["steps"]
 
