@@ -56,7 +56,7 @@ def test_config_catalogues_match_the_tensorflow_side_registries():
 def test_kgan_serializables_register_whichever_module_loads_tensorflow_first(first):
     """Importing TensorFlow from inside a kgan module defers the registration until that
     import is done (registering mid-import would need the half-loaded module)."""
-    script = (f"import {first}, keras\n"
+    script = (f"import kgan, {first}, keras\n"
               "names = keras.saving.get_custom_objects()\n"
               "print(all(n in names for n in ('kgan>GAN', 'kgan>Augment', 'kgan>Cosine')))")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
