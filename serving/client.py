@@ -8,24 +8,31 @@ Examples:
         --grid grid.png
     python serving/client.py --grpc localhost:8500 --model digits --label stable \
         generate --seeds 0,7,42 --num-classes 10
+    python serving/client.py --model digits generate --seeds -5--1,7     # negative seeds too
     python serving/client.py --model digits latents --count 8 --latent-seed 1 --grid z.png
     python serving/client.py --model digits status
     python serving/client.py --model digits metadata
 
-Needs kgan installed (`pip install -e .` from the repository root).
+A conditional model's class count comes from --num-classes, or else from the server
+(its metadata says the model takes labels; one probe request then reads the count from the
+export's own check). Needs kgan installed (`pip install -e .` from the repository root);
+REST needs no TensorFlow.
 
-Exit status: 0 on success, 1 when the server cannot be reached or refuses the request
-(one line on stderr says why), 2 for bad arguments.
+Exit status (kgan.cli.exits): 0 on success, 1 when the server cannot be reached or refuses
+the request, 2 for bad arguments, 130 on Ctrl-C, 143 on SIGTERM; one line on stderr says
+why.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
 import numpy as np
 
+from kgan.cli import exits
 from kgan.serving.client import (
     GrpcClient,
     RestClient,
@@ -33,18 +40,56 @@ from kgan.serving.client import (
     from_latents,
     generate,
     labels_for_seeds,
+    model_inputs,
     save_grid,
     save_pngs,
+    served_num_classes,
 )
+from kgan.serving.limits import as_seeds
+
+#: Most seeds one command asks for (a typo such as 0-10000000000 should not fill memory).
+MAX_SEEDS = 100_000
+_SEED_PART = re.compile(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?$")
 
 
 def parse_seeds(text: str) -> list[int]:
-    """Reads "0-15" (inclusive range) or "1,5,9" (list), or a mix: "0-3,10"."""
+    """Reads "0-15" (inclusive range), "1,5,9" (list), a mix ("0-3,10"), and negative
+    seeds: "-5" or "-5--1" (the range -5..-1)."""
     seeds = []
     for part in text.split(","):
-        start, _, stop = part.strip().partition("-")
-        seeds += list(range(int(start), int(stop) + 1)) if stop else [int(start)]
+        match = _SEED_PART.match(part)
+        if not match:
+            raise argparse.ArgumentTypeError(
+                f"{part.strip()!r} is not a seed or a range (e.g. 7, 0-15, -5--1)")
+        start, stop = int(match[1]), int(match[2] if match[2] is not None else match[1])
+        if stop < start:
+            raise argparse.ArgumentTypeError(f"range {part.strip()} is empty: write the "
+                                             "smaller seed first")
+        if len(seeds) + stop - start + 1 > MAX_SEEDS:
+            raise argparse.ArgumentTypeError(f"more than {MAX_SEEDS} seeds asked for")
+        seeds += range(start, stop + 1)
+    try:
+        as_seeds(seeds)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
     return seeds
+
+
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """`--seeds -5` -> `--seeds=-5`: argparse takes a value that starts with '-' for a
+    flag unless it is a plain negative number, which "-5--1" is not."""
+    joined, skip = [], False
+    for index, arg in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        following = argv[index + 1] if index + 1 < len(argv) else ""
+        if arg == "--seeds" and following.startswith("-"):
+            joined.append(f"--seeds={following}")
+            skip = True
+        else:
+            joined.append(arg)
+    return joined
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,10 +104,11 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--label", help="pin a version label, e.g. stable")
     parser.add_argument("--format", choices=["columnar", "row"], default="columnar",
                         help="REST request format")
-    parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
     commands = parser.add_subparsers(dest="command", required=True)
     by_seed = commands.add_parser("generate", help="images for seeds (signature generate)")
-    by_seed.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-15"))
+    by_seed.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-15"),
+                         help="e.g. 0-15, 1,5,9 or -5--1 (default 0-15)")
     by_z = commands.add_parser("latents", help="images for random latents (serving_default)")
     by_z.add_argument("--count", type=int, default=16)
     by_z.add_argument("--latent-seed", type=int, default=0, help="NumPy seed for z")
@@ -84,25 +130,41 @@ def _client(args):
                       args.timeout)
 
 
-def _latent_dim(client) -> int:
-    signatures = client.metadata()["metadata"]["signature_def"]["signature_def"]
-    shape = signatures["serving_default"]["inputs"]["z"]["tensor_shape"]["dim"]
-    return int(shape[-1]["size"])
+def _num_classes(args, client) -> int | None:
+    """--num-classes, checked against the served model, or the count the server gives."""
+    inputs = model_inputs(client)
+    if not inputs.conditional:
+        if args.num_classes is not None:
+            raise ValueError("this model is unconditional (its signatures take no label); "
+                             "drop --num-classes")
+        return None
+    if args.num_classes is not None:
+        if args.num_classes < 1:
+            raise ValueError(f"--num-classes must be >= 1, got {args.num_classes}")
+        return args.num_classes
+    found = served_num_classes(client)
+    if found is None:
+        raise ValueError("this model is conditional: pass --num-classes N (its class count)")
+    return found
 
 
 def _run(args, client) -> None:
     if args.command in ("status", "metadata"):
         print(json.dumps(getattr(client, args.command)(), indent=2))
         return
-    k = args.num_classes
+    k = _num_classes(args, client)
     if args.command == "generate":
         names = [f"seed_{seed}.png" for seed in args.seeds]
-        samples = generate(client, args.seeds, k and labels_for_seeds(args.seeds, k))
+        labels = None if k is None else labels_for_seeds(args.seeds, k)
+        samples = generate(client, args.seeds, labels)
     else:
-        dim = args.latent_dim or _latent_dim(client)
+        if args.count < 1:
+            raise ValueError(f"--count must be >= 1, got {args.count}")
+        dim = args.latent_dim or model_inputs(client).latent_dim
         z = np.random.default_rng(args.latent_seed).standard_normal([args.count, dim])
         names = [f"latent_{i:04d}.png" for i in range(args.count)]
-        samples = from_latents(client, z, k and labels_for_seeds(range(args.count), k))
+        labels = None if k is None else labels_for_seeds(range(args.count), k)
+        samples = from_latents(client, z, labels)
     if args.out:
         save_pngs(samples, args.out, names)
         print(f"wrote {len(names)} PNGs to {args.out}")
@@ -115,14 +177,28 @@ def _run(args, client) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit status."""
-    args = _parser().parse_args(argv)
-    try:
-        client = _client(args)
-        _run(args, client)
-    except (ServingError, ValueError, OSError) as error:
-        print(f"client.py: error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parser().parse_args(_join_negative_values(argv))
+    with exits.sigterm_as_interrupt():
+        try:
+            client = _client(args)
+            _run(args, client)
+        except ServingError as error:
+            return _fail(error, exits.STOPPED)
+        except ValueError as error:  # our own checks, before anything is sent
+            return _fail(error, exits.BAD_INPUT)
+        except OSError as error:  # writing --out / --grid
+            return _fail(f"cannot write: {error}", exits.STOPPED)
+        except KeyboardInterrupt as error:
+            how = "stopped by SIGTERM" if isinstance(error, exits.Terminated) else "interrupted"
+            print(f"client.py: {how}", file=sys.stderr)
+            return exits.interrupted_status(error)
+    return exits.OK
+
+
+def _fail(error, status: int) -> int:
+    print(f"client.py: error: {' '.join(str(error).split())}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

@@ -4,42 +4,51 @@ Usage:
     kgan-export SOURCE EXPORT_DIR [--model-name NAME] [--version N] [--overwrite]
                 [--num-classes K]
 
-SOURCE is a `.keras` file holding a saved `kgan.GAN` (its EMA generator is exported
-when it has one) or a bare generator, or a run directory: the first of
-`RUN_DIR/final.keras`, `RUN_DIR/model.keras`, then the newest `RUN_DIR/checkpoints/*.keras`.
-The version lands in `EXPORT_DIR/NAME/<next free number>/` (NAME defaults to the run
-directory's name, or the file's stem) and its path is printed on stdout; errors print
-one line on stderr and exit with status 1.
+SOURCE is a run directory (its `final.keras`, which `kgan-train` writes when a run ends)
+or a `.keras` file holding a saved `kgan.GAN` (its EMA generator is exported when it has
+one) or a bare generator. The version lands in `EXPORT_DIR/NAME/<next free number>/`
+(NAME defaults to the run directory's name, or the file's stem) and its path is printed
+on stdout. Errors print one line on stderr.
+
+Exit status (kgan.cli.exits): 0 exported, 1 the export failed (disk full, the written
+version did not answer like the model), 2 bad input (no such file, not a run directory,
+an unfinished run, an existing --version), 130 Ctrl-C, 143 SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import sys
 
-_RUN_DIR_FILES = ("final.keras", "model.keras")
+from kgan.cli import exits
+
+PROG = "kgan-export"
+FINAL_MODEL = "final.keras"
+
+
+class SourceError(ValueError):
+    """SOURCE is not something kgan-export can export (the message says what to pass)."""
 
 
 def find_model_file(source: str) -> str:
-    """Returns the `.keras` file SOURCE names, or the one a run directory holds."""
+    """Returns the `.keras` file SOURCE names, or a run directory's `final.keras`."""
     if os.path.isfile(source):
         if not source.endswith(".keras"):
-            raise ValueError(f"{source} is not a .keras file")
+            raise SourceError(f"{source} is not a .keras file; pass a run directory or a "
+                              ".keras model")
         return source
     if not os.path.isdir(source):
-        raise FileNotFoundError(f"{source} does not exist")
-    for name in _RUN_DIR_FILES:
-        path = os.path.join(source, name)
-        if os.path.isfile(path):
-            return path
-    checkpoints = glob.glob(os.path.join(source, "checkpoints", "*.keras"))
-    if checkpoints:
-        return max(checkpoints, key=os.path.getmtime)
-    raise FileNotFoundError(
-        f"no model in {source}: expected {' or '.join(_RUN_DIR_FILES)} or "
-        "checkpoints/*.keras")
+        raise SourceError(f"{source} does not exist")
+    path = os.path.join(source, FINAL_MODEL)
+    if os.path.isfile(path):
+        return path
+    if os.path.isfile(os.path.join(source, "config.json")):
+        raise SourceError(f"{source} has no {FINAL_MODEL} yet: the run has not finished; "
+                          "run the same kgan-train command again to finish it (it writes "
+                          f"{FINAL_MODEL} and exports)")
+    raise SourceError(f"{source} is not a kgan run directory (no {FINAL_MODEL}); pass a run "
+                      "directory or a .keras file")
 
 
 def default_model_name(source: str) -> str:
@@ -52,9 +61,9 @@ def default_model_name(source: str) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="kgan-export", description=__doc__.split("\n\n")[0],
+        prog=PROG, description=__doc__.split("\n\n")[0],
         epilog="Prints the new version directory. See serving/README.md to serve it.")
-    parser.add_argument("source", help="a .keras file, or a run directory")
+    parser.add_argument("source", help="a run directory (uses final.keras) or a .keras file")
     parser.add_argument("export_dir", help="folder of models (mounted at /models by serving/)")
     parser.add_argument("--model-name", help="served model name (default: from SOURCE)")
     parser.add_argument("--version", type=int, help="version number (default: next free)")
@@ -66,26 +75,51 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs the command; returns the exit status (0 ok, 1 error, 2 bad arguments)."""
+    """Runs the command; returns the exit status."""
     args = _parser().parse_args(argv)
-    try:
-        import keras
-
-        import kgan  # noqa: F401  (registers kgan classes so load_model finds them)
-        from kgan.serving.export import export_generator
-
-        path = find_model_file(args.source)
-        model = keras.models.load_model(path, compile=False)
-        version_dir = export_generator(
-            model, args.export_dir,
-            model_name=args.model_name or default_model_name(args.source),
-            version=args.version, overwrite=args.overwrite, num_classes=args.num_classes)
-    except Exception as error:  # one readable line instead of a traceback
-        message = " ".join(str(error).split()) or type(error).__name__
-        print(f"kgan-export: error: {message}", file=sys.stderr)
-        return 1
+    with exits.sigterm_as_interrupt():
+        try:
+            version_dir = _export(args)
+        except KeyboardInterrupt as error:
+            how = "stopped by SIGTERM" if isinstance(error, exits.Terminated) else "interrupted"
+            print(f"{PROG}: {how}; nothing was published", file=sys.stderr)
+            return exits.interrupted_status(error)
+        except (SourceError, FileExistsError, ValueError) as error:
+            return _fail(error, exits.BAD_INPUT)
+        except Exception as error:  # one readable line instead of a traceback
+            return _fail(error, exits.STOPPED)
     print(version_dir)
-    return 0
+    return exits.OK
+
+
+def _export(args: argparse.Namespace) -> str:
+    path = find_model_file(args.source)  # before TensorFlow loads: bad input fails fast
+    from kgan.training.rundir import writable_problem
+
+    problem = writable_problem(args.export_dir)
+    if problem:
+        raise SourceError(f"EXPORT_DIR {args.export_dir}: {problem}")
+    import keras
+
+    import kgan  # noqa: F401  (registers kgan classes so load_model finds them)
+    from kgan.serving.export import export_generator
+
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except (OSError, ValueError) as error:
+        raise SourceError(f"cannot load {path}: {' '.join(str(error).split())[:300]}"
+                          ) from None
+    return export_generator(
+        model, args.export_dir, model_name=args.model_name or default_model_name(args.source),
+        version=args.version, overwrite=args.overwrite, num_classes=args.num_classes)
+
+
+def _fail(error: BaseException, status: int) -> int:
+    message = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, OSError) and error.errno is not None and error.strerror:
+        message = f"{error.strerror}: {error.filename or ''}".rstrip(": ")
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 Both clients speak the server's documented protocols (REST: tensorflow.org/tfx/serving/
 api_rest; gRPC: tensorflow_serving.apis PredictionService) and return NumPy arrays, so
-code above them does not care which one it holds. REST uses only the standard library;
-gRPC uses `tensorflow-serving-api`, a kgan dependency.
+code above them does not care which one it holds. REST uses only the standard library
+and NumPy (this module imports no TensorFlow); gRPC uses `tensorflow-serving-api`, a
+kgan dependency, and TensorFlow's tensor protos.
 `serving/client.py` is the command line over this module.
 
 Example:
@@ -17,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -24,8 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kgan.images import tile_grid
-from kgan.sampling import labels_from_seeds
-from kgan.serving.signatures import MAX_BATCH_SIZE, check_seeds
+from kgan.serving.limits import MAX_BATCH_SIZE, as_seeds, check_seeds, labels_from_seeds
 
 # JSON carries no dtypes; these are the dtypes of our signatures' outputs.
 _OUTPUT_DTYPES = {"images": np.uint8, "z": np.float32}
@@ -173,6 +174,11 @@ def _describe(not_found: bool, message: str, model: str, signature: str,
               where: str) -> ServingError:
     """Names the usual causes (unknown model / signature) in front of the server's text."""
     lowered = message.lower()
+    if "input size does not match signature" in lowered:
+        return ServingError(f"the request's inputs do not match the signature {signature!r}: "
+                            "a conditional model takes a label per seed (labels_for_seeds, "
+                            "or client.py --num-classes N), an unconditional one none "
+                            f"({where}: {message})")
     if "signature" in lowered and "not found" in lowered:
         return ServingError(f"unknown signature {signature!r} for model {model!r} "
                             f"(ours are serving_default and generate): {message}")
@@ -272,13 +278,52 @@ class GrpcClient:
                             signature, f"gRPC {code.name} from {self.target}") from None
 
 
+@dataclass(frozen=True)
+class ModelInputs:
+    """What the served model takes, read from its metadata: latent size, and whether its
+    signatures have a `label` input (a conditional model)."""
+
+    latent_dim: int
+    conditional: bool
+
+
+def model_inputs(client) -> ModelInputs:
+    """Reads the signatures' inputs from GET /v1/models/NAME/metadata (or gRPC's
+    GetModelMetadata, which both clients return in the REST layout)."""
+    try:
+        signatures = client.metadata()["metadata"]["signature_def"]["signature_def"]
+        generate_inputs = signatures["generate"]["inputs"]
+        dims = signatures["serving_default"]["inputs"]["z"]["tensor_shape"]["dim"]
+        latent_dim = int(dims[-1]["size"])
+    except (KeyError, IndexError, TypeError, ValueError) as error:
+        raise ServingError(f"the model's metadata does not describe a kgan export "
+                           f"(missing {error}); is it one?") from None
+    return ModelInputs(latent_dim, "label" in generate_inputs)
+
+
+def served_num_classes(client) -> int | None:
+    """Asks a conditional model how many classes it has, or None if it does not say.
+
+    REST metadata gives the signatures but not the class count, so this sends one
+    request with a label past any real class count; the export's check refuses it with
+    "kgan: label must be < num_classes = K".
+    """
+    probe = {"seed": np.zeros(1, np.int64), "label": np.full(1, 2**31 - 1, np.int32)}
+    try:
+        client.predict(probe, "generate")
+    except ServingError as error:
+        found = re.search(r"num_classes = (\d+)", str(error))
+        return int(found.group(1)) if found else None
+    return None
+
+
 def generate(client, seeds, labels=None) -> Samples:
     """Asks the `generate` signature for one image per seed, MAX_BATCH_SIZE per request.
 
     Seeds map to the same images as `GAN.generate(n, seed=s)` for seeds s..s+n-1. A
     conditional model needs labels; `labels_for_seeds` gives the GAN's default ones.
     """
-    seeds = np.asarray(list(seeds), dtype=np.int64)
+    seeds = as_seeds(seeds)
     if seeds.size == 0:
         raise ValueError("empty batch: ask for at least one seed")
     labels = None if labels is None else np.asarray(labels, np.int32)
@@ -313,7 +358,7 @@ def from_latents(client, z, labels=None) -> Samples:
 
 def labels_for_seeds(seeds, num_classes: int) -> np.ndarray:
     """The GAN's default labels for seeds (seed % num_classes), as `generate` uses."""
-    return labels_from_seeds(np.asarray(list(seeds), np.int64), num_classes).numpy()
+    return labels_from_seeds(seeds, num_classes)
 
 
 def save_pngs(samples: Samples, out_dir: str, names: list[str] | None = None) -> list[str]:

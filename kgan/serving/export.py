@@ -7,6 +7,10 @@ once, then renamed to its number, so a polling server never sees half a version.
 rename is the arbiter between concurrent exports: renaming onto an existing non-empty
 version fails, and the loser takes the next number.
 
+An export killed mid-way (SIGKILL, power loss) leaves its `.tmp-<id>` folder behind; the
+next export in that model folder removes it when it is older than the exporting process
+and no live export holds its lock file (`.tmp-<id>.lock`, flock'ed while exporting).
+
 Example:
     >>> path = kgan.export_generator(gan, "exports", model_name="digits")
     >>> path
@@ -15,10 +19,14 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import json
 import os
+import re
 import shutil
+import time
 import uuid
 
 import keras
@@ -26,21 +34,19 @@ import numpy as np
 import tensorflow as tf
 
 from kgan.sampling import latents_from_seeds
-from kgan.serving.signatures import (
-    MAX_BATCH_SIZE,
-    GeneratorSpec,
-    build_module,
-    check_labels,
-    check_latents,
-    check_seeds,
-    float32_generator,
-    to_uint8,
-)
+from kgan.serving.limits import MAX_BATCH_SIZE, check_labels, check_latents, check_seeds
+from kgan.serving.signatures import GeneratorSpec, build_module, float32_generator, to_uint8
 from kgan.serving.warmup import write_warmup
 
 __all__ = ["MAX_BATCH_SIZE", "ExportError", "ExportedGenerator", "export_generator"]
 
 _TEMP_PREFIX = ".tmp-"
+_LOCK_SUFFIX = ".lock"
+# `.tmp-<id>` (an export), `.tmp-<id>.old` (a version it replaces), `.tmp-<id>.lock`; and
+# `.tmp-old-<id>`, the replaced-version name of kgan before the lock files.
+_TEMP_NAME = re.compile(r"^\.tmp-(?:old-)?([0-9a-f]{32})(?:\.old|\.lock)?$")
+# Set when this module loads: every export of this process is newer, so never stale to it.
+_PROCESS_START = time.time()
 #: What the graph does not say plainly (num_classes), for Python callers and tools;
 #: TF Serving ignores assets.extra apart from the warmup file.
 INFO_FILE = os.path.join("assets.extra", "kgan.json")
@@ -96,13 +102,75 @@ def export_generator(
     generator, spec = _resolve(gan_or_generator, num_classes)
     generator = float32_generator(generator)
     os.makedirs(model_dir, exist_ok=True)
-    temp = os.path.join(model_dir, f"{_TEMP_PREFIX}{uuid.uuid4().hex}")
+    remove_stale_temps(model_dir)
+    token = uuid.uuid4().hex
+    temp = os.path.join(model_dir, f"{_TEMP_PREFIX}{token}")
+    with _TempLock(f"{temp}{_LOCK_SUFFIX}"):
+        try:
+            _write(generator, spec, temp, name)
+            _verify(temp, generator, spec)
+            return _publish(temp, model_dir, target, overwrite, token)
+        finally:
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+class _TempLock:
+    """An flock'ed file beside an export's temporary folder: while it is held, the
+    export is alive and `remove_stale_temps` leaves its folders alone."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __enter__(self) -> _TempLock:
+        self._file = open(self.path, "w")  # noqa: SIM115  (held for the whole export)
+        fcntl.flock(self._file, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        with contextlib.suppress(OSError):
+            os.remove(self.path)
+        self._file.close()  # releases the lock
+
+
+def remove_stale_temps(model_dir: str) -> list[str]:
+    """Removes what killed exports left in `model_dir`; returns the removed names.
+
+    A `.tmp-<id>*` entry is stale when it is older than this process (so no export of
+    this process made it) and no live export holds `.tmp-<id>.lock`.
+    """
+    removed = []
+    for name in sorted(os.listdir(model_dir)):
+        match = _TEMP_NAME.match(name)
+        path = os.path.join(model_dir, name)
+        if not match or _newer_than_process(path) or _locked(
+                os.path.join(model_dir, f"{_TEMP_PREFIX}{match[1]}{_LOCK_SUFFIX}")):
+            continue
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+        removed.append(name)
+    return removed
+
+
+def _newer_than_process(path: str) -> bool:
     try:
-        _write(generator, spec, temp, name)
-        _verify(temp, generator, spec)
-        return _publish(temp, model_dir, target, overwrite)
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
+        return os.stat(path).st_mtime >= _PROCESS_START
+    except OSError:  # gone meanwhile
+        return True
+
+
+def _locked(lock_path: str) -> bool:
+    try:
+        with open(lock_path) as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            return False
+    except OSError:  # no lock file: nobody holds it
+        return False
 
 
 def _resolve(obj, num_classes: int | None) -> tuple[keras.Model, GeneratorSpec]:
@@ -168,7 +236,8 @@ def _verify(path: str, generator: keras.Model, spec: GeneratorSpec) -> None:
                           f"generator (max pixel difference {gap})")
 
 
-def _publish(temp: str, model_dir: str, target: str | None, overwrite: bool) -> str:
+def _publish(temp: str, model_dir: str, target: str | None, overwrite: bool,
+             token: str) -> str:
     """Renames the verified temp folder to its version number; returns the version path."""
     if target is None:
         while True:
@@ -180,7 +249,7 @@ def _publish(temp: str, model_dir: str, target: str | None, overwrite: bool) -> 
                 if error.errno not in _TAKEN:
                     raise
     if overwrite and os.path.exists(target):
-        return _replace(temp, target)
+        return _replace(temp, target, token)
     try:
         os.rename(temp, target)
     except OSError as error:
@@ -191,9 +260,10 @@ def _publish(temp: str, model_dir: str, target: str | None, overwrite: bool) -> 
     return target
 
 
-def _replace(temp: str, target: str) -> str:
-    # Move the old version aside (non-numeric name, so a server drops it), then rename.
-    old = f"{os.path.dirname(target)}/{_TEMP_PREFIX}old-{uuid.uuid4().hex}"
+def _replace(temp: str, target: str, token: str) -> str:
+    # Move the old version aside (non-numeric name, so a server drops it), then rename;
+    # the name shares the export's lock, so a stale-temp sweep leaves it alone.
+    old = f"{os.path.dirname(target)}/{_TEMP_PREFIX}{token}.old"
     os.rename(target, old)
     try:
         os.rename(temp, target)

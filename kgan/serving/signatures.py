@@ -5,25 +5,23 @@ the generator is rebuilt in float32 (rule 6), signatures are traced with XLA off
 come from `kgan.sampling` (stateless), and bad requests fail inside the graph with a
 message that names the problem instead of returning garbage images.
 
-The same checks exist in NumPy (`check_latents`, `check_seeds`, `check_labels`) so Python
-callers and the serving client fail before a round trip, with the same words.
+The same checks exist in NumPy (`kgan.serving.limits`: `check_latents`, `check_seeds`,
+`check_labels`) so Python callers and the serving client fail before a round trip, with
+the same words.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from kgan.sampling import latents_from_seeds
+from kgan.serving.limits import MAX_BATCH_SIZE, check_labels, check_latents, check_seeds
 
-#: Largest batch one request may carry. Equals `max_batch_size` in
-#: serving/batching_parameters.txt, so server-side batching never builds a batch the graph
-#: refuses; clients split bigger requests.
-MAX_BATCH_SIZE = 64
+__all__ = ["MAX_BATCH_SIZE", "GeneratorSpec", "build_module", "check_labels", "check_latents",
+           "check_seeds", "float32_generator", "to_uint8"]
 
 _HALF_DTYPES = ("float16", "bfloat16", "mixed_float16", "mixed_bfloat16")
 
@@ -97,6 +95,18 @@ def to_uint8(images: tf.Tensor) -> tf.Tensor:
     return tf.cast(tf.clip_by_value(pixels, 0.0, 255.0), tf.uint8)
 
 
+def _rank_check(tensor: tf.Tensor, rank: int, message: str) -> tf.Operation:
+    """Asserts `tensor`'s rank at run time, whatever its signature's static shape says.
+
+    TF Serving (and a loaded signature) feed whatever a request holds: columnar REST
+    with one latent vector gives z a rank of 1. The rank is counted from the runtime
+    shape through a data-dependent op, because grappler folds `tf.rank` of an input whose
+    static rank is known and would drop the check.
+    """
+    actual = tf.shape(tf.where(tf.shape(tensor) >= 0), out_type=tf.int32)[0]
+    return tf.debugging.assert_equal(actual, rank, message=f"kgan: {message}")
+
+
 def _batch_checks(batch: tf.Tensor, what: str) -> list:
     return [
         tf.debugging.assert_positive(
@@ -109,6 +119,9 @@ def _batch_checks(batch: tf.Tensor, what: str) -> list:
 
 
 def _label_checks(label: tf.Tensor, batch: tf.Tensor, num_classes: int) -> list:
+    with tf.control_dependencies([_rank_check(
+            label, 1, "label must be a list [N] of class indices, one per row")]):
+        label = tf.identity(label)
     return [
         tf.debugging.assert_equal(
             tf.shape(label)[0], batch, message="kgan: label needs one entry per row"),
@@ -127,11 +140,16 @@ class _Graph:
         self.spec = spec
 
     def images(self, z: tf.Tensor, label: tf.Tensor | None) -> tf.Tensor:
+        dim = self.spec.latent_dim
+        # The shape checks below slice z's shape, so they wait for its rank check.
+        with tf.control_dependencies([_rank_check(
+                z, 2, f"z must be a matrix [N, {dim}]: one row of {dim} floats per image "
+                      "(columnar REST: a list of lists)")]):
+            z = tf.identity(z)
         batch = tf.shape(z)[0]
         checks = _batch_checks(batch, "latent") + [
             tf.debugging.assert_equal(
-                tf.shape(z)[1], self.spec.latent_dim,
-                message=f"kgan: z must have shape [N, {self.spec.latent_dim}]"),
+                tf.shape(z)[1], dim, message=f"kgan: z must have shape [N, {dim}]"),
             tf.debugging.assert_all_finite(z, "kgan: z contains NaN or Inf"),
         ]
         if label is not None:
@@ -144,6 +162,9 @@ class _Graph:
         return to_uint8(self.generator(self.spec.model_inputs(z, label), training=False))
 
     def generate(self, seed: tf.Tensor, label: tf.Tensor | None) -> dict:
+        with tf.control_dependencies([_rank_check(
+                seed, 1, "seed must be a list [N] of integers, one per image")]):
+            seed = tf.identity(seed)
         with tf.control_dependencies(_batch_checks(tf.shape(seed)[0], "seed")):
             z = latents_from_seeds(tf.identity(seed), self.spec.latent_dim)
         images = self.images(z, label)
@@ -189,58 +210,3 @@ def build_module(generator: keras.Model, spec: GeneratorSpec) -> tuple[tf.Module
     module.serve = signatures["serving_default"]
     module.generate = signatures["generate"]
     return module, signatures
-
-
-def check_latents(z, latent_dim: int) -> np.ndarray:
-    """Validates a latent batch the way the `serving_default` signature does, in NumPy.
-
-    Raises:
-        ValueError: wrong dtype (the signature takes float32 only), shape, empty or
-            oversized batch, or non-finite values.
-    """
-    z = np.asarray(z)
-    if z.dtype != np.float32:
-        raise ValueError(f"z must be float32, got {z.dtype}; the signature takes float32 "
-                         "only, convert with z.astype(np.float32)")
-    if z.ndim != 2 or z.shape[1] != latent_dim:
-        raise ValueError(f"z must have shape [N, {latent_dim}] (latent_dim = {latent_dim}), "
-                         f"got {list(z.shape)}")
-    _check_batch_size(len(z), "latent")
-    bad = np.flatnonzero(~np.isfinite(z).all(axis=1))
-    if bad.size:
-        raise ValueError(f"z contains NaN or Inf in rows {bad[:10].tolist()}")
-    return z
-
-
-def check_seeds(seeds: Sequence[int] | np.ndarray) -> np.ndarray:
-    """Validates seeds for the `generate` signature; returns them as int64 [N]."""
-    seeds = np.asarray(seeds)
-    if seeds.ndim != 1 or not np.issubdtype(seeds.dtype, np.integer):
-        raise ValueError(f"seeds must be a 1-D list of integers, got dtype {seeds.dtype} "
-                         f"and shape {list(seeds.shape)}")
-    _check_batch_size(len(seeds), "seed")
-    return seeds.astype(np.int64)
-
-
-def check_labels(labels, batch: int, num_classes: int | None) -> np.ndarray | None:
-    """Validates class labels (int32 [N] in [0, num_classes)), or their absence."""
-    if num_classes is None:
-        if labels is not None:
-            raise ValueError("this generator is unconditional; do not pass labels")
-        return None
-    if labels is None:
-        raise ValueError(f"this generator is conditional: pass labels in [0, {num_classes})")
-    labels = np.asarray(labels)
-    if labels.shape != (batch,) or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be {batch} integers, got shape {list(labels.shape)}")
-    if labels.min() < 0 or labels.max() >= num_classes:
-        raise ValueError(f"labels must lie in [0, {num_classes}), got {labels.tolist()}")
-    return labels.astype(np.int32)
-
-
-def _check_batch_size(n: int, what: str) -> None:
-    if n == 0:
-        raise ValueError(f"empty batch: send at least one {what}")
-    if n > MAX_BATCH_SIZE:
-        raise ValueError(f"batch of {n} {what}s is above MAX_BATCH_SIZE = {MAX_BATCH_SIZE} "
-                         "(max_batch_size in serving/batching_parameters.txt); split it")

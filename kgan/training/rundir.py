@@ -23,7 +23,7 @@ from kgan.training.config import ConfigError, TrainConfig
 from kgan.training.errors import RunError, TrainingInterrupted
 
 __all__ = ["RunPaths", "RunResult", "check_export_dir", "check_run_dir", "prepare_run_dir",
-           "write_run_dir"]
+           "writable_problem", "write_run_dir"]
 
 
 class RunPaths:
@@ -145,22 +145,29 @@ def check_export_dir(config: TrainConfig) -> None:
     """Fails before training, not after it, when the export cannot be written."""
     if not config.export:
         return
-    target = os.path.abspath(os.path.join(config.export_dir, config.model_name))
-    existing = target
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    problem = None
-    if not os.path.isdir(existing):
-        problem = f"{existing} is a file, not a folder"
-    else:
-        try:  # a probe file: os.access says yes to root even on a read-only mount
-            with tempfile.TemporaryFile(dir=existing):
-                pass
-        except OSError as error:
-            problem = f"cannot write in {existing} ({error.strerror or error})"
+    problem = writable_problem(os.path.join(config.export_dir, config.model_name))
     if problem:
         raise ConfigError(f"--export-dir {config.export_dir}: {problem}; choose a writable "
                           "folder, or pass --no-export")
+
+
+def writable_problem(folder: str) -> str | None:
+    """Why `folder` (existing or to be created) cannot be written, or None if it can.
+
+    Tries a probe file in the nearest existing folder: `os.access` says yes to root even
+    on a read-only mount.
+    """
+    existing = os.path.abspath(folder)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        return f"{existing} is a file, not a folder"
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        return f"cannot write in {existing} ({error.strerror or error})"
+    return None
 
 
 def write_atomic(path: str, text: str) -> None:

@@ -1,0 +1,101 @@
+"""What one request to an exported generator may hold, checked in NumPy.
+
+The export's signatures enforce the same limits inside the graph (`kgan.serving.signatures`),
+with the same words; these checks let Python callers and the REST client fail before a
+round trip, without TensorFlow (standard library and NumPy only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+__all__ = ["INT64_MAX", "INT64_MIN", "MAX_BATCH_SIZE", "as_seeds", "check_batch_size",
+           "check_labels", "check_latents", "check_seeds", "labels_from_seeds"]
+
+#: Largest batch one request may carry. Equals `max_batch_size` in
+#: serving/batching_parameters.txt, so server-side batching never builds a batch the graph
+#: refuses; clients split bigger requests.
+MAX_BATCH_SIZE = 64
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def check_latents(z, latent_dim: int) -> np.ndarray:
+    """Validates a latent batch the way the `serving_default` signature does.
+
+    Raises:
+        ValueError: wrong dtype (the signature takes float32 only), shape, empty or
+            oversized batch, or non-finite values.
+    """
+    z = np.asarray(z)
+    if z.dtype != np.float32:
+        raise ValueError(f"z must be float32, got {z.dtype}; the signature takes float32 "
+                         "only, convert with z.astype(np.float32)")
+    if z.ndim != 2 or z.shape[1] != latent_dim:
+        raise ValueError(f"z must have shape [N, {latent_dim}] (latent_dim = {latent_dim}), "
+                         f"got {list(z.shape)}")
+    check_batch_size(len(z), "latent")
+    bad = np.flatnonzero(~np.isfinite(z).all(axis=1))
+    if bad.size:
+        raise ValueError(f"z contains NaN or Inf in rows {bad[:10].tolist()}")
+    return z
+
+
+def as_seeds(seeds: Iterable[int] | np.ndarray) -> np.ndarray:
+    """Integers as int64 seeds [N], any N. Every integer in int64's range is a seed
+    (negative ones too); Python integers beyond it are refused here rather than
+    overflowing inside NumPy."""
+    if not isinstance(seeds, np.ndarray):
+        seeds = list(seeds)
+        big = [s for s in seeds if isinstance(s, int) and not INT64_MIN <= s <= INT64_MAX]
+        if big:
+            raise ValueError(f"seeds must lie in int64's range [-2**63, 2**63 - 1]; "
+                             f"{big[0]} does not")
+    seeds = np.asarray(seeds)
+    if seeds.ndim != 1 or not (np.issubdtype(seeds.dtype, np.integer) or seeds.size == 0):
+        raise ValueError(f"seeds must be a 1-D list of integers, got dtype {seeds.dtype} "
+                         f"and shape {list(seeds.shape)}")
+    if seeds.dtype == np.uint64 and seeds.size and seeds.max() > INT64_MAX:
+        raise ValueError(f"seeds must lie in int64's range; {seeds.max()} does not")
+    return seeds.astype(np.int64)
+
+
+def check_seeds(seeds: Iterable[int] | np.ndarray) -> np.ndarray:
+    """Validates the seeds of one `generate` request; returns them as int64 [N]."""
+    seeds = as_seeds(seeds)
+    check_batch_size(len(seeds), "seed")
+    return seeds
+
+
+def check_labels(labels, batch: int, num_classes: int | None) -> np.ndarray | None:
+    """Validates class labels (int32 [N] in [0, num_classes)), or their absence."""
+    if num_classes is None:
+        if labels is not None:
+            raise ValueError("this generator is unconditional; do not pass labels")
+        return None
+    if labels is None:
+        raise ValueError(f"this generator is conditional: pass labels in [0, {num_classes})")
+    labels = np.asarray(labels)
+    if labels.shape != (batch,) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be {batch} integers, got shape {list(labels.shape)}")
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(f"labels must lie in [0, {num_classes}), got {labels.tolist()}")
+    return labels.astype(np.int32)
+
+
+def labels_from_seeds(seeds, num_classes: int) -> np.ndarray:
+    """The GAN's default labels: seed % num_classes (floor modulo, so never negative),
+    int32 [N]; the NumPy twin of `kgan.sampling.labels_from_seeds`."""
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    return np.mod(as_seeds(seeds), num_classes).astype(np.int32)
+
+
+def check_batch_size(n: int, what: str) -> None:
+    """Refuses an empty batch or one above MAX_BATCH_SIZE, naming `what` it counts."""
+    if n == 0:
+        raise ValueError(f"empty batch: send at least one {what}")
+    if n > MAX_BATCH_SIZE:
+        raise ValueError(f"batch of {n} {what}s is above MAX_BATCH_SIZE = {MAX_BATCH_SIZE} "
+                         "(max_batch_size in serving/batching_parameters.txt); split it")
