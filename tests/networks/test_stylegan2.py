@@ -132,6 +132,54 @@ def test_generator_is_skip_and_discriminator_residual():
         assert all(layer.built for layer in model._flatten_layers())
 
 
+def reference_sizes(resolution, img, z_dim, w_dim, c_dim, mapping_layers, cbase, cmax):
+    """Parameter and buffer counts of the reference's Generator and Discriminator (their
+    constructors' shapes, followed by hand): ((G params, G buffers), D params)."""
+    def ch(r):
+        return min(cbase // r, cmax)
+
+    def fc(fan_in, units):
+        return fan_in * units + units
+
+    embed = w_dim if c_dim else 0
+    features = [z_dim + embed] + [w_dim] * mapping_layers
+    g = (fc(c_dim, embed) if c_dim else 0) + sum(map(fc, features, features[1:]))
+    buffers = w_dim  # w_avg
+    for r in [2**i for i in range(2, int(math.log2(resolution)) + 1)]:
+        convs = [(ch(r), ch(r))] if r == 4 else [(ch(r // 2), ch(r)), (ch(r), ch(r))]
+        g += ch(r) * 16 if r == 4 else 0  # const
+        for cin, cout in convs:  # affine, weight, bias, noise strength; noise_const buffer
+            g += fc(w_dim, cin) + cout * cin * 9 + cout + 1
+            buffers += r * r
+        g += fc(w_dim, ch(r)) + img * ch(r) + img  # toRGB
+    d, r = 0, resolution
+    while r > 4:
+        tmp, out = ch(r), ch(r // 2)
+        d += fc(img, tmp) if r == resolution else 0
+        d += fc(tmp * 9, tmp) + fc(tmp * 9, out) + tmp * out
+        r //= 2
+    c, cmap = ch(4), ch(4) if c_dim else 0
+    d += fc((c + 1) * 9, c) + fc(c * 16, c) + fc(c, cmap or 1)
+    if c_dim:
+        d += fc(c_dim, cmap) + stylegan2.D_MAPPING_LAYERS * fc(cmap, cmap)
+    return (g, buffers), d
+
+
+def sizes(weights):
+    return sum(int(np.prod(w.shape)) for w in weights)
+
+
+@pytest.mark.parametrize("num_classes", [None, 5])
+def test_parameter_counts_equal_the_reference_networks(num_classes):
+    options = dict(cbase=512, cmax=32, mapping_layers=2, w_dim=8)
+    g, d = stylegan2.stylegan2(32, 3, LATENT, num_classes, **options)
+    (g_params, g_buffers), d_params = reference_sizes(
+        32, 3, LATENT, 8, num_classes or 0, 2, 512, 32)
+    assert sizes(g.trainable_weights) == g_params
+    assert sizes(g.non_trainable_weights) == g_buffers
+    assert sizes(d.trainable_weights) == d_params and not d.non_trainable_weights
+
+
 # ------------------------------------------------------------ paper formulas
 def test_equalized_dense_scales_weights_at_runtime_by_lr_mul_over_sqrt_fan_in():
     layer = sl.EqualizedDense(32, activation="lrelu", lr_multiplier=0.01)

@@ -17,8 +17,8 @@ The pair is built for the later training phase: `generator.mapping`, `.synthesis
 not), style mixing (`mix_styles`) and stateless, per-example noise (`noise_seeds`).
 
 Recipe (the paper's): non-saturating loss, lazy R1 (gamma 10 at 1024 px; stylegan2-ada's
-rule 0.0002 res^2 / batch), Adam(0.002, beta_1=0, beta_2=0.99), EMA of G (10 kimg),
-path-length regularisation and style mixing 0.9 (training phase).
+rule 0.0002 res^2 / batch), Adam(0.0025, beta_1=0, beta_2=0.99; 0.002 at 1024 px),
+EMA of G (10 kimg), path-length regularisation and style mixing 0.9 (training phase).
 
 Example:
     >>> g, d = kgan.networks.get("stylegan2")(32, 3, latent_dim=64, cbase=2048, cmax=64)
@@ -56,8 +56,8 @@ DEFAULTS = dict(cbase=16384, cmax=512, mapping_layers=8, w_dim=512, mapping_lr_m
 
 
 def mix_styles(ws_a, ws_b, cutoff) -> tf.Tensor:
-    """Style mixing (paper section 2 of StyleGAN): ws[:, :cutoff] from `ws_a`, the rest from
-    `ws_b`; `cutoff` is an int, a scalar tensor or one per example [N]."""
+    """Style mixing (Karras et al. 2019, StyleGAN, section 3.1): ws[:, :cutoff] from `ws_a`,
+    the rest from `ws_b`; `cutoff` is an int, a scalar tensor or one per example [N]."""
     ws_a, ws_b = tf.convert_to_tensor(ws_a), tf.convert_to_tensor(ws_b)
     cutoff = tf.cast(cutoff, tf.int32)
     cutoff = cutoff[:, None] if cutoff.shape.rank == 1 else cutoff
@@ -162,8 +162,9 @@ class StyleGAN2Generator(_Network):
         return tf.repeat(tf.convert_to_tensor(w)[:, None, :], self.num_ws, axis=1)
 
     def truncate(self, ws, psi, cutoff=None) -> tf.Tensor:
-        """Truncation trick: psi * ws + (1 - psi) * w_avg on the first `cutoff` ws (all when
-        None); psi is a number or one per example [N]; 1 keeps ws, 0 gives w_avg."""
+        """Truncation trick in W (StyleGAN, appendix B): psi * ws + (1 - psi) * w_avg on the
+        first `cutoff` ws (all when None); psi is a number or one per example [N]; this form
+        gives ws exactly at psi = 1 and w_avg exactly at psi = 0."""
         ws = tf.convert_to_tensor(ws, tf.float32)
         psi = tf.cast(psi, tf.float32)
         psi = psi[:, None, None] if psi.shape.rank == 1 else psi
@@ -180,6 +181,7 @@ class StyleGAN2Generator(_Network):
         w = tf.cast(w, tf.float32)
         mean = tf.reduce_mean(w, axis=0) if w.shape.rank == 2 else w
         self.w_avg.assign(mean + beta * (tf.convert_to_tensor(self.w_avg) - mean))
+
 
 @keras.saving.register_keras_serializable(package="kgan")
 class DiscriminatorBlock(_Layer):
