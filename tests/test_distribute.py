@@ -221,3 +221,16 @@ def test_loss_scaling_under_two_replicas_skips_overflow_on_both(two_replicas):
     assert logs["d_loss_scale"][-1] == 32768.0 / 2
     for before, after in zip(d_before, gan.discriminator.trainable_weights, strict=True):
         np.testing.assert_array_equal(before, after.numpy())
+
+
+@pytest.mark.parametrize(("capabilities", "policy"), [
+    ([(9, 0)], "mixed_bfloat16"),            # H100: bf16 tensor cores, no loss scaling
+    ([(8, 0), (8, 6)], "mixed_bfloat16"),    # A100 + RTX 30xx
+    ([(7, 0)], "mixed_float16"),             # V100: fp16 tensor cores only
+    ([(8, 0), (7, 5)], "mixed_float16"),     # a T4 in the mix: the policy all can run fast
+    ([(6, 1)], "float32"),                   # Pascal: no tensor cores
+    ([], "float32"),                         # CPU
+])
+def test_auto_policy_picks_bfloat16_from_ampere_and_float16_on_volta_turing(capabilities,
+                                                                            policy):
+    assert distribute.policy_for_capabilities(capabilities) == policy

@@ -24,6 +24,8 @@ from kgan.training.errors import RunError
 
 # Tensor cores arrive with Volta; older GPUs gain nothing from float16 compute.
 _MIN_FLOAT16_CAPABILITY = (7, 0)
+# bfloat16 tensor cores arrive with Ampere: same range as float32, so no loss scaling.
+_MIN_BFLOAT16_CAPABILITY = (8, 0)
 
 
 @dataclass(frozen=True)
@@ -194,10 +196,18 @@ def _make_strategy(name: str, devices: list[str] | None) -> tf.distribute.Strate
 
 
 def _auto_policy(strategy: str) -> str:
+    """bfloat16 on TPUs and Ampere-or-newer GPUs (no loss scaling, no skipped steps),
+    float16 with dynamic loss scaling on Volta/Turing, float32 otherwise (and on CPUs)."""
     if strategy == "tpu":
         return "mixed_bfloat16"
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus and all(_capability(gpu) >= _MIN_FLOAT16_CAPABILITY for gpu in gpus):
+    return policy_for_capabilities([_capability(g) for g in tf.config.list_physical_devices("GPU")])
+
+
+def policy_for_capabilities(capabilities: list[tuple[int, int]]) -> str:
+    """The mixed policy every listed GPU (compute capability) runs fast; float32 for none."""
+    if capabilities and all(c >= _MIN_BFLOAT16_CAPABILITY for c in capabilities):
+        return "mixed_bfloat16"
+    if capabilities and all(c >= _MIN_FLOAT16_CAPABILITY for c in capabilities):
         return "mixed_float16"
     return "float32"
 
