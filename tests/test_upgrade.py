@@ -41,3 +41,4 @@ def test_a_0_1_run_resumes_where_it_stopped(old_run, capsys):
     assert result["steps"] == 6 and result["epochs"] == 3
     saved = json.loads((old_run / "config.json").read_text())
     assert saved["network_args"]["base_filters"] == 4 and "base_filters" not in saved
+

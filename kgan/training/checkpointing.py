@@ -331,6 +331,7 @@ class Saver(keras.callbacks.Callback):
         self.state, self.every, self.cluster = state, int(every), cluster
         self.signum: int | None = None
         self._previous: dict = {}
+        self._previous_step: int | None = None
 
     def __enter__(self) -> Saver:
         for signum in STOP_SIGNALS:
@@ -378,10 +379,16 @@ class Saver(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self.check()
-        step = self.state.step
-        # The last step of an epoch is saved by on_epoch_end.
-        if step % self.every == 0 and step % self.state.steps_per_epoch:
+        step, previous = self.state.step, self._previous_step
+        self._previous_step = step
+        # A multiple of `every` was passed (steps_per_execution > 1 jumps several steps);
+        # the last step of an epoch is saved by on_epoch_end.
+        if previous is not None and step // self.every > previous // self.every and (
+                step % self.state.steps_per_epoch):
             self.state.save()
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._previous_step = self.state.step
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.state.save(epoch_end=True)

@@ -115,6 +115,8 @@ class TrainConfig:
     mixed_precision: str = _field(AUTO, f"dtype policy: {', '.join(POLICIES)}")
     jit_compile: str = _field(AUTO, "XLA: auto (on GPU), on or off", choices=(AUTO, "on", "off"))
     deterministic: bool = _field(False, "deterministic ops (bit-exact reruns, slower)")
+    steps_per_execution: int = _field(1, "train steps per call into TensorFlow on one device "
+                                      "(fewer Python round trips); mirrored strategies need 1")
     # outputs
     run_dir: str | None = _field(None, "run directory (default: runs/<model_name>)")
     export_dir: str = _field("exports", "TF Serving model base folder")
@@ -220,6 +222,7 @@ class TrainConfig:
 # executed, never what a train step computes.
 RESUMABLE_FIELDS = frozenset({
     "preset", "data_dir", "download", "epochs", "strategy", "jit_compile", "deterministic",
+    "steps_per_execution",
     "run_dir", "export_dir", "model_name", "export", "log_every_n_steps", "sample_every",
     "num_samples", "checkpoint_every", "keep_checkpoints", "metrics", "metrics_every",
     "metrics_samples", "metrics_features", "inception_weights",
@@ -345,7 +348,7 @@ def _check_outputs(c: TrainConfig) -> None:
     _require(c.log_every_n_steps >= 0, f"log_every_n_steps must be >= 0, got "
              f"{c.log_every_n_steps}")
     for name in ("sample_every", "num_samples", "checkpoint_every", "keep_checkpoints",
-                 "metrics_every"):
+                 "metrics_every", "steps_per_execution"):
         _require(getattr(c, name) >= 1, f"{name} must be >= 1, got {getattr(c, name)}")
     unknown = [m for m in c.metrics if m not in metric_names()]
     _require(not unknown, f"unknown metric {', '.join(unknown)}; choose from "

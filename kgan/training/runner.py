@@ -162,7 +162,10 @@ def build_gan(config: TrainConfig, num_classes: int | None, jit_compile: bool = 
               d_steps=config.d_steps, ema_decay=config.ema_decay,
               ema_half_life=config.ema_kimg * 1000 if config.ema_kimg else None,
               ema_rampup=config.ema_rampup, augment=augment, seed=config.seed)
-    gan.compile(
+    compile_ = gan.compile if config.steps_per_execution == 1 else _refusing_config_errors(
+        gan.compile)
+    compile_(
+        steps_per_execution=config.steps_per_execution,
         d_optimizer=ramp.adam(config.lr_d, config.d_steps),
         g_optimizer=ramp.adam(config.lr_g, 1),
         loss=config.loss, gradient_penalty=config.gradient_penalty,
@@ -171,6 +174,19 @@ def build_gan(config: TrainConfig, num_classes: int | None, jit_compile: bool = 
         jit_compile=jit_compile,
     )
     return gan
+
+
+def _refusing_config_errors(call):
+    """`call`, with its ValueError (e.g. steps_per_execution under MirroredStrategy) as a
+    one-line ConfigError."""
+
+    def wrapped(*args, **kwargs):
+        try:
+            return call(*args, **kwargs)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+
+    return wrapped
 
 
 class _Ramp:
