@@ -41,7 +41,7 @@ from kgan.networks import MAX_RESOLUTION
 # (widths 3/4 of [1024, ..., 512], 2 blocks per stage, 16 channels per group, expansion 2);
 # tiny trains a 32 px digits demo in minutes on 2 CPU cores.
 SIZES = {
-    "tiny": dict(widths=[64, 64, 64, 32], blocks_per_stage=1, expansion=2, group_size=16),
+    "tiny": dict(widths=[64, 64, 32, 32], blocks_per_stage=1, expansion=2, group_size=16),
     "cifar32": dict(widths=[768, 768, 768, 768], blocks_per_stage=2, expansion=2,
                     group_size=16),
     "ffhq64": dict(widths=[768, 768, 768, 768, 384], blocks_per_stage=2, expansion=2,
