@@ -147,7 +147,7 @@ class Deadline(keras.callbacks.Callback):
         self.deadline, self.steps, self.logs = deadline, 0, {}
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self.steps += 1
+        self.steps = batch + 1  # Keras passes the last step of the call (steps_per_execution)
         self.logs = logs or {}
         if time.perf_counter() >= self.deadline:
             self.model.stop_training = True

@@ -59,6 +59,15 @@ def test_mixture_quality_quick():
     summary = result["mixtures"]["grid"]
     assert summary["total_modes"] == 25 and len(summary["runs"]) == 2
     assert 0 <= summary["modes"] <= 25 and 0 <= summary["high_quality_pct"] <= 100
+    assert result["recipe_name"] == "new"
+    assert result["recipe"]["loss"] == mixture_quality.RECIPES["new"].loss
+    # The old recipe stays selectable, and flags override single fields of either.
+    old = mixture_quality.recipe_from(mixture_quality.parse_args(["--recipe", "old"]))
+    assert old == mixture_quality.RECIPES["old"] and old.loss == "non_saturating"
+    tuned = mixture_quality.recipe_from(mixture_quality.parse_args(
+        ["--r2-gamma", "0.5", "--gamma-end", "none", "--hidden", "8,8", "--ema-decay", "0"]))
+    assert (tuned.r2_gamma, tuned.gamma_end, tuned.hidden, tuned.ema_decay) == (
+        0.5, None, (8, 8), None)
 
 
 def test_mixture_score_counts_modes_and_quality():
@@ -70,7 +79,8 @@ def test_mixture_score_counts_modes_and_quality():
 
 
 def test_digits_quality_quick():
-    result = digits_quality.main(["--quick", "--set", "loss=hinge", "--ema-decay", "0.9"])
+    result = digits_quality.main(["--quick", "--set", "loss=hinge", "--ema-decay", "0.9",
+                                  "--steps-per-execution", "2"])
     (row,) = result["rows"]
     floor = result["floor"]
     assert row["config"]["loss"] == "hinge" and row["config"]["ema_decay"] == 0.9
