@@ -3,7 +3,8 @@
 The 1,797 scikit-learn digits (`kgan`'s offline `digits` source) are split per class
 into a training part (80 %) and a held-out part (20 %). A GAN trains on the training
 part only, built by the same code as `train.py` (`TrainConfig` -> `runner.build_gan`,
-the runner's per-epoch seeded data order), so any recipe `train.py` takes can be
+the runner's per-epoch seeded data order; an epoch is 22 steps here, 28 in
+`train.py` on all 1,797 digits), so any recipe `train.py` takes can be
 measured: `--preset`, `--network`, `--network-args`, `--config FILE`, `--set k=v` for
 any TrainConfig field, or any train.py flag as is (`--loss relativistic`). Scores of
 `len(training part)` generated samples:
@@ -29,7 +30,8 @@ Run:
     python benchmarks/digits_quality.py                       # the default demo recipe
     python benchmarks/digits_quality.py --epochs 50 --set loss=relativistic --set r1_gamma=0.1
     python benchmarks/digits_quality.py --network r3gan --minutes 3
-    python benchmarks/digits_quality.py --table               # 1, 3, 10 min per recipe
+    python benchmarks/digits_quality.py --table               # 1, 3, 10 min per recipe,
+        # ~35 min in all; writes benchmarks/results/digits_quality_table.json
     python benchmarks/digits_quality.py --table --recipes my_recipes.json
     python benchmarks/digits_quality.py --recipes my_recipes.json --epochs 20  # equal steps
     python benchmarks/digits_quality.py --quick               # seconds, a smoke run
