@@ -156,12 +156,13 @@ class InvertedBottleneck(layers.Layer):
                              f"{hidden} (= {width} x expansion {self.expansion}).")
         inner = msr(ACTIVATION_GAIN * self.total_blocks ** -0.25)
         conv = dict(use_bias=False, padding="same", dtype=self.dtype_policy)
-        self.expand = layers.Conv2D(hidden, 1, kernel_initializer=inner, **conv)
-        self.act1 = BiasedLeakyReLU(dtype=self.dtype_policy)
+        self.expand = layers.Conv2D(hidden, 1, kernel_initializer=inner, name="expand", **conv)
+        self.act1 = BiasedLeakyReLU(dtype=self.dtype_policy, name="act1")
         self.grouped = GroupedConv2D(hidden, self.kernel_size, groups=hidden // self.group_size,
-                                     kernel_initializer=inner, **conv)
-        self.act2 = BiasedLeakyReLU(dtype=self.dtype_policy)
-        self.project = layers.Conv2D(width, 1, kernel_initializer="zeros", **conv)
+                                     kernel_initializer=inner, name="grouped", **conv)
+        self.act2 = BiasedLeakyReLU(dtype=self.dtype_policy, name="act2")
+        self.project = layers.Conv2D(width, 1, kernel_initializer="zeros", name="project",
+                                     **conv)
         shape = tuple(input_shape)
         self.expand.build(shape)
         self.act1.build((*shape[:-1], hidden))
@@ -196,7 +197,7 @@ class GenerativeBasis(layers.Layer):
         self.basis = self.add_weight(shape=(4, 4, self.width), name="basis",
                                      initializer=keras.initializers.RandomNormal(stddev=1.0))
         self.linear = layers.Dense(self.width, use_bias=False, kernel_initializer=msr(),
-                                   dtype=self.dtype_policy)
+                                   dtype=self.dtype_policy, name="linear")
         self.linear.build(input_shape)
 
     def call(self, inputs):
