@@ -7,6 +7,10 @@ and NumPy (this module imports no TensorFlow); gRPC uses `tensorflow-serving-api
 kgan dependency, and TensorFlow's tensor protos.
 `serving/client.py` is the command line over this module.
 
+Generators with a mapping network (stylegan2) take a truncation psi per request:
+`generate(client, seeds, truncation=0.7)` asks the export's `generate_truncated`
+signature (`from_latents` its `latents_truncated`); a model without them refuses it.
+
 Example:
     >>> client = RestClient("http://localhost:8501", model="digits")
     >>> samples = generate(client, range(16))            # seeds 0..15
@@ -26,12 +30,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from kgan.images import tile_grid
-from kgan.serving.limits import MAX_BATCH_SIZE, as_seeds, check_seeds, labels_from_seeds
+from kgan.serving.limits import (
+    MAX_BATCH_SIZE,
+    TRUNCATED_SIGNATURES,
+    as_seeds,
+    check_seeds,
+    check_truncation,
+    labels_from_seeds,
+)
 
 # JSON carries no dtypes; these are the dtypes of our signatures' outputs.
 _OUTPUT_DTYPES = {"images": np.uint8, "z": np.float32}
 # REST drops the output name when a signature has a single output.
-_SINGLE_OUTPUT = {"serving_default": "images"}
+_SINGLE_OUTPUT = {"serving_default": "images", TRUNCATED_SIGNATURES["serving_default"]: "images"}
 
 
 class ServingError(RuntimeError):
@@ -179,6 +190,12 @@ def _describe(not_found: bool, message: str, model: str, signature: str,
                             "a conditional model takes a label per seed (labels_for_seeds, "
                             "or client.py --num-classes N), an unconditional one none "
                             f"({where}: {message})")
+    if "signature" in lowered and "not found" in lowered and (
+            signature in TRUNCATED_SIGNATURES.values()):
+        return ServingError(f"model {model!r} takes no truncation: its export has no "
+                            f"{signature!r} signature (only generators with a mapping network, "
+                            "e.g. stylegan2, have one); leave truncation out "
+                            f"({where}: {message})")
     if "signature" in lowered and "not found" in lowered:
         return ServingError(f"unknown signature {signature!r} for model {model!r} "
                             f"(ours are serving_default and generate): {message}")
@@ -280,11 +297,13 @@ class GrpcClient:
 
 @dataclass(frozen=True)
 class ModelInputs:
-    """What the served model takes, read from its metadata: latent size, and whether its
-    signatures have a `label` input (a conditional model)."""
+    """What the served model takes, read from its metadata: latent size, whether its
+    signatures have a `label` input (a conditional model), and whether it has the
+    truncated signatures (a generator with a mapping network)."""
 
     latent_dim: int
     conditional: bool
+    truncation: bool = False
 
 
 def model_inputs(client) -> ModelInputs:
@@ -298,7 +317,8 @@ def model_inputs(client) -> ModelInputs:
     except (KeyError, IndexError, TypeError, ValueError) as error:
         raise ServingError(f"the model's metadata does not describe a kgan export "
                            f"(missing {error}); is it one?") from None
-    return ModelInputs(latent_dim, "label" in generate_inputs)
+    return ModelInputs(latent_dim, "label" in generate_inputs,
+                       TRUNCATED_SIGNATURES["generate"] in signatures)
 
 
 def served_num_classes(client) -> int | None:
@@ -317,11 +337,14 @@ def served_num_classes(client) -> int | None:
     return None
 
 
-def generate(client, seeds, labels=None) -> Samples:
+def generate(client, seeds, labels=None, truncation=None) -> Samples:
     """Asks the `generate` signature for one image per seed, MAX_BATCH_SIZE per request.
 
     Seeds map to the same images as `GAN.generate(n, seed=s)` for seeds s..s+n-1. A
     conditional model needs labels; `labels_for_seeds` gives the GAN's default ones.
+    `truncation` (psi: one number, or one per seed) asks `generate_truncated` instead,
+    which only generators with a mapping network have; a (seed, psi) pair gives the
+    same image in any request.
     """
     seeds = as_seeds(seeds)
     if seeds.size == 0:
@@ -329,31 +352,46 @@ def generate(client, seeds, labels=None) -> Samples:
     labels = None if labels is None else np.asarray(labels, np.int32)
     if labels is not None and labels.shape != seeds.shape:
         raise ValueError(f"labels must be {len(seeds)} integers, got {labels.shape}")
-    parts = []
-    for start in range(0, len(seeds), MAX_BATCH_SIZE):
-        inputs = {"seed": check_seeds(seeds[start:start + MAX_BATCH_SIZE])}
-        if labels is not None:
-            inputs["label"] = labels[start:start + MAX_BATCH_SIZE]
-        parts.append(client.predict(inputs, "generate"))
+    parts = [client.predict(*_request({"seed": check_seeds(rows[0])}, "generate", *rows[1:]))
+             for rows in _chunks(seeds, labels, truncation)]
     return Samples(images=np.concatenate([p["images"] for p in parts]).astype(np.uint8),
                    png_bytes=[bytes(b) for p in parts for b in p["png_bytes"]],
                    z=np.concatenate([p["z"] for p in parts]).astype(np.float32))
 
 
-def from_latents(client, z, labels=None) -> Samples:
-    """Asks `serving_default` for the images of latents z [N, latent_dim]."""
+def from_latents(client, z, labels=None, truncation=None) -> Samples:
+    """Asks `serving_default` for the images of latents z [N, latent_dim]
+    (`latents_truncated` with a `truncation`, as in `generate`)."""
     z = np.asarray(z, dtype=np.float32)
     if z.ndim != 2 or len(z) == 0:
         raise ValueError(f"z must be a non-empty [N, latent_dim] array, got {list(z.shape)}")
     if not np.isfinite(z).all():
         raise ValueError("z contains NaN or Inf; the server would reject it")
-    parts = []
-    for start in range(0, len(z), MAX_BATCH_SIZE):
-        inputs = {"z": z[start:start + MAX_BATCH_SIZE]}
-        if labels is not None:
-            inputs["label"] = np.asarray(labels, np.int32)[start:start + MAX_BATCH_SIZE]
-        parts.append(client.predict(inputs, "serving_default"))
+    labels = None if labels is None else np.asarray(labels, np.int32)
+    parts = [client.predict(*_request({"z": rows[0]}, "serving_default", *rows[1:]))
+             for rows in _chunks(z, labels, truncation)]
     return Samples(images=np.concatenate([p["images"] for p in parts]).astype(np.uint8), z=z)
+
+
+def _chunks(rows: np.ndarray, labels, truncation):
+    """(rows, labels, truncation) per request of at most MAX_BATCH_SIZE rows; truncation
+    is checked for the whole batch first (one number becomes one per row)."""
+    if truncation is not None:
+        truncation = check_truncation(truncation, len(rows))
+    for start in range(0, len(rows), MAX_BATCH_SIZE):
+        part = slice(start, start + MAX_BATCH_SIZE)
+        yield (rows[part], None if labels is None else labels[part],
+               None if truncation is None else truncation[part])
+
+
+def _request(inputs: dict, signature: str, labels, truncation) -> tuple[dict, str]:
+    """Adds the optional inputs; a truncation moves the request to the truncated signature."""
+    if labels is not None:
+        inputs["label"] = labels
+    if truncation is not None:
+        inputs["truncation"] = truncation
+        signature = TRUNCATED_SIGNATURES[signature]
+    return inputs, signature
 
 
 def labels_for_seeds(seeds, num_classes: int) -> np.ndarray:

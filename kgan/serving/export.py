@@ -34,8 +34,22 @@ import numpy as np
 import tensorflow as tf
 
 from kgan.sampling import latents_from_seeds
-from kgan.serving.limits import MAX_BATCH_SIZE, check_labels, check_latents, check_seeds
-from kgan.serving.signatures import GeneratorSpec, build_module, float32_generator, to_uint8
+from kgan.serving.limits import (
+    MAX_BATCH_SIZE,
+    TRUNCATED_SIGNATURES,
+    check_labels,
+    check_latents,
+    check_seeds,
+    check_truncation,
+)
+from kgan.serving.signatures import (
+    TRUNCATION_INFO,
+    GeneratorSpec,
+    build_module,
+    float32_generator,
+    has_truncation,
+    to_uint8,
+)
 from kgan.serving.warmup import write_warmup
 
 __all__ = ["MAX_BATCH_SIZE", "ExportError", "ExportedGenerator", "export_generator"]
@@ -198,7 +212,8 @@ def _resolve(obj, num_classes: int | None) -> tuple[keras.Model, GeneratorSpec]:
         raise ValueError("a generator with a label input needs num_classes (and one "
                          f"without must not get it): {len(inputs)} inputs, "
                          f"num_classes={num_classes}")
-    return generator, GeneratorSpec(latent_dim, num_classes, label_first)
+    return generator, GeneratorSpec(latent_dim, num_classes, label_first,
+                                    truncation=has_truncation(generator))
 
 
 def _write(generator: keras.Model, spec: GeneratorSpec, path: str, model_name: str) -> None:
@@ -215,25 +230,31 @@ def _write(generator: keras.Model, spec: GeneratorSpec, path: str, model_name: s
     info = {"latent_dim": spec.latent_dim, "num_classes": spec.num_classes,
             "image_shape": list(generator.outputs[0].shape[1:]),
             "max_batch_size": MAX_BATCH_SIZE}
+    if spec.truncation:
+        info["truncation"] = dict(TRUNCATION_INFO)
     with open(os.path.join(path, INFO_FILE), "w") as handle:
         json.dump(info, handle, indent=2)
 
 
 def _verify(path: str, generator: keras.Model, spec: GeneratorSpec) -> None:
-    """Loads the written SavedModel and checks one request against the Keras model."""
+    """Loads the written SavedModel and checks one request against the Keras model (and
+    one truncated request, psi = 0.5, when the export takes truncation)."""
+    labels = None if spec.num_classes is None else [0]
+    psis = [None, 0.5] if spec.truncation else [None]
     try:
         exported = ExportedGenerator(path)
-        labels = None if spec.num_classes is None else [0]
-        served = exported.generate([0], labels)
+        served = [exported.generate([0], labels, truncation=psi) for psi in psis]
     except Exception as error:  # any failure here means "do not publish"
         raise ExportError(f"the export at {path} failed to load or run: {error}") from error
     z = latents_from_seeds(tf.constant([0], tf.int64), spec.latent_dim)
     inputs = spec.model_inputs(z, None if labels is None else tf.constant(labels, tf.int32))
-    expected = to_uint8(generator(inputs, training=False)).numpy()
-    gap = np.abs(served["images"].astype(int) - expected.astype(int)).max()
-    if gap > 1:
-        raise ExportError(f"the export at {path} answers differently from the Keras "
-                          f"generator (max pixel difference {gap})")
+    for psi, answer in zip(psis, served, strict=True):
+        options = {} if psi is None else {"truncation_psi": tf.constant([psi], tf.float32)}
+        expected = to_uint8(generator(inputs, training=False, **options)).numpy()
+        gap = np.abs(answer["images"].astype(int) - expected.astype(int)).max()
+        if gap > 1:
+            raise ExportError(f"the export at {path} answers differently from the Keras "
+                              f"generator (max pixel difference {gap}, truncation {psi})")
 
 
 def _publish(temp: str, model_dir: str, target: str | None, overwrite: bool,
@@ -286,9 +307,13 @@ class ExportedGenerator:
     float64) surfaces from TF as an opaque function-signature error; this wrapper says
     what is wrong before calling.
 
+    Generators with a mapping network (`truncation` is True) also take `truncation=psi`:
+    one number for the whole request or one per row, in TRUNCATION_RANGE.
+
     Example:
         >>> served = ExportedGenerator("exports/digits/1")
         >>> served.generate([0, 1, 2])["images"].shape      # (3, H, W, C) uint8
+        >>> served.generate([0, 1, 2], truncation=0.7)      # stylegan2 exports
     """
 
     def __init__(self, path: str | os.PathLike):
@@ -299,22 +324,30 @@ class ExportedGenerator:
         info_path = os.path.join(self.path, INFO_FILE)
         with open(info_path) as handle:
             self.num_classes = json.load(handle)["num_classes"]
+        self.truncation = TRUNCATED_SIGNATURES["generate"] in self._loaded.signatures
 
-    def images(self, z, labels=None) -> np.ndarray:
-        """Runs `serving_default`: float32 latents [N, latent_dim] -> uint8 images."""
+    def images(self, z, labels=None, truncation=None) -> np.ndarray:
+        """Runs `serving_default` (`latents_truncated` with a truncation): float32
+        latents [N, latent_dim] -> uint8 images."""
         z = check_latents(z, self.latent_dim)
-        inputs = {"z": tf.constant(z)}
-        labels = check_labels(labels, len(z), self.num_classes)
-        if labels is not None:
-            inputs["label"] = tf.constant(labels)
-        return self._loaded.signatures["serving_default"](**inputs)["images"].numpy()
+        return self._run("serving_default", {"z": z}, labels, truncation)["images"]
 
-    def generate(self, seeds, labels=None) -> dict[str, np.ndarray]:
-        """Runs `generate`: int seeds [N] -> {"images", "png_bytes", "z"} as NumPy."""
-        seeds = check_seeds(seeds)
-        inputs = {"seed": tf.constant(seeds)}
-        labels = check_labels(labels, len(seeds), self.num_classes)
+    def generate(self, seeds, labels=None, truncation=None) -> dict[str, np.ndarray]:
+        """Runs `generate` (`generate_truncated` with a truncation): int seeds [N] ->
+        {"images", "png_bytes", "z"} as NumPy."""
+        return self._run("generate", {"seed": check_seeds(seeds)}, labels, truncation)
+
+    def _run(self, signature: str, inputs: dict, labels, truncation) -> dict[str, np.ndarray]:
+        batch = len(next(iter(inputs.values())))
+        labels = check_labels(labels, batch, self.num_classes)
         if labels is not None:
-            inputs["label"] = tf.constant(labels)
-        outputs = self._loaded.signatures["generate"](**inputs)
+            inputs["label"] = labels
+        if truncation is not None:
+            if not self.truncation:
+                raise ValueError(f"{self.path} takes no truncation: only generators with a "
+                                 "mapping network (e.g. stylegan2) do; leave it out")
+            inputs["truncation"] = check_truncation(truncation, batch)
+            signature = TRUNCATED_SIGNATURES[signature]
+        outputs = self._loaded.signatures[signature](
+            **{key: tf.constant(value) for key, value in inputs.items()})
         return {key: value.numpy() for key, value in outputs.items()}

@@ -11,14 +11,22 @@ from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["INT64_MAX", "INT64_MIN", "MAX_BATCH_SIZE", "as_seeds", "check_batch_size",
-           "check_labels", "check_latents", "check_seeds", "labels_from_seeds"]
+__all__ = ["INT64_MAX", "INT64_MIN", "MAX_BATCH_SIZE", "TRUNCATED_SIGNATURES", "TRUNCATION_RANGE",
+           "as_seeds", "check_batch_size", "check_labels", "check_latents", "check_seeds",
+           "check_truncation", "labels_from_seeds"]
 
 #: Largest batch one request may carry. Equals `max_batch_size` in
 #: serving/batching_parameters.txt, so server-side batching never builds a batch the graph
 #: refuses; clients split bigger requests.
 MAX_BATCH_SIZE = 64
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+#: Truncation psi a request may carry (generators with a mapping network). [0, 1] trades
+#: variety for typicality (1 = none, 0 = the average image); the values outside
+#: extrapolate (StyleGAN, Karras et al. 2019, figure 8 shows psi = -1); beyond this range
+#: the images are noise, so such a value is taken for a mistake.
+TRUNCATION_RANGE = (-1.0, 2.0)
+#: The export's signature with a per-row `truncation` input, by the signature it extends.
+TRUNCATED_SIGNATURES = {"generate": "generate_truncated", "serving_default": "latents_truncated"}
 
 
 def check_latents(z, latent_dim: int) -> np.ndarray:
@@ -90,6 +98,34 @@ def labels_from_seeds(seeds, num_classes: int) -> np.ndarray:
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
     return np.mod(as_seeds(seeds), num_classes).astype(np.int32)
+
+
+def check_truncation(truncation, batch: int) -> np.ndarray:
+    """Validates truncation psi for a batch of `batch` rows: one number for every row or
+    one per row; returns float32 [batch] (what the truncated signatures take).
+
+    Raises:
+        ValueError: not numbers, a count other than 1 or `batch`, NaN/Inf, or a value
+            outside TRUNCATION_RANGE.
+    """
+    low, high = TRUNCATION_RANGE
+    try:
+        values = np.asarray(truncation, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"truncation must be a number or a list of numbers, got "
+                         f"{truncation!r}") from None
+    if values.ndim == 0:
+        values = np.full(batch, values)
+    if values.shape != (batch,):
+        raise ValueError(f"truncation must be one number or one per row ({batch}), got "
+                         f"shape {list(values.shape)}")
+    if not np.isfinite(values).all():
+        raise ValueError("truncation contains NaN or Inf")
+    outside = values[(values < low) | (values > high)]
+    if outside.size:
+        raise ValueError(f"truncation must lie in [{low:g}, {high:g}] (1 = no truncation, "
+                         f"0 = the average image), got {outside[:5].tolist()}")
+    return values.astype(np.float32)
 
 
 def check_batch_size(n: int, what: str) -> None:

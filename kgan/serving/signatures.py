@@ -5,6 +5,13 @@ the generator is rebuilt in float32 (rule 6), signatures are traced with XLA off
 come from `kgan.sampling` (stateless), and bad requests fail inside the graph with a
 message that names the problem instead of returning garbage images.
 
+Generators with a mapping network (`mapping` and `w_avg`, e.g. stylegan2) get two more
+signatures, the same as `generate` / `serving_default` plus a batched `truncation` float32
+[N] (psi per row): `generate_truncated` and `latents_truncated`. The contract signatures
+stay psi = 1, so a client picks a truncation per request without a re-export. Noise stays
+the generator's own: seeded per row by a hash of its z (so by its seed), hence the same
+(seed, psi) gives the same image in any batch, and psi = 1 gives `generate`'s image.
+
 The same checks exist in NumPy (`kgan.serving.limits`: `check_latents`, `check_seeds`,
 `check_labels`) so Python callers and the serving client fail before a round trip, with
 the same words.
@@ -18,12 +25,29 @@ import keras
 import tensorflow as tf
 
 from kgan.sampling import latents_from_seeds
-from kgan.serving.limits import MAX_BATCH_SIZE, check_labels, check_latents, check_seeds
+from kgan.serving.limits import (
+    MAX_BATCH_SIZE,
+    TRUNCATED_SIGNATURES,
+    TRUNCATION_RANGE,
+    check_labels,
+    check_latents,
+    check_seeds,
+)
 
-__all__ = ["MAX_BATCH_SIZE", "GeneratorSpec", "build_module", "check_labels", "check_latents",
-           "check_seeds", "float32_generator", "to_uint8"]
+__all__ = ["MAX_BATCH_SIZE", "TRUNCATION_INFO", "GeneratorSpec", "build_module", "check_labels",
+           "check_latents", "check_seeds", "float32_generator", "has_truncation", "to_uint8"]
 
 _HALF_DTYPES = ("float16", "bfloat16", "mixed_float16", "mixed_bfloat16")
+#: kgan.json's "truncation" entry: what a UI offers (default and slider range; StyleGAN's
+#: usual 0.7) and the signature that takes it. The graph accepts TRUNCATION_RANGE.
+TRUNCATION_INFO = {"default": 0.7, "min": 0.0, "max": 1.0,
+                   "signature": TRUNCATED_SIGNATURES["generate"]}
+
+
+def has_truncation(generator) -> bool:
+    """Whether `generator` truncates in W: it has a mapping network and a tracked w_avg,
+    and its call takes `truncation_psi` (one value per example)."""
+    return hasattr(generator, "mapping") and hasattr(generator, "w_avg")
 
 
 @dataclass(frozen=True)
@@ -33,6 +57,7 @@ class GeneratorSpec:
     latent_dim: int
     num_classes: int | None
     label_first: bool = False
+    truncation: bool = False
 
     @property
     def conditional(self) -> bool:
@@ -118,6 +143,25 @@ def _batch_checks(batch: tf.Tensor, what: str) -> list:
     ]
 
 
+def _truncation_checks(psi: tf.Tensor, batch: tf.Tensor) -> list:
+    low, high = TRUNCATION_RANGE
+    with tf.control_dependencies([_rank_check(
+            psi, 1, "truncation must be a list [N] of numbers, one per row")]):
+        psi = tf.identity(psi)
+    # The range checks wait for the finite check: NaN would fail them with a vaguer text.
+    with tf.control_dependencies([tf.debugging.assert_all_finite(
+            psi, "kgan: truncation contains NaN or Inf")]):
+        psi = tf.identity(psi)
+    outside = (f"kgan: truncation must lie in [{low:g}, {high:g}] (1 = no truncation, "
+               "0 = the average image)")
+    return [
+        tf.debugging.assert_equal(tf.shape(psi)[0], batch,
+                                  message="kgan: truncation needs one value per row"),
+        tf.debugging.assert_greater_equal(psi, low, message=outside),
+        tf.debugging.assert_less_equal(psi, high, message=outside),
+    ]
+
+
 def _label_checks(label: tf.Tensor, batch: tf.Tensor, num_classes: int) -> list:
     with tf.control_dependencies([_rank_check(
             label, 1, "label must be a list [N] of class indices, one per row")]):
@@ -139,7 +183,8 @@ class _Graph:
         self.generator = generator
         self.spec = spec
 
-    def images(self, z: tf.Tensor, label: tf.Tensor | None) -> tf.Tensor:
+    def images(self, z: tf.Tensor, label: tf.Tensor | None,
+               truncation: tf.Tensor | None = None) -> tf.Tensor:
         dim = self.spec.latent_dim
         # The shape checks below slice z's shape, so they wait for its rank check.
         with tf.control_dependencies([_rank_check(
@@ -154,20 +199,25 @@ class _Graph:
         ]
         if label is not None:
             checks += _label_checks(label, batch, self.spec.num_classes)
-        # Both inputs wait for every check: otherwise e.g. the label embedding's gather
+        if truncation is not None:
+            checks += _truncation_checks(truncation, batch)
+        # Every input waits for every check: otherwise e.g. the label embedding's gather
         # can fail first with an opaque "indices[0] = 7 is not in [0, 3)".
         with tf.control_dependencies(checks):
             z = tf.identity(z)
             label = None if label is None else tf.identity(label)
-        return to_uint8(self.generator(self.spec.model_inputs(z, label), training=False))
+            options = {} if truncation is None else {"truncation_psi": tf.identity(truncation)}
+        inputs = self.spec.model_inputs(z, label)
+        return to_uint8(self.generator(inputs, training=False, **options))
 
-    def generate(self, seed: tf.Tensor, label: tf.Tensor | None) -> dict:
+    def generate(self, seed: tf.Tensor, label: tf.Tensor | None,
+                 truncation: tf.Tensor | None = None) -> dict:
         with tf.control_dependencies([_rank_check(
                 seed, 1, "seed must be a list [N] of integers, one per image")]):
             seed = tf.identity(seed)
         with tf.control_dependencies(_batch_checks(tf.shape(seed)[0], "seed")):
             z = latents_from_seeds(tf.identity(seed), self.spec.latent_dim)
-        images = self.images(z, label)
+        images = self.images(z, label, truncation)
         png = tf.map_fn(tf.io.encode_png, images,
                         fn_output_signature=tf.TensorSpec([], tf.string))
         return {"images": images, "png_bytes": png, "z": z}
@@ -185,7 +235,26 @@ class _Graph:
         else:
             serve = function(lambda z: {"images": self.images(z, None)}, [z_spec])
             generate = function(lambda seed: self.generate(seed, None), [seed_spec])
-        return {"serving_default": serve, "generate": generate}
+        functions = {"serving_default": serve, "generate": generate}
+        if self.spec.truncation:
+            functions.update(self._truncated(z_spec, seed_spec, label_spec))
+        return functions
+
+    def _truncated(self, z_spec, seed_spec, label_spec) -> dict:
+        """`generate_truncated` / `latents_truncated`: the contract's two plus `truncation`."""
+        psi_spec = tf.TensorSpec([None], tf.float32, name="truncation")
+        function = _untraced_function
+        if self.spec.conditional:
+            latents = function(lambda z, label, truncation: {
+                "images": self.images(z, label, truncation)}, [z_spec, label_spec, psi_spec])
+            generate = function(self.generate, [seed_spec, label_spec, psi_spec])
+        else:
+            latents = function(lambda z, truncation: {
+                "images": self.images(z, None, truncation)}, [z_spec, psi_spec])
+            generate = function(lambda seed, truncation: self.generate(seed, None, truncation),
+                                [seed_spec, psi_spec])
+        return {TRUNCATED_SIGNATURES["generate"]: generate,
+                TRUNCATED_SIGNATURES["serving_default"]: latents}
 
 
 def _untraced_function(fn, input_signature):
@@ -209,4 +278,7 @@ def build_module(generator: keras.Model, spec: GeneratorSpec) -> tuple[tf.Module
     signatures = _Graph(generator, spec).functions()
     module.serve = signatures["serving_default"]
     module.generate = signatures["generate"]
+    if spec.truncation:
+        module.generate_truncated = signatures[TRUNCATED_SIGNATURES["generate"]]
+        module.latents_truncated = signatures[TRUNCATED_SIGNATURES["serving_default"]]
     return module, signatures

@@ -12,7 +12,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from kgan.serving.signatures import GeneratorSpec
+from kgan.serving.limits import TRUNCATED_SIGNATURES
+from kgan.serving.signatures import TRUNCATION_INFO, GeneratorSpec
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 # One small and one larger batch: TF Serving caches per-shape work, and batching merges
@@ -21,7 +22,8 @@ _WARMUP_BATCH_SIZES = (1, 8)
 
 
 def warmup_requests(spec: GeneratorSpec, model_name: str) -> list:
-    """Builds one PredictRequest per (signature, batch size), with valid inputs."""
+    """Builds one PredictRequest per (signature, batch size), with valid inputs (the
+    truncated signatures at the default truncation, when the export has them)."""
     from tensorflow_serving.apis import predict_pb2
 
     requests = []
@@ -31,6 +33,10 @@ def warmup_requests(spec: GeneratorSpec, model_name: str) -> list:
             "serving_default": {"z": np.zeros([batch, spec.latent_dim], np.float32)},
             "generate": {"seed": seeds},
         }
+        if spec.truncation:
+            psi = np.full(batch, TRUNCATION_INFO["default"], np.float32)
+            inputs.update({TRUNCATED_SIGNATURES[name]: {**inputs[name], "truncation": psi}
+                           for name in ("serving_default", "generate")})
         for signature, tensors in inputs.items():
             if spec.conditional:
                 tensors["label"] = (seeds % spec.num_classes).astype(np.int32)
