@@ -6,6 +6,7 @@ import math
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from harness import (
     LATENT,
     adam,
@@ -188,3 +189,23 @@ def test_gan_trains_a_few_steps_with_finite_losses(num_classes, compile_args):
     logs = gan.fit(data, epochs=1, verbose=0).history
     assert logs["d_loss"] and all(np.isfinite(v[-1]) for v in logs.values())
     assert gan.generate(2, seed=0).shape == (2, 8, 8, 1)
+
+
+def _xla_compiled_functions(model) -> list[str]:
+    spec = [tf.TensorSpec((None, *t.shape[1:]), t.dtype) for t in model.inputs]
+    graph = tf.function(model).get_concrete_function(spec).graph.as_graph_def()
+    return [f.signature.name for f in graph.library.function
+            if "_XlaMustCompile" in f.attr and f.attr["_XlaMustCompile"].b]
+
+
+def test_grouped_convolutions_run_without_xla():
+    # Keras wraps grouped convs in jit_compile=True functions; exports must not contain them.
+    g, d = tiny_networks("r3gan")
+    assert _xla_compiled_functions(g) == [] and _xla_compiled_functions(d) == []
+    plain = keras.Sequential([keras.Input((4, 4, 4)), keras.layers.Conv2D(4, 3, groups=2)])
+    assert _xla_compiled_functions(plain)  # what the check would catch
+    x = np.random.default_rng(0).standard_normal((2, 4, 4, 4)).astype("float32")
+    grouped = r3gan.GroupedConv2D(4, 3, groups=2)
+    grouped.build(x.shape)
+    plain.layers[0].set_weights(grouped.get_weights())
+    np.testing.assert_allclose(np.asarray(grouped(x)), np.asarray(plain(x)), atol=1e-5)
