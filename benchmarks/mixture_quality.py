@@ -11,11 +11,13 @@ grid baselines (PacGAN Table 1: GAN 17.3 modes / 94.8 %, PacGAN4 24.8 / 93.6 %).
 
 Run:
     python benchmarks/mixture_quality.py --out benchmarks/results/mixture_quality.json
+    python benchmarks/mixture_quality.py --recipe old      # the earlier recipe, to compare
     python benchmarks/mixture_quality.py --quick          # seconds, a smoke run
 
-Expect all 25 grid modes with 92-96 % high-quality samples (short of the 95 % target
-on some seeds: a continuous generator leaves a few % of its mass on the bridges
-between modes) and about 40 s per seed and mixture on 2 otherwise idle CPU cores.
+The default recipe ("new": RpGAN + R1 + R2, 4-D latent, 25k steps) should give all 25
+grid modes with about 95-97 % high-quality samples per seed (the rest sits on the
+bridges between modes, which a continuous generator cannot empty) and about 70 s per
+seed and mixture on 2 otherwise idle CPU cores.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ MIXTURES = {"grid": grid, "ring": ring}
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-    """The training recipe (chosen by tuning on the grid; see benchmarks/README.md)."""
+    """A training recipe; `RECIPES` holds the named ones (see benchmarks/RESULTS.md)."""
 
     steps: int = 15000
     batch_size: int = 256
@@ -87,12 +89,24 @@ class Recipe:
     loss: str = "non_saturating"
     lr: float = 1e-3
     cosine_decay: bool = True
+    lr_end: float = 0.0
     beta_1: float = 0.5
     d_steps: int = 1
     r1_gamma: float = 0.1
+    r2_gamma: float = 0.0
+    gamma_end: float | None = None
     ema_decay: float | None = 0.999
     steps_per_execution: int = 50
 
+
+RECIPES = {
+    # Non-saturating loss with R1: all 25 grid modes, but 84-96 % high quality by seed.
+    "old": Recipe(),
+    # RpGAN + R1 + R2 with gamma cosine-ramped 0.1 -> 0.01 (R3GAN, Huang et al. 2024),
+    # a 4-D latent and 25k steps: fewer samples left on the bridges between modes.
+    "new": Recipe(steps=25000, latent_dim=4, loss="relativistic", r2_gamma=0.1,
+                  gamma_end=0.01),
+}
 
 def score(samples: np.ndarray, mixture: Mixture) -> dict:
     """Modes covered and % high-quality samples (within 3 std of the nearest mode)."""
@@ -115,14 +129,21 @@ def dataset(mixture: Mixture, recipe: Recipe, seed: int) -> tf.data.Dataset:
 
 
 def learning_rate(recipe: Recipe, updates_per_step: int):
-    """Constant, or cosine-decayed to 0 over the run (sharpens the modes at the end)."""
+    """Constant, or cosine-decayed to `lr_end` over the run (sharpens the modes at the end)."""
     if not recipe.cosine_decay:
         return recipe.lr
-    return keras.optimizers.schedules.CosineDecay(recipe.lr, recipe.steps * updates_per_step)
+    return kgan.schedules.Cosine(recipe.lr, recipe.lr_end, recipe.steps * updates_per_step)
 
 
-def train_one(mixture: Mixture, recipe: Recipe, seed: int, samples: int) -> dict:
-    """Trains one GAN on the mixture and scores `samples` generated points."""
+def penalty_weight(recipe: Recipe, gamma: float):
+    """R1/R2 weight: constant, or cosine-ramped to `gamma_end` over the run (R3GAN)."""
+    if recipe.gamma_end is None or gamma == 0:
+        return gamma
+    return kgan.schedules.Cosine(gamma, recipe.gamma_end, recipe.steps)
+
+
+def build_gan(recipe: Recipe, seed: int) -> kgan.GAN:
+    """A compiled `kgan.networks.mlp` GAN for 2-D data, set up as `recipe` says."""
     keras.utils.set_random_seed(seed)
     generator, discriminator = kgan.networks.mlp(2, recipe.latent_dim, recipe.hidden)
     gan = kgan.GAN(generator, discriminator, latent_dim=recipe.latent_dim,
@@ -130,9 +151,16 @@ def train_one(mixture: Mixture, recipe: Recipe, seed: int, samples: int) -> dict
     gan.compile(
         keras.optimizers.Adam(learning_rate(recipe, recipe.d_steps), beta_1=recipe.beta_1),
         keras.optimizers.Adam(learning_rate(recipe, 1), beta_1=recipe.beta_1),
-        loss=recipe.loss, r1_gamma=recipe.r1_gamma,
+        loss=recipe.loss, r1_gamma=penalty_weight(recipe, recipe.r1_gamma),
+        r2_gamma=penalty_weight(recipe, recipe.r2_gamma),
         steps_per_execution=recipe.steps_per_execution,
     )
+    return gan
+
+
+def train_one(mixture: Mixture, recipe: Recipe, seed: int, samples: int) -> dict:
+    """Trains one GAN on the mixture and scores `samples` generated points."""
+    gan = build_gan(recipe, seed)
     start = time.perf_counter()
     gan.fit(dataset(mixture, recipe, seed), epochs=1, verbose=0)
     seconds = time.perf_counter() - start
@@ -184,35 +212,51 @@ def table_rows(result: dict) -> list[dict]:
     return rows
 
 
+def optional_float(text: str) -> float | None:
+    """A float, or None for "none" (e.g. `--gamma-end none`: a constant R1/R2 weight)."""
+    return None if text.lower() == "none" else float(text)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
-    defaults = Recipe()
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                argument_default=argparse.SUPPRESS)
     p.add_argument("--mixtures", default="grid,ring", help="comma-separated: grid, ring")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--samples", type=int, default=2500)
-    p.add_argument("--steps", type=int, default=defaults.steps)
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    p.add_argument("--hidden", default=",".join(map(str, defaults.hidden)))
-    p.add_argument("--latent-dim", type=int, default=defaults.latent_dim)
-    p.add_argument("--loss", default=defaults.loss)
-    p.add_argument("--lr", type=float, default=defaults.lr)
-    p.add_argument("--constant-lr", action="store_true", help="no cosine learning-rate decay")
-    p.add_argument("--d-steps", type=int, default=defaults.d_steps)
-    p.add_argument("--r1-gamma", type=float, default=defaults.r1_gamma)
-    p.add_argument("--ema-decay", type=float, default=defaults.ema_decay,
-                   help="0 disables the EMA generator")
-    p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of seconds")
-    p.add_argument("--out", help="write the JSON result here")
+    p.add_argument("--recipe", choices=sorted(RECIPES), default="new",
+                   help="the base recipe (old: the earlier non-saturating one); flags override it")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--hidden", help="comma-separated widths, e.g. 128,128,128")
+    p.add_argument("--latent-dim", type=int)
+    p.add_argument("--loss", help="non_saturating, relativistic, hinge, ...")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--lr-end", type=float, help="where the cosine learning-rate decay ends")
+    p.add_argument("--constant-lr", action="store_true", default=False,
+                   help="no cosine learning-rate decay")
+    p.add_argument("--d-steps", type=int)
+    p.add_argument("--r1-gamma", type=float)
+    p.add_argument("--r2-gamma", type=float)
+    p.add_argument("--gamma-end", type=optional_float,
+                   help="cosine-ramp R1/R2 gamma to this value; none keeps them constant")
+    p.add_argument("--ema-decay", type=float, help="0 disables the EMA generator")
+    p.add_argument("--quick", action="store_true", default=False,
+                   help="tiny sizes: a smoke run of seconds")
+    p.add_argument("--out", default=None, help="write the JSON result here")
     return p.parse_args(argv)
 
 
 def recipe_from(args: argparse.Namespace) -> Recipe:
-    recipe = Recipe(
-        steps=args.steps, batch_size=args.batch_size, latent_dim=args.latent_dim,
-        hidden=tuple(int(h) for h in args.hidden.split(",")), loss=args.loss, lr=args.lr,
-        cosine_decay=not args.constant_lr,
-        d_steps=args.d_steps, r1_gamma=args.r1_gamma, ema_decay=args.ema_decay or None,
-    )
+    """The named base recipe with the fields given as flags replaced."""
+    fields = {f.name for f in dataclasses.fields(Recipe)}
+    changes = {k: v for k, v in vars(args).items() if k in fields}
+    if "hidden" in changes:
+        changes["hidden"] = tuple(int(h) for h in changes["hidden"].split(","))
+    if "ema_decay" in changes:
+        changes["ema_decay"] = changes["ema_decay"] or None
+    if args.constant_lr:
+        changes["cosine_decay"] = False
+    recipe = dataclasses.replace(RECIPES[args.recipe], **changes)
     if args.quick:
         recipe = dataclasses.replace(recipe, steps=20, batch_size=32, hidden=(16,),
                                      steps_per_execution=10)
@@ -223,7 +267,8 @@ def main(argv=None) -> dict:
     """Runs the benchmark from command-line arguments; returns the result dict."""
     args = parse_args(argv)
     seeds, samples = (2, 200) if args.quick else (args.seeds, args.samples)
-    result = run(args.mixtures.split(","), recipe_from(args), seeds, samples)
+    result = {"recipe_name": args.recipe,
+              **run(args.mixtures.split(","), recipe_from(args), seeds, samples)}
     common.print_table(table_rows(result), ["mixture", "method", "modes", "high quality"],
                        "Mode coverage, 2-D mixtures")
     common.write_json(result, args.out)
