@@ -11,6 +11,9 @@ from kgan.cli.train import build_parser, config_from_args, main
 from kgan.training.config import TrainConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# A run of seconds, for tests that would train if the check they test were missing.
+TINY = ["--resolution", "8", "--base-filters", "4", "--latent-dim", "8", "--batch-size", "16",
+        "--steps-per-epoch", "2", "--epochs", "1", "--num-samples", "4"]
 
 
 def _config(*argv):
@@ -91,3 +94,79 @@ def test_train_py_exit_code_and_stderr_in_a_real_process(tmp_path):
         "kgan-train: error: epochs must be >= 1, got -1")
     assert "Traceback" not in process.stderr
     assert os.listdir(tmp_path) == []
+
+
+# ------------------------------------------------- never a traceback, never a lost run
+def _one_line_error(capsys, *fragments):
+    error = capsys.readouterr().err
+    assert error.startswith("kgan-train: error: ") and error.count("\n") == 1, error
+    assert "Traceback" not in error
+    for fragment in fragments:
+        assert fragment in error, error
+    return error
+
+
+def test_non_utf8_config_file_is_a_config_error(capsys, tmp_path):
+    path = tmp_path / "c.json"
+    path.write_bytes(b'{"epochs": 3, "dataset": "d\xe9j\xe0"}')  # Latin-1, not UTF-8
+    assert main(["--config", str(path), "--run-dir", str(tmp_path / "run")]) == 2
+    _one_line_error(capsys, f"config file {path} is not UTF-8 text")
+    assert not (tmp_path / "run").exists()
+
+
+def test_non_utf8_config_json_in_the_run_dir_is_refused_not_overwritten(capsys, tmp_path):
+    run_dir = tmp_path / "run"
+    training.prepare_run_dir(TrainConfig(run_dir=str(run_dir)))
+    damaged = b"\xff\xfe{ not a config"
+    (run_dir / "config.json").write_bytes(damaged)
+    assert main(["--run-dir", str(run_dir)]) == 1
+    _one_line_error(capsys, "is not UTF-8 text", "--restart")
+    assert (run_dir / "config.json").read_bytes() == damaged
+
+
+@pytest.mark.parametrize("inside", [".", "sub"])
+def test_restart_refuses_to_move_the_current_directory(capsys, tmp_path, monkeypatch, inside):
+    run_dir = tmp_path / "run"
+    training.prepare_run_dir(TrainConfig(run_dir=str(run_dir)))
+    (run_dir / "sub").mkdir()
+    monkeypatch.chdir(run_dir / inside)
+    flag = "." if inside == "." else ".."
+    assert main(["--restart", "--run-dir", flag]) == 2
+    _one_line_error(capsys, f"--restart cannot move {flag} aside: it is the current directory")
+    assert sorted(os.listdir(tmp_path)) == ["run"]
+    assert (run_dir / "config.json").is_file()
+
+
+@pytest.mark.parametrize("export_dir", ["file/exports", "file"])
+def test_unwritable_export_dir_fails_before_training(capsys, tmp_path, export_dir):
+    (tmp_path / "file").write_text("not a folder")
+    run_dir = tmp_path / "run"
+    code = main([*TINY, "--run-dir", str(run_dir), "--export-dir", str(tmp_path / export_dir)])
+    assert code == 2
+    _one_line_error(capsys, f"--export-dir {tmp_path / export_dir}: {tmp_path / 'file'} is a "
+                            "file, not a folder", "--no-export")
+    assert not run_dir.exists()  # nothing trained, nothing written
+
+
+SIGTERM_EARLY = """
+import os, signal, sys
+from kgan.training import runner
+from kgan.cli.train import main
+
+def describe(config):  # SIGTERM while the data is being read, before any training
+    os.kill(os.getpid(), signal.SIGTERM)
+
+runner._data_info = describe
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_before_training_exits_143_in_one_line(tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
+    process = subprocess.run([sys.executable, "-c", SIGTERM_EARLY, "--run-dir", "run"],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert process.returncode == 143, process.stderr[-2000:]
+    assert process.stderr.strip().splitlines()[-1] == (
+        "kgan-train: stopped by SIGTERM before training started; nothing to save.")
+    assert "Traceback" not in process.stderr
+    assert not (tmp_path / "run").exists()
