@@ -6,12 +6,17 @@ import numpy as np
 import tensorflow as tf
 from keras import Model, metrics, models, optimizers, saving
 
-from kgan import gan_options, losses, replicas, schedules
+from kgan import gan_options, losses, replicas, schedules, style_training
 from kgan.gan_options import LastValue
-from kgan.sampling import sample_images
+from kgan.sampling import sample_images, style_mix_images
 
 # Random streams per train step: 4 per discriminator step plus 4 for the generator step.
 _STREAMS_PER_D_STEP = 4
+# A style-based generator's forward passes draw more (noise, mixing gate, cutoff, second
+# z), 4 per pass: one pass per D step, the G step, the path-length pass, and 4 more for
+# the latter's z, labels and y. They count below zero, so the streams above keep their
+# numbers and runs of other generators stay bit-identical.
+_STYLE_STREAMS_PER_PASS = 4
 
 
 @saving.register_keras_serializable(package="kgan")
@@ -43,6 +48,8 @@ class GAN(Model):
             random start.
         augment: optional differentiable augmentation applied to everything D sees.
         seed: base seed of the training noise.
+        style_mixing: style-based generators only: probability per batch of mixing the
+            ws of two z at a random layer (StyleGAN2: 0.9); 0 disables it.
 
     Example:
         >>> g, d = kgan.networks.get("dcgan")(resolution=32, channels=1, latent_dim=64)
@@ -65,11 +72,14 @@ class GAN(Model):
         seed: int = 0,
         ema_half_life=None,
         ema_rampup: float | None = None,
+        style_mixing: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         gan_options.check_networks(generator, discriminator, latent_dim, num_classes)
         ema_half_life = gan_options.check_options(d_steps, ema_decay, ema_half_life, ema_rampup)
+        self.style_mixing = style_training.check_style_mixing(style_mixing, generator)
+        self.style_based = style_training.is_style_based(generator)
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = int(latent_dim)
@@ -89,6 +99,9 @@ class GAN(Model):
             shape=(), dtype="int64", initializer="zeros", trainable=False,
             aggregation="only_first_replica", name="step_counter",
         )
+        if self.style_based:  # the path lengths' running mean (checkpointed)
+            self.pl_mean = self.add_weight(shape=(), initializer="zeros", trainable=False,
+                                           aggregation="only_first_replica", name="pl_mean")
         self._trackers = {n: metrics.Mean(name=n) for n in ("d_loss", "g_loss", "d_real", "d_fake")}
         self.built = True
 
@@ -104,6 +117,10 @@ class GAN(Model):
         augment_probability=None,
         single_d_pass: str | bool = "auto",
         reg_interval: int = 1,
+        pl_weight: float = 0.0,
+        pl_interval: int = 4,
+        pl_batch_shrink: int = 2,
+        pl_decay: float = 0.01,
         **kwargs,
     ):
         """Configures both optimizers, the adversarial loss and the regularisers.
@@ -122,6 +139,12 @@ class GAN(Model):
                 cross-sample layers), True or False.
             reg_interval: lazy regularisation (StyleGAN2): R1/R2 only every this many D
                 steps, weighted by the interval (16 in the paper); 1 is every step.
+            pl_weight: path-length regularisation weight (StyleGAN2: 2) for style-based
+                generators; 0 disables it (`kgan.style_training`).
+            pl_interval: the path-length penalty every this many G steps, weighted by
+                the interval (4 in the paper).
+            pl_batch_shrink: its pass uses global batch / pl_batch_shrink images (2).
+            pl_decay: the rate at which pl_mean follows the mean path length (0.01).
             **kwargs: passed to `keras.Model.compile` (`jit_compile`, `steps_per_execution`).
         """
         self.adversarial_loss = losses.get(loss)
@@ -135,6 +158,9 @@ class GAN(Model):
                                                                       self.augment)
         self.single_d_pass = gan_options.choose_single_pass(single_d_pass, self.discriminator)
         self.reg_interval = gan_options.check_interval("reg_interval", reg_interval)
+        self.pl_weight, self.pl_interval, self.pl_batch_shrink, self.pl_decay = (
+            style_training.check_path_length(pl_weight, pl_interval, pl_batch_shrink, pl_decay,
+                                             self.generator))
         self.d_optimizer = gan_options.with_loss_scaling(optimizers.get(d_optimizer))
         self.g_optimizer = gan_options.with_loss_scaling(optimizers.get(g_optimizer))
         if kwargs.get("jit_compile") is True and not getattr(self.augment, "xla_compatible", True):
@@ -149,7 +175,9 @@ class GAN(Model):
             d_optimizer=self.d_optimizer, g_optimizer=self.g_optimizer, loss=loss,
             gradient_penalty=gradient_penalty, r1_gamma=self.r1_gamma, r2_gamma=self.r2_gamma,
             augment_probability=self.augment_probability, single_d_pass=single_d_pass,
-            reg_interval=self.reg_interval, **kwargs,
+            reg_interval=self.reg_interval, pl_weight=self.pl_weight,
+            pl_interval=self.pl_interval, pl_batch_shrink=self.pl_batch_shrink,
+            pl_decay=self.pl_decay, **kwargs,
         )
         self._add_optional_trackers()
         # Slot variables are made now, in the strategy scope: created lazily inside the
@@ -173,6 +201,7 @@ class GAN(Model):
             "gp": self.gradient_penalty_weight > 0,
             "r1": schedules.is_active(self.r1_gamma),
             "r2": schedules.is_active(self.r2_gamma),
+            "pl": self.pl_weight > 0,
         }
         for name, enabled in optional.items():
             if enabled and name not in self._trackers:
@@ -203,6 +232,8 @@ class GAN(Model):
             state["ema_generator"] = self.ema_generator
         if self.augment is not None:
             state["augment"] = self.augment
+        if self.style_based:
+            state["pl_mean"] = self.pl_mean
         return state
 
     # -------------------------------------------------------------- training
@@ -232,7 +263,7 @@ class GAN(Model):
         batch = tf.shape(real)[0]
         first = index * _STREAMS_PER_D_STEP
         z = replicas.global_normal(batch, [self.latent_dim], self._seed(step, first))
-        fake = self.generator(self._generator_inputs(z, labels), training=True)
+        fake, _ = self._fakes(z, labels, step, index)
         seeds = [self._seed(step, first + k) for k in (1, 2, 3)]  # GP alpha, T(real), T(fake)
 
         def gradients(regularise: bool):
@@ -345,7 +376,7 @@ class GAN(Model):
         fake_seed, real_seed = self._seed(step, first + 2), self._seed(step, first + 3)
         variables = self.generator.trainable_variables
         with tf.GradientTape() as tape:
-            fake = self.generator(self._generator_inputs(z, fake_labels), training=True)
+            fake, w = self._fakes(z, fake_labels, step, self.d_steps)
             fake = self._augmented(fake, fake_seed)
             if self.adversarial_loss.uses_real_logits:
                 real_logits, fake_logits = self._score(
@@ -354,9 +385,77 @@ class GAN(Model):
                 real_logits, fake_logits = None, self._critic(fake, fake_labels)
             g_loss = self.adversarial_loss.generator_loss(fake_logits, real_logits)
             scaled = self.g_optimizer.scale_loss(g_loss / replicas.count())
-        grads = self._agree_on_finiteness(tape.gradient(scaled, variables), self.g_optimizer)
+        grads = tape.gradient(scaled, variables)
+        if self.pl_weight > 0:
+            grads = self._add_path_length(grads, batch, step)
+        grads = self._agree_on_finiteness(grads, self.g_optimizer)
         self.g_optimizer.apply(grads, variables)
         self._trackers["g_loss"].update_state(g_loss)
+        if w is not None:  # w_avg follows the global mean w (truncation's centre)
+            self.generator.update_w_avg(style_training.global_mean(tf.reduce_mean(w, 0)))
+
+    def _fakes(self, z, labels, step, pass_index):
+        """Training G(z) and its w (None unless style-based; then with this pass's
+        stateless noise and style mixing, `kgan.style_training`)."""
+        if not self.style_based:
+            return self.generator(self._generator_inputs(z, labels), training=True), None
+        w, ws, synthesize = self._styles(z, labels, step, pass_index)
+        return synthesize(ws), w
+
+    def _styles(self, z, labels, step, pass_index):
+        """w, the (mixed) ws and the synthesis with this pass's noise: one forward pass."""
+        first = pass_index * _STYLE_STREAMS_PER_PASS
+        noise, gate, cutoff, second = (self._style_seed(step, first + k) for k in range(4))
+        mixing = None
+        if self.style_mixing:
+            z_b = replicas.global_normal(tf.shape(z)[0], [self.latent_dim], second)
+            mixing = (self._generator_inputs(z_b, labels), style_training.mixing_cutoff(
+                self.generator.num_ws, self.style_mixing, gate, cutoff))
+        w, ws = style_training.mapped_ws(self.generator, self._generator_inputs(z, labels),
+                                         mixing)
+        return w, ws, lambda ws: self.generator.synthesis(ws, seed=noise)
+
+    def _add_path_length(self, grads, batch, step):
+        """Adds the path-length penalty's gradient every `pl_interval` G steps (lazy, as
+        R1), then moves pl_mean toward the global mean length: after the cond, because
+        the all-reduce must not run inside it (`kgan.style_training`, difference 2)."""
+        due = tf.equal(step % self.pl_interval, 0)
+        variables = self.generator.trainable_variables
+
+        def skipped():
+            return [tf.zeros_like(v) for v in variables], tf.constant(0.0), tf.constant(0.0)
+
+        pl_grads, length, penalty = tf.cond(
+            due, lambda: self._path_length_gradients(batch, step), skipped)
+        # A float16 overflow (the step is then skipped) must not poison pl_mean for good.
+        length = style_training.global_mean(length)
+        moved = style_training.lerp(self.pl_mean, length, self.pl_decay)
+        self.pl_mean.assign(tf.where(due & tf.math.is_finite(length), moved, self.pl_mean))
+        counted = due & tf.math.is_finite(penalty)
+        self._trackers["pl"].update_state(tf.where(counted, penalty, 0.0),
+                                          sample_weight=tf.cast(counted, tf.float32))
+        return [p if g is None else g + p for g, p in zip(grads, pl_grads, strict=True)]
+
+    def _path_length_gradients(self, batch, step):
+        """The scaled gradient of pl_weight x pl_interval x E[(a - pl_mean)^2] on a
+        fresh global batch / pl_batch_shrink, this replica's mean length, the penalty."""
+        size = tf.maximum(batch // self.pl_batch_shrink, 1)
+        first = (self.d_steps + 2) * _STYLE_STREAMS_PER_PASS
+        z_seed, label_seed, noise_seed = (self._style_seed(step, first + k) for k in range(3))
+        z = replicas.global_normal(size, [self.latent_dim], z_seed)
+        labels = (replicas.global_labels(size, self.num_classes, label_seed)
+                  if self.num_classes else None)
+        variables = self.generator.trainable_variables
+        with tf.GradientTape() as tape:
+            _, ws, synthesize = self._styles(z, labels, step, self.d_steps + 1)
+            noise = style_training.path_length_noise(size, self.image_shape, noise_seed)
+            lengths = style_training.path_lengths(synthesize, ws, noise)
+            penalty = style_training.path_length_penalty(lengths, self.pl_mean)
+            weight = self.pl_weight * self.pl_interval / replicas.count()
+            scaled = self.g_optimizer.scale_loss(penalty * weight)
+        grads = [tf.zeros_like(v) if g is None else g
+                 for g, v in zip(tape.gradient(scaled, variables), variables, strict=True)]
+        return grads, tf.reduce_mean(lengths), penalty
 
     @staticmethod
     def _agree_on_finiteness(grads, optimizer):
@@ -419,6 +518,13 @@ class GAN(Model):
         counter = tf.cast(step, tf.int64) * streams + stream
         return tf.stack([tf.constant(self.seed, tf.int64), counter])
 
+    def _style_seed(self, step, stream):
+        """A stateless seed for a style-based generator's extra draws, with a counter
+        below zero (disjoint from `_seed`'s)."""
+        streams = (self.d_steps + 3) * _STYLE_STREAMS_PER_PASS
+        counter = -1 - (tf.cast(step, tf.int64) * streams + stream)
+        return tf.stack([tf.constant(self.seed, tf.int64), counter])
+
     def _augmented(self, images, seed):
         """T(images): the augmentation draws for the global batch from `seed` (the same
         on every replica) and keeps this replica's rows."""
@@ -470,21 +576,35 @@ class GAN(Model):
         return self.sampling_generator(inputs, training=training)
 
     # ------------------------------------------------------------- sampling
-    def generate(self, n_or_z, seed: int | None = None, labels=None, batch_size: int = 256):
+    def generate(self, n_or_z, seed: int | None = None, labels=None, batch_size: int = 256,
+                 truncation=None):
         """Generates images in [-1, 1] (float32 NumPy, NHWC) with the sampling generator.
 
         Args:
             n_or_z: a number of images, or latents [N, latent_dim].
             seed: with a number, image i uses latent seed `seed + i` (as the export's
-                `generate` signature does); None draws fresh seeds.
+                `generate` signature does); None draws fresh seeds. A style-based
+                generator also draws image i's noise from that seed, so a seed gives the
+                same image in any batch.
             labels: class labels [N] for a conditional GAN; by default seed % num_classes
                 (or i % num_classes for given latents).
             batch_size: images per forward pass, to bound memory.
+            truncation: style-based generators only: psi, a number or one per image [N]
+                (1: the full distribution, 0: the w_avg image); None: no truncation.
         """
         return sample_images(
             self.sampling_generator, self.latent_dim, self.num_classes, n_or_z,
-            seed=seed, labels=labels, batch_size=batch_size,
+            seed=seed, labels=labels, batch_size=batch_size, truncation=truncation,
         )
+
+    def style_mix(self, seeds_a, seeds_b, cutoff: int, labels=None, truncation=None,
+                  batch_size: int = 256):
+        """Style mixing of a style-based generator (`kgan.sampling.style_mix_images`):
+        image i takes ws[:cutoff] (coarse styles) from seed seeds_a[i] and the rest from
+        seeds_b[i], with seeds_a[i]'s noise; float32 NumPy images in [-1, 1]."""
+        return style_mix_images(
+            self.sampling_generator, self.latent_dim, self.num_classes, seeds_a, seeds_b,
+            cutoff, labels=labels, truncation=truncation, batch_size=batch_size)
 
     # ---------------------------------------------------------- serialization
     def get_config(self):
@@ -501,6 +621,7 @@ class GAN(Model):
             ema_rampup=self.ema_rampup,
             augment=saving.serialize_keras_object(self.augment) if self.augment else None,
             seed=self.seed,
+            style_mixing=self.style_mixing,
         )
         return config
 

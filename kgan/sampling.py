@@ -2,6 +2,10 @@
 
 Each latent vector is a pure function of one integer seed (stateless random ops),
 so a seed gives the same image alone, in any batch, in Python and in TF Serving.
+
+Style-based generators (with `mapping` and `synthesis`, e.g. StyleGAN2) also take their
+noise from the image's seed (`noise_seeds=seed`), and accept a truncation psi per image
+(`generator_options`); the export's `generate` signature passes the same.
 """
 
 from __future__ import annotations
@@ -38,16 +42,52 @@ def labels_from_seeds(seeds: tf.Tensor, num_classes: int) -> tf.Tensor:
     return tf.cast(tf.math.floormod(seeds, num_classes), tf.int32)
 
 
+def is_style_based(generator) -> bool:
+    """A generator with a mapping and a synthesis network (StyleGAN2's interface)."""
+    return hasattr(generator, "mapping") and hasattr(generator, "synthesis")
+
+
+def generator_options(generator, seeds=None, truncation=None) -> dict:
+    """Keyword arguments of a generator call for these image seeds and truncation psi:
+    a style-based generator draws each image's noise from its seed (`noise_seeds`) and
+    truncates toward w_avg; other generators take neither (truncation is refused)."""
+    if not is_style_based(generator):
+        if truncation is not None:
+            raise ValueError(
+                f"truncation needs a style-based generator (a mapping network and w_avg, "
+                f"e.g. stylegan2); {generator.name!r} has none. Leave truncation unset.")
+        return {}
+    options = {}
+    if seeds is not None:
+        options["noise_seeds"] = tf.cast(tf.convert_to_tensor(seeds), tf.int64)
+    if truncation is not None:
+        options["truncation_psi"] = tf.cast(tf.convert_to_tensor(truncation), tf.float32)
+    return options
+
+
+def check_truncation(truncation, n: int):
+    """None, a finite number, or n finite numbers (one psi per image) as float32 [n]."""
+    if truncation is None:
+        return None
+    psi = np.asarray(truncation, dtype=np.float64)
+    if psi.ndim > 1 or (psi.ndim == 1 and len(psi) != n) or not np.isfinite(psi).all():
+        raise ValueError(f"truncation must be a finite number or {n} finite numbers (one psi "
+                         f"per image), got {truncation!r}.")
+    return np.broadcast_to(psi, (n,)).astype(np.float32)
+
+
 def sample_images(
     generator, latent_dim: int, num_classes: int | None, n_or_z,
-    seed: int | None = None, labels=None, batch_size: int = 256,
+    seed: int | None = None, labels=None, batch_size: int = 256, truncation=None,
 ) -> np.ndarray:
     """Runs `generator` on seed-addressed (or given) latents; float32 NumPy images.
 
     With a number n and `seed` s, image i comes from `latents_from_seeds(s + i)`, which is
     what the export's `generate` signature computes; None draws fresh seeds. Labels of a
     conditional generator default to `labels_from_seeds` (or i % num_classes for given
-    latents). Runs in chunks of `batch_size` to bound memory.
+    latents). A style-based generator takes image i's noise from its seed (with given
+    latents, from a hash of z) and `truncation` psi (a number or one per image). Runs in
+    chunks of `batch_size` to bound memory.
     """
     seeds = None
     if isinstance(n_or_z, (int, np.integer)):
@@ -61,12 +101,51 @@ def sample_images(
         if z.ndim != 2 or z.shape[1] != latent_dim:
             raise ValueError(f"Latents must have shape [N, {latent_dim}], got {list(z.shape)}.")
     labels = _sampling_labels(len(z), num_classes, seeds, labels)
+    generator_options(generator, truncation=truncation)  # refuses psi without a mapping
+    psi = check_truncation(truncation, len(z))
     chunks = []
     for start in range(0, len(z), batch_size):
-        inputs = z[start : start + batch_size]
-        if labels is not None:
-            inputs = [inputs, labels[start : start + batch_size]]
-        chunks.append(np.asarray(generator(inputs, training=False), np.float32))
+        rows = slice(start, start + batch_size)
+        inputs = z[rows] if labels is None else [z[rows], labels[rows]]
+        options = generator_options(generator, None if seeds is None else seeds[rows],
+                                    None if psi is None else psi[rows])
+        chunks.append(np.asarray(generator(inputs, training=False, **options), np.float32))
+    return np.concatenate(chunks)
+
+
+def style_mix_images(generator, latent_dim: int, num_classes: int | None, seeds_a, seeds_b,
+                     cutoff: int, labels=None, truncation=None, batch_size: int = 256
+                     ) -> np.ndarray:
+    """Style mixing (StyleGAN, section 3.1) of seed pairs: image i has ws[:cutoff] (the
+    coarse styles) of seeds_a[i], the rest of seeds_b[i], and seeds_a[i]'s noise; a single
+    seed on either side pairs with every seed of the other. Labels default to each seed's
+    own (`labels_from_seeds`); truncation applies to both sides. float32 NumPy images.
+    """
+    if not is_style_based(generator):
+        raise ValueError(f"style mixing needs a style-based generator (mapping and synthesis "
+                         f"networks, e.g. stylegan2); {generator.name!r} has none.")
+    a, b = (np.atleast_1d(np.asarray(s, dtype=np.int64)) for s in (seeds_a, seeds_b))
+    if a.ndim != 1 or b.ndim != 1 or (len(a) != len(b) and 1 not in (len(a), len(b))):
+        raise ValueError(f"seeds_a and seeds_b must be lists of equal length (or one seed), "
+                         f"got {len(a)} and {len(b)} seeds.")
+    a, b = np.broadcast_arrays(a, b)
+    if isinstance(cutoff, bool) or not isinstance(cutoff, (int, np.integer)) or not (
+            0 <= cutoff <= generator.num_ws):
+        raise ValueError(f"cutoff must be an integer in [0, {generator.num_ws}] (the number of "
+                         f"ws taken from seeds_a), got {cutoff!r}.")
+    psi = check_truncation(truncation, len(a))
+    sides = [(s, _sampling_labels(len(s), num_classes, s, labels)) for s in (a, b)]
+    chunks = []
+    for start in range(0, len(a), batch_size):
+        rows = slice(start, start + batch_size)
+        ws = []
+        for seeds, side_labels in sides:
+            z = latents_from_seeds(seeds[rows], latent_dim)
+            inputs = z if side_labels is None else [z, side_labels[rows]]
+            ws.append(generator.map_ws(inputs, 1.0 if psi is None else psi[rows]))
+        mixed = generator.mix_styles(ws[0], ws[1], cutoff)
+        images = generator.synthesis(mixed, noise_seeds=tf.constant(a[rows]))
+        chunks.append(np.asarray(images, np.float32))
     return np.concatenate(chunks)
 
 

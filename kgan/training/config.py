@@ -85,6 +85,14 @@ class TrainConfig:
     r2_gamma: float = _field(0.0, "R2 penalty weight (generated images; R3GAN uses both); 0 "
                              "disables")
     d_steps: int = _field(1, "discriminator updates per generator update")
+    reg_interval: int = _field(1, "lazy regularisation: R1/R2 every N discriminator steps, "
+                               "weighted by N (StyleGAN2: 16)")
+    style_mixing: float = _field(0.0, "style-based networks (stylegan2): probability of "
+                                 "mixing two latents' styles per batch (StyleGAN2: 0.9); 0 "
+                                 "disables")
+    pl_weight: float = _field(0.0, "style-based networks: path-length regularisation weight "
+                              "(StyleGAN2: 2); 0 disables")
+    pl_interval: int = _field(4, "path-length penalty every N generator steps, weighted by N")
     lr_d: float = _field(2e-4, "discriminator learning rate (Adam)")
     lr_g: float = _field(2e-4, "generator learning rate (Adam)")
     beta1: float = _field(0.5, "Adam beta_1")
@@ -302,6 +310,7 @@ def _check_model(c: TrainConfig) -> None:
     _require(c.ema_decay is None or 0 < c.ema_decay < 1,
              f"ema_decay must be in (0, 1) or none, got {c.ema_decay}")
     _check_schedules(c)
+    _check_style(c)
     _require(c.ada_target is None or 0 < c.ada_target < 1,
              f"ada_target must be in (0, 1) or none, got {c.ada_target}")
     if c.augment != NO_AUGMENT:
@@ -328,6 +337,13 @@ def _check_schedules(c: TrainConfig) -> None:
     _require(c.ema_rampup is None or (c.ema_kimg and 0 < c.ema_rampup <= 1),
              f"ema_rampup must be in (0, 1] and needs ema_kimg, got {c.ema_rampup}")
     _require(0 <= c.augment_p <= 1, f"augment_p must be in [0, 1], got {c.augment_p}")
+
+
+def _check_style(c: TrainConfig) -> None:
+    for name in ("reg_interval", "pl_interval"):
+        _require(getattr(c, name) >= 1, f"{name} must be >= 1, got {getattr(c, name)}")
+    _require(0 <= c.style_mixing <= 1, f"style_mixing must be in [0, 1], got {c.style_mixing}")
+    _require(c.pl_weight >= 0, f"pl_weight must be >= 0, got {c.pl_weight}")
 
 
 def _check_network(c: TrainConfig) -> None:

@@ -158,20 +158,23 @@ def build_gan(config: TrainConfig, num_classes: int | None, jit_compile: bool = 
     augment = _augment(config)
     if config.jit_compile == "auto" and augment is not None and not augment.xla_compatible:
         jit_compile = False  # this augmentation has no XLA kernel
-    gan = GAN(generator, discriminator, config.latent_dim, num_classes=num_classes,
-              d_steps=config.d_steps, ema_decay=config.ema_decay,
-              ema_half_life=config.ema_kimg * 1000 if config.ema_kimg else None,
-              ema_rampup=config.ema_rampup, augment=augment, seed=config.seed)
-    compile_ = gan.compile if config.steps_per_execution == 1 else _refusing_config_errors(
-        gan.compile)
-    compile_(
+    # Style options (style_mixing, pl_weight) on a generator without a mapping network,
+    # like steps_per_execution under MirroredStrategy, are refused as config errors.
+    gan = _refusing_config_errors(GAN)(
+        generator, discriminator, config.latent_dim, num_classes=num_classes,
+        d_steps=config.d_steps, ema_decay=config.ema_decay,
+        ema_half_life=config.ema_kimg * 1000 if config.ema_kimg else None,
+        ema_rampup=config.ema_rampup, augment=augment, seed=config.seed,
+        style_mixing=config.style_mixing)
+    _refusing_config_errors(gan.compile)(
         steps_per_execution=config.steps_per_execution,
         d_optimizer=ramp.adam(config.lr_d, config.d_steps),
         g_optimizer=ramp.adam(config.lr_g, 1),
         loss=config.loss, gradient_penalty=config.gradient_penalty,
         r1_gamma=ramp.gamma(config.r1_gamma), r2_gamma=ramp.gamma(config.r2_gamma),
         augment_probability=ramp.augment_probability(augment),
-        jit_compile=jit_compile,
+        reg_interval=config.reg_interval, pl_weight=config.pl_weight,
+        pl_interval=config.pl_interval, jit_compile=jit_compile,
     )
     return gan
 
