@@ -110,7 +110,7 @@ def sample_images(
         options = generator_options(generator, None if seeds is None else seeds[rows],
                                     None if psi is None else psi[rows])
         chunks.append(np.asarray(generator(inputs, training=False, **options), np.float32))
-    return np.concatenate(chunks)
+    return _in_range(np.concatenate(chunks))
 
 
 def style_mix_images(generator, latent_dim: int, num_classes: int | None, seeds_a, seeds_b,
@@ -146,7 +146,13 @@ def style_mix_images(generator, latent_dim: int, num_classes: int | None, seeds_
         mixed = generator.mix_styles(ws[0], ws[1], cutoff)
         images = generator.synthesis(mixed, noise_seeds=tf.constant(a[rows]))
         chunks.append(np.asarray(images, np.float32))
-    return np.concatenate(chunks)
+    return _in_range(np.concatenate(chunks))
+
+
+def _in_range(images: np.ndarray) -> np.ndarray:
+    """Clipped to [-1, 1], as the export's uint8 conversion does: linear-output generators
+    (R3GAN, StyleGAN2) overshoot a little, and images leave `generate` in the contract's range."""
+    return np.clip(images, -1.0, 1.0)
 
 
 def _sampling_labels(n: int, num_classes: int | None, seeds, labels):

@@ -363,3 +363,12 @@ def test_relativistic_r1_r2_trains_under_mixed_precision(policy):
     assert all(np.isfinite(v).all() for v in history.values())
     assert ("d_loss_scale" in history) == (policy == "mixed_float16")
     assert gan.generate(2, seed=0).dtype == np.float32
+
+
+def test_generate_clips_a_linear_output_generator_to_the_image_range():
+    g = keras.Sequential([keras.Input((LATENT,)), keras.layers.Dense(4),
+                          keras.layers.Lambda(lambda x: 10.0 * x),
+                          keras.layers.Reshape((2, 2, 1))])
+    d = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(), keras.layers.Dense(1)])
+    images = kgan.GAN(g, d, latent_dim=LATENT).generate(16, seed=0)
+    assert images.min() == -1.0 and images.max() == 1.0
