@@ -10,12 +10,15 @@ Examples:
         generate --seeds 0,7,42 --num-classes 10
     python serving/client.py --model digits generate --seeds -5--1,7     # negative seeds too
     python serving/client.py --model digits latents --count 8 --latent-seed 1 --grid z.png
+    python serving/client.py --model faces generate --seeds 0-15 --truncation 0.7 --grid t.png
     python serving/client.py --model digits status
     python serving/client.py --model digits metadata
 
 A conditional model's class count comes from --num-classes, or else from the server
 (its metadata says the model takes labels; one probe request then reads the count from the
-export's own check). Needs kgan installed (`pip install -e .` from the repository root);
+export's own check). `--truncation PSI` (generators with a mapping network, e.g.
+stylegan2) asks the truncated signatures; the metadata says whether the model has them.
+Needs kgan installed (`pip install -e .` from the repository root);
 REST needs no TensorFlow.
 
 Exit status (kgan.cli.exits): 0 on success, 1 when the server cannot be reached or refuses
@@ -45,7 +48,7 @@ from kgan.serving.client import (
     save_pngs,
     served_num_classes,
 )
-from kgan.serving.limits import as_seeds
+from kgan.serving.limits import as_seeds, check_truncation
 
 #: Most seeds one command asks for (a typo such as 0-10000000000 should not fill memory).
 MAX_SEEDS = 100_000
@@ -118,6 +121,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="conditional model: label = seed %% K (or i %% K for latents)")
         sub.add_argument("--out", help="folder for one PNG per image")
         sub.add_argument("--grid", help="PNG file for all images in one grid")
+        sub.add_argument("--truncation", type=float, metavar="PSI",
+                         help="truncation psi for every image (1 = none, 0 = the average "
+                              "image); models with a mapping network only")
     commands.add_parser("status", help="version states (GET /v1/models/NAME)")
     commands.add_parser("metadata", help="signatures (GET /v1/models/NAME/metadata)")
     return parser
@@ -148,15 +154,26 @@ def _num_classes(args, client) -> int | None:
     return found
 
 
+def _check_truncation(args, client) -> None:
+    if args.truncation is None:
+        return
+    check_truncation(args.truncation, 1)
+    if not model_inputs(client).truncation:
+        raise ValueError("this model takes no truncation (its export has no "
+                         "generate_truncated signature: only generators with a mapping "
+                         "network, e.g. stylegan2, have one); drop --truncation")
+
+
 def _run(args, client) -> None:
     if args.command in ("status", "metadata"):
         print(json.dumps(getattr(client, args.command)(), indent=2))
         return
     k = _num_classes(args, client)
+    _check_truncation(args, client)
     if args.command == "generate":
         names = [f"seed_{seed}.png" for seed in args.seeds]
         labels = None if k is None else labels_for_seeds(args.seeds, k)
-        samples = generate(client, args.seeds, labels)
+        samples = generate(client, args.seeds, labels, args.truncation)
     else:
         if args.count < 1:
             raise ValueError(f"--count must be >= 1, got {args.count}")
@@ -164,7 +181,7 @@ def _run(args, client) -> None:
         z = np.random.default_rng(args.latent_seed).standard_normal([args.count, dim])
         names = [f"latent_{i:04d}.png" for i in range(args.count)]
         labels = None if k is None else labels_for_seeds(range(args.count), k)
-        samples = from_latents(client, z, labels)
+        samples = from_latents(client, z, labels, args.truncation)
     if args.out:
         save_pngs(samples, args.out, names)
         print(f"wrote {len(names)} PNGs to {args.out}")

@@ -17,7 +17,6 @@ from PIL import Image
 from serving_fakes import Backend, GrpcServer, RestServer
 
 import kgan
-from kgan.serving.export import MAX_BATCH_SIZE, ExportedGenerator, export_generator
 from kgan.serving.client import (
     GrpcClient,
     RestClient,
@@ -30,6 +29,7 @@ from kgan.serving.client import (
     save_grid,
     save_pngs,
 )
+from kgan.serving.export import MAX_BATCH_SIZE, ExportedGenerator, export_generator
 
 LATENT = 8
 CLIENT_CLI = os.path.join(os.path.dirname(__file__), os.pardir, "serving", "client.py")
@@ -158,6 +158,21 @@ def test_server_error_bodies_are_surfaced(served):
     with pytest.raises(ServingError, match="to be float but double"):
         GrpcClient(served["grpc"].target, model="digits").predict(
             {"z": nan.astype(np.float64), "label": np.array([0], np.int32)})
+
+
+def test_truncation_asked_of_a_model_without_one(served, tmp_path, capsys):
+    for client in rest_and_grpc(served):
+        with pytest.raises(ServingError, match="model 'digits' takes no truncation: its export "
+                                               "has no 'generate_truncated' signature"):
+            generate(client, [1], [0], truncation=0.7)
+        with pytest.raises(ServingError, match="no 'latents_truncated' signature"):
+            from_latents(client, np.zeros([1, LATENT]), [0], truncation=0.7)
+    spec = importlib.util.spec_from_file_location("serving_client_cli", CLIENT_CLI)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--rest", served["rest"].url, "--model", "digits", "generate",
+                        "--seeds", "1", "--num-classes", "3", "--truncation", "0.7"]) == 2
+    assert "takes no truncation" in capsys.readouterr().err
 
 
 def test_connection_refused_is_explained():

@@ -47,7 +47,7 @@ from kgan.serving.signatures import (
     GeneratorSpec,
     build_module,
     float32_generator,
-    has_truncation,
+    is_style_based,
     to_uint8,
 )
 from kgan.serving.warmup import write_warmup
@@ -213,7 +213,7 @@ def _resolve(obj, num_classes: int | None) -> tuple[keras.Model, GeneratorSpec]:
                          f"without must not get it): {len(inputs)} inputs, "
                          f"num_classes={num_classes}")
     return generator, GeneratorSpec(latent_dim, num_classes, label_first,
-                                    truncation=has_truncation(generator))
+                                    style_based=is_style_based(generator))
 
 
 def _write(generator: keras.Model, spec: GeneratorSpec, path: str, model_name: str) -> None:
@@ -230,7 +230,7 @@ def _write(generator: keras.Model, spec: GeneratorSpec, path: str, model_name: s
     info = {"latent_dim": spec.latent_dim, "num_classes": spec.num_classes,
             "image_shape": list(generator.outputs[0].shape[1:]),
             "max_batch_size": MAX_BATCH_SIZE}
-    if spec.truncation:
+    if spec.style_based:
         info["truncation"] = dict(TRUNCATION_INFO)
     with open(os.path.join(path, INFO_FILE), "w") as handle:
         json.dump(info, handle, indent=2)
@@ -238,9 +238,9 @@ def _write(generator: keras.Model, spec: GeneratorSpec, path: str, model_name: s
 
 def _verify(path: str, generator: keras.Model, spec: GeneratorSpec) -> None:
     """Loads the written SavedModel and checks one request against the Keras model (and
-    one truncated request, psi = 0.5, when the export takes truncation)."""
+    one truncated request, psi = 0.5, for a style-based generator)."""
     labels = None if spec.num_classes is None else [0]
-    psis = [None, 0.5] if spec.truncation else [None]
+    psis = [None, 0.5] if spec.style_based else [None]
     try:
         exported = ExportedGenerator(path)
         served = [exported.generate([0], labels, truncation=psi) for psi in psis]
@@ -248,8 +248,9 @@ def _verify(path: str, generator: keras.Model, spec: GeneratorSpec) -> None:
         raise ExportError(f"the export at {path} failed to load or run: {error}") from error
     z = latents_from_seeds(tf.constant([0], tf.int64), spec.latent_dim)
     inputs = spec.model_inputs(z, None if labels is None else tf.constant(labels, tf.int32))
+    seed = {"noise_seeds": tf.constant([0], tf.int64)} if spec.style_based else {}
     for psi, answer in zip(psis, served, strict=True):
-        options = {} if psi is None else {"truncation_psi": tf.constant([psi], tf.float32)}
+        options = seed if psi is None else {**seed, "truncation_psi": tf.constant([psi])}
         expected = to_uint8(generator(inputs, training=False, **options)).numpy()
         gap = np.abs(answer["images"].astype(int) - expected.astype(int)).max()
         if gap > 1:

@@ -124,7 +124,7 @@ def check_truncation(truncation, batch: int) -> np.ndarray:
     outside = values[(values < low) | (values > high)]
     if outside.size:
         raise ValueError(f"truncation must lie in [{low:g}, {high:g}] (1 = no truncation, "
-                         f"0 = the average image), got {outside[:5].tolist()}")
+                         f"0 = the average image), got {sorted(set(outside.tolist()))[:5]}")
     return values.astype(np.float32)
 
 

@@ -5,11 +5,12 @@ the generator is rebuilt in float32 (rule 6), signatures are traced with XLA off
 come from `kgan.sampling` (stateless), and bad requests fail inside the graph with a
 message that names the problem instead of returning garbage images.
 
-Generators with a mapping network (`mapping` and `w_avg`, e.g. stylegan2) get two more
+Style-based generators (a mapping network and `w_avg`, e.g. stylegan2) get two more
 signatures, the same as `generate` / `serving_default` plus a batched `truncation` float32
 [N] (psi per row): `generate_truncated` and `latents_truncated`. The contract signatures
-stay psi = 1, so a client picks a truncation per request without a re-export. Noise stays
-the generator's own: seeded per row by a hash of its z (so by its seed), hence the same
+stay psi = 1, so a client picks a truncation per request without a re-export. Their noise
+inputs are stateless: seeded by each row's seed (`noise_seeds`, as `GAN.generate` does)
+where there is one, else by a hash of its z (the generator's default); so the same
 (seed, psi) gives the same image in any batch, and psi = 1 gives `generate`'s image.
 
 The same checks exist in NumPy (`kgan.serving.limits`: `check_latents`, `check_seeds`,
@@ -35,7 +36,7 @@ from kgan.serving.limits import (
 )
 
 __all__ = ["MAX_BATCH_SIZE", "TRUNCATION_INFO", "GeneratorSpec", "build_module", "check_labels",
-           "check_latents", "check_seeds", "float32_generator", "has_truncation", "to_uint8"]
+           "check_latents", "check_seeds", "float32_generator", "is_style_based", "to_uint8"]
 
 _HALF_DTYPES = ("float16", "bfloat16", "mixed_float16", "mixed_bfloat16")
 #: kgan.json's "truncation" entry: what a UI offers (default and slider range; StyleGAN's
@@ -44,9 +45,9 @@ TRUNCATION_INFO = {"default": 0.7, "min": 0.0, "max": 1.0,
                    "signature": TRUNCATED_SIGNATURES["generate"]}
 
 
-def has_truncation(generator) -> bool:
-    """Whether `generator` truncates in W: it has a mapping network and a tracked w_avg,
-    and its call takes `truncation_psi` (one value per example)."""
+def is_style_based(generator) -> bool:
+    """Whether `generator` is style-based: a mapping network and a tracked w_avg, with a
+    call that takes `truncation_psi` and `noise_seeds` (one per example) as stylegan2's."""
     return hasattr(generator, "mapping") and hasattr(generator, "w_avg")
 
 
@@ -57,7 +58,7 @@ class GeneratorSpec:
     latent_dim: int
     num_classes: int | None
     label_first: bool = False
-    truncation: bool = False
+    style_based: bool = False  # noise seeded per image; the truncated signatures
 
     @property
     def conditional(self) -> bool:
@@ -184,7 +185,8 @@ class _Graph:
         self.spec = spec
 
     def images(self, z: tf.Tensor, label: tf.Tensor | None,
-               truncation: tf.Tensor | None = None) -> tf.Tensor:
+               truncation: tf.Tensor | None = None, seed: tf.Tensor | None = None
+               ) -> tf.Tensor:
         dim = self.spec.latent_dim
         # The shape checks below slice z's shape, so they wait for its rank check.
         with tf.control_dependencies([_rank_check(
@@ -207,6 +209,8 @@ class _Graph:
             z = tf.identity(z)
             label = None if label is None else tf.identity(label)
             options = {} if truncation is None else {"truncation_psi": tf.identity(truncation)}
+            if seed is not None and self.spec.style_based:
+                options["noise_seeds"] = tf.identity(seed)
         inputs = self.spec.model_inputs(z, label)
         return to_uint8(self.generator(inputs, training=False, **options))
 
@@ -217,7 +221,7 @@ class _Graph:
             seed = tf.identity(seed)
         with tf.control_dependencies(_batch_checks(tf.shape(seed)[0], "seed")):
             z = latents_from_seeds(tf.identity(seed), self.spec.latent_dim)
-        images = self.images(z, label, truncation)
+        images = self.images(z, label, truncation, seed)
         png = tf.map_fn(tf.io.encode_png, images,
                         fn_output_signature=tf.TensorSpec([], tf.string))
         return {"images": images, "png_bytes": png, "z": z}
@@ -236,7 +240,7 @@ class _Graph:
             serve = function(lambda z: {"images": self.images(z, None)}, [z_spec])
             generate = function(lambda seed: self.generate(seed, None), [seed_spec])
         functions = {"serving_default": serve, "generate": generate}
-        if self.spec.truncation:
+        if self.spec.style_based:
             functions.update(self._truncated(z_spec, seed_spec, label_spec))
         return functions
 
@@ -278,7 +282,7 @@ def build_module(generator: keras.Model, spec: GeneratorSpec) -> tuple[tf.Module
     signatures = _Graph(generator, spec).functions()
     module.serve = signatures["serving_default"]
     module.generate = signatures["generate"]
-    if spec.truncation:
+    if spec.style_based:
         module.generate_truncated = signatures[TRUNCATED_SIGNATURES["generate"]]
         module.latents_truncated = signatures[TRUNCATED_SIGNATURES["serving_default"]]
     return module, signatures

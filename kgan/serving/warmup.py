@@ -33,7 +33,7 @@ def warmup_requests(spec: GeneratorSpec, model_name: str) -> list:
             "serving_default": {"z": np.zeros([batch, spec.latent_dim], np.float32)},
             "generate": {"seed": seeds},
         }
-        if spec.truncation:
+        if spec.style_based:
             psi = np.full(batch, TRUNCATION_INFO["default"], np.float32)
             inputs.update({TRUNCATED_SIGNATURES[name]: {**inputs[name], "truncation": psi}
                            for name in ("serving_default", "generate")})
