@@ -3,9 +3,10 @@
 Every backend speaks in the export's signature terms (DESIGN.md, TF Serving export
 contract): `generate` maps int64 seeds (+ int32 labels) to uint8 images, PNG bytes and
 the latents it used; `serving_default` maps latents to images. What a model can do
-beyond that is read from the model, never assumed: a `truncation` input on a signature
-(StyleGAN-style generators add it as a further batched input) makes `info.truncation`
-non-None, and the page shows its slider only then.
+beyond that is read from the model, never assumed: a signature with `seed` and
+`truncation` inputs (kgan's stylegan2 exports: `generate_truncated`, and
+`latents_truncated` for latents) makes `info.truncation` non-None, and the page shows its
+slider only then.
 
 - `EmbeddedBackend`: loads `EXPORT_DIR/<model>[/<version>]` with TensorFlow, as the
   server would, and calls its signatures (the demo's default).
@@ -59,8 +60,9 @@ class Backend:
     def generate(self, seeds, labels=None, truncation: float | None = None) -> Images:
         """Images for int seeds [N]; labels default to seed % num_classes (as GAN.generate)."""
         seeds = check_seeds(seeds)
-        inputs = {"seed": seeds, **self._extras(seeds, labels, truncation)}
-        parts = [self._run("generate", _rows(inputs, start))
+        signature, extras = self._extras("generate", seeds, labels, truncation)
+        inputs = {"seed": seeds, **extras}
+        parts = [self._run(signature, _rows(inputs, start))
                  for start in range(0, len(seeds), MAX_BATCH)]
         images = np.concatenate([p["images"] for p in parts]).astype(np.uint8)
         png = [bytes(b) for p in parts for b in p.get("png_bytes", [])]
@@ -77,8 +79,10 @@ class Backend:
         if labels is None and self.info.conditional:
             raise ValueError(f"this model is conditional: pass labels in "
                              f"[0, {self.info.num_classes})")
-        inputs = {"z": z, **self._extras(np.arange(len(z)), labels, truncation)}
-        parts = [self._run("serving_default", _rows(inputs, start))["images"]
+        signature, extras = self._extras("serving_default", np.arange(len(z)), labels,
+                                         truncation)
+        inputs = {"z": z, **extras}
+        parts = [self._run(signature, _rows(inputs, start))["images"]
                  for start in range(0, len(z), MAX_BATCH)]
         return np.concatenate(parts).astype(np.uint8)
 
@@ -103,19 +107,27 @@ class Backend:
         value = int(seed) % self.info.num_classes if label is None else label
         return [value, value]
 
-    def _extras(self, seeds: np.ndarray, labels, truncation) -> dict[str, np.ndarray]:
-        """The inputs beside seed / z: labels, and truncation when the model takes it (its
-        default when none is given, since the signature requires the input)."""
+    def _extras(self, signature: str, seeds: np.ndarray, labels, truncation
+                ) -> tuple[str, dict[str, np.ndarray]]:
+        """The signature to run for `signature` ("generate" or "serving_default") and the
+        inputs beside seed / z: labels, and truncation when the model takes it (its
+        default when none is given, so the slider's default is what a page shows)."""
         extras = {}
         labels = check_labels(labels, seeds, self.info.num_classes)
         if labels is not None:
             extras["label"] = labels
         spec = self.info.truncation
-        if truncation is not None or spec is not None:
-            value = spec.default if truncation is None else check_truncation(truncation, spec)
-            extras[TRUNCATION_INPUT] = (np.full(len(seeds), value, np.float32) if spec.rank
-                                        else np.float32(value))
-        return extras
+        if truncation is None and spec is None:
+            return signature, extras
+        value = spec.default if truncation is None else check_truncation(truncation, spec)
+        target = spec.signature if signature == "generate" else spec.latents_signature
+        if target is None:
+            if truncation is not None:
+                raise ValueError("this model takes a truncation with seeds only")
+            return signature, extras
+        extras[TRUNCATION_INPUT] = (np.full(len(seeds), value, np.float32) if spec.rank
+                                    else np.float32(value))
+        return target, extras
 
     def _run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise NotImplementedError
@@ -139,8 +151,9 @@ class EmbeddedBackend(Backend):
         extra = read_info_file(self.path)
         self._tf = tf
         self._signatures = tf.saved_model.load(self.path).signatures
-        inputs = {name: len(spec.shape) for name, spec in
-                  self._signatures["generate"].structured_input_signature[1].items()}
+        inputs = {signature: {name: len(spec.shape) for name, spec in
+                              function.structured_input_signature[1].items()}
+                  for signature, function in self._signatures.items()}
         self.info = ModelInfo(
             name=model_name(self.path), image_shape=tuple(extra["image_shape"]),
             latent_dim=int(extra["latent_dim"]), num_classes=extra.get("num_classes"),
@@ -179,7 +192,10 @@ class ServingBackend(Backend):
         extra = read_info_file(version_dir(info_dir)) if info_dir else {}
         signatures = client.metadata()["metadata"]["signature_def"]["signature_def"]
         generate = signatures["generate"]
-        inputs = {name: len(_dims(spec)) for name, spec in generate["inputs"].items()}
+        all_inputs = {signature: {name: len(_dims(spec)) for name, spec in
+                                  definition.get("inputs", {}).items()}
+                      for signature, definition in signatures.items()}
+        inputs = all_inputs["generate"]
         image_shape = extra.get("image_shape") or _dims(generate["outputs"]["images"])[1:]
         latent_dim = extra.get("latent_dim") or _dims(generate["outputs"]["z"])[1]
         if "label" in inputs:
@@ -190,7 +206,7 @@ class ServingBackend(Backend):
         self.info = ModelInfo(
             name=client.model, image_shape=tuple(int(d) for d in image_shape),
             latent_dim=int(latent_dim), num_classes=num_classes,
-            truncation=truncation_from(inputs, extra.get(TRUNCATION_INPUT)),
+            truncation=truncation_from(all_inputs, extra.get(TRUNCATION_INPUT)),
             source=f"TF Serving {where}")
 
     def _discover_classes(self) -> int:

@@ -29,12 +29,16 @@ class Truncation:
 
     `rank` is the signature input's rank: 1 for a batched [N] value, 0 for a scalar.
     The range and default come from kgan.json's "truncation" entry when it has one.
+    `signature` takes seeds and the truncation (kgan's exports: `generate_truncated`);
+    `latents_signature` takes latents and the truncation, or is None when none does.
     """
 
     default: float = 1.0
     minimum: float = 0.0
     maximum: float = 1.0
     rank: int = 1
+    signature: str = "generate"
+    latents_signature: str | None = "serving_default"
 
 
 @dataclass(frozen=True)
@@ -118,20 +122,35 @@ def read_info_file(version_dir: str) -> dict:
                                 "(make one with kgan-export)") from None
 
 
-def truncation_from(signature_inputs: dict[str, int], extra: dict | None) -> Truncation | None:
-    """The truncation capability: present when `generate` has a `truncation` input.
+def truncation_from(signatures: dict[str, dict[str, int]], extra: dict | None
+                    ) -> Truncation | None:
+    """The truncation capability: present when a signature takes `seed` and `truncation`
+    (kgan's `generate_truncated`, or a `generate` that has the input itself).
 
     Args:
-        signature_inputs: `generate`'s input names -> rank.
-        extra: kgan.json's optional "truncation" object ({"default", "min", "max"}).
+        signatures: signature name -> its input names -> rank.
+        extra: kgan.json's optional "truncation" object ({"default", "min", "max",
+            "signature"}); its "signature" is preferred when it qualifies.
     """
-    if TRUNCATION_INPUT not in signature_inputs:
-        return None
     extra = extra if isinstance(extra, dict) else {}
+    seeded = _taking(signatures, "seed", (extra.get("signature"), "generate"))
+    if seeded is None:
+        return None
+    latents = _taking(signatures, "z", (extra.get("latents_signature"), "serving_default",
+                                        "latents_truncated"))
     return Truncation(default=float(extra.get("default", 1.0)),
                       minimum=float(extra.get("min", 0.0)),
                       maximum=float(extra.get("max", 1.0)),
-                      rank=int(signature_inputs[TRUNCATION_INPUT]))
+                      rank=int(signatures[seeded][TRUNCATION_INPUT]),
+                      signature=seeded, latents_signature=latents)
+
+
+def _taking(signatures: dict[str, dict[str, int]], first: str, preferred) -> str | None:
+    """The signature with inputs `first` and `truncation`: a preferred name, else the first
+    such name in sorted order (None when no signature qualifies)."""
+    names = sorted(name for name, inputs in signatures.items()
+                   if {first, TRUNCATION_INPUT} <= set(inputs))
+    return next((name for name in preferred if name in names), names[0] if names else None)
 
 
 def version_dir(path: str) -> str:
