@@ -150,9 +150,10 @@ def style_mix_images(generator, latent_dim: int, num_classes: int | None, seeds_
 
 
 def _in_range(images: np.ndarray) -> np.ndarray:
-    """Clipped to [-1, 1], as the export's uint8 conversion does: linear-output generators
-    (R3GAN, StyleGAN2) overshoot a little, and images leave `generate` in the contract's range."""
-    return np.clip(images, -1.0, 1.0)
+    """Images [N, H, W, C] clipped to [-1, 1], as the export's uint8 conversion does:
+    linear-output generators (R3GAN, StyleGAN2) overshoot a little, and images leave
+    `generate` in the contract's range. Other data (the mlp family's points) is left as is."""
+    return np.clip(images, -1.0, 1.0) if images.ndim == 4 else images
 
 
 def _sampling_labels(n: int, num_classes: int | None, seeds, labels):

@@ -372,3 +372,17 @@ def test_generate_clips_a_linear_output_generator_to_the_image_range():
     d = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(), keras.layers.Dense(1)])
     images = kgan.GAN(g, d, latent_dim=LATENT).generate(16, seed=0)
     assert images.min() == -1.0 and images.max() == 1.0
+
+
+def test_style_streams_count_below_zero_so_other_runs_keep_their_noise():
+    # The layout every earlier run used: 4 streams per D step and 4 for G, per train step.
+    gan = tiny_gan(d_steps=2, seed=5)
+    np.testing.assert_array_equal(gan._seed(tf.constant(3, tf.int64), 9), [5, 3 * 12 + 9])
+    # A style-based generator's extra draws: (d_steps + 3) x 4 per step, all distinct, < 0.
+    style = tiny_gan("stylegan2", d_steps=2, seed=5)
+    seeds = [style._style_seed(tf.constant(step, tf.int64), k).numpy()
+             for step in range(3) for k in range(20)]
+    counters = [int(seed[1]) for seed in seeds]
+    assert all(seed[0] == 5 for seed in seeds)
+    assert max(counters) == -1 and len(set(counters)) == len(counters) == 60
+    assert not hasattr(gan, "pl_mean") and hasattr(style, "pl_mean")
