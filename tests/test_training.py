@@ -6,8 +6,10 @@ resume checkpoint (weights, EMA, optimizer slots and iteration counts, step coun
 with those of a run that was never interrupted.
 """
 
+import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,11 +19,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
+from tensorflow.python.checkpoint import functional_saver
 
 import kgan.data
+from kgan.cli.train import main
 from kgan.training import runner as training
 from kgan.training.checkpointing import NonFiniteLossError, RunError, RunState
-from kgan.cli.train import main
 from kgan.training.config import TrainConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -162,7 +165,9 @@ def test_rerunning_a_finished_run_does_nothing(reference, capsys):
                                     "run_dir": str(cwd / "run"),
                                     "export_dir": str(cwd / "exp")})
     result = training.run(config)
-    assert "already complete" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"kgan: training is complete ({EPOCHS} epochs, step {STEPS * EPOCHS})" in out
+    assert "resuming" not in out and "already complete" in out
     assert result.export == "exp/digits/1" and not (cwd / "exp/digits/2").exists()
 
 
@@ -254,3 +259,132 @@ def test_other_settings_on_an_existing_run_dir_need_restart(tmp_path, capsys):
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(RunError, match="holds no config.json"):
         training.prepare_run_dir(TrainConfig(run_dir=str(tmp_path / "other")))
+
+
+# ---------------------------------------------------- never lose a run, never a traceback
+def _copy_of_reference(reference, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(reference[0] / "run", run_dir)
+    return run_dir
+
+
+def _main(run_dir, *flags):
+    """train.py's main in this process, on a copy of the reference run (no --deterministic:
+    it is process-wide; the settings may differ there)."""
+    return main([*TINY[:-1], "--run-dir", str(run_dir), "--no-export", *flags])
+
+
+@pytest.mark.parametrize("damage", ["deleted", "garbage", "stale"])
+def test_lost_or_damaged_index_resumes_from_the_checkpoint_files(reference, tmp_path, capsys,
+                                                                 damage):
+    run_dir = _copy_of_reference(reference, tmp_path)
+    index = run_dir / "backup" / "checkpoint"
+    if damage == "deleted":
+        index.unlink()
+    elif damage == "garbage":
+        index.write_bytes(b"\x00\xffnot an index")
+    else:  # names a checkpoint that is gone, not the ones on disk
+        index.write_text('model_checkpoint_path: "ckpt-99"\n'
+                         'all_model_checkpoint_paths: "ckpt-99"\n')
+    assert _main(run_dir, "--epochs", "3") == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    problem = {"deleted": "missing", "garbage": "unreadable", "stale": "stale"}[damage]
+    assert f"backup/checkpoint was {problem}; rebuilt it from the checkpoint files " \
+           "(ckpt-9, ckpt-10)" in out
+    assert "resuming at epoch 3, batch 0 (step 10)" in out
+    assert _final_state(run_dir)["step_counter/.ATTRIBUTES/VARIABLE_VALUE"] == 3 * STEPS
+    assert sorted(p for p in os.listdir(run_dir / "backup") if p.endswith(".index")) == [
+        "ckpt-12.index", "ckpt-15.index"]  # rotated as usual
+
+
+def test_lost_backups_resume_from_the_epoch_snapshots(reference, tmp_path, capsys):
+    run_dir = _copy_of_reference(reference, tmp_path)
+    shutil.rmtree(run_dir / "backup")
+    assert _main(run_dir) == 0, capsys.readouterr().err
+    assert f"training is complete ({EPOCHS} epochs, step {STEPS * EPOCHS})" in \
+        capsys.readouterr().out
+
+
+def test_a_trained_run_without_checkpoints_is_not_overwritten(reference, tmp_path, capsys):
+    run_dir = _copy_of_reference(reference, tmp_path)
+    shutil.rmtree(run_dir / "backup")
+    shutil.rmtree(run_dir / "checkpoints")
+    final = (run_dir / "final.keras").read_bytes()
+    assert _main(run_dir) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "holds a trained run (final.keras) but no checkpoint" \
+        in error and "--restart" in error
+    assert (run_dir / "final.keras").read_bytes() == final
+    assert not (run_dir / "backup").exists()
+
+
+def test_refused_epochs_leave_config_json_alone(reference, tmp_path, capsys):
+    run_dir = _copy_of_reference(reference, tmp_path)
+    before = (run_dir / "config.json").read_bytes()
+    assert _main(run_dir, "--epochs", "1") == 1
+    assert f"has already trained {EPOCHS} epochs" in capsys.readouterr().err
+    assert (run_dir / "config.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("failure", [
+    tf.errors.ResourceExhaustedError(None, None, "ckpt-4_temp/part-00000: No space left"),
+    OSError(errno.ENOSPC, "No space left on device"),
+], ids=["ResourceExhaustedError", "ENOSPC"])
+def test_disk_full_while_checkpointing(tmp_path, monkeypatch, capsys, failure):
+    merge, calls = functional_saver.gen_io_ops.merge_v2_checkpoints, []
+
+    def merge_or_fail(*args, **kwargs):  # the second save runs out of space
+        calls.append(1)
+        if len(calls) == 2:
+            raise failure
+        return merge(*args, **kwargs)
+
+    monkeypatch.setattr(functional_saver.gen_io_ops, "merge_v2_checkpoints", merge_or_fail)
+    run_dir = tmp_path / "run"
+    assert main([*TINY[:-1], "--checkpoint-every", "2", "--run-dir", str(run_dir),
+                 "--no-export"]) == 1
+    error = capsys.readouterr().err
+    backup = run_dir / "backup"
+    assert error == (f"kgan-train: error: disk full writing {backup}/ckpt-4; last good "
+                     f"checkpoint {backup}/ckpt-2\n")
+    assert sorted(os.listdir(backup)) == [  # no ckpt-4_temp/ or half a ckpt-4
+        "checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index"]
+    monkeypatch.undo()
+    assert main([*TINY[:-1], "--epochs", "1", "--run-dir", str(run_dir), "--no-export"]) == 0
+    assert "resuming at epoch 1, batch 2 (step 2)" in capsys.readouterr().out
+
+
+def test_sigterm_saves_exits_143_and_resumes_exactly(reference, tmp_path):
+    flags = ("--run-dir", "run", "--no-export")
+    stopped = _train(tmp_path, *flags, signal_at=("SIGTERM", 1))
+    assert stopped.returncode == 143, stopped.stderr[-2000:]
+    assert stopped.stderr.strip().splitlines()[-1] == (
+        "kgan-train: stopped by SIGTERM at step 2; saved run/backup/ckpt-2. Run the same "
+        "command again to resume.")
+    assert "Traceback" not in stopped.stderr
+    resumed = _train(tmp_path, *flags)
+    assert "resuming at epoch 1, batch 2 (step 2)" in resumed.stdout
+    _assert_same_as_reference(reference, tmp_path / "run")
+
+
+def test_ctrl_c_during_the_export_says_what_is_saved(tmp_path, monkeypatch, capsys):
+    import kgan.serving.export
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(kgan.serving.export, "export_generator", interrupted)
+    run_dir, export_dir = tmp_path / "run", tmp_path / "exp"
+    flags = [*TINY[:-1], "--epochs", "1", "--run-dir", str(run_dir), "--export-dir",
+             str(export_dir)]
+    assert main(flags) == 130
+    error = capsys.readouterr().err
+    assert error == (f"kgan-train: interrupted while exporting to {export_dir}; the trained "
+                     f"model is saved in {run_dir}/final.keras (kgan-export exports it). Run "
+                     "the same command again to go on.\n")
+    assert (run_dir / "final.keras").is_file() and not (run_dir / "result.json").exists()
+    monkeypatch.undo()
+    assert main(flags) == 0
+    out = capsys.readouterr().out
+    assert f"training is complete (1 epochs, step {STEPS})" in out
+    assert f"export:      {export_dir}/digits/1" in out

@@ -68,7 +68,10 @@ def find_checkpoints(directory: str, name: str = _BACKUP_NAME) -> tuple[list[str
     problem = None
     listed = []
     if os.path.exists(index):
-        state = tf.train.get_checkpoint_state(directory)  # None when it does not parse
+        try:  # None when the text does not parse; bytes that are no text raise
+            state = tf.train.get_checkpoint_state(directory)
+        except (UnicodeDecodeError, ValueError, tf.errors.OpError):
+            state = None
         if state is None:
             problem = "unreadable"
         else:
@@ -96,10 +99,26 @@ def _rebuild_index(directory: str, name: str) -> None:
     on_disk = [p for p in prefixes if os.path.exists(p + ".index")]
     if problem is None or not on_disk:
         return
-    tf.compat.v1.train.update_checkpoint_state(directory, on_disk[-1], on_disk)
+    _write_index(directory, on_disk)
     names = ", ".join(os.path.basename(p) for p in on_disk)
     print(f"warning: the index {os.path.join(directory, 'checkpoint')} was {problem}; "
           f"rebuilt it from the checkpoint files ({names})", flush=True)
+
+
+def _write_index(directory: str, prefixes: list[str]) -> None:
+    """Writes the `checkpoint` index (a text CheckpointState, paths relative as
+    CheckpointManager writes them). The files' times go in as the save times, so the
+    manager rotates these checkpoints like its own instead of keeping them forever."""
+    times = [os.path.getmtime(p + ".index") for p in prefixes]
+    names = [os.path.basename(p) for p in prefixes]
+    lines = [f'model_checkpoint_path: "{names[-1]}"']
+    lines += [f'all_model_checkpoint_paths: "{name}"' for name in names]
+    lines += [f"all_model_checkpoint_timestamps: {t!r}" for t in times]
+    lines.append(f"last_preserved_timestamp: {min(times) - 1.0!r}")
+    temp = os.path.join(directory, "checkpoint.tmp")
+    with open(temp, "w", encoding="utf-8") as file:
+        file.write("\n".join(lines) + "\n")
+    os.replace(temp, os.path.join(directory, "checkpoint"))
 
 
 def _is_disk_full(error: BaseException) -> bool:
