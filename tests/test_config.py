@@ -7,9 +7,11 @@ import pytest
 from kgan.training.config import PRESETS, RESUMABLE_FIELDS, ConfigError, TrainConfig
 
 
-def test_defaults_are_the_digits_preset():
-    assert TrainConfig() == TrainConfig.from_preset("digits")
-    assert TrainConfig().run_dir == "runs/digits"
+def test_the_digits_preset_is_the_conditional_relativistic_demo():
+    config = TrainConfig.from_preset("digits")
+    assert (config.dataset, config.resolution, config.conditional) == ("digits", 16, True)
+    assert (config.loss, config.r1_gamma, config.r2_gamma) == ("relativistic", 0.1, 0.1)
+    assert config.ema_kimg == 1.0 and config.run_dir == "runs/digits"
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

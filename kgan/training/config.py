@@ -56,7 +56,8 @@ def _field(default, help_text: str, **kwargs):
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """All settings of a run. Defaults are the `digits` preset: a CPU demo of minutes.
+    """All settings of a run. Defaults are plain settings; presets (`from_preset`, the
+    command line's `--preset`, default `digits`) hold the tuned recipes.
 
     Validation runs on construction, so a `TrainConfig` that exists is a valid one.
     """
