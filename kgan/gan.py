@@ -33,6 +33,12 @@ class GAN(Model):
     are scored in one call on their concatenation, and R1 / R2 are the input gradients of
     that same forward pass, taken through the augmentation (DESIGN.md, rule 4).
 
+    A style-based generator (with `mapping` and `synthesis`, e.g. StyleGAN2) trains as
+    Karras et al. 2020 do (`kgan.style_training`): noise drawn per pass from the step's
+    seed, optional style mixing, w_avg following the mean w, and path-length
+    regularisation (`compile(pl_weight=...)`); `generate(..., truncation=psi)` and
+    `style_mix` sample it.
+
     Args:
         generator: maps z [N, latent_dim] (and labels [N] if conditional) to images.
         discriminator: maps images (and labels) to logits [N, 1].
