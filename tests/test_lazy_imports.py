@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 PROBE = """
@@ -63,3 +64,20 @@ def test_kgan_serializables_register_whichever_module_loads_tensorflow_first(fir
                           timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "True"
+
+
+def test_kgan_0_1_public_paths_keep_working():
+    import kgan
+    import kgan.callbacks
+    import kgan.distribute
+    import kgan.metrics
+    from kgan.training import callbacks, distribute
+
+    assert kgan.callbacks.ImageGrid is callbacks.ImageGrid
+    assert kgan.distribute.setup is distribute.setup
+    assert kgan.metrics.fid(np.eye(3) * 2, np.eye(3) * 2) == pytest.approx(0.0, abs=1e-6)
+    assert kgan.export_generator is kgan.serving.export_generator
+    g, d = kgan.networks.dcgan(8, 1, latent_dim=4, base_filters=4)
+    assert g.output_shape == (None, 8, 8, 1) and d.output_shape == (None, 1)
+    g, _ = kgan.networks.mlp(data_dim=2, latent_dim=4)
+    assert g.output_shape == (None, 2)
