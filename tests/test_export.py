@@ -15,11 +15,11 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 import kgan
-from kgan.serving import export as export_module
 from kgan.cli import export as cli
-from kgan.serving.export import MAX_BATCH_SIZE, ExportedGenerator, export_generator
 from kgan.images import to_uint8_numpy
 from kgan.sampling import latents_from_seeds
+from kgan.serving import export as export_module
+from kgan.serving.export import MAX_BATCH_SIZE, ExportedGenerator, export_generator
 from kgan.serving.warmup import read_warmup
 
 LATENT, CLASSES = 8, 3
@@ -341,11 +341,144 @@ def test_cli_exports_gan_file_and_run_dir(exported, tmp_path, capsys):
     assert capsys.readouterr().out.strip().endswith(os.path.join("digits", "4"))
 
 
-def test_cli_errors_are_one_line(tmp_path, capsys):
-    assert cli.main([str(tmp_path / "missing"), str(tmp_path)]) == 1
+def _cli_error(capsys, code, *argv):
+    assert cli.main([str(a) for a in argv]) == code
     error = capsys.readouterr().err
-    assert error.startswith("kgan-export: error:") and "does not exist" in error
-    assert error.count("\n") == 1
-    (tmp_path / "empty_run").mkdir()
-    assert cli.main([str(tmp_path / "empty_run"), str(tmp_path)]) == 1
-    assert "no model in" in capsys.readouterr().err
+    assert error.startswith("kgan-export: error: ") and error.count("\n") == 1, error
+    return error
+
+
+def test_cli_bad_input_exits_2_in_one_line(exported, tmp_path, capsys):
+    assert "does not exist" in _cli_error(capsys, 2, tmp_path / "missing", tmp_path)
+    (tmp_path / "notes.txt").write_text("hi")
+    assert "is not a .keras file" in _cli_error(capsys, 2, tmp_path / "notes.txt", tmp_path)
+    # Training writes final.keras, never model.keras or checkpoints/*.keras.
+    legacy = tmp_path / "legacy"
+    (legacy / "checkpoints").mkdir(parents=True)
+    exported["plain"][0].save(legacy / "model.keras")
+    exported["plain"][0].save(legacy / "checkpoints" / "epoch-1.keras")
+    assert "is not a kgan run directory (no final.keras)" in _cli_error(
+        capsys, 2, legacy, tmp_path / "exports")
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "config.json").write_text("{}")
+    assert "has no final.keras yet: the run has not finished" in _cli_error(
+        capsys, 2, unfinished, tmp_path / "exports")
+    assert "is a file, not a folder" in _cli_error(
+        capsys, 2, legacy / "model.keras", tmp_path / "notes.txt")
+    assert not (tmp_path / "exports").exists()
+
+
+def test_cli_run_dir_exit_codes(exported, tmp_path, capsys, monkeypatch):
+    from kgan.cli import exits
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    exported["plain"][0].save(run_dir / "final.keras")
+    out = tmp_path / "exports"
+    assert cli.main([str(run_dir), str(out), "--version", "2"]) == 0
+    assert capsys.readouterr().out.strip() == str(out / "run" / "2")
+    assert "already exists" in _cli_error(capsys, 2, run_dir, out, "--version", "2")
+
+    def fail(error):
+        def export(*args, **kwargs):
+            raise error
+        return export
+
+    monkeypatch.setattr(export_module, "export_generator",
+                        fail(export_module.ExportError("answers differently")))
+    assert "answers differently" in _cli_error(capsys, 1, run_dir, out)
+    monkeypatch.setattr(export_module, "export_generator",
+                        fail(OSError(28, "No space left on device")))
+    assert "No space left on device" in _cli_error(capsys, 1, run_dir, out)
+    for error, code, words in [(KeyboardInterrupt(), 130, "interrupted"),
+                               (exits.Terminated(), 143, "stopped by SIGTERM")]:
+        monkeypatch.setattr(export_module, "export_generator", fail(error))
+        assert cli.main([str(run_dir), str(out)]) == code
+        assert capsys.readouterr().err == f"kgan-export: {words}; nothing was published\n"
+    assert sorted(os.listdir(out / "run")) == ["2"]
+
+
+# ------------------------------------------------------------- wrong-rank requests
+@pytest.mark.parametrize("signature, inputs, message", [
+    ("serving_default", {"z": np.zeros(LATENT, np.float32)}, "z must be a matrix [N, 8]"),
+    ("serving_default", {"z": np.zeros([1, 2, LATENT], np.float32)},
+     "z must be a matrix [N, 8]"),
+    ("generate", {"seed": np.int64(3)}, "seed must be a list [N] of integers"),
+    ("generate", {"seed": np.zeros([2, 1], np.int64)}, "seed must be a list [N] of integers"),
+], ids=["z_rank1", "z_rank3", "seed_rank0", "seed_rank2"])
+def test_signatures_name_a_wrong_rank(exported, signature, inputs, message):
+    loaded = tf.saved_model.load(exported["plain"][1])
+    with pytest.raises(tf.errors.InvalidArgumentError) as caught:
+        loaded.signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
+    assert f"kgan: {message}" in caught.value.message
+
+
+def test_wrong_rank_label_is_named(exported):
+    loaded = tf.saved_model.load(exported["cond"][1])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="kgan: label must be a list"):
+        loaded.signatures["generate"](seed=tf.constant([1, 2], tf.int64),
+                                      label=tf.constant([[0], [1]], tf.int32))
+
+
+# ------------------------------------------------------------- stale temporary folders
+def _temp(model_dir, name, age_seconds):
+    path = model_dir / name
+    path.mkdir() if "." not in name[5:] else path.write_text("")
+    stamp = os.path.getmtime(path) - age_seconds
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def test_stale_temps_go_live_and_new_ones_stay(exported, tmp_path):
+    import fcntl
+
+    model_dir = tmp_path / "m"
+    model_dir.mkdir()
+    hour = 3600
+    dead = _temp(model_dir, ".tmp-" + "a" * 32, hour)
+    _temp(model_dir, ".tmp-" + "a" * 32 + ".lock", hour)  # left unlocked by a killed export
+    legacy = _temp(model_dir, ".tmp-old-" + "b" * 32, hour)
+    live = _temp(model_dir, ".tmp-" + "c" * 32, hour)
+    lock = _temp(model_dir, ".tmp-" + "c" * 32 + ".lock", hour)
+    recent = model_dir / (".tmp-" + "d" * 32)  # newer than this process: maybe its own
+    recent.mkdir()
+    mine = model_dir / ".tmp-notes"
+    mine.mkdir()
+    with open(lock) as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # a live export elsewhere
+        export_generator(exported["plain"][0], model_dir)
+    assert not dead.exists() and not legacy.exists()
+    assert live.exists() and lock.exists() and recent.exists() and mine.exists()
+    assert sorted(n for n in os.listdir(model_dir) if not n.startswith(".")) == ["1"]
+
+
+KILLED_EXPORT = """
+import os, signal, sys
+import keras
+import kgan
+from kgan.serving import export
+
+def killed(*args, **kwargs):  # SIGKILL after the SavedModel is written, before publishing
+    os.kill(os.getpid(), signal.SIGKILL)
+
+export._verify = killed
+export.export_generator(keras.models.load_model(sys.argv[1]), sys.argv[2], model_name="m")
+"""
+
+
+def test_export_killed_mid_way_is_cleaned_by_the_next_one(exported, tmp_path):
+    model = tmp_path / "g.keras"
+    exported["plain"][0].save(model)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    killed = subprocess.run([sys.executable, "-c", KILLED_EXPORT, str(model), str(tmp_path)],
+                            env=env, capture_output=True, text=True, timeout=180)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    left = sorted(os.listdir(tmp_path / "m"))
+    assert len(left) == 2 and all(n.startswith(".tmp-") for n in left)
+    assert os.path.isfile(tmp_path / "m" / left[0] / "saved_model.pb")
+    done = subprocess.run([sys.executable, "-m", "kgan.cli.export", str(model), str(tmp_path),
+                           "--model-name", "m"], env=env, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(os.listdir(tmp_path / "m")) == ["1"]
