@@ -8,6 +8,8 @@ import io
 import os
 import re
 import socket
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -245,3 +247,109 @@ def test_deployment_files_agree_with_the_export():
         assert flags["enable_batching"] == "true"
         assert flags["batching_parameters_file"] == "/config/batching_parameters.txt"
         assert (flags["port"], flags["rest_api_port"]) == ("8500", "8501")
+
+
+# ------------------------------------------------------- REST without TensorFlow
+NO_TENSORFLOW = """
+import sys
+sys.modules["tensorflow"] = None  # any import of TensorFlow now fails
+from kgan.serving.client import RestClient, generate, labels_for_seeds, rest_body, save_grid
+from kgan.serving.limits import MAX_BATCH_SIZE
+body = rest_body({"seed": [1, 2]}, "generate")
+assert body == {"signature_name": "generate", "inputs": {"seed": [1, 2]}}, body
+client = RestClient(sys.argv[1], model="digits")
+samples = generate(client, [5, -6], labels_for_seeds([5, -6], 3))
+save_grid(samples.images, sys.argv[2])
+print(samples.images.shape, samples.images.dtype.name, "keras" in sys.modules)
+"""
+
+
+def test_rest_client_works_without_tensorflow(served, tmp_path):
+    done = subprocess.run([sys.executable, "-c", NO_TENSORFLOW, served["rest"].url,
+                           str(tmp_path / "grid.png")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "(2, 8, 8, 1) uint8 False"
+    expected = served["local"].generate([5, -6], [2, 0])["images"]
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "grid.png")),
+                                  np.concatenate(expected[..., 0], axis=1))
+
+
+# ------------------------------------------------------------ seeds and labels
+def cli_module():
+    spec = importlib.util.spec_from_file_location("serving_client_cli", CLIENT_CLI)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("text, seeds", [
+    ("-5", [-5]), ("-2--1,3", [-2, -1, 3]), ("0-3", [0, 1, 2, 3]), ("7, 9 - 10", [7, 9, 10]),
+])
+def test_seed_lists_take_negative_seeds(text, seeds):
+    assert cli_module().parse_seeds(text) == seeds
+
+
+def test_negative_seeds_from_the_command_line(served, tmp_path):
+    module = cli_module()
+    assert module.main(["--rest", served["rest"].url, "--model", "digits", "generate",
+                        "--seeds", "-2--1", "--num-classes", "3", "--out",
+                        str(tmp_path)]) == 0
+    assert sorted(os.listdir(tmp_path)) == ["seed_-1.png", "seed_-2.png"]
+    expected = served["local"].generate([-2], labels_for_seeds([-2], 3))["images"][0]
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "seed_-2.png")),
+                                  expected[..., 0])
+
+
+def test_seeds_beyond_int64_are_refused_clearly(served, capsys):
+    with pytest.raises(ValueError, match=r"int64's range \[-2\*\*63, 2\*\*63 - 1\]; "
+                                         "9223372036854775808 does not"):
+        generate(RestClient(served["rest"].url, model="digits"), [1, 2**63], [0, 0])
+    with pytest.raises(SystemExit) as done:
+        cli_module().main(["--model", "digits", "generate", "--seeds", "9223372036854775808"])
+    assert done.value.code == 2
+    error = capsys.readouterr().err
+    assert "error: argument --seeds: seeds must lie in int64's range" in error
+    assert "Traceback" not in error
+
+
+def test_conditional_model_without_num_classes(served, tmp_path, capsys):
+    module = cli_module()
+    assert module.main(["--rest", served["rest"].url, "--model", "digits", "generate",
+                        "--seeds", "4-5", "--out", str(tmp_path)]) == 0
+    expected = served["local"].generate([4, 5], [1, 2])["images"]  # labels = seed % 3
+    for seed, image in zip((4, 5), expected, strict=True):
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / f"seed_{seed}.png")),
+                                      image[..., 0])
+    # The library call without labels says what is missing.
+    with pytest.raises(ServingError, match="a conditional model takes a label per seed"):
+        generate(RestClient(served["rest"].url, model="digits"), [4, 5])
+
+
+class _SilentServer:
+    """A conditional model whose server does not name its class count."""
+
+    def metadata(self):
+        dims = {"dim": [{"size": "-1"}, {"size": str(LATENT)}]}
+        return {"metadata": {"signature_def": {"signature_def": {
+            "generate": {"inputs": {"seed": {}, "label": {}}},
+            "serving_default": {"inputs": {"z": {"tensor_shape": dims}}}}}}}
+
+    def predict(self, inputs, signature):
+        raise ServingError("server error: something else")
+
+
+def test_unknown_class_count_asks_for_num_classes(monkeypatch, capsys):
+    module = cli_module()
+    monkeypatch.setattr(module, "_client", lambda args: _SilentServer())
+    assert module.main(["--model", "digits", "generate", "--seeds", "1"]) == 2
+    assert capsys.readouterr().err == ("client.py: error: this model is conditional: pass "
+                                       "--num-classes N (its class count)\n")
+
+
+def test_columnar_rest_with_one_latent_vector_is_named(served):
+    client = RestClient(served["rest"].url, model="digits", fmt="columnar")
+    with pytest.raises(ServingError, match=r"kgan: z must be a matrix \[N, 8\]"):
+        client.predict({"z": np.zeros(LATENT, np.float32), "label": np.zeros(1, np.int32)})
+    with pytest.raises(ServingError, match=r"kgan: seed must be a list \[N\]"):
+        client.predict({"seed": np.array([[3]]), "label": np.zeros(1, np.int32)}, "generate")
