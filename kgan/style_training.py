@@ -29,7 +29,12 @@ Where kgan differs from the reference, and why:
    moves it in every training mapping call (D's fakes, G, the regulariser's pass), so
    about 2-3 times per iteration with the same beta.
 5. Noise inputs are one stateless draw per pass from the step's seed (each replica keeps
-   its rows), not torch's stateful generator; style-mixing draws likewise.
+   its rows), not torch's stateful generator; style-mixing draws likewise. As in the
+   reference's `run_G`, D's fakes, G's batch and the path-length pass all mix styles.
+6. Mixed precision: the reference has no loss scaling (it zeroes non-finite gradients);
+   here G's gradient, path length's included, is loss-scaled and a non-finite step is
+   skipped, the inner gradient d(img . y)/d ws is taken unscaled (`path_lengths`), and
+   pl_mean and the `pl` log ignore non-finite lengths.
 """
 
 from __future__ import annotations
