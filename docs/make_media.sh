@@ -4,19 +4,18 @@
 #   docs/interpolation.gif   a latent interpolation between two seeds (kgan-generate)
 #
 # Usage: docs/make_media.sh [EXPORT_DIR/<model>]
-# Without an argument it first trains a small conditional digits model (about 6 minutes
-# on 2 CPU cores; run again, it resumes or reuses it). Needs the dev extra and
+# Without an argument it first trains the default digits demo (`python train.py`, about
+# 3 minutes on 2 CPU cores; run again, it reuses it). Needs the dev extra and
 # chromium + chromium-driver (apt-get install chromium chromium-driver).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TF_CPP_MIN_LOG_LEVEL=2
 export_dir="${1:-}"
 if [ -z "$export_dir" ]; then
-    python train.py --conditional --epochs 12 --run-dir /tmp/demo_run \
-        --export-dir /tmp/demo_exports
+    python train.py --run-dir /tmp/demo_run --export-dir /tmp/demo_exports
     export_dir=/tmp/demo_exports/digits
 fi
-kgan-generate "$export_dir" --interpolate 3 13 --frames 32 --fps 16 --bounce --scale 4 \
+kgan-generate "$export_dir" --interpolate 3 13 --frames 32 --fps 16 --bounce --scale 8 \
     --gif docs/interpolation.gif
 python benchmarks/demo_latency.py --export "$export_dir" --loads 0 \
     --screenshot docs/demo_page.png --screenshot-query "?seed=20&n=16"
