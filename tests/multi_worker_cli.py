@@ -7,8 +7,9 @@ machine's real ones). Usage:
     unshare -n python multi_worker_cli.py SPEC.json
 
 SPEC: {"cwd": folder, "workers": 2, "args": [train.py flags], "timeout": seconds,
-"kill_at": {"<index>": step}} (SIGKILL that worker right after that train step),
-"weights": folder (each worker saves its final weights as worker<index>.npz there).
+"signals": {"<index>": ["SIGKILL", step]} (that worker sends itself the signal right
+after that train step), "weights": folder (each worker saves its final weights and step
+as worker<index>.npz there), "env": {extra environment variables}}.
 Prints one JSON line: per worker {"index", "returncode", "stdout", "stderr"}.
 """
 
@@ -22,7 +23,7 @@ import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# train.py's main with a callback that can SIGKILL this worker after a step and saves the
+# train.py's main with a callback that can signal this worker after a step and saves the
 # worker's final weights (the other workers keep none: only the chief writes files).
 WORKER = """
 import os, signal, sys
@@ -30,12 +31,13 @@ import keras, numpy as np
 from kgan.training import runner
 from kgan.cli.train import main
 
-kill_at, weights = int(os.environ.get("KILL_AT", 0)), os.environ.get("WEIGHTS")
+name, _, at = os.environ.get("SELF_SIGNAL", "SIGKILL:0").partition(":")
+signum, at_step, weights = getattr(signal, name), int(at), os.environ.get("WEIGHTS")
 
 class Hook(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.step_counter.numpy()) == kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
+        if int(self.model.step_counter.numpy()) == at_step:
+            os.kill(os.getpid(), signum)
 
     def on_train_end(self, logs=None):
         if weights:
@@ -65,8 +67,10 @@ def run_cluster(spec: dict) -> list[dict]:
     processes = []
     for index in range(count):
         tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
-        env = dict(os.environ, TF_CONFIG=json.dumps(tf_config), TF_CPP_MIN_LOG_LEVEL="3",
-                   PYTHONPATH=REPO, KILL_AT=str(spec.get("kill_at", {}).get(str(index), 0)))
+        signal_at = spec.get("signals", {}).get(str(index), ["SIGKILL", 0])
+        env = dict(os.environ, **spec.get("env", {}), TF_CONFIG=json.dumps(tf_config),
+                   TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO,
+                   SELF_SIGNAL=f"{signal_at[0]}:{signal_at[1]}")
         if spec.get("weights"):
             env["WEIGHTS"] = os.path.join(spec["weights"], f"worker{index}.npz")
         processes.append(subprocess.Popen(

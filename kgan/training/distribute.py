@@ -155,10 +155,13 @@ def lost_worker_error(error: tf.errors.OpError, env: Setup, latest: str | None
     text = error.message or str(error)
     tasks = sorted(set(re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", text)))
     who = ", ".join(describe_task(job, int(index)) for job, index in tasks)
-    cause = next((line for line in text.splitlines() if not line.startswith((" ", "\t"))
-                  and re.search(r"unhealthy|unavailable|timed out|deadline|abort|connect",
-                                line, re.I)), text)
-    return RunError(f"lost {who or 'another worker'} ({' '.join(cause.split())[:200]}); the "
+    line = next((line for line in text.splitlines() if not line.startswith((" ", "\t"))
+                 and re.search(r"unhealthy|unavailable|timed out|deadline|abort|connect",
+                               line, re.I)), text)
+    # "Collective ops is aborted by: Error reported from ...: <the cause>:" -> the cause
+    parts = [part.strip(" :") for part in line.split(": ") if part.strip(" :")]
+    cause = " ".join((parts[-1] if parts else line).split())[:200]
+    return RunError(f"lost {who or 'another worker'} ({cause[:1].lower()}{cause[1:]}); the "
                     f"last checkpoint is {latest or 'none yet'}: start every worker again "
                     "with the same command to resume")
 
@@ -185,7 +188,7 @@ def _make_strategy(name: str, devices: list[str] | None) -> tf.distribute.Strate
     if name == "mirrored":
         return tf.distribute.MirroredStrategy(devices=devices)
     if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _MultiWorkerMirroredStrategy()
     if name == "tpu":
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(os.environ.get("TPU_NAME"))
         tf.config.experimental_connect_to_cluster(resolver)
@@ -193,6 +196,24 @@ def _make_strategy(name: str, devices: list[str] | None) -> tf.distribute.Strate
         return tf.distribute.TPUStrategy(resolver)
     # The default strategy adds no per-step overhead on a single device.
     return tf.distribute.get_strategy()
+
+
+class _MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """MultiWorkerMirroredStrategy whose `reduce` also takes a nested structure.
+
+    Keras 3.15's `fit` reduces the first batch with `strategy.reduce` before training;
+    MirroredStrategy passes a tuple such as (images, labels) through, while
+    MultiWorkerMirroredStrategy fails on it ("Attempt to convert a value (PerReplica...")
+    so a labelled data set could not train on several workers. Each part is reduced
+    alone instead, in the same order on every worker.
+    """
+
+    def reduce(self, reduce_op, value, axis):
+        if isinstance(value, (tuple, list, dict)):
+            return tf.nest.map_structure(
+                lambda part: super(_MultiWorkerMirroredStrategy, self).reduce(
+                    reduce_op, part, axis), value)
+        return super().reduce(reduce_op, value, axis)
 
 
 def _auto_policy(strategy: str) -> str:
