@@ -81,3 +81,12 @@ def test_kgan_0_1_public_paths_keep_working():
     assert g.output_shape == (None, 8, 8, 1) and d.output_shape == (None, 1)
     g, _ = kgan.networks.mlp(data_dim=2, latent_dim=4)
     assert g.output_shape == (None, 2)
+
+
+def test_an_ema_decay_flag_replaces_the_presets_ema_half_life():
+    from kgan.cli.train import build_parser, config_from_args
+
+    config = config_from_args(build_parser().parse_args(["--ema-decay", "0.9"]))
+    assert (config.ema_decay, config.ema_kimg, config.ema_rampup) == (0.9, None, None)
+    config = config_from_args(build_parser().parse_args(["--ema-kimg", "5"]))
+    assert (config.ema_decay, config.ema_kimg, config.ema_rampup) == (None, 5.0, 0.05)

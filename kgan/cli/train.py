@@ -177,6 +177,11 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         values["network_args"] = flags.get("network_args", {})
     elif "network_args" in flags:
         values["network_args"] = {**base.get("network_args", {}), **flags["network_args"]}
+    # One EMA form: a flag for one replaces the preset's or file's other.
+    if flags.get("ema_decay") is not None and "ema_kimg" not in flags:
+        values.update(ema_kimg=None, ema_rampup=None)
+    if flags.get("ema_kimg") is not None and "ema_decay" not in flags:
+        values["ema_decay"] = None
     if "dataset" in flags or "model_name" in flags:
         # A new data set gets its own name and run directory unless given.
         for derived in ("model_name", "run_dir"):
