@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
-from keras import Model, metrics, models, optimizers, saving
+from keras import Model, metrics, optimizers, saving
 
 from kgan import gan_options, losses, replicas, schedules, style_training
 from kgan.gan_options import LastValue
-from kgan.sampling import sample_images, style_mix_images
+from kgan.gan_regularisers import Regularisers
+from kgan.gan_style import StyleHooks
+from kgan.sampling import sample_images
 
 # Random streams per train step: 4 per discriminator step plus 4 for the generator step.
 _STREAMS_PER_D_STEP = 4
-# A style-based generator's forward passes draw more (noise, mixing gate, cutoff, second
-# z), 4 per pass: one pass per D step, the G step, the path-length pass, and 4 more for
-# the latter's z, labels and y. They count below zero, so the streams above keep their
-# numbers and runs of other generators stay bit-identical.
-_STYLE_STREAMS_PER_PASS = 4
 
 
 @saving.register_keras_serializable(package="kgan")
-class GAN(Model):
+class GAN(Regularisers, StyleHooks, Model):
     """A generator and a discriminator trained against each other with `fit()`.
 
     Each train step runs `d_steps` discriminator updates on real and generated batches,
@@ -324,10 +321,6 @@ class GAN(Model):
                  for g, v in zip(tape.gradient(scaled, variables), variables, strict=True)]
         return grads, d_loss, real_logits, fake_logits, penalties
 
-    def _penalty_names(self) -> list[str]:
-        return [name for name, gamma in (("r1", self.r1_gamma), ("r2", self.r2_gamma))
-                if schedules.is_active(gamma)]
-
     def _score(self, real, fake, real_labels, fake_labels, training=True):
         """D's logits for real and fake: one call on both where D allows it."""
         if not self.single_d_pass:
@@ -337,34 +330,6 @@ class GAN(Model):
         logits = self._critic(tf.concat([real, tf.cast(fake, real.dtype)], 0), both_labels,
                               training)
         return tf.split(logits, 2, axis=0)
-
-    def _penalty_scale(self):
-        """The loss scale under mixed_float16 (1 otherwise): the logit sum is multiplied by
-        it so the float16 backward pass through D does not underflow, and the input
-        gradients divided back after."""
-        if isinstance(self.d_optimizer, optimizers.LossScaleOptimizer):
-            return tf.cast(self.d_optimizer.dynamic_scale, tf.float32)
-        return tf.constant(1.0)
-
-    def _zero_centered_penalties(self, input_tape, summed, real, fake) -> dict:
-        """R1 and R2 values from the input gradients of the loss's own forward pass
-        (`summed`: the scaled sum of its real and fake logits)."""
-        real_grads, fake_grads = input_tape.gradient(summed, [real, fake])
-        scale = self._penalty_scale()
-        values = {}
-        for name, grads in (("r1", real_grads), ("r2", fake_grads)):
-            if name in self._penalty_names():
-                values[name] = losses.squared_gradient_norm(grads / tf.cast(scale, grads.dtype))
-        return values
-
-    def _wgan_gp(self, real, fake, labels, alpha_seed, augment_seed):
-        """WGAN-GP at x_hat = a x + (1 - a) G(z), augmented as the real batch was."""
-        alpha = replicas.global_uniform(tf.shape(real)[0], alpha_seed)
-
-        def critic(images):
-            return self._critic(self._augmented(images, augment_seed), labels)
-
-        return losses.gradient_penalty(critic, real, fake, alpha)
 
     def _track_discriminator(self, d_loss, real_logits, fake_logits):
         self._trackers["d_loss"].update_state(d_loss)
@@ -400,95 +365,11 @@ class GAN(Model):
         if w is not None:  # w_avg follows the global mean w (truncation's centre)
             self.generator.update_w_avg(style_training.global_mean(tf.reduce_mean(w, 0)))
 
-    def _fakes(self, z, labels, step, pass_index):
-        """Training G(z) and its w (None unless style-based; then with this pass's
-        stateless noise and style mixing, `kgan.style_training`)."""
-        if not self.style_based:
-            return self.generator(self._generator_inputs(z, labels), training=True), None
-        w, ws, synthesize = self._styles(z, labels, step, pass_index)
-        return synthesize(ws), w
-
-    def _styles(self, z, labels, step, pass_index):
-        """w, the (mixed) ws and the synthesis with this pass's noise: one forward pass."""
-        first = pass_index * _STYLE_STREAMS_PER_PASS
-        noise, gate, cutoff, second = (self._style_seed(step, first + k) for k in range(4))
-        mixing = None
-        if self.style_mixing:
-            z_b = replicas.global_normal(tf.shape(z)[0], [self.latent_dim], second)
-            mixing = (self._generator_inputs(z_b, labels), style_training.mixing_cutoff(
-                self.generator.num_ws, self.style_mixing, gate, cutoff))
-        w, ws = style_training.mapped_ws(self.generator, self._generator_inputs(z, labels),
-                                         mixing)
-        return w, ws, lambda ws: self.generator.synthesis(ws, seed=noise)
-
-    def _add_path_length(self, grads, batch, step):
-        """Adds the path-length penalty's gradient every `pl_interval` G steps (lazy, as
-        R1), then moves pl_mean toward the global mean length: after the cond, because
-        the all-reduce must not run inside it (`kgan.style_training`, difference 2)."""
-        due = tf.equal(step % self.pl_interval, 0)
-        variables = self.generator.trainable_variables
-
-        def skipped():
-            return [tf.zeros_like(v) for v in variables], tf.constant(0.0), tf.constant(0.0)
-
-        pl_grads, length, penalty = tf.cond(
-            due, lambda: self._path_length_gradients(batch, step), skipped)
-        # A float16 overflow (the step is then skipped) must not poison pl_mean for good.
-        length = style_training.global_mean(length)
-        moved = style_training.lerp(self.pl_mean, length, self.pl_decay)
-        self.pl_mean.assign(tf.where(due & tf.math.is_finite(length), moved, self.pl_mean))
-        counted = due & tf.math.is_finite(penalty)
-        self._trackers["pl"].update_state(tf.where(counted, penalty, 0.0),
-                                          sample_weight=tf.cast(counted, tf.float32))
-        return [p if g is None else g + p for g, p in zip(grads, pl_grads, strict=True)]
-
-    def _path_length_gradients(self, batch, step):
-        """The scaled gradient of pl_weight x pl_interval x E[(a - pl_mean)^2] on a
-        fresh global batch / pl_batch_shrink, this replica's mean length, the penalty."""
-        size = tf.maximum(batch // self.pl_batch_shrink, 1)
-        first = (self.d_steps + 2) * _STYLE_STREAMS_PER_PASS
-        z_seed, label_seed, noise_seed = (self._style_seed(step, first + k) for k in range(3))
-        z = replicas.global_normal(size, [self.latent_dim], z_seed)
-        labels = (replicas.global_labels(size, self.num_classes, label_seed)
-                  if self.num_classes else None)
-        variables = self.generator.trainable_variables
-        with tf.GradientTape() as tape:
-            _, ws, synthesize = self._styles(z, labels, step, self.d_steps + 1)
-            noise = style_training.path_length_noise(size, self.image_shape, noise_seed)
-            lengths = style_training.path_lengths(synthesize, ws, noise)
-            penalty = style_training.path_length_penalty(lengths, self.pl_mean)
-            weight = self.pl_weight * self.pl_interval / replicas.count()
-            scaled = self.g_optimizer.scale_loss(penalty * weight)
-        grads = [tf.zeros_like(v) if g is None else g
-                 for g, v in zip(tape.gradient(scaled, variables), variables, strict=True)]
-        return grads, tf.reduce_mean(lengths), penalty
-
     @staticmethod
     def _agree_on_finiteness(grads, optimizer):
         if isinstance(optimizer, optimizers.LossScaleOptimizer):
             grads = replicas.agree_on_finiteness(grads)
         return grads
-
-    def ema_beta(self, step, local_batch) -> tf.Tensor:
-        """This step's EMA decay: constant, or 0.5 ** (global batch / half-life)."""
-        if self.ema_decay is not None:
-            return tf.constant(self.ema_decay, tf.float32)
-        batch = tf.cast(local_batch, tf.float32) * replicas.count()
-        half_life = schedules.value_at(self.ema_half_life, step)
-        if self.ema_rampup is not None:
-            seen = (tf.cast(step, tf.float32) + 1.0) * batch
-            half_life = tf.minimum(half_life, seen * self.ema_rampup)
-        return tf.pow(0.5, batch / tf.maximum(half_life, 1e-8))
-
-    def _update_ema(self, step, local_batch):
-        """ema <- w + beta (ema - w), in replica context: G's weights, and so the update,
-        are identical on every replica, and the EMA variables keep the first replica's."""
-        beta = self.ema_beta(step, local_batch)
-        for ema, weight in zip(self.ema_generator.weights, self.generator.weights, strict=True):
-            if weight.trainable:
-                ema.assign(weight + tf.cast(beta, weight.dtype) * (ema - weight))
-            else:  # batch-norm statistics: follow G directly
-                ema.assign(weight)
 
     def _track_state(self):
         if "aug_p" in self._trackers:
@@ -522,13 +403,6 @@ class GAN(Model):
         """A stateless seed unique to (self.seed, step, stream)."""
         streams = (self.d_steps + 1) * _STREAMS_PER_D_STEP
         counter = tf.cast(step, tf.int64) * streams + stream
-        return tf.stack([tf.constant(self.seed, tf.int64), counter])
-
-    def _style_seed(self, step, stream):
-        """A stateless seed for a style-based generator's extra draws, with a counter
-        below zero (disjoint from `_seed`'s)."""
-        streams = (self.d_steps + 3) * _STYLE_STREAMS_PER_PASS
-        counter = -1 - (tf.cast(step, tf.int64) * streams + stream)
         return tf.stack([tf.constant(self.seed, tf.int64), counter])
 
     def _augmented(self, images, seed):
@@ -565,14 +439,6 @@ class GAN(Model):
         inputs = [images, labels] if self.num_classes else images
         return tf.cast(self.discriminator(inputs, training=training), tf.float32)
 
-    def _clone_generator(self) -> Model:
-        # ONLY_FIRST_REPLICA lets `_update_ema` assign in replica context under a strategy.
-        with tf.variable_creator_scope(gan_options.first_replica_aggregation):
-            clone = models.clone_model(self.generator)
-        clone.set_weights(self.generator.get_weights())
-        clone.trainable = False
-        return clone
-
     @property
     def sampling_generator(self) -> Model:
         """The generator used for sampling and export: the EMA copy when there is one."""
@@ -602,15 +468,6 @@ class GAN(Model):
             self.sampling_generator, self.latent_dim, self.num_classes, n_or_z,
             seed=seed, labels=labels, batch_size=batch_size, truncation=truncation,
         )
-
-    def style_mix(self, seeds_a, seeds_b, cutoff: int, labels=None, truncation=None,
-                  batch_size: int = 256):
-        """Style mixing of a style-based generator (`kgan.sampling.style_mix_images`):
-        image i takes ws[:cutoff] (coarse styles) from seed seeds_a[i] and the rest from
-        seeds_b[i], with seeds_a[i]'s noise; float32 NumPy images in [-1, 1]."""
-        return style_mix_images(
-            self.sampling_generator, self.latent_dim, self.num_classes, seeds_a, seeds_b,
-            cutoff, labels=labels, truncation=truncation, batch_size=batch_size)
 
     # ---------------------------------------------------------- serialization
     def get_config(self):
