@@ -157,6 +157,7 @@ def test_gan_with_augment_trains_under_mixed_float16():
     assert np.isfinite(history.history["d_loss"][-1]) and "aug_p" in history.history
 
 
+@pytest.mark.slow  # heavy: run with -m slow
 def test_gan_with_augment_fits_under_a_mirrored_strategy(two_replicas):
     with two_replicas.scope():
         g, d = networks.dcgan(8, 1, latent_dim=8, base_filters=4)

@@ -95,6 +95,7 @@ def test_digits_quality_quick():
     assert "| real training split (floor) |" in result["markdown"]
 
 
+@pytest.mark.slow  # heavy: run with -m slow
 def test_digits_quality_table_quick(tmp_path, capsys):
     recipes = tmp_path / "recipes.json"
     recipes.write_text(json.dumps([

@@ -137,6 +137,7 @@ def test_sigkill_mid_epoch_then_rerun_is_exact(reference, tmp_path):
     _assert_same_as_reference(reference, tmp_path / "run")
 
 
+@pytest.mark.slow  # heavy: run with -m slow
 def test_killed_twice_in_a_row_is_still_exact(reference, tmp_path):
     flags = ("--run-dir", "run", "--no-export")
     assert _train(tmp_path, *flags, signal_at=("SIGKILL", 4)).returncode == -signal.SIGKILL
@@ -148,6 +149,7 @@ def test_killed_twice_in_a_row_is_still_exact(reference, tmp_path):
     _assert_same_as_reference(reference, tmp_path / "run")
 
 
+@pytest.mark.slow  # heavy: run with -m slow
 def test_ctrl_c_saves_exits_130_and_resumes_exactly(reference, tmp_path):
     flags = ("--run-dir", "run", "--no-export")
     interrupted = _train(tmp_path, *flags, signal_at=("SIGINT", 1))
@@ -279,7 +281,9 @@ def _main(run_dir, *flags):
     return main([*TINY[:-1], "--run-dir", str(run_dir), "--no-export", *flags])
 
 
-@pytest.mark.parametrize("damage", ["deleted", "garbage", "stale"])
+@pytest.mark.parametrize("damage", [
+    "deleted", pytest.param("garbage", marks=pytest.mark.slow),
+    pytest.param("stale", marks=pytest.mark.slow)])
 def test_lost_or_damaged_index_resumes_from_the_checkpoint_files(reference, tmp_path, capsys,
                                                                  damage):
     run_dir = _copy_of_reference(reference, tmp_path)
@@ -333,7 +337,7 @@ def test_refused_epochs_leave_config_json_alone(reference, tmp_path, capsys):
 
 @pytest.mark.parametrize("failure", [
     tf.errors.ResourceExhaustedError(None, None, "ckpt-4_temp/part-00000: No space left"),
-    OSError(errno.ENOSPC, "No space left on device"),
+    pytest.param(OSError(errno.ENOSPC, "No space left on device"), marks=pytest.mark.slow),
 ], ids=["ResourceExhaustedError", "ENOSPC"])
 def test_disk_full_while_checkpointing(tmp_path, monkeypatch, capsys, failure):
     merge, calls = functional_saver.gen_io_ops.merge_v2_checkpoints, []
