@@ -6,8 +6,9 @@ import keras_cv
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import tiny_networks
 
-from kgan import GAN, data, networks, stateless
+from kgan import GAN, data, stateless
 from kgan.augment import Augment, cutout, translate
 
 SEED = tf.constant([3, 9], tf.int64)
@@ -19,9 +20,8 @@ def _images(channels=3, batch=4, size=16):
 
 
 def test_gradient_of_d_augment_g_reaches_generator_weights():
-    generator, discriminator = networks.dcgan(
-        resolution=16, channels=3, latent_dim=8, base_filters=8, max_filters=16
-    )
+    generator, discriminator = tiny_networks("dcgan", channels=3, resolution=16,
+                                             base_filters=8, max_filters=16)
     augment = Augment(initial_probability=1.0, adaptive=False)
     z = tf.random.stateless_normal([4, 8], [1, 2])
     with tf.GradientTape() as tape:
@@ -135,9 +135,8 @@ def test_keras_file_round_trip_keeps_probability(tmp_path):
 
 
 def test_gan_fit_with_augment_logs_aug_p():
-    generator, discriminator = networks.dcgan(
-        resolution=8, channels=1, latent_dim=8, base_filters=8, max_filters=16
-    )
+    generator, discriminator = tiny_networks("dcgan", resolution=8, base_filters=8,
+                                             max_filters=16)
     augment = Augment(interval=1, speed=0.1)
     gan = GAN(generator, discriminator, latent_dim=8, augment=augment)
     gan.compile(keras.optimizers.Adam(2e-4), keras.optimizers.Adam(2e-4))
@@ -149,7 +148,7 @@ def test_gan_fit_with_augment_logs_aug_p():
 
 def test_gan_with_augment_trains_under_mixed_float16():
     keras.mixed_precision.set_global_policy("mixed_float16")
-    g, d = networks.dcgan(8, 1, latent_dim=8, base_filters=4)
+    g, d = tiny_networks("dcgan", resolution=8)
     gan = GAN(g, d, latent_dim=8, augment=Augment(initial_probability=0.5))
     gan.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
     images = np.random.default_rng(0).uniform(-1, 1, (16, 8, 8, 1)).astype("float32")
@@ -160,7 +159,7 @@ def test_gan_with_augment_trains_under_mixed_float16():
 @pytest.mark.slow  # heavy: run with -m slow
 def test_gan_with_augment_fits_under_a_mirrored_strategy(two_replicas):
     with two_replicas.scope():
-        g, d = networks.dcgan(8, 1, latent_dim=8, base_filters=4)
+        g, d = tiny_networks("dcgan", resolution=8)
         gan = GAN(g, d, latent_dim=8, augment=Augment(initial_probability=0.5))
         gan.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
     images = np.random.default_rng(0).uniform(-1, 1, (16, 8, 8, 1)).astype("float32")
@@ -170,7 +169,7 @@ def test_gan_with_augment_fits_under_a_mirrored_strategy(two_replicas):
 
 
 def test_gan_with_the_full_policy_compiles_with_xla():
-    g, d = networks.dcgan(8, 1, latent_dim=8, base_filters=4)
+    g, d = tiny_networks("dcgan", resolution=8)
     gan = GAN(g, d, latent_dim=8, augment=Augment(FULL, initial_probability=1.0))
     assert gan.augment.xla_compatible
     gan.compile(keras.optimizers.Adam(), keras.optimizers.Adam(), jit_compile=True)

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import tiny_networks
 from PIL import Image
 from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.plugins.hparams import metadata as hparams_metadata
@@ -20,7 +21,7 @@ RES, STEPS, EPOCHS, BATCH = 8, 4, 2, 8
 
 
 def _gan(lr=2e-4) -> kgan.GAN:
-    generator, discriminator = kgan.networks.dcgan(RES, 1, latent_dim=8, base_filters=4)
+    generator, discriminator = tiny_networks("dcgan", resolution=RES)
     gan = kgan.GAN(generator, discriminator, latent_dim=8)
     gan.compile(keras.optimizers.Adam(lr, beta_1=0.5), keras.optimizers.Adam(1e-4, beta_1=0.5))
     return gan

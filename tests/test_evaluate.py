@@ -9,6 +9,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from harness import tiny_networks
 
 import kgan
 from kgan.cli import evaluate
@@ -22,7 +23,7 @@ RES = 8
 def saved(tmp_path_factory):
     """A tiny GAN saved as .keras and exported, digits as .npz, and a digits classifier."""
     root = tmp_path_factory.mktemp("eval")
-    generator, discriminator = kgan.networks.dcgan(RES, 1, latent_dim=8, base_filters=4)
+    generator, discriminator = tiny_networks("dcgan", resolution=RES)
     gan = kgan.GAN(generator, discriminator, latent_dim=8)
     gan.compile(keras.optimizers.Adam(2e-4), keras.optimizers.Adam(2e-4))
     gan.save(root / "gan.keras")
@@ -122,7 +123,7 @@ def test_a_run_directory_means_its_final_keras(saved, capsys, tmp_path):
 
 
 def test_a_diverged_generator_stops_the_work_with_exit_1(saved, capsys, tmp_path):
-    generator, discriminator = kgan.networks.dcgan(RES, 1, latent_dim=8, base_filters=4)
+    generator, discriminator = tiny_networks("dcgan", resolution=RES)
     generator.set_weights([np.full_like(w, np.nan) for w in generator.get_weights()])
     gan = kgan.GAN(generator, discriminator, latent_dim=8)
     gan.save(tmp_path / "nan.keras")

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import tiny_networks
 from tensorflow.core.protobuf import saved_model_pb2
 
 import kgan
@@ -35,8 +36,7 @@ STATEFUL_RANDOM = {
 
 def tiny_gan(num_classes=None, ema_decay=None, seed=0):
     keras.utils.set_random_seed(seed)
-    generator, discriminator = kgan.networks.dcgan(
-        resolution=8, channels=1, latent_dim=LATENT, num_classes=num_classes, base_filters=4)
+    generator, discriminator = tiny_networks("dcgan", num_classes=num_classes, resolution=8)
     return kgan.GAN(generator, discriminator, latent_dim=LATENT, num_classes=num_classes,
                     ema_decay=ema_decay)
 

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from harness import check_family
 
 from kgan import networks
 
@@ -55,3 +56,8 @@ def test_mlp_maps_latents_to_points():
     g, d = networks.mlp(data_dim=2, latent_dim=4, hidden=(8,))
     assert g(np.zeros((3, 4), np.float32)).shape == (3, 2)
     assert d(np.zeros((3, 2), np.float32)).shape == (3, 1)
+
+
+def test_dcgan_passes_the_family_checks(tmp_path):
+    """Config round trip, .keras reload, EMA clone and float32 heads under mixed policies."""
+    check_family("dcgan", tmp_path)
