@@ -163,14 +163,13 @@ def _keras_sampler(path: str) -> tuple[Sampler, tuple[int, int, int]]:
 
 
 def _version_dir(path: str) -> str:
-    if os.path.isfile(os.path.join(path, "saved_model.pb")):
-        return path
-    versions = [n for n in os.listdir(path) if n.isdigit()
-                and os.path.isfile(os.path.join(path, n, "saved_model.pb"))]
-    if not versions:
+    from kgan.serving.limits import latest_version
+
+    found = latest_version(path)
+    if found is None:
         raise FileNotFoundError(f"no SavedModel (saved_model.pb) in {path} or its versions, "
                                 "and no final.keras (a run directory)")
-    return os.path.join(path, max(versions, key=int))
+    return found
 
 
 def _export_sampler(version_dir: str) -> tuple[Sampler, tuple[int, int, int]]:

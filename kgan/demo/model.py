@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kgan.serving.limits import latest_version
+
 #: Largest seed the `generate` signature takes (int64).
 MAX_SEED = 2**63 - 1
 #: Images per call: the export's MAX_BATCH_SIZE (kgan.serving.signatures).
@@ -159,14 +161,11 @@ def version_dir(path: str) -> str:
     if not os.path.isdir(path):
         raise FileNotFoundError(f"export not found: {path} (expected EXPORT_DIR/<model> or "
                                 "EXPORT_DIR/<model>/<version>)")
-    if os.path.isfile(os.path.join(path, "saved_model.pb")):
-        return path
-    versions = [name for name in os.listdir(path) if name.isdigit()
-                and os.path.isfile(os.path.join(path, name, "saved_model.pb"))]
-    if not versions:
+    found = latest_version(path)
+    if found is None:
         raise FileNotFoundError(f"{path} holds no export: expected saved_model.pb or numbered "
                                 "version folders (EXPORT_DIR/<model>/<version>/)")
-    return os.path.join(path, max(versions, key=int))
+    return found
 
 
 def model_name(path: str) -> str:

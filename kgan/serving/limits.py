@@ -7,6 +7,7 @@ round trip, without TensorFlow (standard library and NumPy only).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
 import numpy as np
@@ -135,3 +136,13 @@ def check_batch_size(n: int, what: str) -> None:
     if n > MAX_BATCH_SIZE:
         raise ValueError(f"batch of {n} {what}s is above MAX_BATCH_SIZE = {MAX_BATCH_SIZE} "
                          "(max_batch_size in serving/batching_parameters.txt); split it")
+
+
+def latest_version(path: str) -> str | None:
+    """An export's version folder as given, or a model folder's highest numbered version
+    (TF Serving's layout EXPORT_DIR/<model>/<version>/); None when there is neither."""
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return path
+    versions = [name for name in os.listdir(path) if name.isdigit()
+                and os.path.isfile(os.path.join(path, name, "saved_model.pb"))]
+    return os.path.join(path, max(versions, key=int)) if versions else None
