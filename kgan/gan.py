@@ -248,6 +248,14 @@ class GAN(Regularisers, StyleHooks, Model):
         return super().fit(x, *args, **kwargs)
 
     def train_step(self, data):
+        # Every op of the step waits for the batch: when a data set of unknown length runs
+        # out, `next` fails inside the compiled step, and without this the parts that do
+        # not read the batch (G's pass on noise, its batch-norm statistics, the step
+        # counter) would already have run for a step that never happened.
+        with tf.control_dependencies(tf.nest.flatten(data)):
+            return self._train_step(data)
+
+    def _train_step(self, data):
         real, labels = self._unpack(data)
         step = self.step_counter.value
         if self.augment_probability is not None:

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from harness import LATENT, random_images, tiny_networks
+from harness import LATENT, adam, random_images, tiny_gan, tiny_networks
 
 import kgan
 from kgan import replicas
@@ -147,6 +147,38 @@ def test_auto_on_cpu_is_one_device_float32_without_xla():
     assert env.num_replicas == 1
     assert env.policy == "float32" and keras.mixed_precision.global_policy().name == "float32"
     assert env.jit_compile is False
+
+
+def test_one_gpu_runs_stage_their_batches_on_the_gpu(monkeypatch):
+    gpu = type("LogicalDevice", (), {"name": "/device:GPU:0", "device_type": "GPU"})()
+    monkeypatch.setattr(distribute, "_gpus_present", lambda: True)
+    monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: [gpu])
+    env = distribute.setup(strategy="one_device", mixed_precision="float32", jit_compile=False)
+    assert env.input_device == "/device:GPU:0"
+
+
+def test_cpu_and_distributed_runs_leave_batches_to_the_strategy():
+    assert distribute.setup().input_device is None
+    mirrored = distribute.setup(strategy="mirrored", devices=TWO_CPUS, mixed_precision="float32")
+    assert mirrored.input_device is None  # its distributed iterator prefetches per replica
+
+
+def test_batches_staged_on_a_device_train_exactly_as_host_batches():
+    def fit(stage):
+        keras.utils.set_random_seed(1)
+        gan = tiny_gan()
+        gan.compile(adam(), adam())
+        dataset = tf.data.Dataset.from_tensor_slices(images()).batch(8, drop_remainder=True)
+        gan.fit(stage(dataset), epochs=1, verbose=0)
+        return gan
+
+    staged = distribute.to_device(tf.data.Dataset.range(3), "/cpu:0")
+    assert [int(x) for x in staged] == [0, 1, 2]
+    assert distribute.to_device(staged, None) is staged
+    host = fit(lambda dataset: dataset)
+    device = fit(lambda dataset: distribute.to_device(dataset, "/cpu:0"))
+    for a, b in zip(host.get_weights(), device.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)  # the same computation twice
 
 
 def test_explicit_mirrored_strategy_on_logical_devices():

@@ -212,6 +212,21 @@ def test_evaluate_scores_held_out_data_without_updating_anything(compiled_gan):
     assert not any(changed(before, compiled_gan.weights))
 
 
+def test_data_of_unknown_length_runs_out_without_a_partial_step():
+    def fit(dataset):
+        keras.utils.set_random_seed(1)
+        gan = tiny_gan()
+        gan.compile(adam(), adam())
+        gan.fit(dataset, epochs=1, verbose=0)
+        return gan
+
+    known = fit(image_batches(32, batch=8))
+    ran_out = fit(image_batches(32, batch=8).filter(lambda _: True))  # length unknown
+    assert int(ran_out.step_counter.numpy()) == int(known.step_counter.numpy()) == 4
+    for a, b in zip(known.get_weights(), ran_out.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)  # G's batch-norm statistics included
+
+
 # ------------------------------------------------------- EMA, penalties, one D pass
 def test_ema_update_matches_a_hand_computation_at_decay_0_9():
     gan = tiny_gan(ema_decay=0.9)

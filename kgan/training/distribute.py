@@ -35,6 +35,10 @@ class Setup:
     strategy: tf.distribute.Strategy
     policy: str
     jit_compile: bool
+    # Where `to_device` stages batches: the GPU of a one-GPU run. Distributed strategies
+    # prefetch onto each replica's device in their own iterators; the default strategy
+    # hands `fit` host tensors, which each step would copy while the GPU waits.
+    input_device: str | None = None
 
     @property
     def num_replicas(self) -> int:
@@ -94,7 +98,24 @@ def setup(
     policy = _auto_policy(strategy) if mixed_precision == "auto" else mixed_precision
     keras.mixed_precision.set_global_policy(policy)
     jit = _gpus_present() if jit_compile == "auto" else bool(jit_compile)
-    return Setup(strategy=chosen, policy=policy, jit_compile=jit)
+    device = _single_gpu() if strategy == "one_device" else None
+    return Setup(strategy=chosen, policy=policy, jit_compile=jit, input_device=device)
+
+
+def to_device(dataset: tf.data.Dataset, device: str | None, buffer_size: int = 2
+              ) -> tf.data.Dataset:
+    """`dataset`, copied to `device` and prefetched there (`buffer_size` batches ahead), so
+    the host-to-device copy of the next batches overlaps the current step; unchanged
+    when `device` is None.
+
+    `copy_to_device` followed by `prefetch` in that device's scope: the form TensorFlow
+    documents, which (unlike `prefetch_to_device` alone) really prefetches on the device
+    in TF 2 (tensorflow/tensorflow#43905). It must be the pipeline's last step.
+    """
+    if device is None:
+        return dataset
+    with tf.device(device):
+        return dataset.apply(tf.data.experimental.copy_to_device(device)).prefetch(buffer_size)
 
 
 def check_global_batch(batch_size: int, num_replicas: int) -> int:
@@ -121,6 +142,11 @@ def _check_choice(what: str, value, valid: tuple[str, ...]) -> str:
 
 def _gpus_present() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
+
+
+def _single_gpu() -> str | None:
+    gpus = tf.config.list_logical_devices("GPU") if _gpus_present() else []
+    return gpus[0].name if len(gpus) == 1 else None
 
 
 def _tpu_configured() -> bool:

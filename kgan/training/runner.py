@@ -317,8 +317,9 @@ def _train(config, gan, state, paths, info, extra, verbose, env: distribute.Setu
             while state.step < config.epochs * state.steps_per_epoch:
                 epoch, batch = state.position()
                 before = state.step
+                dataset = epoch_dataset(config, epoch, state.steps_per_epoch, skip=batch)
                 gan.fit(
-                    epoch_dataset(config, epoch, state.steps_per_epoch, skip=batch),
+                    distribute.to_device(dataset, env.input_device),
                     initial_epoch=epoch, epochs=config.epochs,
                     steps_per_epoch=state.steps_per_epoch - batch, shuffle=False,
                     verbose=verbose if env.chief else 0,
