@@ -22,8 +22,8 @@ any TrainConfig field, or any train.py flag as is (`--loss relativistic`). Score
 
 `--minutes 1,3,10` trains against the wall clock (time spent scoring excluded) and
 scores the same run as it passes each budget; `--table` does that for several recipes
-(built in: dcgan (the default demo), resnet, r3gan; families not registered are
-skipped) and prints a Markdown table. The machine's load average is recorded:
+(built in: dcgan (the default demo), resnet, r3gan, stylegan2; families not
+registered are skipped) and prints a Markdown table. The machine's load average is recorded:
 quality per minute only compares between runs on an equally quiet machine.
 
 Run:
@@ -31,7 +31,7 @@ Run:
     python benchmarks/digits_quality.py --epochs 50 --set loss=relativistic --set r1_gamma=0.1
     python benchmarks/digits_quality.py --network r3gan --minutes 3
     python benchmarks/digits_quality.py --table               # 1, 3, 10 min per recipe,
-        # ~35 min in all; writes benchmarks/results/digits_quality_table.json
+        # ~60 min in all; writes benchmarks/results/digits_quality_table.json
     python benchmarks/digits_quality.py --table --recipes my_recipes.json
     python benchmarks/digits_quality.py --recipes my_recipes.json --epochs 20  # equal steps
     python benchmarks/digits_quality.py --quick               # seconds, a smoke run
@@ -60,7 +60,9 @@ import kgan  # noqa: E402
 from kgan import networks  # noqa: E402
 from kgan.cli import train as cli  # noqa: E402
 from kgan.data.arrays import digits_arrays  # noqa: E402
+from kgan.images import to_uint8_numpy  # noqa: E402
 from kgan.sampling import sample_images  # noqa: E402
+from kgan.serving.client import save_grid  # noqa: E402
 from kgan.training import distribute, runner  # noqa: E402
 from kgan.training.config import ConfigError, TrainConfig  # noqa: E402
 
@@ -76,6 +78,8 @@ BUILTIN_RECIPES = (
     {"name": "r3gan", "flags": ["--network", "r3gan", "--loss", "relativistic",
                                 "--r1-gamma", "0.1", "--r2-gamma", "0.1",
                                 "--ema-kimg", "5", "--ema-rampup", "0.05"]},
+    # StyleGAN2's own recipe (the stylegan2_digits preset), conditional like the others.
+    {"name": "stylegan2", "flags": ["--preset", "stylegan2_digits", "--conditional"]},
 )
 
 
@@ -252,10 +256,18 @@ class Judge:
         return generated
 
 
-def measure(judge: Judge, name: str, config: TrainConfig, budgets: list[float] | None
-            ) -> list[dict]:
+def save_samples(gan: kgan.GAN, path: str, zoom: int = 4) -> str:
+    """A 10 x 10 PNG grid of the sampling generator, seeds 0-99: with a conditional GAN,
+    column j shows digit j (the default label of seed i is i % 10)."""
+    pixels = to_uint8_numpy(gan.generate(100, seed=0)).repeat(zoom, 1).repeat(zoom, 2)
+    return save_grid(pixels, path, columns=10)
+
+
+def measure(judge: Judge, name: str, config: TrainConfig, budgets: list[float] | None,
+            grids: str | None = None) -> list[dict]:
     """Trains one recipe; scores it after `config.epochs` epochs or at each budget
-    (minutes of training wall clock, the clock paused while scoring)."""
+    (minutes of training wall clock, the clock paused while scoring); with `grids`, saves
+    a sample grid there per score."""
     trainer = Trainer(config, judge.train_x, judge.train_y)
     recipe = {"recipe": name, "config": config.to_dict()}
     rows = []
@@ -267,6 +279,10 @@ def measure(judge: Judge, name: str, config: TrainConfig, budgets: list[float] |
         rows.append({**recipe, "budget_minutes": minutes, **trainer.progress(),
                      **judge.score_gan(trainer.gan)})
         row = rows[-1]
+        if grids:
+            budget = f"{minutes:g}min" if minutes else f"{config.epochs}ep"
+            slug = "".join(c if c.isalnum() or c in "-." else "_" for c in name)
+            row["grid"] = save_samples(trainer.gan, os.path.join(grids, f"{slug}_{budget}.png"))
         print(f"  {name}: {row['steps']} steps in {row['train_seconds']:.0f} s, recognised "
               f"{row['recognised']:.3f} (ratio {row['recognised_ratio']:.2f}), FD "
               f"{row['frechet_distance']:.3g} ({row['frechet_vs_floor']:.3g} x floor), load "
@@ -345,7 +361,7 @@ def run(args) -> dict:
               "train_images": len(judge.train_real), "held_out_images": len(judge.test_real),
               "classifiers": judge.classifiers, "floor": judge.floor, "rows": []}
     for name, config in chosen:
-        result["rows"] += measure(judge, name, config, args.minutes)
+        result["rows"] += measure(judge, name, config, args.minutes, args.grids)
         result["load_average_at_end"] = common.load_average()
         common.write_json(result, args.out)  # a long table keeps what it has measured
     return result
@@ -377,6 +393,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed of the split and classifiers")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of seconds")
     p.add_argument("--out", help="write the JSON result here")
+    p.add_argument("--grids", metavar="DIR",
+                   help="save a 10 x 10 sample grid (PNG) per recipe and budget here")
     args, args.train_flags = p.parse_known_args(argv)
     if args.table:
         args.minutes = args.minutes or list(TABLE_BUDGETS)

@@ -7,7 +7,9 @@ import math
 import os
 import sys
 
+import numpy as np
 import pytest
+from PIL import Image
 
 BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                           "benchmarks")
@@ -78,10 +80,12 @@ def test_mixture_score_counts_modes_and_quality():
     assert mixture_quality.score(samples, grid) == {"modes": 3, "high_quality_pct": 80.0}
 
 
-def test_digits_quality_quick():
+def test_digits_quality_quick(tmp_path):
     result = digits_quality.main(["--quick", "--set", "loss=hinge", "--ema-decay", "0.9",
-                                  "--steps-per-execution", "2"])
+                                  "--steps-per-execution", "2", "--grids", str(tmp_path)])
     (row,) = result["rows"]
+    grid = np.asarray(Image.open(row["grid"]))
+    assert row["grid"].endswith("cli_1ep.png") and grid.shape[0] == grid.shape[1] > 100
     floor = result["floor"]
     assert row["config"]["loss"] == "hinge" and row["config"]["ema_decay"] == 0.9
     assert row["steps"] == 2 and row["budget_minutes"] is None
