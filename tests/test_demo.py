@@ -430,6 +430,31 @@ def test_kgan_demo_exit_codes_for_bad_input_and_a_taken_port(models, tmp_path):
         assert demo.main([models["plain"][1], "--port", str(taken.getsockname()[1])]) == 1
 
 
+@pytest.mark.parametrize("ending", ["returns", "cancelled", "interrupted"])
+@pytest.mark.parametrize("sig, stops", [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, None)])
+def test_the_first_signal_decides_how_serving_ends(monkeypatch, sig, stops, ending):
+    """However uvicorn's re-raise of the signal surfaces through asyncio, Ctrl-C ends in
+    KeyboardInterrupt (status 130) and SIGTERM in a normal return (status 0)."""
+    import asyncio
+
+    from kgan.demo import server
+
+    def run(self, sockets=None):
+        self.handle_exit(sig, None)
+        if ending == "cancelled":
+            raise asyncio.CancelledError
+        if ending == "interrupted":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(server._Server, "run", run)
+    with socket.socket() as sock:
+        if stops is None:
+            assert server.serve(None, sock) is None
+        else:
+            with pytest.raises(stops):
+                server.serve(None, sock)
+
+
 def test_kgan_demo_over_tf_serving_and_when_it_is_down(models):
     fake = FakeServer("cond", 1, backends.version_dir(models["cond"][1]), labels={})
     with RestServer(fake) as rest:

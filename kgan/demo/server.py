@@ -7,6 +7,7 @@ instead of uvicorn's exit.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import socket
 import threading
@@ -42,20 +43,41 @@ def _terminated(signum, frame):
     raise _Terminated
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, noting the signals it stopped on (`stopped_by`)."""
+
+    def __init__(self, config: uvicorn.Config):
+        super().__init__(config)
+        self.stopped_by: list[int] = []
+
+    def handle_exit(self, sig: int, frame) -> None:
+        self.stopped_by.append(sig)
+        super().handle_exit(sig, frame)
+
+
 def serve(app, sock: socket.socket, log_level: str = "warning") -> None:
     """Serves until SIGTERM (returns) or Ctrl-C (raises KeyboardInterrupt).
 
-    uvicorn shuts down gracefully on either, then re-raises the signal it caught; the
-    SIGTERM handler set here turns that into a normal return. Main thread only.
+    uvicorn shuts down gracefully on either, then re-raises the signal it caught; under
+    Python 3.11's asyncio runner, whose own SIGINT handler cancels the main task, that
+    re-raise can come out as a cancellation, a KeyboardInterrupt or (seen once in CI) a
+    plain return. So the outcome follows the first signal uvicorn noted, not how `run`
+    ended. Main thread only.
     """
-    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off")
+    server = _Server(uvicorn.Config(app, log_level=log_level, access_log=False,
+                                    lifespan="off"))
     previous = signal.signal(signal.SIGTERM, _terminated)
     try:
-        uvicorn.Server(config).run(sockets=[sock])
-    except _Terminated:
-        pass
+        server.run(sockets=[sock])
+    except (_Terminated, KeyboardInterrupt, asyncio.CancelledError) as error:
+        if not server.stopped_by:  # a signal before uvicorn took them over
+            if isinstance(error, _Terminated):
+                return
+            raise KeyboardInterrupt from None
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if server.stopped_by and server.stopped_by[0] == signal.SIGINT:
+        raise KeyboardInterrupt
 
 
 class BackgroundServer:
