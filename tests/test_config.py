@@ -11,7 +11,8 @@ def test_the_digits_preset_is_the_conditional_relativistic_demo():
     config = TrainConfig.from_preset("digits")
     assert (config.dataset, config.resolution, config.conditional) == ("digits", 16, True)
     assert (config.loss, config.r1_gamma, config.r2_gamma) == ("relativistic", 0.1, 0.1)
-    assert config.ema_kimg == 1.0 and config.run_dir == "runs/digits"
+    assert (config.batch_size, config.lr_d, config.lr_g) == (32, 5e-4, 5e-4)
+    assert config.ema_kimg == 3.0 and config.run_dir == "runs/digits"
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

@@ -33,12 +33,12 @@ def _stylegan2(resolution: int, batch_size: int = 32, **overrides) -> dict[str, 
 
 PRESETS: dict[str, dict[str, Any]] = {
     # 1797 8x8 digits at 16 px, one class per label: the relativistic loss with R1 + R2,
-    # an EMA generator (half-life 1 kimg, ramped up), batch 32 and Adam 5e-4 gave the
-    # best samples in 50 epochs in benchmarks/digits_quality.py (RESULTS.md: FD 1.65-1.92x
-    # the real-data floor over 3 seeds): 56 steps/epoch, 1-2 minutes on 2 quiet CPU cores.
+    # an EMA generator (half-life 3 kimg, ramped up), batch 32 and Adam 5e-4 gave the
+    # best samples in 50 epochs in benchmarks/digits_quality.py (RESULTS.md: FD 1.8x the
+    # real-data floor over 3 seeds): 56 steps/epoch, 1-2 minutes on 2 quiet CPU cores.
     "digits": dict(_SMALL, resolution=16, conditional=True, epochs=50, batch_size=32,
                    lr_d=5e-4, lr_g=5e-4, network_args=dict(base_filters=32),
-                   loss="relativistic", r1_gamma=0.1, r2_gamma=0.1, ema_kimg=1.0,
+                   loss="relativistic", r1_gamma=0.1, r2_gamma=0.1, ema_kimg=3.0,
                    ema_rampup=0.05),
     "mnist": dict(_SMALL, dataset="mnist", batch_size=128, epochs=20, network_args=_DCGAN64),
     "fashion_mnist": dict(_SMALL, dataset="fashion_mnist", batch_size=128, epochs=30,
