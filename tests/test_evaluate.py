@@ -3,8 +3,10 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
@@ -132,17 +134,21 @@ def test_a_diverged_generator_stops_the_work_with_exit_1(saved, capsys, tmp_path
     assert err.count("\n") == 1 and "NaN or inf" in err and "EvaluationError" in err
 
 
-def test_ctrl_c_exits_130(saved, capsys, monkeypatch):
+@pytest.mark.parametrize("sig, status, said", [(signal.SIGINT, 130, "interrupted"),
+                                              (signal.SIGTERM, 143, "stopped by SIGTERM")])
+def test_ctrl_c_exits_130_and_sigterm_143(saved, capsys, monkeypatch, sig, status, said):
     def interrupted(count, seed):
-        raise KeyboardInterrupt
+        os.kill(os.getpid(), sig)  # arrives in the middle of sampling
+        time.sleep(5)
 
     monkeypatch.setattr(evaluate, "load_sampler", lambda path: (interrupted, (RES, RES, 1)))
     code, out, err = _run(capsys, saved[0] / "gan.keras", *_classifier_flags(saved[0]))
-    assert (code, out, err) == (130, "", "kgan-evaluate: interrupted\n")
+    assert (code, out, err) == (status, "", f"kgan-evaluate: {said}\n")
 
 
 PROBE = """
 import sys
+import time
 from kgan.cli import evaluate
 try:
     code = evaluate.main({argv!r})

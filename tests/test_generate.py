@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import imageio.v3 as iio
 import keras
@@ -154,6 +157,17 @@ def test_missing_source_and_bad_seeds(tmp_path, capsys):
         cli.main([str(tmp_path), "--seeds", "a-b", "--grid", "g.png"])
     assert exit_info.value.code == 2
     assert cli.parse_seeds("0-2, 7") == [0, 1, 2, 7]
+
+
+@pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_while_writing_exits_128_plus_its_number(sources, sig, status, monkeypatch,
+                                                          tmp_path):
+    def interrupted(backend, args):
+        os.kill(os.getpid(), sig)
+        time.sleep(5)
+
+    monkeypatch.setattr(cli, "write_outputs", interrupted)
+    assert cli.main([sources[1]["export"], "--grid", str(tmp_path / "g.png")]) == status
 
 
 def test_help_does_not_import_tensorflow():

@@ -14,8 +14,8 @@ data's labels unless --classifier gives a saved one) and minutes for 10k Incepti
 samples on a CPU. `--help` and flag errors answer without loading TensorFlow.
 
 Exit codes: 0 done, 1 the work stopped (the generator produced NaN images, a runtime
-or I/O failure), 2 bad input (paths, data, flags), 130 interrupted (Ctrl-C); errors
-are one line on stderr.
+or I/O failure), 2 bad input (paths, data, flags), 130 interrupted (Ctrl-C), 143
+stopped by SIGTERM; errors are one line on stderr.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ import sys
 from collections.abc import Callable, Iterator
 
 import numpy as np
+
+from kgan.cli import exits
 
 PROG = "kgan-evaluate"
 Sampler = Callable[[int, int], np.ndarray]  # (count, first_seed) -> images in [-1, 1]
@@ -63,14 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs the command; returns the exit code (0 done, 1 stopped, 2 bad input, 130 Ctrl-C)."""
+    """Runs the command; returns the exit code (0 done, 1 stopped, 2 bad input, 130 Ctrl-C,
+    143 SIGTERM)."""
     args = build_parser().parse_args(argv)  # flag syntax errors exit 2 here
     try:
-        names = check_args(args)  # before TensorFlow loads
-        report = evaluate(args, names)
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        with exits.sigterm_as_interrupt():
+            names = check_args(args)  # before TensorFlow loads
+            report = evaluate(args, names)
+    except KeyboardInterrupt as error:
+        how = "stopped by SIGTERM" if isinstance(error, exits.Terminated) else "interrupted"
+        print(f"{PROG}: {how}", file=sys.stderr)
+        return exits.interrupted_status(error)
     except _BAD_INPUT as error:
         print(f"{PROG}: error: {_one_line(error)}", file=sys.stderr)
         return 2

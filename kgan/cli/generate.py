@@ -12,7 +12,8 @@ gives the same image as `gan.generate(1, seed=s)` and the export's `generate`
 signature; a conditional model draws class s % num_classes unless --label fixes it.
 An interpolation walks the latent great circle from seed A's latent to seed B's.
 GIF needs imageio (the demo extra); MP4 also needs imageio-ffmpeg.
-Exit status: 0 written, 1 failed while generating or writing, 2 bad arguments.
+Exit status: 0 written, 1 failed while generating or writing, 2 bad arguments, 130
+Ctrl-C, 143 SIGTERM.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+
+from kgan.cli import exits
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -86,19 +89,20 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs the command; returns the exit status (0, 1, 2 or 130)."""
+    """Runs the command; returns the exit status (0, 1, 2, 130 Ctrl-C or 143 SIGTERM)."""
     args = _parser().parse_args(argv)
     try:
-        _check(args)
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        from kgan.demo.backends import load_backend
+        with exits.sigterm_as_interrupt():
+            _check(args)
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+            from kgan.demo.backends import load_backend
 
-        backend = load_backend(args.source)
-        written = write_outputs(backend, args)
+            backend = load_backend(args.source)
+            written = write_outputs(backend, args)
     except (ValueError, FileNotFoundError, ImportError) as error:
         return _fail(error, 2)
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as error:
+        return exits.interrupted_status(error)
     except Exception as error:  # one readable line instead of a traceback
         return _fail(error, 1)
     for path in written:
