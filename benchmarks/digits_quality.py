@@ -75,7 +75,11 @@ TABLE_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
 BUILTIN_RECIPES = (
     {"name": "dcgan", "flags": []},  # `python train.py`: the digits preset
     {"name": "resnet", "flags": ["--network", "resnet"]},
-    {"name": "r3gan", "flags": ["--network", "r3gan", "--loss", "relativistic",
+    # R3GAN's "tiny" size (kgan.networks.families.r3gan.SIZES): the default widths
+    # (256 per stage, 2 blocks) run ~1 step/s on 2 cores, 30x fewer steps than dcgan.
+    {"name": "r3gan", "flags": ["--network", "r3gan",
+                                "--network-args", "widths=[64,64,32,32],blocks_per_stage=1",
+                                "--loss", "relativistic",
                                 "--r1-gamma", "0.1", "--r2-gamma", "0.1",
                                 "--ema-kimg", "5", "--ema-rampup", "0.05"]},
     # StyleGAN2's own recipe (the stylegan2_digits preset), conditional like the others.
