@@ -31,7 +31,7 @@ Run:
     python benchmarks/digits_quality.py --epochs 50 --set loss=relativistic --set r1_gamma=0.1
     python benchmarks/digits_quality.py --network r3gan --minutes 3
     python benchmarks/digits_quality.py --table               # 1, 3, 10 min per recipe,
-        # ~60 min in all; writes benchmarks/results/digits_quality_table.json
+        # ~50 min in all; writes benchmarks/results/digits_quality_table.json
     python benchmarks/digits_quality.py --table --recipes my_recipes.json
     python benchmarks/digits_quality.py --recipes my_recipes.json --epochs 20  # equal steps
     python benchmarks/digits_quality.py --quick               # seconds, a smoke run
