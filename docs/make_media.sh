@@ -5,7 +5,7 @@
 #
 # Usage: docs/make_media.sh [EXPORT_DIR/<model>]
 # Without an argument it first trains the default digits demo (`python train.py`, about
-# 3 minutes on 2 CPU cores; run again, it reuses it). Needs the dev extra and
+# 1.5 minutes on 2 idle CPU cores; run again, it reuses it). Needs the dev extra and
 # chromium + chromium-driver (apt-get install chromium chromium-driver).
 set -euo pipefail
 cd "$(dirname "$0")/.."
