@@ -252,7 +252,7 @@ class GAN(Regularisers, StyleHooks, Model):
         # out, `next` fails inside the compiled step, and without this the parts that do
         # not read the batch (G's pass on noise, its batch-norm statistics, the step
         # counter) would already have run for a step that never happened.
-        with tf.control_dependencies(tf.nest.flatten(data)):
+        with tf.control_dependencies([t for t in tf.nest.flatten(data) if t is not None]):
             return self._train_step(data)
 
     def _train_step(self, data):
