@@ -58,11 +58,12 @@ class _Server(uvicorn.Server):
 def serve(app, sock: socket.socket, log_level: str = "warning") -> None:
     """Serves until SIGTERM (returns) or Ctrl-C (raises KeyboardInterrupt).
 
-    uvicorn shuts down gracefully on either, then re-raises the signal it caught; under
-    Python 3.11's asyncio runner, whose own SIGINT handler cancels the main task, that
-    re-raise can come out as a cancellation, a KeyboardInterrupt or (seen once in CI) a
-    plain return. So the outcome follows the first signal uvicorn noted, not how `run`
-    ended. Main thread only.
+    uvicorn shuts down gracefully on either, then restores the previous handlers and
+    re-raises the signal it caught. That re-raise depends on the process: a job started in
+    the background (`cmd &`, nohup, some CI runners) inherits SIGINT ignored, so Ctrl-C's
+    re-raise does nothing and `run` returns; under Python 3.11's asyncio runner it can
+    also surface as a cancellation. So the outcome follows the first signal uvicorn
+    noted, not how `run` ended. Main thread only.
     """
     server = _Server(uvicorn.Config(app, log_level=log_level, access_log=False,
                                     lifespan="off"))
