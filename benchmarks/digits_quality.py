@@ -51,7 +51,6 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
-from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -61,8 +60,9 @@ import kgan  # noqa: E402
 from kgan import networks  # noqa: E402
 from kgan.cli import train as cli  # noqa: E402
 from kgan.data.arrays import digits_arrays  # noqa: E402
-from kgan.images import tile_grid, to_uint8_numpy  # noqa: E402
+from kgan.images import to_uint8_numpy  # noqa: E402
 from kgan.sampling import sample_images  # noqa: E402
+from kgan.serving.client import save_grid  # noqa: E402
 from kgan.training import distribute, runner  # noqa: E402
 from kgan.training.config import ConfigError, TrainConfig  # noqa: E402
 
@@ -264,10 +264,7 @@ def save_samples(gan: kgan.GAN, path: str, zoom: int = 4) -> str:
     """A 10 x 10 PNG grid of the sampling generator, seeds 0-99: with a conditional GAN,
     column j shows digit j (the default label of seed i is i % 10)."""
     pixels = to_uint8_numpy(gan.generate(100, seed=0)).repeat(zoom, 1).repeat(zoom, 2)
-    grid = tile_grid(pixels, columns=10, padding=zoom)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path)
-    return path
+    return save_grid(pixels, path, columns=10, padding=zoom)
 
 
 def measure(judge: Judge, name: str, config: TrainConfig, budgets: list[float] | None,

@@ -12,6 +12,9 @@ seconds on 2 CPU cores; floats are compared with a tolerance (DESIGN.md, rule 7)
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -151,3 +154,44 @@ def check_family(network: str, tmp_path, **build_options) -> None:
     np.testing.assert_allclose(np.asarray(clone(z)), np.asarray(g(z)), atol=1e-6)
     for policy in ("mixed_float16", "mixed_bfloat16"):
         check_float32_heads(network, policy, **build_options)
+
+
+# ------------------------------------------------------------ train.py in a subprocess
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# train.py's main with a callback that sends this process a signal after a given step.
+_SELF_SIGNAL = """
+import os, signal, sys
+import keras
+from kgan.training import runner
+from kgan.cli.train import main
+
+signum, at_step = getattr(signal, sys.argv[1]), int(sys.argv[2])
+
+class SelfSignal(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.step_counter.numpy()) == at_step:
+            os.kill(os.getpid(), signum)
+
+run = runner.run
+runner.run = lambda config, restart=False: run(config, restart, callbacks=[SelfSignal()])
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def run_train_py(cwd, flags, signal_at: tuple[str, int] | None = None, timeout: int = 120
+                 ) -> subprocess.CompletedProcess:
+    """Runs train.py with `flags` in `cwd`; with `signal_at=("SIGKILL", 5)` it sends itself
+    that signal once step 5 has trained. Returns the finished process."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
+    head = [sys.executable, os.path.join(REPO, "train.py")]
+    if signal_at:
+        head = [sys.executable, "-c", _SELF_SIGNAL, *map(str, signal_at)]
+    return subprocess.run([*head, *flags], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def checkpoint_state(run_dir) -> dict[str, np.ndarray]:
+    """Every variable of a run's newest resume checkpoint (save_counter aside)."""
+    reader = tf.train.load_checkpoint(os.path.join(run_dir, "backup"))
+    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+            if not k.startswith(("save_counter", "_CHECKPOINTABLE"))}

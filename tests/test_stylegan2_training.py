@@ -3,16 +3,21 @@ path-length regularisation against hand and Jacobian computations, style-mixing 
 w_avg tracking, truncation and seeds in generate, serialisation, mixed precision, presets,
 and (slow) train.py with exact resume."""
 
-import os
 import signal
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from harness import LATENT, dtype_policy, image_batches, tiny_gan, tiny_networks
+from harness import (
+    LATENT,
+    checkpoint_state,
+    dtype_policy,
+    image_batches,
+    run_train_py,
+    tiny_gan,
+    tiny_networks,
+)
 
 import kgan
 from kgan import replicas, style_training
@@ -332,44 +337,14 @@ def test_build_gan_passes_the_style_options_and_refuses_them_without_a_mapping()
 
 
 # ------------------------------------------------- train.py and exact resume
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--preset", "stylegan2_digits", "--network-args", "cbase=256,cmax=16,w_dim=16",
         "--latent-dim", "8", "--batch-size", "8", "--steps-per-epoch", "3", "--epochs", "2",
         "--checkpoint-every", "2", "--pl-interval", "2", "--reg-interval", "2",
         "--num-samples", "4", "--log-every-n-steps", "2", "--deterministic"]
-# train.py's main, killing itself with SIGKILL once the given step has trained.
-KILL_AT = """
-import os, signal, sys
-import keras
-from kgan.training import runner
-from kgan.cli.train import main
-
-at_step = int(sys.argv[1])
-
-class Kill(keras.callbacks.Callback):
-    def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.step_counter.numpy()) == at_step:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-run = runner.run
-runner.run = lambda config, restart=False: run(config, restart, callbacks=[Kill()])
-sys.exit(main(sys.argv[2:]))
-"""
 
 
 def _train(cwd, *flags, kill_at=None):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
-    head = [sys.executable, os.path.join(REPO, "train.py")]
-    if kill_at is not None:
-        head = [sys.executable, "-c", KILL_AT, str(kill_at)]
-    return subprocess.run([*head, *TINY, *flags], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=600)
-
-
-def _state(run_dir):
-    reader = tf.train.load_checkpoint(os.path.join(run_dir, "backup"))
-    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
-            if not k.startswith(("save_counter", "_CHECKPOINTABLE"))}
+    return run_train_py(cwd, [*TINY, *flags], kill_at and ("SIGKILL", kill_at), timeout=600)
 
 
 @SLOW
@@ -387,7 +362,7 @@ def test_train_py_preset_runs_and_a_killed_run_resumes_exactly(tmp_path):
     resumed = _train(tmp_path / "b", "--run-dir", "run", "--no-export")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming at epoch 2, batch 1 (step 4)" in resumed.stdout
-    expected, actual = _state(tmp_path / "a/run"), _state(tmp_path / "b/run")
+    expected, actual = checkpoint_state(tmp_path / "a/run"), checkpoint_state(tmp_path / "b/run")
     assert sorted(actual) == sorted(expected)
     pl_mean = "pl_mean/.ATTRIBUTES/VARIABLE_VALUE"
     assert actual[pl_mean] > 0 and any("w_avg" in k for k in actual)

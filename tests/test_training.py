@@ -11,13 +11,12 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import checkpoint_state, run_train_py
 from tensorboard.backend.event_processing import event_accumulator
 from tensorflow.python.checkpoint import functional_saver
 
@@ -27,7 +26,6 @@ from kgan.training import runner as training
 from kgan.training.checkpointing import NonFiniteLossError, RunError, RunState
 from kgan.training.config import TrainConfig
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS, EPOCHS = 5, 2
 TINY = ["--resolution", "8", "--base-filters", "4", "--latent-dim", "8", "--batch-size", "16",
         "--steps-per-epoch", str(STEPS), "--epochs", str(EPOCHS), "--checkpoint-every", "3",
@@ -37,42 +35,9 @@ TINY = ["--resolution", "8", "--base-filters", "4", "--latent-dim", "8", "--batc
 TINY_CONFIG = dict(resolution=8, network_args=dict(base_filters=4), latent_dim=8, batch_size=16,
                    steps_per_epoch=STEPS, epochs=EPOCHS, checkpoint_every=2, num_samples=4)
 
-# train.py's main with a callback that sends this process a signal after a given step.
-SELF_SIGNAL = """
-import os, signal, sys
-import keras
-from kgan.training import runner as training
-from kgan.cli.train import main
-
-signum, at_step = getattr(signal, sys.argv[1]), int(sys.argv[2])
-
-class SelfSignal(keras.callbacks.Callback):
-    def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.step_counter.numpy()) == at_step:
-            os.kill(os.getpid(), signum)
-
-run = training.run
-training.run = lambda config, restart=False: run(config, restart, callbacks=[SelfSignal()])
-sys.exit(main(sys.argv[3:]))
-"""
-
-
 def _train(cwd, *flags, signal_at=None):
-    """Runs train.py (optionally signalling itself at a step); returns the process."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
-    head = [sys.executable, os.path.join(REPO, "train.py")]
-    if signal_at:
-        head = [sys.executable, "-c", SELF_SIGNAL, *map(str, signal_at)]
-    return subprocess.run([*head, *TINY, *flags], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120)
-
-
-def _final_state(run_dir):
-    """Every variable of the newest resume checkpoint (save_counter aside)."""
-    reader = tf.train.load_checkpoint(os.path.join(run_dir, "backup"))
-    keys = [k for k in reader.get_variable_to_shape_map()
-            if not k.startswith(("save_counter", "_CHECKPOINTABLE"))]
-    return {k: reader.get_tensor(k) for k in keys}
+    """Runs train.py on the tiny settings (optionally signalling itself at a step)."""
+    return run_train_py(cwd, [*TINY, *flags], signal_at)
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +79,7 @@ def test_one_line_per_epoch_when_not_a_terminal(reference):
 
 
 def _assert_same_as_reference(reference, run_dir):
-    expected, actual = _final_state(reference[0] / "run"), _final_state(run_dir)
+    expected, actual = checkpoint_state(reference[0] / "run"), checkpoint_state(run_dir)
     assert sorted(actual) == sorted(expected)
     # The state covers the EMA weights and ADA's p, not only the networks.
     for part in ("ema_generator/", "augment/"):
@@ -193,7 +158,7 @@ def test_nan_in_the_data_stops_with_a_clear_message(tmp_path, monkeypatch, capsy
     assert "is nan at step 4 (epoch 1, batch 4); training stopped" in error
     assert error.startswith("kgan-train: error: ") and error.count("\n") == 1
     assert tf.train.latest_checkpoint(str(run_dir / "backup")).endswith("ckpt-2")
-    for value in _final_state(run_dir).values():
+    for value in checkpoint_state(run_dir).values():
         assert not np.issubdtype(value.dtype, np.floating) or np.isfinite(value).all()
 
 
@@ -301,7 +266,7 @@ def test_lost_or_damaged_index_resumes_from_the_checkpoint_files(reference, tmp_
     assert f"backup/checkpoint was {problem}; rebuilt it from the checkpoint files " \
            "(ckpt-9, ckpt-10)" in out
     assert "resuming at epoch 3, batch 0 (step 10)" in out
-    assert _final_state(run_dir)["step_counter/.ATTRIBUTES/VARIABLE_VALUE"] == 3 * STEPS
+    assert checkpoint_state(run_dir)["step_counter/.ATTRIBUTES/VARIABLE_VALUE"] == 3 * STEPS
     assert sorted(p for p in os.listdir(run_dir / "backup") if p.endswith(".index")) == [
         "ckpt-12.index", "ckpt-15.index"]  # rotated as usual
 

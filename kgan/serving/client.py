@@ -415,9 +415,11 @@ def save_pngs(samples: Samples, out_dir: str, names: list[str] | None = None) ->
     return paths
 
 
-def save_grid(images: np.ndarray, path: str, columns: int | None = None) -> str:
-    """Tiles uint8 images [N, H, W, C] into one PNG, row-major, and writes it."""
-    grid = tile_grid(images, columns)
+def save_grid(images: np.ndarray, path: str, columns: int | None = None,
+              padding: int = 0) -> str:
+    """Tiles uint8 images [N, H, W, C] into one PNG, row-major (`padding` black pixels
+    between and around them), and writes it."""
+    grid = tile_grid(images, columns, padding)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     _pil_image(grid).save(path)
     return path
