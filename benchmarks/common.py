@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable, Sequence
 
@@ -36,21 +37,54 @@ def load_average() -> list[float] | None:
         return None
 
 
+# Dense peak TFLOP/s (no sparsity) by device-name fragment, first match wins, from the
+# NVIDIA data sheets; float32 uses the TF32 tensor-core peak (TensorFlow and XLA enable
+# TF32 for float32 convolutions and matmuls by default).
+GPU_PEAK_TFLOPS = {
+    "H100 PCIe": {"mixed_bfloat16": 756.0, "mixed_float16": 756.0, "float32": 378.0},
+    "H200": {"mixed_bfloat16": 989.0, "mixed_float16": 989.0, "float32": 494.7},
+    "H100": {"mixed_bfloat16": 989.0, "mixed_float16": 989.0, "float32": 494.7},
+    "A100": {"mixed_bfloat16": 312.0, "mixed_float16": 312.0, "float32": 156.0},
+}
+
+
+def device_peak_tflops(device: str | None, policy: str) -> tuple[str, float | None]:
+    """(device name, dense peak TFLOP/s for the policy, or None for a CPU or unknown GPU)."""
+    if not device or device.lower() == "cpu":
+        return cpu_model(), None
+    for key, peaks in GPU_PEAK_TFLOPS.items():
+        if key in device:
+            return device, peaks[policy]
+    return device, None
+
+
+def gpu_names() -> list[str]:
+    """Names of the GPUs the loaded backend sees (TensorFlow or JAX)."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return [d.device_kind for d in jax.devices() if d.platform == "gpu"]
+    import tensorflow as tf
+
+    return [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+            for gpu in tf.config.list_physical_devices("GPU")]
+
+
 def machine() -> dict:
     """What the figures were measured on: CPU, cores, GPUs, library versions, load."""
     import keras
-    import tensorflow as tf
 
-    gpus = []
-    for gpu in tf.config.list_physical_devices("GPU"):
-        details = tf.config.experimental.get_device_details(gpu)
-        gpus.append(details.get("device_name", gpu.name))
+    versions = {"keras": keras.__version__, "backend": keras.backend.backend()}
+    for name in ("tensorflow", "jax"):
+        if name in sys.modules:
+            versions[name] = sys.modules[name].__version__
     return {
         "cpu": cpu_model(),
         "cpu_cores": os.cpu_count(),
-        "gpus": gpus,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
+        "gpus": gpu_names(),
+        **versions,
         "python": platform.python_version(),
         "load_average_at_start": load_average(),
     }

@@ -45,14 +45,6 @@ import common  # noqa: E402
 
 import kgan  # noqa: E402
 
-# Dense peak TFLOP/s (no sparsity) by device-name fragment, first match wins, from the
-# NVIDIA data sheets; float32 uses the TF32 tensor-core peak (TensorFlow enables TF32).
-GPU_PEAK_TFLOPS = {
-    "H100 PCIe": {"mixed_bfloat16": 756.0, "mixed_float16": 756.0, "float32": 378.0},
-    "H200": {"mixed_bfloat16": 989.0, "mixed_float16": 989.0, "float32": 494.7},
-    "H100": {"mixed_bfloat16": 989.0, "mixed_float16": 989.0, "float32": 494.7},
-    "A100": {"mixed_bfloat16": 312.0, "mixed_float16": 312.0, "float32": 156.0},
-}
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 FLAGS = ("xla", "two_pass", "augment")
 VARIANTS = ("float32", "float32_xla", "mixed_float16", "mixed_float16_xla",
@@ -127,14 +119,8 @@ def train_flops_per_image(generator: keras.Model, discriminator: keras.Model) ->
 
 def device_peak_tflops(policy: str) -> tuple[str, float | None]:
     """(device name, dense peak TFLOP/s for the policy or None when unknown)."""
-    gpus = tf.config.list_physical_devices("GPU")
-    if not gpus:
-        return common.cpu_model(), None
-    name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
-    for key, peaks in GPU_PEAK_TFLOPS.items():
-        if key in name:
-            return name, peaks[policy]
-    return name, None
+    gpus = common.gpu_names()
+    return common.device_peak_tflops(gpus[0] if gpus else None, policy)
 
 
 def parse_variant(variant: str) -> tuple[str, set[str]]:
