@@ -20,8 +20,10 @@ device it computes the same statistics).
 
 Model FLOPs per image are 4 G + 9 D forward passes, as in `train_throughput.py`; a
 forward pass is counted by XLA's cost analysis of the unoptimised HLO, lowered for the
-CPU (before any convolution becomes a cuDNN call); it counts 7-12 % fewer FLOPs than
-TensorFlow's graph profiler does for the same networks (fewer elementwise ops). MFU
+CPU (before any convolution becomes a cuDNN call). XLA counts the multiply-adds a
+convolution really does, leaving out kernel taps that fall on padding or between the
+input pixels of a transposed convolution, so its count is 7-12 % below TensorFlow's
+graph profiler's (every tap) for these networks, and MFU is the stricter for it. MFU
 divides the achieved model FLOP/s by the device's dense peak for the policy
 (`common.GPU_PEAK_TFLOPS`).
 

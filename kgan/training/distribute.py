@@ -78,9 +78,9 @@ def setup(
         strategy: `auto` (TPU if configured, MultiWorkerMirrored if TF_CONFIG names
             several workers, Mirrored for several GPUs, else one device) or one of
             `one_device`, `mirrored`, `multi_worker`, `tpu`.
-        mixed_precision: `auto` (mixed_float16 on GPUs of compute capability >= 7.0,
-            mixed_bfloat16 on TPU, float32 otherwise), `float32`, `mixed_float16` or
-            `mixed_bfloat16`. Set as the Keras global policy.
+        mixed_precision: `auto` (mixed_bfloat16 on TPUs and GPUs of compute capability
+            >= 8.0, mixed_float16 on 7.x, float32 otherwise), `float32`,
+            `mixed_float16` or `mixed_bfloat16`. Set as the Keras global policy.
         jit_compile: `auto` (XLA on GPU), True or False.
         devices: devices for `mirrored` (default: all GPUs), e.g. ["/cpu:0", "/cpu:1"].
 
