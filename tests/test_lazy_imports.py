@@ -90,3 +90,12 @@ def test_an_ema_decay_flag_replaces_the_presets_ema_half_life():
     assert (config.ema_decay, config.ema_kimg, config.ema_rampup) == (0.9, None, None)
     config = config_from_args(build_parser().parse_args(["--ema-kimg", "5"]))
     assert (config.ema_decay, config.ema_kimg, config.ema_rampup) == (None, 5.0, 0.05)
+
+
+def test_installed_version_is_the_package_version():
+    # pyproject.toml reads the version from kgan.__version__, so pip and kgan agree.
+    import importlib.metadata
+
+    import kgan
+
+    assert importlib.metadata.version("kgan") == kgan.__version__
