@@ -243,7 +243,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     args.network_args = {"dcgan": {"base_filters": 64}, "resnet": {}}
     if args.quick:
-        args.configs = "dcgan:8:4,resnet:16:2"
+        args.configs = "dcgan:8:4,resnet:16:2" if args.configs == CONFIGS else args.configs
         args.network_args = {"dcgan": {"base_filters": 4}, "resnet": {"g_width": 4, "d_width": 4}}
         args.steps, args.warmup, args.repeats = 2, 1, 1
     return args

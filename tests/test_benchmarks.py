@@ -157,46 +157,19 @@ def test_serving_latency_quick():
     assert all(0 < row["p50_ms"] <= row["p99_ms"] for row in result["rows"])
 
 
-def _run_on_jax(code: str, tmp_path) -> dict:
-    """Runs `code` (which prints one JSON line last) in a fresh process: Keras picks its
-    backend once per process, and this one already runs on TensorFlow."""
-    import subprocess
-
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": BENCHMARKS}
-    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, timeout=300,
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def test_network_throughput_on_the_jax_backend_quick(tmp_path):
-    result = _run_on_jax(
-        "import json, network_throughput_jax as b\n"
-        "print(json.dumps(b.main(['--quick', '--policies', 'float32',"
-        " '--out', 'gpu.json'])))", tmp_path)
-    assert result["machine"]["backend"] == "jax" and result["machine"]["jax"]
-    assert [(r["network"], r["policy"]) for r in result["rows"]] == [
-        (network, policy) for network in ("dcgan", "resnet")
-        for policy in ("float32",)]
-    for row in result["rows"]:
-        assert row["images_per_s"] > 0 and row["model_gflops_per_image"] > 0
-        assert math.isfinite(row["d_loss"]) and math.isfinite(row["g_loss"])
-        assert row["mfu"] is None  # a CPU: no peak to divide by
-    assert json.loads((tmp_path / "gpu.json").read_text())["rows"] == result["rows"]
-
-
-def test_jax_train_step_trains_both_networks_in_every_policy(tmp_path):
-    # Seeded tiny DCGAN on one fixed batch: over 97 steps D learns to tell the batch from
-    # G's fakes (its loss falls from ~log 4 = 1.386 by well over 0.1; measured 1.35 ->
-    # 1.16 in all three policies) and both networks' weights move, so the float16 step's
-    # loss scaling does not skip every update.
-    result = _run_on_jax("""
+# One fresh process runs every JAX-backend check below (Keras picks its backend once per
+# process, and this one runs on TensorFlow): a --quick benchmark run; a seeded tiny DCGAN
+# trained 97 steps on one fixed batch per policy; XLA's FLOP counts.
+JAX_CHECKS = """
 import json
 import jax, keras, numpy as np
 import network_throughput_jax as b
 
-out = {}
+out = {"quick": b.main(["--quick", "--configs", "dcgan:8:4", "--out", "gpu.json"])}
 real = jax.random.uniform(jax.random.key(1), (8, 8, 8, 3), minval=-1.0, maxval=1.0)
+moved = lambda before, after: max(float(np.abs(x - np.array(y, np.float32)).max())
+                                  for x, y in zip(before, after))
+out["training"] = {}
 for policy in b.POLICIES:
     keras.utils.set_random_seed(0)
     g, d = b.build_networks("dcgan", 8, policy, {"base_filters": 4})
@@ -205,27 +178,58 @@ for policy in b.POLICIES:
     first = float(trainer.run(real, 1)[0])
     trainer.run(real, 95)
     last = float(trainer.run(real, 1)[0])
-    moved = lambda before, after: max(float(np.abs(x - np.array(y, np.float32)).max())
-                                      for x, y in zip(before, after))
-    out[policy] = [first, last, moved(g0, trainer.state[0]), moved(d0, trainer.state[2])]
+    out["training"][policy] = [first, last, moved(g0, trainer.state[0]),
+                               moved(d0, trainer.state[2])]
+g, d = b.build_networks("dcgan", 8, "float32", {"base_filters": 2})
+out["tiny_d_flops"] = b.forward_flops(d)
+g, d = b.build_networks("resnet", 16, "float32", {"g_width": 4, "d_width": 4})
+out["resnet_flops"] = [b.forward_flops(g), b.forward_flops(d)]
 print(json.dumps(out))
-""", tmp_path)
-    assert sorted(result) == ["float32", "mixed_bfloat16", "mixed_float16"]
-    for policy, (first, last, g_moved, d_moved) in result.items():
+"""
+
+
+@pytest.fixture(scope="module")
+def jax_checks(tmp_path_factory):
+    import subprocess
+
+    cwd = tmp_path_factory.mktemp("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": BENCHMARKS}
+    done = subprocess.run([sys.executable, "-c", JAX_CHECKS], env=env, cwd=cwd, timeout=300,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1]), cwd
+
+
+def test_network_throughput_on_the_jax_backend_quick(jax_checks):
+    checks, cwd = jax_checks
+    result = checks["quick"]
+    assert result["machine"]["backend"] == "jax" and result["machine"]["jax"]
+    assert [(r["network"], r["policy"]) for r in result["rows"]] == [
+        ("dcgan", policy) for policy in ("float32", "mixed_bfloat16", "mixed_float16")]
+    for row in result["rows"]:
+        assert row["images_per_s"] > 0 and row["model_gflops_per_image"] > 0
+        assert math.isfinite(row["d_loss"]) and math.isfinite(row["g_loss"])
+        assert row["mfu"] is None  # a CPU: no peak to divide by
+    assert json.loads((cwd / "gpu.json").read_text())["rows"] == result["rows"]
+
+
+def test_jax_train_step_trains_both_networks_in_every_policy(jax_checks):
+    # D learns to tell the fixed batch from G's fakes: its loss falls from ~log 4 = 1.386
+    # by well over 0.1 (measured 1.35 -> 1.16 in all three policies); both networks'
+    # weights move, so the float16 step's loss scaling does not skip every update.
+    training = jax_checks[0]["training"]
+    assert sorted(training) == ["float32", "mixed_bfloat16", "mixed_float16"]
+    for policy, (first, last, g_moved, d_moved) in training.items():
         assert abs(first - 1.386) < 0.1, (policy, first)
         assert last < first - 0.1, (policy, first, last)
         assert g_moved > 1e-3 and d_moved > 1e-3, policy
 
 
-def test_jax_flop_count_leaves_out_padding_taps(tmp_path):
+def test_jax_flop_count_leaves_out_padding_taps(jax_checks):
     # Tiny DCGAN D (base_filters 2, 8 px, RGB): Conv2D 8x8x3 -> 4x4x4, k4, stride 2, 'same'
     # (pad 1 and 2): 14 of the 16 taps per axis land on the image, so 14 * 14 * 3 * 4 = 2352
     # multiply-adds, not 4 * 4 * 16 * 3 * 4 = 3072; plus Dense 64 -> 1: 64. XLA counts
     # 2 FLOPs per multiply-add plus the elementwise ops (bias, leaky ReLU): a few % more.
-    flops = _run_on_jax("""
-import json
-import network_throughput_jax as b
-g, d = b.build_networks("dcgan", 8, "float32", {"base_filters": 2})
-print(json.dumps(b.forward_flops(d)))
-""", tmp_path)
-    assert 2 * (2352 + 64) <= flops <= 1.1 * 2 * (2352 + 64)
+    checks = jax_checks[0]
+    assert 2 * (2352 + 64) <= checks["tiny_d_flops"] <= 1.1 * 2 * (2352 + 64)
+    assert all(flops > 0 for flops in checks["resnet_flops"])  # the other Keras-only family
