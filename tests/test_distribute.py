@@ -63,8 +63,10 @@ EQUIVALENCE_CASES = [
                  id="conditional_d_steps2_relativistic_r1_r2"),
     pytest.param("dcgan", {}, {**RELATIVISTIC, "single_d_pass": False}, id="two_d_passes"),
     pytest.param("dcgan", {}, {**RELATIVISTIC, "reg_interval": 2}, id="lazy_r1_r2"),
+    # ~20 s: slow. The augmentation's replica slicing (test_augment) and R1 on two
+    # replicas (the relativistic rows) are each in the default suite.
     pytest.param("dcgan", {"gan_options": {"augment": "color,translation,cutout"}},
-                 {"r1_gamma": 1.0}, id="augment_r1"),
+                 {"r1_gamma": 1.0}, id="augment_r1", marks=pytest.mark.slow),
     pytest.param("dcgan", {"gan_options": {"ema_decay": None, "ema_half_life": 50.0,
                                            "ema_rampup": 0.5}}, {}, id="ema_half_life"),
     pytest.param("r3gan", {"num_classes": 3}, RELATIVISTIC, id="r3gan", marks=family("r3gan")),
