@@ -165,7 +165,8 @@ import json
 import jax, keras, numpy as np
 import network_throughput_jax as b
 
-out = {"quick": b.main(["--quick", "--configs", "dcgan:8:4", "--out", "gpu.json"])}
+out = {"quick": b.main(["--quick", "--configs", "dcgan:8:4", "--policies", "float32",
+                         "--out", "gpu.json"])}
 real = jax.random.uniform(jax.random.key(1), (8, 8, 8, 3), minval=-1.0, maxval=1.0)
 moved = lambda before, after: max(float(np.abs(x - np.array(y, np.float32)).max())
                                   for x, y in zip(before, after))
@@ -183,7 +184,7 @@ for policy in b.POLICIES:
 g, d = b.build_networks("dcgan", 8, "float32", {"base_filters": 2})
 out["tiny_d_flops"] = b.forward_flops(d)
 g, d = b.build_networks("resnet", 16, "float32", {"g_width": 4, "d_width": 4})
-out["resnet_flops"] = [b.forward_flops(g), b.forward_flops(d)]
+out["resnet_flops"] = [b.forward_flops(g), b.forward_flops(d)]  # builds on JAX (~10 s)
 print(json.dumps(out))
 """
 
@@ -204,8 +205,8 @@ def test_network_throughput_on_the_jax_backend_quick(jax_checks):
     checks, cwd = jax_checks
     result = checks["quick"]
     assert result["machine"]["backend"] == "jax" and result["machine"]["jax"]
-    assert [(r["network"], r["policy"]) for r in result["rows"]] == [
-        ("dcgan", policy) for policy in ("float32", "mixed_bfloat16", "mixed_float16")]
+    # one row; the training test below covers every policy
+    assert [(r["network"], r["policy"]) for r in result["rows"]] == [("dcgan", "float32")]
     for row in result["rows"]:
         assert row["images_per_s"] > 0 and row["model_gflops_per_image"] > 0
         assert math.isfinite(row["d_loss"]) and math.isfinite(row["g_loss"])
