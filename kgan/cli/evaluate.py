@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             names = check_args(args)  # before TensorFlow loads
             report = evaluate(args, names)
     except KeyboardInterrupt as error:
-        how = "stopped by SIGTERM" if isinstance(error, exits.Terminated) else "interrupted"
+        how = exits.interruption(error)
         print(f"{PROG}: {how}", file=sys.stderr)
         return exits.interrupted_status(error)
     except _BAD_INPUT as error:

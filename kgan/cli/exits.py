@@ -33,6 +33,11 @@ def interrupted_status(error: BaseException) -> int:
     return 128 + int(getattr(error, "signum", signal.SIGINT))
 
 
+def interruption(error: BaseException) -> str:
+    """How the command was interrupted, for its one-line message."""
+    return "stopped by SIGTERM" if isinstance(error, Terminated) else "interrupted"
+
+
 def _raise_terminated(signum, frame) -> None:
     raise Terminated()
 

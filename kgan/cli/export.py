@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             version_dir = _export(args)
         except KeyboardInterrupt as error:
-            how = "stopped by SIGTERM" if isinstance(error, exits.Terminated) else "interrupted"
+            how = exits.interruption(error)
             print(f"{PROG}: {how}; nothing was published", file=sys.stderr)
             return exits.interrupted_status(error)
         except (SourceError, FileExistsError, ValueError) as error:

@@ -47,7 +47,7 @@ def _train(args: argparse.Namespace) -> int:
         print(f"{PROG}: {error}", file=sys.stderr)
         return exits.interrupted_status(error)
     except KeyboardInterrupt as error:
-        how = "stopped by SIGTERM" if isinstance(error, exits.Terminated) else "interrupted"
+        how = exits.interruption(error)
         print(f"{PROG}: {how} before training started; nothing to save.", file=sys.stderr)
         return exits.interrupted_status(error)
     except (ConfigError, RunError) as error:
