@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
@@ -154,6 +156,16 @@ def check_family(network: str, tmp_path, **build_options) -> None:
     np.testing.assert_allclose(np.asarray(clone(z)), np.asarray(g(z)), atol=1e-6)
     for policy in ("mixed_float16", "mixed_bfloat16"):
         check_float32_heads(network, policy, **build_options)
+
+
+# ------------------------------------------------------------------ signals mid-work
+def interrupt_with(sig: int) -> None:
+    """What a signal does in the middle of the work: Ctrl-C raises KeyboardInterrupt (sent
+    as a signal it would be ignored in a background job); SIGTERM is really sent."""
+    if sig == signal.SIGINT:
+        raise KeyboardInterrupt
+    os.kill(os.getpid(), sig)
+    time.sleep(5)
 
 
 # ------------------------------------------------------------ train.py in a subprocess

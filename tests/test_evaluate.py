@@ -6,12 +6,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
 import pytest
-from harness import tiny_networks
+from harness import interrupt_with, tiny_networks
 
 import kgan
 from kgan.cli import evaluate
@@ -134,20 +133,11 @@ def test_a_diverged_generator_stops_the_work_with_exit_1(saved, capsys, tmp_path
     assert err.count("\n") == 1 and "NaN or inf" in err and "EvaluationError" in err
 
 
-def _interrupt(sig):
-    """What a signal does in the middle of the work: Ctrl-C raises KeyboardInterrupt (sent
-    as a signal it would be ignored in a background job); SIGTERM is really sent."""
-    if sig == signal.SIGINT:
-        raise KeyboardInterrupt
-    os.kill(os.getpid(), sig)
-    time.sleep(5)
-
-
 @pytest.mark.parametrize("sig, status, said", [(signal.SIGINT, 130, "interrupted"),
                                               (signal.SIGTERM, 143, "stopped by SIGTERM")])
 def test_ctrl_c_exits_130_and_sigterm_143(saved, capsys, monkeypatch, sig, status, said):
     def interrupted(count, seed):
-        _interrupt(sig)
+        interrupt_with(sig)
 
     monkeypatch.setattr(evaluate, "load_sampler", lambda path: (interrupted, (RES, RES, 1)))
     code, out, err = _run(capsys, saved[0] / "gan.keras", *_classifier_flags(saved[0]))

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import io
-import os
 import signal
 import subprocess
 import sys
-import time
 
 import imageio.v3 as iio
 import keras
 import numpy as np
 import pytest
+from harness import interrupt_with
 from PIL import Image
 
 import kgan
@@ -163,10 +162,7 @@ def test_missing_source_and_bad_seeds(tmp_path, capsys):
 def test_a_signal_while_writing_exits_128_plus_its_number(sources, sig, status, monkeypatch,
                                                           tmp_path):
     def interrupted(backend, args):
-        if sig == signal.SIGINT:  # sent as a signal, ignored in a background job
-            raise KeyboardInterrupt
-        os.kill(os.getpid(), sig)
-        time.sleep(5)
+        interrupt_with(sig)
 
     monkeypatch.setattr(cli, "write_outputs", interrupted)
     assert cli.main([sources[1]["export"], "--grid", str(tmp_path / "g.png")]) == status
