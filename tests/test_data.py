@@ -63,7 +63,7 @@ def test_unknown_option_names_list_the_fields():
 
 
 def test_each_name_goes_to_one_source(tmp_path, monkeypatch):
-    assert data.SOURCES == ("digits", "arrays", "folder", "tfds")  # the order they are asked
+    assert data.SOURCES == ("idx", "digits", "arrays", "folder", "tfds")  # the order asked
     (tmp_path / "digits").mkdir()
     monkeypatch.chdir(tmp_path)
     assert data.find_source("digits").kind == "digits"  # the demo, even beside ./digits
@@ -71,6 +71,8 @@ def test_each_name_goes_to_one_source(tmp_path, monkeypatch):
     assert data.find_source(tmp_path / "digits").kind == "folder"
     assert data.find_source("faces.npz").kind == "arrays"
     assert data.find_source("mnist").kind == data.find_source("celeb_a/align").kind == "tfds"
+    assert data.find_source("fashion_mnist").kind == "idx"  # Debian's files, else TFDS
+    assert data.find_source("x/train-images-idx3-ubyte.gz").kind == "idx"
 
 
 def test_importing_and_configuring_needs_no_tensorflow():

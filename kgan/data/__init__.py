@@ -1,4 +1,4 @@
-"""Input pipelines: TFDS by name, image folders, .npz arrays, and the `digits` demo.
+"""Input pipelines: TFDS by name, image folders, IDX files, .npz arrays, and the `digits` demo.
 
 Every source ends in the same contract: a `tf.data.Dataset` of float32 images in
 [-1, 1], [B, resolution, resolution, channels] (NHWC; plus int32 [B] labels when
@@ -6,10 +6,12 @@ Every source ends in the same contract: a `tf.data.Dataset` of float32 images in
 distribution strategy can split each batch evenly over replicas.
 
 What to build is one `DataOptions`; which source reads a name is the registry's choice
-(`find_source`): "digits", then a `.npz` file ("arrays"), then a path or existing folder
-("folder"), then any other name as a TFDS dataset ("tfds"). A new source is one module
-with a `Source` subclass plus `register_source(...)`. Importing this package, building
-`DataOptions` and finding a source load no TensorFlow; `load` and `describe` do.
+(`find_source`): IDX files or folders and "fashion_mnist" ("idx": Debian's files when
+installed, else TFDS), then "digits", then a `.npz` file ("arrays"), then a path or
+existing folder ("folder"), then any other name as a TFDS dataset ("tfds"). A new source
+is one module with a `Source` subclass plus `register_source(...)`. Importing this
+package, building `DataOptions` and finding a source load no TensorFlow; `load` and
+`describe` do.
 
 Example:
     >>> import kgan
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING
 from kgan.data.arrays import ArraysSource, from_arrays
 from kgan.data.digits import DIGITS, DigitsSource
 from kgan.data.folder import FolderReport, FolderSource, SkippedImagesWarning, scan_image_folder
+from kgan.data.idx import IdxSource
 from kgan.data.options import DataOptions
 from kgan.data.registry import (
     Source,
@@ -65,6 +68,7 @@ register_source(TfdsSource())
 register_source(FolderSource())
 register_source(ArraysSource())
 register_source(DigitsSource())
+register_source(IdxSource())
 
 
 def __getattr__(name: str):
@@ -84,9 +88,11 @@ def describe(
     """Describes a source without building a pipeline (and without downloading).
 
     Args:
-        source: TFDS name, "digits", a .npz file, or a path to an image folder.
+        source: TFDS name, "digits", a .npz file, an IDX folder or file, or a path to
+            an image folder.
         options: where to look: its `split` and `data_dir` are used (nothing else).
-        split: TFDS split (slicing syntax allowed); other sources have only "train".
+        split: TFDS split (slicing syntax allowed); IDX folders have "train" and "test"
+            (slices too); other sources have only "train".
             Overrides `options.split`; default "train".
         data_dir: TFDS data dir (default: TFDS's own, usually ~/tensorflow_datasets).
             Overrides `options.data_dir`.
@@ -106,8 +112,11 @@ def load(
 
     Args:
         source: a path to an existing folder (recursive; jpg/png/bmp/gif/webp; bad files
-            are reported and skipped before training), a .npz file (`images`, optional
-            `labels`), "digits" (scikit-learn's 8x8 digits, offline), or any TFDS image
+            are reported and skipped before training), a folder of IDX files
+            (train-images-idx3-ubyte[.gz], ... as MNIST ships them) or one IDX images
+            file, "fashion_mnist" (Debian's IDX files from `apt-get install
+            dataset-fashion-mnist` when installed, else TFDS), a .npz file (`images`,
+            optional `labels`), "digits" (scikit-learn's 8x8 digits, offline), or any TFDS image
             dataset name ("mnist", "cifar10", "celeb_a", ...; celeb_a gets the
             ProGAN/StyleGAN 128x128 face crop).
         options: a `DataOptions`; may be omitted when its fields are given as keywords.

@@ -37,8 +37,8 @@ class DataOptions:
             RGB->luma, alpha over white).
         batch_size: the *global* batch size; batches use drop_remainder=True.
         conditional: yield (images, int32 labels); needs a labelled source.
-        split: TFDS split, slicing syntax allowed ("train[:90%]"); other sources have
-            only "train".
+        split: TFDS split, slicing syntax allowed ("train[:90%]"); IDX folders have
+            "train" and "test" (sliced alike); other sources have only "train".
         data_dir: TFDS data dir; None means TFDS's own (~/tensorflow_datasets).
         download: let TFDS download and prepare missing data. Off by default, so an
             offline machine gets an immediate `DatasetNotPreparedError` with the fix.
