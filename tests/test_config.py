@@ -1,10 +1,20 @@
 """TrainConfig: validation messages, JSON round trip, presets, resume compatibility."""
 
+import gzip
 import json
+import os
 
+import numpy as np
 import pytest
 
-from kgan.training.config import PRESETS, RESUMABLE_FIELDS, ConfigError, TrainConfig
+from kgan.data import idx
+from kgan.training.config import (
+    PRESETS,
+    RESUMABLE_FIELDS,
+    ConfigError,
+    TrainConfig,
+    preset_for,
+)
 
 
 def test_the_digits_preset_is_the_conditional_relativistic_demo():
@@ -13,6 +23,86 @@ def test_the_digits_preset_is_the_conditional_relativistic_demo():
     assert (config.loss, config.r1_gamma, config.r2_gamma) == ("relativistic", 0.1, 0.1)
     assert (config.batch_size, config.lr_d, config.lr_g) == (32, 5e-4, 5e-4)
     assert config.ema_kimg == 3.0 and config.run_dir == "runs/digits"
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+def test_the_28px_grayscale_presets_are_the_digits_recipe_at_32px(name):
+    config, digits = TrainConfig.from_preset(name), TrainConfig.from_preset("digits")
+    assert (config.dataset, config.resolution, config.channels) == (name, 32, 1)
+    recipe = ("loss", "r1_gamma", "r2_gamma", "batch_size", "lr_d", "lr_g", "beta1", "beta2",
+              "ema_kimg", "ema_rampup", "conditional", "network", "network_args", "latent_dim")
+    assert {k: getattr(config, k) for k in recipe} == {k: getattr(digits, k) for k in recipe}
+    assert config.epochs * 60_000 // config.batch_size == 18_750  # steps, as commented
+
+
+def test_the_r3gan_presets_follow_the_reference_configurations():
+    from kgan.networks.families.r3gan import SIZES
+
+    cifar, celeba = TrainConfig.from_preset("cifar10"), TrainConfig.from_preset("celeba64")
+    for config, size in ((cifar, "cifar32"), (celeba, "ffhq64")):
+        assert config.network == "r3gan" and config.network_args == SIZES[size]
+        assert (config.loss, config.latent_dim) == ("relativistic", 64)
+        assert config.lr_d == config.lr_g == 2e-4 and config.lr_final_ratio == 0.25
+        assert (config.beta1, config.beta2_start, config.beta2) == (0.0, 0.9, 0.99)
+        assert config.gamma_final_ratio == 0.1 and config.ada_target is None
+        assert config.ramp_epochs == config.epochs
+    # R3GAN's CIFAR10 preset: --batch=512 --cond=1, gamma 0.05, aug p 0.55, EMA 5000 kimg
+    # reached at decay_nimg = 2e7 images, 400 epochs of 50,000.
+    assert (cifar.batch_size, cifar.conditional, cifar.resolution) == (512, True, 32)
+    assert cifar.r1_gamma == cifar.r2_gamma == 0.05 and cifar.augment_p == 0.55
+    assert cifar.ramp_epochs == 400
+    assert cifar.ema_kimg == 5000 and cifar.ema_rampup * 20_000 == pytest.approx(5000)
+    # FFHQ-64: --batch=256, unconditional, gamma 2, aug p 0.3, EMA 500 kimg.
+    assert (celeba.batch_size, celeba.conditional, celeba.resolution) == (256, False, 64)
+    assert celeba.r1_gamma == celeba.r2_gamma == 2.0 and celeba.augment_p == 0.3
+    assert celeba.ema_kimg == 500 and celeba.ema_rampup * 20_000 == pytest.approx(500)
+    assert celeba.ramp_epochs * 162_770 == pytest.approx(2e7, rel=0.01)
+
+
+def _idx_folder(folder):
+    os.makedirs(folder)
+    header = (0x803).to_bytes(4, "big") + np.asarray([2, 4, 4], ">u4").tobytes()
+    with gzip.open(os.path.join(folder, "train-images-idx3-ubyte.gz"), "wb") as file:
+        file.write(header + bytes(32))
+    return str(folder)
+
+
+def test_a_dataset_without_a_preset_gets_the_preset_for_its_kind(tmp_path, monkeypatch):
+    assert preset_for(None) == "digits"  # python train.py
+    for name, preset in [("digits", "digits"), ("mnist", "mnist"), ("cifar10", "cifar10"),
+                         ("fashion_mnist", "fashion_mnist"), ("celeb_a", "celeba64")]:
+        assert preset_for(name) == preset
+    (tmp_path / "faces").mkdir()
+    for folder in ("./faces", str(tmp_path / "faces"), tmp_path / "faces", "~/faces"):
+        assert preset_for(folder) == "folder64"
+    # Debian's Fashion-MNIST folder, or a file in it, is fashion_mnist; other IDX files
+    # could be any MNIST-like set.
+    debian = _idx_folder(tmp_path / "usr" / "fashion-mnist")
+    monkeypatch.setitem(idx.DEBIAN_SETS, "fashion_mnist",
+                        idx.DebianSet(debian, "dataset-fashion-mnist", "Fashion-MNIST"))
+    assert preset_for(debian) == "fashion_mnist"
+    assert preset_for(os.path.join(debian, "train-images-idx3-ubyte.gz")) == "fashion_mnist"
+    config = TrainConfig.for_dataset(debian)
+    assert (config.preset, config.model_name) == ("fashion_mnist", "fashion-mnist")
+    os.remove(os.path.join(debian, "train-images-idx3-ubyte.gz"))
+    assert preset_for(debian) == "fashion_mnist"  # not installed: loading says what to do
+    other = _idx_folder(tmp_path / "kmnist")
+    for name, kind in [(other, "IDX files"), ("svhn_cropped", "a TFDS name"),
+                       ("faces.npz", "an array file")]:
+        with pytest.raises(ConfigError) as caught:
+            preset_for(name)
+        message = str(caught.value)
+        assert f"no preset fits --dataset {name!r} ({kind})" in message and "\n" not in message
+        assert "--preset NAME (cifar10 (32 px colour)" in message and "folder64" in message
+
+
+def test_for_dataset_trains_a_folder_with_the_folder_preset():
+    config = TrainConfig.for_dataset("./faces", resolution=128, channels=3)
+    assert (config.preset, config.dataset, config.resolution) == ("folder64", "./faces", 128)
+    assert not config.conditional and config.augment == "color,translation,cutout"
+    assert (config.model_name, config.run_dir) == ("faces", os.path.join("runs", "faces"))
+    assert (config.loss, config.r1_gamma, config.ema_kimg) == ("relativistic", 2.0, 10.0)
+    assert TrainConfig.for_dataset("celeb_a").model_name == "celeba64"  # the preset's name
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

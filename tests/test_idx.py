@@ -200,6 +200,10 @@ def test_fashion_mnist_without_debian_files_or_tfds_names_both_fixes(tmp_path, m
     assert "--data-dir PATH" in message and "--download" in message
     assert str(tmp_path / "absent") in message and str(tmp_path) in message
     assert data.describe("fashion_mnist", data_dir=str(tmp_path)).kind == "tfds"
+    # its folder's path, when the package is absent, says what to install
+    message = _error(FileNotFoundError, str(tmp_path / "absent"))
+    assert "Fashion-MNIST's IDX files are not installed" in message
+    assert "apt-get install dataset-fashion-mnist" in message
 
 
 @needs_fashion

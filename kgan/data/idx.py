@@ -237,6 +237,10 @@ def find_files(path: str | os.PathLike, split: str) -> IdxFiles:
         labels = _variants(path, prefix, "labels", "idx1")
         return IdxFiles(images, _first(labels), tuple(labels))
     if not os.path.exists(path):
+        known = next((k for k in DEBIAN_SETS.values() if k.folder == path), None)
+        if known is not None:
+            raise FileNotFoundError(f"{known.title}'s IDX files are not installed in {path}: "
+                                    f"{known.install}.")
         raise FileNotFoundError(f"IDX file not found: {path} does not exist.")
     if base != "train":
         raise ValueError(f"a single IDX file is one split, 'train'; got split={split!r}. Pass "
@@ -332,7 +336,8 @@ class IdxSource(Source):
         path = os.fspath(name)
         if _IDX_FILE.search(path):
             return True
-        return is_idx_folder(_abspath(path))
+        path = _abspath(path)
+        return is_idx_folder(path) or any(k.folder == path for k in DEBIAN_SETS.values())
 
     def describe(self, name: str | os.PathLike, *, split: str, data_dir: str | None) -> SourceInfo:
         path = self._path(name, data_dir)

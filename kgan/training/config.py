@@ -24,9 +24,10 @@ from kgan import networks
 from kgan.evaluation.metrics import metric_names
 from kgan.networks import MAX_RESOLUTION, MIN_RESOLUTION
 from kgan.training.errors import ConfigError
-from kgan.training.presets import PRESETS
+from kgan.training.presets import DEFAULT_PRESET, PRESETS, preset_for
 
-__all__ = ["PRESETS", "RESUMABLE_FIELDS", "ConfigError", "TrainConfig"]
+__all__ = ["DEFAULT_PRESET", "PRESETS", "RESUMABLE_FIELDS", "ConfigError", "TrainConfig",
+           "preset_for"]
 
 AUTO = "auto"
 NO_AUGMENT = "none"
@@ -57,7 +58,8 @@ def _field(default, help_text: str, **kwargs):
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """All settings of a run. Defaults are plain settings; presets (`from_preset`, the
-    command line's `--preset`, default `digits`) hold the tuned recipes.
+    command line's `--preset`; `preset_for` picks one for a data set, `digits` without
+    one) hold the tuned recipes.
 
     Validation runs on construction, so a `TrainConfig` that exists is a valid one.
     """
@@ -215,6 +217,19 @@ class TrainConfig:
         if name not in PRESETS:
             raise ConfigError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
         return cls.from_dict({**PRESETS[name], "preset": name, **overrides})
+
+    @classmethod
+    def for_dataset(cls, dataset: str, **overrides) -> TrainConfig:
+        """The settings for `dataset` when no preset is named: the preset `preset_for`
+        picks for it, with `dataset` and `overrides` on top (the run is named after the
+        data set unless the preset or `overrides` name it).
+
+        Example:
+            >>> TrainConfig.for_dataset("./faces", resolution=128).preset
+            'folder64'
+        """
+        name = preset_for(dataset)
+        return cls.from_dict({**PRESETS[name], "dataset": dataset, "preset": name, **overrides})
 
     def differences(self, other: TrainConfig) -> list[str]:
         """Fields that change the computation, as 'name: old -> new' (RESUMABLE_FIELDS

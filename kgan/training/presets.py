@@ -1,16 +1,88 @@
 """Named starting points for `TrainConfig.from_preset` and `kgan-train --preset`.
 
-Each preset gives sizes and hyperparameters known to work for a data set; flags and
-config files override any of them.
+Each preset gives sizes and hyperparameters for a kind of data; flags and config files
+override any of them. Every number says where it comes from: kgan's own measurements
+(benchmarks/RESULTS.md) or a paper's reference configuration. `preset_for(dataset)` picks
+the preset of a run that names a data set but no preset. Nothing here loads TensorFlow.
+
+Not expressible yet, so left out where a reference uses them: Adam's epsilon (the
+references use 1e-8; Keras's Adam defaults to 1e-7) and dataset x-flips (R3GAN's
+`--mirror=1`).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+from kgan import data
+from kgan.data import idx
+from kgan.training.errors import ConfigError
+
+DEFAULT_PRESET = "digits"  # `python train.py` with no --preset and no --dataset
 
 _SMALL = dict(dataset="digits", resolution=32, channels=1, batch_size=64, epochs=20,
               latent_dim=64, network="dcgan", network_args={})
 _DCGAN64 = dict(base_filters=64)
+
+# The recipe measured on the digits: benchmarks/RESULTS.md, "Digits: the 50-epoch recipe
+# search of 2026-11-27" (50 epochs, 3 seeds, FD in a digits CNN's features against
+# held-out digits, as a multiple of the real-data floor):
+# - loss relativistic with R1 = R2 = 0.1: R3GAN's loss (Huang et al. 2024); it cut FD
+#   56 -> 41 against the non-saturating loss at 32 px ("Digits, before the search");
+# - batch 32 and Adam 5e-4 (beta 0.5 / 0.999, TrainConfig's defaults): FD 2.87x -> 1.99x
+#   the floor (batch 64 and 2e-4 before; beta 0 / 0.99 measured no better, 2.03x);
+# - an EMA generator with half-life 3 kimg (1 -> 3 kimg: 1.99x -> 1.80x, mean of 3 seeds),
+#   the half-life capped at 5 % of the images seen (StyleGAN2-ADA's ema_rampup 0.05).
+_DIGITS_RECIPE = dict(loss="relativistic", r1_gamma=0.1, r2_gamma=0.1, batch_size=32,
+                      lr_d=5e-4, lr_g=5e-4, ema_kimg=3.0, ema_rampup=0.05)
+
+
+def _digits_recipe_at_32px(dataset: str) -> dict[str, Any]:
+    """The digits recipe for 28 px grayscale sets of 60,000 labelled images (MNIST,
+    Fashion-MNIST). Justified by the digits measurements; Fashion-MNIST's own
+    measurement (benchmarks/fashion_quality.py) comes later."""
+    return dict(
+        _SMALL, **_DIGITS_RECIPE, dataset=dataset,
+        resolution=32,  # the smallest power of two >= 28 (the images are resized 28 -> 32)
+        conditional=True,  # labelled: conditioning took digit recognition 0.21 -> 0.84
+        network_args=dict(base_filters=32),  # digits: 64 was no better (2.14x) and 4.6x slower
+        # 10 epochs of 60,000 images at batch 32 = 18,750 steps, the order of the ~21k
+        # steps at which the digits DCGAN reached FD 1.38x its floor (10-minute row of
+        # "Digits: quality per CPU minute").
+        epochs=10)
+
+
+# R3GAN's reference configurations (Huang et al., NeurIPS 2024; github.com/brownvc/R3GAN,
+# train.py `--preset` and the README's training commands). Its schedules run over
+# decay_nimg = 2e7 images, cosine from the first value to the second, and stay there:
+# lr 2e-4 -> 5e-5 (lr_final_ratio 0.25), Adam beta_1 0 and beta_2 0.9 -> 0.99, gamma ->
+# gamma / 10 (gamma_final_ratio 0.1), augmentation probability 0 -> p, EMA half-life
+# 0 -> ema_nimg; latent 64 (NoiseDimension). Augmentation is kgan's nearest to its ADA
+# pipeline: DiffAugment's three policies at R3GAN's fixed, ramped probability (no ADA).
+_R3GAN = dict(network="r3gan", latent_dim=64, loss="relativistic", lr_d=2e-4, lr_g=2e-4,
+              lr_final_ratio=0.25, beta1=0.0, beta2=0.99, beta2_start=0.9,
+              gamma_final_ratio=0.1, augment="color,translation,cutout", ada_target=None)
+_R3GAN_IMAGES = 20_000_000  # decay_nimg
+
+
+def _r3gan(num_examples: int, ema_kimg: float, **settings) -> dict[str, Any]:
+    """R3GAN's schedules in epochs of a data set of `num_examples` images. The EMA
+    half-life ramps linearly (ema_rampup) to `ema_kimg` at 2e7 images, where R3GAN's
+    ramps as a cosine over the same span."""
+    epochs = round(_R3GAN_IMAGES / num_examples)
+    return dict(_R3GAN, ramp_epochs=epochs, epochs=epochs, ema_kimg=ema_kimg,
+                ema_rampup=ema_kimg * 1000 / _R3GAN_IMAGES, **settings)
+
+
+# = kgan.networks.families.r3gan.SIZES["cifar32"] / ["ffhq64"] (tests/test_config.py
+# checks): widths 3/4 of R3GAN's [1024, ...], 2 blocks per stage, groups of 16 channels
+# (its cardinality 96 on 2 x 768 channels), expansion 2; written out so that reading a
+# preset loads no TensorFlow.
+_R3GAN_CIFAR32 = dict(widths=[768, 768, 768, 768], blocks_per_stage=2, expansion=2,
+                      group_size=16)
+_R3GAN_FFHQ64 = dict(widths=[768, 768, 768, 768, 384], blocks_per_stage=2, expansion=2,
+                     group_size=16)
 
 
 def _stylegan2(resolution: int, batch_size: int = 32, **overrides) -> dict[str, Any]:
@@ -32,31 +104,51 @@ def _stylegan2(resolution: int, batch_size: int = 32, **overrides) -> dict[str, 
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # 1797 8x8 digits at 16 px, one class per label: the relativistic loss with R1 + R2,
-    # an EMA generator (half-life 3 kimg, ramped up), batch 32 and Adam 5e-4 gave the
-    # best samples in 50 epochs in benchmarks/digits_quality.py (RESULTS.md: FD 1.8x the
-    # real-data floor over 3 seeds): 56 steps/epoch, 1-2 minutes on 2 quiet CPU cores.
-    "digits": dict(_SMALL, resolution=16, conditional=True, epochs=50, batch_size=32,
-                   lr_d=5e-4, lr_g=5e-4, network_args=dict(base_filters=32),
-                   loss="relativistic", r1_gamma=0.1, r2_gamma=0.1, ema_kimg=3.0,
-                   ema_rampup=0.05),
-    "mnist": dict(_SMALL, dataset="mnist", batch_size=128, epochs=20, network_args=_DCGAN64),
-    "fashion_mnist": dict(_SMALL, dataset="fashion_mnist", batch_size=128, epochs=30,
-                          network_args=_DCGAN64),
-    # Hinge loss + spectral norm + EMA: the usual stable recipe for small colour images.
-    "cifar10": dict(dataset="cifar10", resolution=32, channels=3, batch_size=128, epochs=100,
-                    latent_dim=128, network="dcgan",
-                    network_args=dict(base_filters=64, spectral_norm=True), loss="hinge",
-                    ema_decay=0.999, beta1=0.0, beta2=0.9, lr_d=2e-4, lr_g=1e-4,
-                    augment="color,translation,cutout"),
-    "celeba64": dict(dataset="celeb_a", resolution=64, channels=3, batch_size=64, epochs=20,
-                     latent_dim=128, network="dcgan", network_args=_DCGAN64, ema_decay=0.999,
-                     model_name="celeba64"),
-    # Few-shot folders (hundreds of images): ADA keeps D from memorising them.
+    # 1797 8x8 digits at 16 px, one class per label, the measured recipe above: FD 1.8x
+    # the real-data floor over 3 seeds in 50 epochs (56 steps/epoch, 1-2 minutes on 2
+    # quiet CPU cores).
+    "digits": dict(_SMALL, **_DIGITS_RECIPE, resolution=16, conditional=True, epochs=50,
+                   network_args=dict(base_filters=32)),
+    # MNIST's handwritten digits (TFDS) are the data the digits recipe was measured on,
+    # at their own size.
+    "mnist": _digits_recipe_at_32px("mnist"),
+    # "fashion_mnist" reads Debian's IDX files (apt-get install dataset-fashion-mnist)
+    # when installed, TFDS's otherwise (kgan.data.idx).
+    "fashion_mnist": _digits_recipe_at_32px("fashion_mnist"),
+    # R3GAN's CIFAR-10 configuration, `--preset=CIFAR10 --batch=512 --cond=1 --aug=1`:
+    # its network (SIZES["cifar32"]), class-conditional, gamma 0.05 -> 0.005, augmentation
+    # probability 0 -> 0.55, EMA half-life 0 -> 5000 kimg; 2e7 images = 400 epochs of
+    # CIFAR-10's 50,000 (R3GAN trains on at the final values: raise --epochs to follow).
+    "cifar10": dict(_r3gan(50_000, ema_kimg=5000.0), dataset="cifar10", resolution=32,
+                    channels=3, conditional=True, batch_size=512,
+                    network_args=_R3GAN_CIFAR32, r1_gamma=0.05, r2_gamma=0.05,
+                    augment_p=0.55),
+    # R3GAN's FFHQ-64 configuration (its 64 px faces; CelebA itself is unmeasured),
+    # `--preset=FFHQ-64 --batch=256 --aug=1`: its network (SIZES["ffhq64"]),
+    # unconditional, gamma 2 -> 0.2, augmentation probability 0 -> 0.3, EMA half-life
+    # 0 -> 500 kimg; 2e7 images = 123 epochs of CelebA's 162,770 training images.
+    "celeba64": dict(_r3gan(162_770, ema_kimg=500.0), dataset="celeb_a", resolution=64,
+                     channels=3, batch_size=256, network_args=_R3GAN_FFHQ64,
+                     r1_gamma=2.0, r2_gamma=2.0, augment_p=0.3, model_name="celeba64"),
+    # A folder of hundreds to thousands of photos (dataset: its path; the run is named
+    # after the folder), a DCGAN that trains on a CPU:
+    # - loss relativistic with R1 = R2 = 2: R3GAN's loss and its gamma at 64 px (FFHQ-64;
+    #   the digits' measured 0.1 at 16 px scaled by resolution^2, as StyleGAN2's gamma
+    #   heuristic scales, gives 1.6);
+    # - Adam 2e-4, betas 0 / 0.99: R3GAN's learning rate and final betas (StyleGAN2's
+    #   betas too);
+    # - EMA half-life 10 kimg with ramp-up 0.05: StyleGAN2-ADA's batch x 10 / 32 kimg at
+    #   batch 32, its one-GPU batch at 64 px;
+    # - DiffAugment's color, translation and cutout (Zhao et al. 2020, their policy for
+    #   100-shot data) applied with ADA's adaptive probability, target 0.6 (Karras et al.
+    #   2020), so that D does not memorise a small folder;
+    # - latent 128, base_filters 64 and 200 epochs: kgan's earlier folder64 values, not
+    #   measured (200 epochs of 1,000 images are 6,250 steps: raise --epochs for more).
     "folder64": dict(dataset="images", resolution=64, channels=3, batch_size=32, epochs=200,
-                     latent_dim=128, network="dcgan", network_args=_DCGAN64, r1_gamma=1.0,
-                     ema_decay=0.999, augment="color,translation,cutout", ada_target=0.6,
-                     model_name="folder64"),
+                     latent_dim=128, network="dcgan", network_args=_DCGAN64,
+                     loss="relativistic", r1_gamma=2.0, r2_gamma=2.0, lr_d=2e-4, lr_g=2e-4,
+                     beta1=0.0, beta2=0.99, ema_kimg=10.0, ema_rampup=0.05,
+                     augment="color,translation,cutout", ada_target=0.6),
     # StyleGAN2 on the 8x8 digits at 16 px, its smallest size, with narrow networks:
     # 1680 steps of 0.25-0.6 s on 2 CPU cores (17 min measured on busy cores); legible
     # digits from about epoch 10.
@@ -72,3 +164,55 @@ PRESETS: dict[str, dict[str, Any]] = {
                            augment="color,translation,cutout", ada_target=0.6,
                            model_name="faces128"),
 }
+
+FOLDER_PRESET = "folder64"
+
+
+def _dataset_presets() -> dict[str, str]:
+    """Data set name -> its preset: the first preset that names it ("images" is a
+    placeholder for a folder's path, not a name)."""
+    found: dict[str, str] = {}
+    for name, preset in PRESETS.items():
+        if preset["dataset"] != "images":
+            found.setdefault(preset["dataset"], name)
+    return found
+
+
+DATASET_PRESETS = _dataset_presets()
+_CHOICES = ("cifar10 (32 px colour), celeba64 (64 px colour, faces), mnist or fashion_mnist "
+            "(small grayscale images), folder64 (a folder of photos)")
+
+
+def preset_for(dataset: str | os.PathLike | None) -> str:
+    """The preset of a run that names `dataset` but no preset (kgan-train's default).
+
+    No data set: `DEFAULT_PRESET` (the digits demo). A data set with a preset of its own
+    gets it ("mnist", "fashion_mnist", "cifar10", "celeb_a" -> celeba64, "digits"), and so
+    does the folder of a Debian data package (/usr/share/datasets/fashion-mnist ->
+    fashion_mnist); an image folder gets folder64 (resolution, channels and the rest
+    still come from flags). Other sources have no preset that fits them all: a
+    ConfigError names the presets to pick from. Reads no data and loads no TensorFlow.
+    """
+    if dataset is None:
+        return DEFAULT_PRESET
+    name = os.fspath(dataset)
+    if name in DATASET_PRESETS:
+        return DATASET_PRESETS[name]
+    try:
+        kind = data.find_source(name).kind
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    if kind == "folder":
+        return FOLDER_PRESET
+    if kind == "idx":
+        path = os.path.realpath(os.path.expanduser(name))
+        for set_name, known in idx.DEBIAN_SETS.items():
+            if os.path.realpath(known.folder) in (path, os.path.dirname(path)):
+                return DATASET_PRESETS.get(set_name, DEFAULT_PRESET)
+        what = "IDX files"
+    else:
+        what = {"tfds": "a TFDS name", "arrays": "an array file"}.get(kind, kind)
+    raise ConfigError(
+        f"no preset fits --dataset {name!r} ({what}) by name: pick the closest with --preset NAME "
+        f"({_CHOICES}; all: {', '.join(PRESETS)}) and adjust it with flags (--resolution, "
+        "--channels, --conditional, ...).")
