@@ -1,14 +1,21 @@
 """train.py / kgan-train: flags -> config, --dry-run, and one-line errors for bad input."""
 
+import glob
+import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
-from kgan.cli.train import build_parser, config_from_args, main
+from kgan.cli import network
+from kgan.cli.train import build_parser, config_from_args, main, writes_run_dir
 from kgan.training import runner as training
 from kgan.training.config import TrainConfig
+from kgan.training.errors import RunError
+from kgan.training.rundir import check_run_dir, run_lock
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A run of seconds, for tests that would train if the check they test were missing.
@@ -67,11 +74,12 @@ def test_bad_flags_give_one_clear_line(argv, message, capsys, tmp_path):
     assert not (tmp_path / "run").exists()  # nothing written for a run that never started
 
 
-def test_unwritable_run_dir(capsys, tmp_path):
+def test_unwritable_run_dir_is_bad_input(capsys, tmp_path):
     (tmp_path / "file").write_text("")
-    assert main(["--run-dir", str(tmp_path / "file" / "run")]) == 1
+    assert main(["--run-dir", str(tmp_path / "file" / "run")]) == 2
     error = capsys.readouterr().err
     assert error.startswith(f"kgan-train: error: cannot write the run directory {tmp_path}")
+    assert "is a file, not a folder" in error and "--run-dir" in error
     assert error.count("\n") == 1
 
 
@@ -171,3 +179,136 @@ def test_sigterm_before_training_exits_143_in_one_line(tmp_path):
         "kgan-train: stopped by SIGTERM before training started; nothing to save.")
     assert "Traceback" not in process.stderr
     assert not (tmp_path / "run").exists()
+
+
+# ------------------------------------------------------------- deleted checkpoints
+def test_a_run_whose_checkpoint_folders_are_gone_needs_restart(capsys, tmp_path):
+    run_dir = tmp_path / "run"
+    argv = [*TINY, "--run-dir", str(run_dir), "--no-export"]
+    training.prepare_run_dir(_config(*argv))
+    (run_dir / "logs" / "events.out.tfevents.1").write_bytes(b"logged")
+    (run_dir / "samples" / "epoch_0001.png").write_bytes(b"sample")
+    shutil.rmtree(run_dir / "backup")
+    shutil.rmtree(run_dir / "checkpoints")
+    assert main(argv) == 1
+    _one_line_error(capsys, f"{run_dir} holds a run (config.json, logs/, samples/) whose "
+                            "backup/ and checkpoints/ folders are gone", "--restart")
+    assert (run_dir / "samples" / "epoch_0001.png").read_bytes() == b"sample"
+    assert sorted(os.listdir(run_dir)) == [".lock", "config.json", "logs", "samples"]
+
+
+def test_check_run_dir_refuses_missing_checkpoint_folders_without_restart(tmp_path, capsys):
+    config = TrainConfig(run_dir=str(tmp_path / "run"))
+    training.prepare_run_dir(config)
+    shutil.rmtree(tmp_path / "run" / "backup")
+    check_run_dir(config)  # the epoch snapshots are still there
+    shutil.rmtree(tmp_path / "run" / "checkpoints")
+    with pytest.raises(RunError, match=r"holds a run \(config.json, logs/, samples/\).*--restart"):
+        check_run_dir(config)
+    (tmp_path / "run" / "final.keras").write_bytes(b"model")
+    with pytest.raises(RunError, match=r"holds a trained run \(final.keras\) but no checkpoint"):
+        check_run_dir(config)
+    check_run_dir(config, restart=True)
+    assert "--restart: moved the previous run to" in capsys.readouterr().out
+    assert not (tmp_path / "run").exists()
+
+
+# ------------------------------------------------------------ one process per run dir
+HOLD_THE_LOCK = """
+import sys, time
+from kgan.training.rundir import run_lock
+with run_lock(sys.argv[1]):
+    print("locked", flush=True)
+    time.sleep(120)
+"""
+
+
+def _holder(run_dir):
+    """A process that holds `run_dir`'s lock until killed."""
+    env = dict(os.environ, PYTHONPATH=REPO)
+    process = subprocess.Popen([sys.executable, "-c", HOLD_THE_LOCK, str(run_dir)], env=env,
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline() == "locked\n"
+    return process
+
+
+def test_a_second_train_on_a_run_dir_in_use_refuses_naming_the_pid(capsys, tmp_path):
+    run_dir = tmp_path / "run"
+    holder = _holder(run_dir)
+    try:
+        assert main([*TINY, "--run-dir", str(run_dir), "--no-export"]) == 1
+        _one_line_error(capsys, f"{run_dir} is in use by another kgan-train (pid "
+                                f"{holder.pid}); wait for it to finish or stop it")
+        assert os.listdir(run_dir) == [".lock"]  # the holder's; nothing trained
+    finally:
+        holder.kill()
+        holder.wait()
+    # The kernel released the killed holder's lock: nothing is stuck.
+    with run_lock(str(run_dir)):
+        assert (run_dir / ".lock").read_text().split()[0] == str(os.getpid())
+        assert check_run_dir(TrainConfig(run_dir=str(run_dir)))  # the lock is no content
+
+
+def test_run_lock_is_reentrant_and_follows_restart(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    config = TrainConfig(run_dir=str(run_dir))
+    with run_lock(str(run_dir)):
+        with run_lock(str(run_dir)):  # the CLI and run() both take it
+            training.prepare_run_dir(config)
+        check_run_dir(config, restart=True)  # moves the old run (and its lock) aside
+        capsys.readouterr()
+        # The new run directory is locked too, not only the moved one.
+        process = subprocess.run(
+            [sys.executable, "-c", HOLD_THE_LOCK, str(run_dir)], capture_output=True,
+            text=True, env=dict(os.environ, PYTHONPATH=REPO), timeout=60)
+        assert process.returncode == 1 and f"pid {os.getpid()}" in process.stderr
+        assert _entries_of(run_dir) == [".lock"]
+    assert not run_dir.exists()
+
+
+def _entries_of(folder):
+    return sorted(os.listdir(folder))
+
+
+def test_only_the_chief_of_a_multi_worker_run_takes_the_lock():
+    cluster = {"worker": ["a:1", "b:1"]}
+    assert writes_run_dir({})
+    assert writes_run_dir({"TF_CONFIG": json.dumps(
+        {"cluster": cluster, "task": {"type": "worker", "index": 0}})})
+    assert not writes_run_dir({"TF_CONFIG": json.dumps(
+        {"cluster": cluster, "task": {"type": "worker", "index": 1}})})
+    with_chief = {"chief": ["c:1"], **cluster}
+    assert writes_run_dir({"TF_CONFIG": json.dumps(
+        {"cluster": with_chief, "task": {"type": "chief", "index": 0}})})
+    assert not writes_run_dir({"TF_CONFIG": json.dumps(
+        {"cluster": with_chief, "task": {"type": "worker", "index": 0}})})
+
+
+# ----------------------------------------------------------- --download without a network
+def test_download_without_a_network_fails_in_seconds(capsys, tmp_path, monkeypatch):
+    calls = []
+
+    def unreachable(*args, **kwargs):
+        calls.append(args)
+        return "storage.googleapis.com:443: name look-up failed (Temporary failure)"
+
+    monkeypatch.setattr(network, "probe", unreachable)
+    data_dir = tmp_path / "data"
+    started = time.monotonic()
+    assert main(["--preset", "mnist", "--download", "--data-dir", str(data_dir),
+                 "--run-dir", str(tmp_path / "run")]) == 2
+    assert time.monotonic() - started < 60 and calls
+    _one_line_error(capsys, "--download needs the internet, but storage.googleapis.com:443: "
+                            "name look-up failed", "tfds build mnist --data_dir=DIR",
+                    f"--data-dir {data_dir}")
+    assert not glob.glob(str(tmp_path / "**" / "*.tmp.*"), recursive=True)
+    assert not (tmp_path / "run").exists()
+
+
+def test_download_is_not_probed_without_download_or_for_prepared_data(monkeypatch):
+    monkeypatch.setattr(network, "probe", lambda *a, **k: pytest.fail("probed"))
+    network.check_download("mnist", None, download=False)
+    network.check_download("digits", None, download=True)  # not TFDS: nothing to download
+    monkeypatch.setattr(network, "probe", lambda *a, **k: "unreachable")
+    monkeypatch.setattr(network, "_prepared", lambda dataset, data_dir: True)
+    network.check_download("mnist", None, download=True)  # on disk: nothing to download

@@ -18,11 +18,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 
-from kgan.cli import exits
+from kgan.cli import exits, network, quiet
 from kgan.training.config import PRESETS, ConfigError, TrainConfig
 from kgan.training.errors import RunError, TrainingInterrupted
+from kgan.training.rundir import run_lock
 
 PROG = "kgan-train"
 
@@ -40,9 +42,13 @@ def _train(args: argparse.Namespace) -> int:
         if args.dry_run:
             print(config.to_json(), end="")
             return exits.OK
-        from kgan.training import runner  # TensorFlow work starts here
+        network.check_download(config.dataset, config.data_dir, config.download)
+        quiet.quiet_tensorflow(args.debug)
+        # A second kgan-train on this run directory refuses here, before TensorFlow works.
+        with run_lock(config.run_dir, enabled=writes_run_dir()):
+            from kgan.training import runner  # TensorFlow work starts here
 
-        result = runner.run(config, restart=args.restart)
+            result = runner.run(config, restart=args.restart)
     except TrainingInterrupted as error:
         print(f"{PROG}: {error}", file=sys.stderr)
         return exits.interrupted_status(error)
@@ -80,8 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print the resolved config as JSON and exit")
     parser.add_argument("--restart", action="store_true", default=False,
                         help="move an existing run directory aside and start over")
-    parser.add_argument("--debug", action="store_true", default=False,
-                        help="show tracebacks for errors")
+    quiet.add_debug_flag(parser)
     for field in dataclasses.fields(TrainConfig):
         if field.name != "preset":
             _add_field(parser, field)
@@ -91,6 +96,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction,
                         dest="v01_spectral_norm", help=argparse.SUPPRESS)
     return parser
+
+
+def writes_run_dir(environ=os.environ) -> bool:
+    """Whether this process writes the run directory: all but the non-chief workers of a
+    multi-worker run (TF_CONFIG), which share the chief's directory. Mirrors
+    `kgan.training.distribute.Setup.chief` without loading TensorFlow."""
+    try:
+        tf_config = json.loads(environ.get("TF_CONFIG") or "{}")
+        cluster, task = tf_config.get("cluster") or {}, tf_config.get("task") or {}
+        if len(cluster.get("worker", [])) + len(cluster.get("chief", [])) <= 1:
+            return True
+        if task.get("type") == "chief":
+            return True
+        return task.get("type") == "worker" and int(task.get("index", 0)) == 0 \
+            and not cluster.get("chief")
+    except (ValueError, TypeError, AttributeError):
+        return True  # the strategy set-up reports a malformed TF_CONFIG
 
 
 def _add_field(parser: argparse.ArgumentParser, field: dataclasses.Field) -> None:

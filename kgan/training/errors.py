@@ -15,3 +15,7 @@ class NonFiniteLossError(RunError):
 
 class TrainingInterrupted(RunError):
     """SIGINT (Ctrl-C) arrived; the state was saved and the run can be resumed."""
+
+
+class RunDirInUse(RunError):
+    """Another process holds the run directory's lock (the message names its PID)."""

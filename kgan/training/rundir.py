@@ -16,14 +16,27 @@ import json
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import time
+from collections.abc import Iterator
 
 from kgan.training.config import ConfigError, TrainConfig
-from kgan.training.errors import RunError, TrainingInterrupted
+from kgan.training.errors import RunDirInUse, RunError, TrainingInterrupted
 
-__all__ = ["RunPaths", "RunResult", "check_export_dir", "check_run_dir", "prepare_run_dir",
-           "writable_problem", "write_run_dir"]
+try:
+    import fcntl
+except ImportError:  # not POSIX: runs are not locked
+    fcntl = None
+
+__all__ = ["LOCK_FILE", "RunPaths", "RunResult", "check_export_dir", "check_run_dir",
+           "prepare_run_dir", "run_lock", "writable_problem", "write_run_dir"]
+
+#: Held (flock) by the process training into the run directory; holds its PID and host.
+LOCK_FILE = ".lock"
+
+
+BACKUP, CHECKPOINTS = "backup", "checkpoints"
 
 
 class RunPaths:
@@ -34,8 +47,8 @@ class RunPaths:
         self.config = os.path.join(root, "config.json")
         self.logs = os.path.join(root, "logs")
         self.samples = os.path.join(root, "samples")
-        self.backup = os.path.join(root, "backup")
-        self.checkpoints = os.path.join(root, "checkpoints")
+        self.backup = os.path.join(root, BACKUP)
+        self.checkpoints = os.path.join(root, CHECKPOINTS)
         self.final_model = os.path.join(root, "final.keras")
         self.result = os.path.join(root, "result.json")
         self.classifier = os.path.join(root, "metrics_classifier.keras")
@@ -84,22 +97,38 @@ def check_run_dir(config: TrainConfig, restart: bool = False) -> RunPaths:
     """Checks that the run directory is free or this run's (with `restart`, moves it
     aside first); writes nothing else, so a refused request leaves it as it was."""
     paths = RunPaths(config.run_dir)
-    if restart and os.path.isdir(paths.root) and os.listdir(paths.root):
+    if restart and _entries(paths.root):
         moved = _move_aside(paths.root)
+        _lock_again(paths.root)
         print(f"--restart: moved the previous run to {moved}")
     _check_existing(config, paths)
     return paths
 
 
 def write_run_dir(config: TrainConfig, paths: RunPaths) -> None:
-    """Creates the run's folders and (re)writes `config.json`."""
+    """Creates the run's folders and (re)writes `config.json`.
+
+    Raises:
+        ConfigError: the run directory cannot be written (exit status 2: bad input).
+        RunError: the disk is full.
+    """
     try:
         for folder in (paths.logs, paths.samples, paths.backup, paths.checkpoints):
             os.makedirs(folder, exist_ok=True)
         write_atomic(paths.config, config.to_json())
     except OSError as error:
-        raise RunError(f"cannot write the run directory {paths.root}: "
-                       f"{error.strerror or error}") from None
+        message = f"cannot write the run directory {paths.root}: {error.strerror or error}"
+        if error.errno == errno.ENOSPC:
+            raise RunError(message) from None
+        raise ConfigError(f"{message}; choose another --run-dir") from None
+
+
+def _entries(root: str) -> list[str]:
+    """What the run directory holds, apart from the lock file; [] when it is missing."""
+    try:
+        return [name for name in os.listdir(root) if name != LOCK_FILE]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def _check_existing(config: TrainConfig, paths: RunPaths) -> None:
@@ -115,11 +144,32 @@ def _check_existing(config: TrainConfig, paths: RunPaths) -> None:
                 f"{paths.root} holds a run with other settings ({'; '.join(changed)}); use "
                 "the same settings to resume, another --run-dir, or --restart to move the "
                 "old run aside and start over")
-    elif os.path.isdir(paths.root) and os.listdir(paths.root):
+        _check_checkpoint_folders(paths)
+    elif _entries(paths.root):
         raise RunError(f"{paths.root} is not empty and holds no config.json, so it is not a "
                        "kgan run; choose another --run-dir or pass --restart to move it aside")
     elif os.path.exists(paths.root) and not os.path.isdir(paths.root):
         raise RunError(f"cannot use {paths.root} as the run directory: it is a file")
+
+
+def _check_checkpoint_folders(paths: RunPaths) -> None:
+    """Refuses a run whose `backup/` and `checkpoints/` are both gone: `write_run_dir` makes
+    both with `config.json`, so someone deleted them, and training would start again at
+    step 0 over the run's logs, samples (and final model)."""
+    if os.path.isdir(paths.backup) or os.path.isdir(paths.checkpoints):
+        return  # RunState.restore finds what they hold, or refuses unreadable ones
+    trained = [p for p in (paths.final_model, paths.result) if os.path.exists(p)]
+    if trained:
+        raise RunError(f"{paths.root} holds a trained run ({os.path.basename(trained[0])}) "
+                       f"but no checkpoint in {paths.backup} or {paths.checkpoints}; "
+                       "training again would overwrite it: pass --restart to move it aside "
+                       "and start over")
+    kept = ", ".join(name + ("/" if os.path.isdir(os.path.join(paths.root, name)) else "")
+                     for name in sorted(_entries(paths.root)))
+    raise RunError(f"{paths.root} holds a run ({kept}) whose {BACKUP}/ and {CHECKPOINTS}/ "
+                   "folders are gone, so it cannot resume: training again would start at "
+                   "step 0 and overwrite its logs and samples; pass --restart to move it "
+                   "aside and start over")
 
 
 def _move_aside(root: str) -> str:
@@ -139,6 +189,140 @@ def _move_aside(root: str) -> str:
         raise RunError(f"--restart cannot move {root} to {target}: "
                        f"{error.strerror or error}") from None
     return target
+
+
+# ------------------------------------------------------------------ the lock
+# Run directories this process holds: real path -> [lock file descriptor, depth, folders
+# this process created for it (removed again when the run left them empty)].
+_HELD: dict[str, list] = {}
+
+
+@contextlib.contextmanager
+def run_lock(root: str, enabled: bool = True) -> Iterator[None]:
+    """Holds `RUN_DIR/.lock` for the block, so that a second process training into the
+    same run directory refuses at once (naming the PID, and the host, that holds it).
+
+    The lock is `fcntl.flock`: the kernel releases it when the holder exits or is killed,
+    so a crashed run never leaves it stuck (the file stays, with the last holder's PID).
+    It is re-entrant within a process (the CLI and `run()` may both take it), follows
+    `check_run_dir(restart=True)` into the new directory, and creates the run directory
+    when missing, removing it again when the block leaves it empty. `enabled=False`
+    (the non-chief workers of a multi-worker run, which share the chief's directory) does
+    nothing. Where the file system has no locks (some network mounts), runs go unlocked.
+
+    Raises:
+        RunDirInUse: another process holds the lock.
+        ConfigError: the run directory cannot be created or written.
+    """
+    if not enabled or fcntl is None:
+        yield
+        return
+    created = _make_dirs(root)
+    key = os.path.realpath(root)
+    if key in _HELD:
+        _HELD[key][1] += 1
+    else:
+        try:
+            _HELD[key] = [_acquire(root), 1, created]
+        except BaseException:
+            _remove_empty(created)
+            raise
+    try:
+        yield
+    finally:
+        held = _HELD[key]
+        held[1] -= 1
+        if held[1] == 0:
+            del _HELD[key]
+            _release(root, held[0], held[2])
+
+
+def _make_dirs(root: str) -> list[str]:
+    """Creates `root` and missing parents; returns the folders made, outermost first."""
+    missing, folder = [], os.path.abspath(root)
+    while not os.path.lexists(folder):
+        missing.insert(0, folder)
+        folder = os.path.dirname(folder)
+    problem = writable_problem(root)
+    if problem is None:
+        try:
+            for folder in missing:
+                os.mkdir(folder)
+        except OSError as error:
+            problem = error.strerror or str(error)
+    if problem:
+        _remove_empty(missing)
+        raise ConfigError(f"cannot write the run directory {root}: {problem}; choose "
+                          "another --run-dir")
+    return missing
+
+
+def _acquire(root: str) -> int | None:
+    """Locks a fresh `RUN_DIR/.lock` and writes "PID HOST" into it; its descriptor."""
+    path = os.path.join(root, LOCK_FILE)
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise ConfigError(f"cannot write the run directory {root}: "
+                              f"{error.strerror or error}; choose another --run-dir") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
+            raise RunDirInUse(f"{root} is in use by another kgan-train ({holder}); wait for "
+                              "it to finish or stop it, or choose another --run-dir") from None
+        except OSError:  # no locks on this file system
+            os.close(fd)
+            return None
+        # A holder that was leaving may have removed the file between open and flock.
+        with contextlib.suppress(OSError):
+            if os.path.samestat(os.fstat(fd), os.stat(path)):
+                break
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+    return fd
+
+
+def _holder(fd: int) -> str:
+    """"pid 123" (+ " on host h" when another machine's), from the lock file."""
+    try:
+        pid, _, host = os.pread(fd, 256, 0).decode("utf-8", "replace").strip().partition(" ")
+    except OSError:
+        pid, host = "", ""
+    if not pid.isdigit():
+        return "pid unknown"
+    return f"pid {pid}" + (f" on host {host}" if host and host != socket.gethostname() else "")
+
+
+def _release(root: str, fd: int | None, created: list[str]) -> None:
+    if _entries(root) == [] and created:  # nothing but the lock: leave no trace
+        with contextlib.suppress(OSError):
+            os.remove(os.path.join(root, LOCK_FILE))
+        _remove_empty(created)
+    if fd is not None:
+        os.close(fd)
+
+
+def _remove_empty(folders: list[str]) -> None:
+    for folder in reversed(folders):
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
+
+
+def _lock_again(root: str) -> None:
+    """After --restart moved a locked run aside, locks the new run directory in its place
+    (the old lock moved with the old run)."""
+    held = _HELD.get(os.path.realpath(root))
+    if held is None:
+        return
+    created = _make_dirs(root)
+    fd = _acquire(root)
+    if held[0] is not None:
+        os.close(held[0])
+    held[0], held[2] = fd, created
 
 
 def check_export_dir(config: TrainConfig) -> None:
