@@ -52,11 +52,23 @@ def find_model_file(source: str) -> str:
 
 
 def default_model_name(source: str) -> str:
-    """The run directory's name, or the file's stem; what the server will call it."""
+    """The run directory's name, or the file's stem, as a valid model name (characters
+    other than letters, digits, '_', '.', '-' become '_'); what the server will call it."""
+    from kgan.serving.limits import model_name_from
+
     source = os.path.abspath(source)
     if os.path.isdir(source):
-        return os.path.basename(source)
-    return os.path.splitext(os.path.basename(source))[0]
+        return model_name_from(os.path.basename(source))
+    return model_name_from(os.path.splitext(os.path.basename(source))[0])
+
+
+def model_name(args: argparse.Namespace) -> str:
+    """--model-name, checked (kgan-train's rule: never a path), or the default from SOURCE."""
+    from kgan.serving.limits import check_model_name
+
+    if args.model_name is None:
+        return default_model_name(args.source)
+    return check_model_name(args.model_name, "--model-name")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -93,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _export(args: argparse.Namespace) -> str:
-    path = find_model_file(args.source)  # before TensorFlow loads: bad input fails fast
+    name = model_name(args)  # before TensorFlow loads: bad input fails fast
+    path = find_model_file(args.source)
     from kgan.training.rundir import writable_problem
 
     problem = writable_problem(args.export_dir)
@@ -110,7 +123,7 @@ def _export(args: argparse.Namespace) -> str:
         raise SourceError(f"cannot load {path}: {' '.join(str(error).split())[:300]}"
                           ) from None
     return export_generator(
-        model, args.export_dir, model_name=args.model_name or default_model_name(args.source),
+        model, args.export_dir, model_name=name,
         version=args.version, overwrite=args.overwrite, num_classes=args.num_classes)
 
 

@@ -33,12 +33,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kgan.sampling import latents_from_seeds
+from kgan.gan.sampling import latents_from_seeds
 from kgan.serving.limits import (
     MAX_BATCH_SIZE,
     TRUNCATED_SIGNATURES,
     check_labels,
     check_latents,
+    check_model_name,
     check_seeds,
     check_truncation,
 )
@@ -88,7 +89,9 @@ def export_generator(
             Keras generator taking `z` (and an int `label` when it has two inputs).
         export_dir: folder of models; the version goes to `export_dir/model_name/`, or to
             `export_dir/` itself when `model_name` is None (then it is the model folder).
-        model_name: the name TF Serving serves the model under (`models.config`).
+        model_name: the name TF Serving serves the model under (`models.config`): letters,
+            digits, '_', '.', '-' (`kgan.serving.limits.MODEL_NAME_PATTERN`), so the
+            version never lands outside `export_dir`.
         version: positive integer to write; None takes the next free number (max + 1, so
             the new export becomes the "latest" a server picks up).
         overwrite: replace `version` if it exists; without it an existing version is
@@ -106,6 +109,8 @@ def export_generator(
     if version is not None and (isinstance(version, bool) or int(version) != version
                                 or version < 1):
         raise ValueError(f"version must be a positive integer, got {version!r}")
+    if model_name is not None:
+        check_model_name(model_name, "model_name")  # a folder of export_dir, never a path
     model_dir = os.path.join(os.fspath(export_dir), model_name) if model_name else (
         os.fspath(export_dir))
     name = model_name or os.path.basename(os.path.abspath(model_dir))

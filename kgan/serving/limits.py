@@ -2,19 +2,22 @@
 
 The export's signatures enforce the same limits inside the graph (`kgan.serving.signatures`),
 with the same words; these checks let Python callers and the REST client fail before a
-round trip, without TensorFlow (standard library and NumPy only).
+round trip, without TensorFlow (standard library and NumPy only). The served model's name
+(a folder of EXPORT_DIR and a segment of the server's URLs) follows one rule here too.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["INT64_MAX", "INT64_MIN", "MAX_BATCH_SIZE", "TRUNCATED_SIGNATURES", "TRUNCATION_RANGE",
-           "as_seeds", "check_batch_size", "check_labels", "check_latents", "check_seeds",
-           "check_truncation", "labels_from_seeds"]
+__all__ = ["INT64_MAX", "INT64_MIN", "MAX_BATCH_SIZE", "MODEL_NAME_PATTERN", "TRUNCATED_SIGNATURES",
+           "TRUNCATION_RANGE", "as_seeds", "check_batch_size", "check_labels", "check_latents",
+           "check_model_name", "check_seeds", "check_truncation", "labels_from_seeds",
+           "model_name_from"]
 
 #: Largest batch one request may carry. Equals `max_batch_size` in
 #: serving/batching_parameters.txt, so server-side batching never builds a batch the graph
@@ -26,8 +29,26 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 #: extrapolate (StyleGAN, Karras et al. 2019, figure 8 shows psi = -1); beyond this range
 #: the images are noise, so such a value is taken for a mistake.
 TRUNCATION_RANGE = (-1.0, 2.0)
+#: A served model's name (kgan-train's --model-name, kgan-export's): one folder inside
+#: EXPORT_DIR, never a path out of it, and one segment of TF Serving's REST URLs.
+MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 #: The export's signature with a per-row `truncation` input, by the signature it extends.
 TRUNCATED_SIGNATURES = {"generate": "generate_truncated", "serving_default": "latents_truncated"}
+
+
+def check_model_name(name: str, what: str = "model name") -> str:
+    """Returns `name` if it matches MODEL_NAME_PATTERN (so "", "..", "a/b", "/abs" and
+    names with spaces are refused); `what` names it in the message (e.g. a flag)."""
+    if not isinstance(name, str) or not MODEL_NAME_PATTERN.fullmatch(name):
+        raise ValueError(f"{what} must be letters, digits, '_', '.' and '-', starting with a "
+                         f"letter or digit, got {name!r}")
+    return name
+
+
+def model_name_from(text: str) -> str:
+    """A model name made from a folder's or file's name: other characters become '_'."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", text).lstrip("_.-")
+    return name or "model"
 
 
 def check_latents(z, latent_dim: int) -> np.ndarray:

@@ -1,0 +1,67 @@
+"""The served model's name: one rule (kgan-train's) for kgan-export and export_generator,
+so a version never lands outside EXPORT_DIR."""
+
+import os
+
+import keras
+import pytest
+
+from kgan.cli import export as cli
+from kgan.serving.limits import check_model_name, model_name_from
+
+BAD_NAMES = ["", ".", "..", "../evil", "/abs/evil", "a/b", "a b", "name\n", "-x", "_x"]
+
+
+@pytest.mark.parametrize("name", ["digits", "faces.v2", "a-b_c", "9"])
+def test_good_names(name):
+    assert check_model_name(name) == name
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_bad_names_are_refused(name):
+    with pytest.raises(ValueError, match=r"must be letters, digits, '_', '.' and '-'"):
+        check_model_name(name)
+
+
+def test_names_made_from_folders_are_valid():
+    assert model_name_from("my run") == "my_run"
+    assert model_name_from("..") == "model"
+    assert model_name_from("_Faces 64") == "Faces_64"
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    """A tiny bare generator (z [N, 4] -> 8x8x1 images) saved as a .keras file."""
+    z = keras.Input([4])
+    x = keras.layers.Dense(64, activation="tanh")(z)
+    generator = keras.Model(z, keras.layers.Reshape([8, 8, 1])(x), name="generator")
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    generator.save(path)
+    return path
+
+
+@pytest.mark.parametrize("name", ["../evil", "", "a/b", os.sep + "evil"])
+def test_kgan_export_refuses_a_model_name_that_is_a_path(model_file, tmp_path, capsys, name):
+    exports = tmp_path / "exports"
+    assert cli.main([str(model_file), str(exports), "--model-name", name]) == 2
+    error = capsys.readouterr().err
+    assert error == (f"kgan-export: error: --model-name must be letters, digits, '_', '.' and "
+                     f"'-', starting with a letter or digit, got {name!r}\n")
+    assert sorted(os.listdir(tmp_path)) == []  # nothing written, inside or outside
+
+
+def test_kgan_export_default_name_follows_the_rule(model_file, tmp_path, capsys):
+    run_dir = tmp_path / "my run"
+    run_dir.mkdir()
+    os.link(model_file, run_dir / "final.keras")
+    assert cli.main([str(run_dir), str(tmp_path / "exports")]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "exports" / "my_run" / "1")
+
+
+def test_export_generator_refuses_a_path_as_model_name(model_file, tmp_path):
+    from kgan.serving.export import export_generator
+
+    generator = keras.models.load_model(model_file)
+    with pytest.raises(ValueError, match="model_name must be letters"):
+        export_generator(generator, tmp_path / "exports", model_name="../evil")
+    assert os.listdir(tmp_path) == []
