@@ -211,3 +211,49 @@ def test_a_tfds_data_dir_asks_for_tfds_fashion_mnist(tmp_path):
     # With Debian's files installed, naming a TFDS data dir still means TFDS's copy.
     message = _error(data.DatasetNotPreparedError, "fashion_mnist", data_dir=str(tmp_path))
     assert "apt-get install dataset-fashion-mnist" in message
+
+
+# ---------------------------------------------------------------- the quality benchmark
+
+
+def _fashion_quality():
+    import importlib
+    import sys
+
+    benchmarks = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                              "benchmarks")
+    if benchmarks not in sys.path:
+        sys.path.insert(0, benchmarks)
+    return importlib.import_module("fashion_quality")
+
+
+@needs_fashion
+def test_fashion_quality_quick(tmp_path):  # ~10 s
+    import json
+    import math
+
+    fashion_quality = _fashion_quality()
+    out = tmp_path / "fashion.json"
+    result = fashion_quality.main(["--quick", "--out", str(out), "--grids", str(tmp_path)])
+    (row,) = result["rows"]
+    floor = result["floor"]
+    assert row["config"]["preset"] == "fashion_mnist" and row["config"]["conditional"]
+    assert row["steps"] == 2 and row["budget_minutes"] is None and row["finite"]
+    assert row["count"] == floor["count"] == 256 and result["train_images"] == 512
+    for scores in (row, floor):
+        assert math.isfinite(scores["frechet_distance"]) and math.isfinite(scores["kid"])
+        assert 0 <= scores["precision"] <= 1 and 0 <= scores["recall"] <= 1
+        assert len(scores["class_shares"]) == 10 and 0 <= scores["label_agreement"] <= 1
+    assert "without_ema" in row  # the preset's EMA generator, and the raw one
+    assert floor["frechet_distance"] < row["frechet_distance"]
+    assert 0 < result["classifier"]["test_accuracy"] <= 1
+    assert "| 256 training images (floor) |" in result["markdown"]
+    assert os.path.isfile(row["grid"]) and json.loads(out.read_text())["rows"][0]["steps"] == 2
+
+
+def test_fashion_quality_measures_fashion_mnist_only():
+    fashion_quality = _fashion_quality()
+    with pytest.raises(ValueError, match="measures Fashion-MNIST"):
+        fashion_quality.train_config(["--preset", "digits"])
+    config = fashion_quality.train_config(["--loss", "hinge"], quick=True)
+    assert (config.preset, config.loss, config.steps_per_epoch) == ("fashion_mnist", "hinge", 2)
