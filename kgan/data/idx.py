@@ -229,10 +229,9 @@ def find_files(path: str | os.PathLike, split: str) -> IdxFiles:
                       for p in _variants(path, prefix, "images", "idx3")]
         images = _first(candidates)
         if images is None:
-            names = ", ".join(os.path.basename(p) for p in candidates[:2])
-            raise ValueError(f"{path} has no {base} images: looked for {names} (or "
-                             f"{'test' if base == 'test' else 'train'}-images...); put the "
-                             f"split's IDX files there, or choose the other split.")
+            names = " or ".join(f"{p}-images-idx3-ubyte[.gz]" for p in SPLIT_PREFIXES[base])
+            raise ValueError(f"{path} has no {base} images: looked for {names}; put the "
+                             "split's IDX files there, or choose the other split.")
         prefix = os.path.basename(images).split("-", 1)[0]
         labels = _variants(path, prefix, "labels", "idx1")
         return IdxFiles(images, _first(labels), tuple(labels))
