@@ -30,12 +30,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 
 import numpy as np
 
 from kgan.cli import exits
+from kgan.cli.seeds import join_negative_values, parse_seeds
 from kgan.serving.client import (
     GrpcClient,
     RestClient,
@@ -48,51 +48,7 @@ from kgan.serving.client import (
     save_pngs,
     served_num_classes,
 )
-from kgan.serving.limits import as_seeds, check_truncation
-
-#: Most seeds one command asks for (a typo such as 0-10000000000 should not fill memory).
-MAX_SEEDS = 100_000
-_SEED_PART = re.compile(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?$")
-
-
-def parse_seeds(text: str) -> list[int]:
-    """Reads "0-15" (inclusive range), "1,5,9" (list), a mix ("0-3,10"), and negative
-    seeds: "-5" or "-5--1" (the range -5..-1)."""
-    seeds = []
-    for part in text.split(","):
-        match = _SEED_PART.match(part)
-        if not match:
-            raise argparse.ArgumentTypeError(
-                f"{part.strip()!r} is not a seed or a range (e.g. 7, 0-15, -5--1)")
-        start, stop = int(match[1]), int(match[2] if match[2] is not None else match[1])
-        if stop < start:
-            raise argparse.ArgumentTypeError(f"range {part.strip()} is empty: write the "
-                                             "smaller seed first")
-        if len(seeds) + stop - start + 1 > MAX_SEEDS:
-            raise argparse.ArgumentTypeError(f"more than {MAX_SEEDS} seeds asked for")
-        seeds += range(start, stop + 1)
-    try:
-        as_seeds(seeds)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return seeds
-
-
-def _join_negative_values(argv: list[str]) -> list[str]:
-    """`--seeds -5` -> `--seeds=-5`: argparse takes a value that starts with '-' for a
-    flag unless it is a plain negative number, which "-5--1" is not."""
-    joined, skip = [], False
-    for index, arg in enumerate(argv):
-        if skip:
-            skip = False
-            continue
-        following = argv[index + 1] if index + 1 < len(argv) else ""
-        if arg == "--seeds" and following.startswith("-"):
-            joined.append(f"--seeds={following}")
-            skip = True
-        else:
-            joined.append(arg)
-    return joined
+from kgan.serving.limits import check_truncation
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -195,7 +151,7 @@ def _run(args, client) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = _parser().parse_args(_join_negative_values(argv))
+    args = _parser().parse_args(join_negative_values(argv))
     with exits.sigterm_as_interrupt():
         try:
             client = _client(args)

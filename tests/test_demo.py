@@ -177,7 +177,7 @@ def test_interpolation_runs_from_a_to_b(embedded):
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda b: b.generate([-1]), "seed must be a whole number from 0"),
+    (lambda b: b.generate([-2**63 - 1]), "seed must be a whole number from -9223372036854775808"),
     (lambda b: b.generate(["7"]), "seed must be a whole number"),
     (lambda b: b.generate([]), "at least one seed"),
     (lambda b: b.generate([1], labels=[3]), r"from 0 to 2 \(this model has 3 classes\)"),
@@ -203,8 +203,9 @@ def test_page_parameters_and_permalinks(embedded):
 
 
 @pytest.mark.parametrize("query, message", [
-    ({"seed": "abc"}, "seed must be a whole number from 0 to 9223372036854775807, got 'abc'"),
-    ({"seed": "-3"}, "seed must be a whole number"),
+    ({"seed": "abc"}, "seed must be a whole number from -9223372036854775808 to "
+                      "9223372036854775807, got 'abc'"),
+    ({"seed": "-3.5"}, "seed must be a whole number"),
     ({"seed": "1", "n": "65"}, "n (images in the grid) must be a whole number from 1 to 64"),
     ({"seed": "1", "label": "7"}, "label (this model has 3 classes) must be a whole number "
                                   "from 0 to 2, got '7'"),

@@ -35,7 +35,7 @@ from kgan.serving.warmup import read_warmup
 LATENT, CLASSES = 8, 3
 FAKES = os.path.join(os.path.dirname(__file__), "serving_fakes.py")
 CLIENT_CLI = os.path.join(os.path.dirname(__file__), os.pardir, "serving", "client.py")
-TRUNCATION_INFO = {"default": 0.7, "min": 0.0, "max": 1.0, "signature": "generate_truncated"}
+TRUNCATION_INFO = {"default": 0.7, "min": -1.0, "max": 2.0, "signature": "generate_truncated"}
 
 
 def tiny_stylegan2(num_classes=None, noise=0.0, seed=0) -> kgan.GAN:
@@ -325,7 +325,7 @@ def test_command_line_truncation(served, tmp_path):
 def test_demo_finds_the_truncated_signature(exported, served):
     embedded = backends.EmbeddedBackend(exported["cond"][1])
     assert embedded.info.truncation == backends.Truncation(
-        0.7, 0.0, 1.0, rank=1, signature="generate_truncated",
+        0.7, -1.0, 2.0, rank=1, signature="generate_truncated",
         latents_signature="latents_truncated")
     local = served["local"]
     np.testing.assert_array_equal(embedded.generate([4, 5]).images,  # the default, 0.7

@@ -22,26 +22,10 @@ import argparse
 import os
 import sys
 
-from kgan.cli import exits
+from kgan.cli import exits, quiet
+from kgan.cli.seeds import join_negative_values, parse_seeds
 
-
-def parse_seeds(text: str) -> list[int]:
-    """ "0-3,7" -> [0, 1, 2, 3, 7]; ranges are inclusive."""
-    seeds = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        low, dash, high = part.partition("-")
-        try:
-            first, last = int(low), int(high if dash else low)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"seeds are whole numbers or ranges like 0-15, separated by commas; got "
-                f"{part!r}") from None
-        if first > last:
-            raise argparse.ArgumentTypeError(f"empty range {part!r}: write it low-high")
-        seeds.extend(range(first, last + 1))
-    if not seeds:
-        raise argparse.ArgumentTypeError("give at least one seed, e.g. --seeds 0-15")
-    return seeds
+__all__ = ["main", "parse_seeds", "write_outputs"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
         epilog="\n\n".join(__doc__.split("\n\n")[1:]))
     parser.add_argument("source", help="a .keras file, a run directory, or an export folder")
     parser.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-15"),
-                        help="seeds for --grid/--out, e.g. 0-15 or 3,7,42 (default 0-15)")
+                        help="seeds for --grid/--out, e.g. 0-15, 3,7,42 or -5--1 (any "
+                             "int64; default 0-15)")
     parser.add_argument("--label", type=int, help="class for every image (conditional models)")
     parser.add_argument("--truncation", type=float,
                         help="truncation psi, for generators with a truncation input")
@@ -72,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     anim.add_argument("--fps", type=float, default=12.0, help="frames per second")
     anim.add_argument("--bounce", action="store_true",
                       help="play back from B to A too, for a seamless loop")
+    quiet.add_debug_flag(parser)
     return parser
 
 
@@ -86,24 +72,33 @@ def _check(args: argparse.Namespace) -> None:
         raise ValueError("--scale and --columns must be >= 1 and --padding >= 0")
     if args.fps <= 0:
         raise ValueError(f"--fps must be > 0, got {args.fps}")
+    if args.truncation is not None:  # the export's range (kgan.serving.limits), up front
+        from kgan.serving.limits import check_truncation
+
+        check_truncation(args.truncation, 1)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the command; returns the exit status (0, 1, 2, 130 Ctrl-C or 143 SIGTERM)."""
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parser().parse_args(join_negative_values(argv))
     try:
         with exits.sigterm_as_interrupt():
             _check(args)
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+            quiet.quiet_tensorflow(args.debug)
             from kgan.demo.backends import load_backend
 
             backend = load_backend(args.source)
             written = write_outputs(backend, args)
     except (ValueError, FileNotFoundError, ImportError) as error:
+        if args.debug:
+            raise
         return _fail(error, 2)
     except KeyboardInterrupt as error:
         return exits.interrupted_status(error)
     except Exception as error:  # one readable line instead of a traceback
+        if args.debug:
+            raise
         return _fail(error, 1)
     for path in written:
         print(path)

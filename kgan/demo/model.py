@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kgan.serving.limits import latest_version
+from kgan.serving.limits import INT64_MAX, INT64_MIN, latest_version
 
-#: Largest seed the `generate` signature takes (int64).
-MAX_SEED = 2**63 - 1
+#: Seeds the `generate` signature takes: every int64, negative ones too.
+MIN_SEED, MAX_SEED = INT64_MIN, INT64_MAX
 #: Images per call: the export's MAX_BATCH_SIZE (kgan.serving.signatures).
 MAX_BATCH = 64
 INFO_FILE = os.path.join("assets.extra", "kgan.json")
@@ -69,14 +69,14 @@ class Images:
 
 
 def check_seeds(seeds) -> np.ndarray:
-    """Seeds as int64 [N]: whole numbers in [0, 2**63); N >= 1."""
+    """Seeds as int64 [N]: whole numbers in [-2**63, 2**63); N >= 1."""
     values = list(np.atleast_1d(np.asarray(seeds, dtype=object)))
     if not values:
         raise ValueError("empty request: ask for at least one seed")
     for value in values:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
-                or not 0 <= int(value) <= MAX_SEED:
-            raise ValueError(f"seed must be a whole number from 0 to {MAX_SEED}, "
+                or not MIN_SEED <= int(value) <= MAX_SEED:
+            raise ValueError(f"seed must be a whole number from {MIN_SEED} to {MAX_SEED}, "
                              f"got {value!r}")
     return np.asarray([int(v) for v in values], np.int64)
 

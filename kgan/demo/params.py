@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
 from kgan.demo.media import MAX_FRAMES
-from kgan.demo.model import MAX_BATCH, MAX_SEED, ModelInfo
+from kgan.demo.model import MAX_BATCH, MAX_SEED, MIN_SEED, ModelInfo
 
 #: Grid sizes the picker offers (any 1..MAX_BATCH works in the address).
 GRID_SIZES = (1, 4, 9, 16, 25, 36, 49, 64)
@@ -94,7 +94,7 @@ def _whole(text: str | None, name: str, low: int, high: int) -> int:
 def _seed(text: str | None, name: str) -> int:
     if text is None or not text.strip():
         raise BadRequest(f"{name} is missing: an interpolation needs both a and b seeds")
-    return _whole(text, name, 0, MAX_SEED)
+    return _whole(text, name, MIN_SEED, MAX_SEED)
 
 
 def _label(text: str | None, info: ModelInfo) -> int | None:

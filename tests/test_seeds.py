@@ -1,0 +1,103 @@
+"""One seed rule (every int64, negative ones too) and one truncation range
+(kgan.serving.limits.TRUNCATION_RANGE) for the export, kgan-generate, the demo and
+serving/client.py."""
+
+import argparse
+import os
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from kgan.cli import generate as generate_cli
+from kgan.cli.seeds import join_negative_values, parse_seeds
+from kgan.demo import params
+from kgan.demo.model import ModelInfo, Truncation, check_seeds, check_truncation, truncation_from
+from kgan.serving.limits import INT64_MAX, INT64_MIN, TRUNCATION_RANGE
+
+
+@pytest.mark.parametrize("text, seeds", [
+    ("-3", [-3]), ("-5--3", [-5, -4, -3]), ("-1-1", [-1, 0, 1]), ("0-2, 7", [0, 1, 2, 7]),
+    (str(INT64_MIN), [INT64_MIN]),
+])
+def test_seed_lists_take_every_int64(text, seeds):
+    assert parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize("text, words", [
+    ("a-b", "is not a seed or a range"), ("3-1", "is empty"),
+    (str(INT64_MAX + 1), "int64's range"), ("0-100000", "more than 100000 seeds"),
+])
+def test_bad_seed_lists(text, words):
+    with pytest.raises(argparse.ArgumentTypeError, match=words):
+        parse_seeds(text)
+
+
+def test_negative_values_are_joined_to_their_flag():
+    assert join_negative_values(["--seeds", "-5--1", "--grid", "g.png"]) == [
+        "--seeds=-5--1", "--grid", "g.png"]
+    assert join_negative_values(["--seeds", "--grid"]) == ["--seeds", "--grid"]
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory):
+    """An unconditional 8x8 export of a tiny bare generator."""
+    from kgan.serving.export import export_generator
+
+    keras.utils.set_random_seed(1)
+    z = keras.Input([4])
+    x = keras.layers.Dense(64, activation="tanh", kernel_initializer=keras.initializers.
+                           RandomNormal(stddev=3.0))(z)
+    generator = keras.Model(z, keras.layers.Reshape([8, 8, 1])(x))
+    root = tmp_path_factory.mktemp("exports")
+    return export_generator(generator, root, model_name="tiny")
+
+
+def test_kgan_generate_takes_negative_seeds(export, tmp_path):
+    from kgan.serving.export import ExportedGenerator
+
+    out = tmp_path / "pngs"
+    assert generate_cli.main([os.path.dirname(export), "--seeds", "-3", "--out", str(out)]) == 0
+    assert generate_cli.main([os.path.dirname(export), "--seeds", "-5--4", "--out",
+                              str(out)]) == 0
+    assert sorted(os.listdir(out)) == ["seed_-3.png", "seed_-4.png", "seed_-5.png"]
+    expected = ExportedGenerator(export).generate([-3, -5])["images"]
+    for seed, image in zip((-3, -5), expected, strict=True):
+        np.testing.assert_array_equal(np.asarray(Image.open(out / f"seed_{seed}.png")),
+                                      image[..., 0])
+
+
+def test_the_demo_takes_negative_seeds():
+    info = ModelInfo("m", (8, 8, 1), 4)
+    assert params.parse_view({"seed": "-3", "n": "4"}, info).seeds == [-3, -2, -1, 0]
+    view = params.parse_view({"a": "-7", "b": str(INT64_MIN)}, info)
+    assert (view.a, view.b) == (-7, INT64_MIN)
+    assert check_seeds([-3, INT64_MIN]).tolist() == [-3, INT64_MIN]
+    with pytest.raises(params.BadRequest, match=f"from {INT64_MIN} to {INT64_MAX}"):
+        params.parse_view({"seed": str(INT64_MIN - 1)}, info)
+
+
+@pytest.mark.parametrize("value", [TRUNCATION_RANGE[0] - 0.5, TRUNCATION_RANGE[1] + 3])
+def test_kgan_generate_refuses_truncation_outside_the_export_range(export, value, tmp_path,
+                                                                   capsys):
+    code = generate_cli.main([os.path.dirname(export), "--truncation", str(value), "--grid",
+                              str(tmp_path / "g.png")])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("kgan-generate: error: truncation must lie in [-1, 2]"), error
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_a_kgan_export_accepts_the_whole_range_in_the_demo():
+    from kgan.serving.signatures import TRUNCATION_INFO
+
+    assert (TRUNCATION_INFO["min"], TRUNCATION_INFO["max"]) == TRUNCATION_RANGE
+    spec = truncation_from({"generate_truncated": {"seed": 1, "truncation": 1}},
+                           TRUNCATION_INFO)
+    assert spec == Truncation(0.7, *TRUNCATION_RANGE, rank=1, signature="generate_truncated",
+                              latents_signature=None)
+    for value in (*TRUNCATION_RANGE, 1.5, -0.5):
+        assert check_truncation(value, spec) == value
+    with pytest.raises(ValueError, match="from -1 to 2"):
+        check_truncation(2.5, spec)
