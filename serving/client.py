@@ -34,7 +34,7 @@ import sys
 
 import numpy as np
 
-from kgan.cli import exits
+from kgan.cli import exits, quiet
 from kgan.cli.seeds import join_negative_values, parse_seeds
 from kgan.serving.client import (
     GrpcClient,
@@ -64,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=["columnar", "row"], default="columnar",
                         help="REST request format")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    quiet.add_debug_flag(parser)
     commands = parser.add_subparsers(dest="command", required=True)
     by_seed = commands.add_parser("generate", help="images for seeds (signature generate)")
     by_seed.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-15"),
@@ -152,16 +153,19 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(join_negative_values(argv))
+    quiet.quiet_tensorflow(args.debug, load=bool(args.grpc))  # REST needs no TensorFlow
     with exits.sigterm_as_interrupt():
         try:
             client = _client(args)
             _run(args, client)
-        except ServingError as error:
-            return _fail(error, exits.STOPPED)
-        except ValueError as error:  # our own checks, before anything is sent
-            return _fail(error, exits.BAD_INPUT)
-        except OSError as error:  # writing --out / --grid
-            return _fail(f"cannot write: {error}", exits.STOPPED)
+        except (ServingError, ValueError, OSError) as error:
+            if args.debug:
+                raise
+            if isinstance(error, ServingError):
+                return _fail(error, exits.STOPPED)
+            if isinstance(error, ValueError):  # our own checks, before anything is sent
+                return _fail(error, exits.BAD_INPUT)
+            return _fail(f"cannot write: {error}", exits.STOPPED)  # --out / --grid
         except KeyboardInterrupt as error:
             how = "stopped by SIGTERM" if isinstance(error, exits.Terminated) else "interrupted"
             print(f"client.py: {how}", file=sys.stderr)

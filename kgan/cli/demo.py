@@ -25,6 +25,8 @@ import importlib.util
 import os
 import sys
 
+from kgan.cli import quiet
+
 EXTRA_PACKAGES = ("starlette", "uvicorn", "imageio")
 
 
@@ -44,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", type=int, help="served version to pin (default: latest)")
     parser.add_argument("--num-classes", type=int,
                         help="classes of a served conditional model (default: asked)")
+    quiet.add_debug_flag(parser)
     return parser
 
 
@@ -98,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet.quiet_tensorflow(args.debug)
     from kgan.demo.app import create_app
     from kgan.demo.server import bind, serve, url_of
 
@@ -107,6 +110,8 @@ def _run(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError, KeyError) as error:
         return _fail(error, 2)
     except Exception as error:  # TF Serving unreachable or refusing: one line, status 1
+        if args.debug:
+            raise
         return _fail(error, 1)
     try:
         sock = bind(args.host, args.port)

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from kgan.cli import exits
+from kgan.cli import exits, quiet
 
 PROG = "kgan-evaluate"
 Sampler = Callable[[int, int], np.ndarray]  # (count, first_seed) -> images in [-1, 1]
@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=250)
     p.add_argument("--k", type=int, default=5, help="neighbourhood size for pr/dc")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    quiet.add_debug_flag(p)
     return p
 
 
@@ -71,16 +72,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with exits.sigterm_as_interrupt():
             names = check_args(args)  # before TensorFlow loads
+            quiet.quiet_tensorflow(args.debug)
             report = evaluate(args, names)
     except KeyboardInterrupt as error:
         how = exits.interruption(error)
         print(f"{PROG}: {how}", file=sys.stderr)
         return exits.interrupted_status(error)
     except _BAD_INPUT as error:
+        if args.debug:
+            raise
         print(f"{PROG}: error: {_one_line(error)}", file=sys.stderr)
         return 2
     except Exception as error:
-        if not _stopped(error):
+        if args.debug or not _stopped(error):
             raise
         print(f"{PROG}: error: the evaluation stopped: {type(error).__name__}: "
               f"{_one_line(error)}", file=sys.stderr)

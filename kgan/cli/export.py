@@ -21,7 +21,7 @@ import argparse
 import os
 import sys
 
-from kgan.cli import exits
+from kgan.cli import exits, quiet
 
 PROG = "kgan-export"
 FINAL_MODEL = "final.keras"
@@ -83,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="replace --version if it exists")
     parser.add_argument("--num-classes", type=int,
                         help="classes of a bare conditional generator (a GAN knows them)")
+    quiet.add_debug_flag(parser)
     return parser
 
 
@@ -97,8 +98,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{PROG}: {how}; nothing was published", file=sys.stderr)
             return exits.interrupted_status(error)
         except (SourceError, FileExistsError, ValueError) as error:
+            if args.debug:
+                raise
             return _fail(error, exits.BAD_INPUT)
         except Exception as error:  # one readable line instead of a traceback
+            if args.debug:
+                raise
             return _fail(error, exits.STOPPED)
     print(version_dir)
     return exits.OK
@@ -112,6 +117,7 @@ def _export(args: argparse.Namespace) -> str:
     problem = writable_problem(args.export_dir)
     if problem:
         raise SourceError(f"EXPORT_DIR {args.export_dir}: {problem}")
+    quiet.quiet_tensorflow(args.debug)
     import keras
 
     import kgan  # noqa: F401  (registers kgan classes so load_model finds them)
