@@ -1,4 +1,4 @@
-"""kgan: train GANs with Keras 3 on TensorFlow; serve the generator with TF Serving.
+"""kgan: train GANs with Keras 3 on TensorFlow or JAX; serve the generator with TF Serving.
 
 Example:
     >>> import keras, kgan
@@ -9,54 +9,45 @@ Example:
     >>> kgan.export_generator(gan, "exports", model_name="digits")
 
 Submodules load on first use (PEP 562), so `kgan-train --help`, config validation and
-the REST client never import TensorFlow. kgan's Keras serializables (`kgan>GAN`, the
+the REST client import neither TensorFlow nor JAX. The Keras backend is the user's
+(`KERAS_BACKEND`, TensorFlow when unset). kgan's Keras serializables (`kgan>GAN`, the
 networks' layers, schedules) are registered as soon as Keras is loaded, so
 `keras.models.load_model("gan.keras")` works after a plain `import kgan`.
 """
 
-import importlib
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from kgan import _serializables  # noqa: E402
+from kgan import _lazy, _serializables  # noqa: E402
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
-# Public name -> (module, attribute or None for the module itself).
-_LAZY = {
-    "GAN": ("kgan.gan", "GAN"),
-    "export_generator": ("kgan.serving.export", "export_generator"),
-    "augment": ("kgan.augment", None),
-    "callbacks": ("kgan.training.callbacks", None),
-    "data": ("kgan.data", None),
-    "distribute": ("kgan.training.distribute", None),
-    "evaluation": ("kgan.evaluation", None),
-    "features": ("kgan.evaluation.features", None),
-    "losses": ("kgan.losses", None),
-    "metrics": ("kgan.evaluation.metrics", None),
-    "networks": ("kgan.networks", None),
-    "sampling": ("kgan.sampling", None),
-    "schedules": ("kgan.schedules", None),
-    "serving": ("kgan.serving", None),
-    "training": ("kgan.training", None),
+# Public name -> "module:attribute", or "module" for the module itself.
+_NAMES = {
+    "GAN": "kgan.gan.model:GAN",
+    "export_generator": "kgan.serving.export:export_generator",
+    "augment": "kgan.gan.augment",
+    "callbacks": "kgan.training.callbacks",
+    "data": "kgan.data",
+    "distribute": "kgan.training.distribute",
+    "evaluation": "kgan.evaluation",
+    "features": "kgan.evaluation.features",
+    "gan": "kgan.gan",
+    "losses": "kgan.gan.losses",
+    "metrics": "kgan.evaluation.metrics",
+    "networks": "kgan.networks",
+    "sampling": "kgan.gan.sampling",
+    "schedules": "kgan.gan.schedules",
+    "serving": "kgan.serving",
+    "training": "kgan.training",
 }
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module 'kgan' has no attribute {name!r}")
-    module_name, attribute = _LAZY[name]
-    value = importlib.import_module(module_name)
-    if attribute is not None:
-        value = getattr(value, attribute)
-    globals()[name] = value
-    return value
+__all__ = sorted(_NAMES)
+__getattr__ = _lazy.attributes(__name__, _NAMES)
 
 
 def __dir__():
-    return sorted([*globals(), *_LAZY])
+    return sorted([*globals(), *_NAMES])
 
 
 _serializables.register_when_keras_loads()

@@ -17,20 +17,25 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
+import os
 import sys
 
 import wrapt
 
 # Every module that defines a `register_keras_serializable` class or function.
 MODULES = (
-    "kgan.gan",
-    "kgan.augment",
-    "kgan.schedules",
+    "kgan.gan.model",
+    "kgan.gan.augment",
+    "kgan.gan.schedules",
+    "kgan.networks.families.common",
     "kgan.networks.families.r3gan",
     "kgan.networks.families.resnet",
     "kgan.networks.families.stylegan2",
 )
-_WATCHED = ("keras", "tensorflow")
+# On the TensorFlow backend Keras loads inside TensorFlow's import: wait for both. JAX's
+# Keras needs no TensorFlow.
+_WATCHED = ("keras", "tensorflow") if os.environ.get(
+    "KERAS_BACKEND", "tensorflow") == "tensorflow" else ("keras",)
 _state = {"done": False}
 
 

@@ -1,6 +1,5 @@
-"""Old path (kgan 0.1) of `kgan.training.distribute`; both names are the same module."""
+"""Old path (kgan 0.1) of `kgan.training.distribute`: the same module, with a DeprecationWarning."""
 
-import importlib
-import sys
+from kgan import _lazy
 
-sys.modules[__name__] = importlib.import_module("kgan.training.distribute")
+_lazy.alias(__name__, "kgan.training.distribute")

@@ -1,6 +1,5 @@
-"""Old path (kgan 0.1) of `kgan.evaluation.metrics`; both names are the same module."""
+"""Old path (kgan 0.1) of `kgan.evaluation.metrics`: the same module, with a DeprecationWarning."""
 
-import importlib
-import sys
+from kgan import _lazy
 
-sys.modules[__name__] = importlib.import_module("kgan.evaluation.metrics")
+_lazy.alias(__name__, "kgan.evaluation.metrics")

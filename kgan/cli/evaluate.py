@@ -182,7 +182,7 @@ def _version_dir(path: str) -> str:
 
 
 def _export_sampler(version_dir: str) -> tuple[Sampler, tuple[int, int, int]]:
-    from kgan.sampling import labels_from_seeds
+    from kgan.gan.sampling import labels_from_seeds
     from kgan.serving.export import ExportedGenerator
 
     served = ExportedGenerator(version_dir)
@@ -190,7 +190,7 @@ def _export_sampler(version_dir: str) -> tuple[Sampler, tuple[int, int, int]]:
     def sample(count: int, seed: int) -> np.ndarray:
         seeds = np.arange(seed, seed + count, dtype=np.int64)
         # Same default labels as GAN.generate, so a .keras file and its export agree.
-        labels = (labels_from_seeds(seeds, served.num_classes).numpy()
+        labels = (np.asarray(labels_from_seeds(seeds, served.num_classes))
                   if served.num_classes else None)
         images = served.generate(seeds, labels)["images"]
         return images.astype(np.float32) / 127.5 - 1.0

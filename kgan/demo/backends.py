@@ -264,7 +264,7 @@ class KerasBackend(Backend):
 
     def _run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from kgan.images import to_uint8_numpy
-        from kgan.sampling import latents_from_seeds, sample_images
+        from kgan.gan.sampling import latents_from_seeds, sample_images
 
         outputs = {}
         z = inputs.get("z")

@@ -33,7 +33,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kgan.sampling import latents_from_seeds
+from kgan.gan.sampling import latents_from_seeds
 from kgan.serving.limits import (
     MAX_BATCH_SIZE,
     TRUNCATED_SIGNATURES,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import keras
 import tensorflow as tf
 
-from kgan.sampling import latents_from_seeds
+from kgan.gan.sampling import latents_from_seeds
 from kgan.serving.limits import (
     MAX_BATCH_SIZE,
     TRUNCATED_SIGNATURES,

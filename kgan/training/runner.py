@@ -26,7 +26,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kgan import data, schedules
+from kgan import data
+from kgan.gan import schedules
 from kgan.gan import GAN
 from kgan.training import distribute
 from kgan.training.callbacks import HParams, ImageGrid, QualityMetrics, ScalarLogger
@@ -223,7 +224,7 @@ class _Ramp:
 def _augment(config: TrainConfig):
     if config.augment == NO_AUGMENT:
         return None
-    from kgan.augment import Augment
+    from kgan.gan.augment import Augment
 
     adaptive = config.ada_target is not None
     return Augment(config.augment, initial_probability=0.0 if adaptive else config.augment_p,

@@ -12,6 +12,7 @@ import keras
 from keras import layers
 
 from kgan.networks import MAX_RESOLUTION, MIN_RESOLUTION
+from kgan.networks.families.common import SyncBatchNormalization
 
 
 def dcgan(
@@ -128,4 +129,4 @@ def _dcgan_discriminator(resolution, channels, num_classes, widths, spectral_nor
 
 def _batch_norm() -> layers.BatchNormalization:
     # Synchronized: statistics over the global batch, so N replicas train like one device.
-    return layers.BatchNormalization(synchronized=True)
+    return SyncBatchNormalization()

@@ -32,7 +32,6 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers, ops
 
 from kgan.networks import MAX_RESOLUTION
@@ -113,14 +112,19 @@ class LowpassDownsample2D(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="kgan")
 class GroupedConv2D(layers.Conv2D):
-    """`Conv2D` whose grouped convolution runs as TensorFlow's own op.
+    """`Conv2D` whose grouped convolution runs as TensorFlow's own op on TensorFlow.
 
-    Keras's TensorFlow backend wraps every grouped conv in an XLA-compiled function (a CPU
-    workaround for older TensorFlow); TensorFlow 2.21 runs grouped convs natively on CPU and
-    GPU, and exported graphs must not be XLA-compiled (DESIGN.md, rule 6).
+    Keras 3.15's TensorFlow backend wraps every grouped conv in an XLA-compiled function (a
+    CPU workaround for older TensorFlow); TensorFlow 2.21 runs grouped convs natively on CPU
+    and GPU, and exported graphs must not be XLA-compiled (DESIGN.md, rule 6). Other
+    backends use Keras's own convolution.
     """
 
     def convolution_op(self, inputs, kernel):
+        if keras.backend.backend() != "tensorflow":
+            return super().convolution_op(inputs, kernel)
+        import tensorflow as tf
+
         return tf.nn.convolution(inputs, kernel, strides=self.strides,
                                  padding=self.padding.upper(), dilations=self.dilation_rate)
 

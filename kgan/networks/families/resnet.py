@@ -32,6 +32,8 @@ import math
 import keras
 from keras import layers, ops
 
+from kgan.networks.families.common import SyncBatchNormalization
+
 # Recommended sizes: tiny for a 32 px digits demo on CPU, cifar32 = SNGAN's CIFAR-10 widths
 # (G 256, D 128), imagenet128 = SNGAN's 128 px projection-discriminator widths.
 SIZES = {
@@ -71,9 +73,9 @@ class ConditionalBatchNormalization(layers.Layer):
     def build(self, input_shape):
         shape = input_shape[0]
         channels = shape[-1]
-        self.norm = layers.BatchNormalization(
+        self.norm = SyncBatchNormalization(
             momentum=self.momentum, epsilon=self.epsilon, center=False, scale=False,
-            synchronized=True, dtype=self.dtype_policy, name="norm")
+            dtype=self.dtype_policy, name="norm")
         self.norm.build(shape)
         self.gamma = self.add_weight(shape=(self.num_classes, channels), initializer="ones",
                                      name="gamma")
@@ -169,7 +171,7 @@ def _generator(channels, latent_dim, num_classes, widths) -> keras.Model:
 
     def norm(x, name):
         if label is None:
-            return layers.BatchNormalization(synchronized=True, name=name)(x)
+            return SyncBatchNormalization(name=name)(x)
         return ConditionalBatchNormalization(num_classes, name=name)([x, label])
 
     x = layers.Dense(4 * 4 * widths[0], name="dense")(z)
@@ -184,7 +186,7 @@ def _generator(channels, latent_dim, num_classes, widths) -> keras.Model:
         y = layers.ReLU(name=f"{name}_relu2")(norm(y, f"{name}_norm2"))
         y = _conv(width, 3, f"{name}_conv2")(y)
         x = layers.Add(name=f"{name}_add")([shortcut, y])
-    x = layers.BatchNormalization(synchronized=True, name="output_norm")(x)
+    x = SyncBatchNormalization(name="output_norm")(x)
     x = layers.ReLU(name="output_relu")(x)
     images = layers.Conv2D(channels, 3, padding="same", activation="tanh", dtype="float32",
                            name="images")(x)

@@ -26,7 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kgan import replicas
+from kgan.gan import randomness
 from kgan.networks.families.stylegan2_layers import (
     EqualizedDense,
     EqualizedEmbedding,
@@ -86,10 +86,10 @@ def noise_from_seeds(seeds, size: int) -> tf.Tensor:
 
 def noise_from_batch_seed(batch, size: int, seed) -> tf.Tensor:
     """This replica's rows of one global noise draw [N, size] from a batch seed (an int,
-    or a [2] int tensor as `tf.random.stateless_normal` takes)."""
+    or a seed of `kgan.gan.randomness.seed`)."""
     if isinstance(seed, (int, np.integer)):
-        seed = [int(seed), NOISE_STREAM]
-    return replicas.global_normal(batch, [size], tf.cast(seed, tf.int64))
+        seed = randomness.seed(int(seed), NOISE_STREAM)
+    return randomness.global_normal(batch, [size], seed)
 
 
 @keras.saving.register_keras_serializable(package="kgan")

@@ -11,35 +11,12 @@ noise from the image's seed (`noise_seeds=seed`), and accept a truncation psi pe
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-# Second seed word for latents; labels use another so the two streams never collide.
-_LATENT_STREAM = 0x5EED
-_LABEL_STREAM = 0x1ABE
+from kgan.gan.randomness import LATENT_STREAM, labels_from_seeds, latents_from_seeds
 
-
-def latents_from_seeds(seeds: tf.Tensor, latent_dim: int) -> tf.Tensor:
-    """Maps int seeds [N] to standard-normal latents [N, latent_dim], one per seed.
-
-    Example:
-        >>> z = latents_from_seeds(tf.constant([0, 1], tf.int64), 8)   # [2, 8] float32
-    """
-    seeds = tf.cast(tf.convert_to_tensor(seeds), tf.int64)
-
-    def one(seed: tf.Tensor) -> tf.Tensor:
-        pair = tf.stack([seed, tf.constant(_LATENT_STREAM, tf.int64)])
-        return tf.random.stateless_normal([latent_dim], seed=pair, dtype=tf.float32)
-
-    return tf.map_fn(one, seeds, fn_output_signature=tf.TensorSpec([latent_dim], tf.float32))
-
-
-def labels_from_seeds(seeds: tf.Tensor, num_classes: int) -> tf.Tensor:
-    """Cycles seeds through the classes (seed % num_classes), int32 [N].
-
-    Consecutive seeds then cover every class, which makes sample grids readable.
-    """
-    seeds = tf.cast(tf.convert_to_tensor(seeds), tf.int64)
-    return tf.cast(tf.math.floormod(seeds, num_classes), tf.int32)
+__all__ = ["LATENT_STREAM", "check_truncation", "generator_options", "is_style_based",
+           "labels_from_seeds", "latents_from_seeds", "sample_images", "style_mix_images"]
 
 
 def is_style_based(generator) -> bool:
@@ -59,9 +36,9 @@ def generator_options(generator, seeds=None, truncation=None) -> dict:
         return {}
     options = {}
     if seeds is not None:
-        options["noise_seeds"] = tf.cast(tf.convert_to_tensor(seeds), tf.int64)
+        options["noise_seeds"] = ops.convert_to_tensor(np.asarray(seeds, np.int64), "int64")
     if truncation is not None:
-        options["truncation_psi"] = tf.cast(tf.convert_to_tensor(truncation), tf.float32)
+        options["truncation_psi"] = ops.convert_to_tensor(truncation, "float32")
     return options
 
 
@@ -95,7 +72,7 @@ def sample_images(
             raise ValueError(f"Number of images must be >= 1, got {n_or_z}.")
         start = np.random.randint(0, 2**31) if seed is None else int(seed)
         seeds = np.arange(start, start + int(n_or_z), dtype=np.int64)
-        z = latents_from_seeds(seeds, latent_dim).numpy()
+        z = np.asarray(latents_from_seeds(seeds, latent_dim))
     else:
         z = np.asarray(n_or_z, dtype=np.float32)
         if z.ndim != 2 or z.shape[1] != latent_dim:
@@ -144,7 +121,7 @@ def style_mix_images(generator, latent_dim: int, num_classes: int | None, seeds_
             inputs = z if side_labels is None else [z, side_labels[rows]]
             ws.append(generator.map_ws(inputs, 1.0 if psi is None else psi[rows]))
         mixed = generator.mix_styles(ws[0], ws[1], cutoff)
-        images = generator.synthesis(mixed, noise_seeds=tf.constant(a[rows]))
+        images = generator.synthesis(mixed, noise_seeds=ops.convert_to_tensor(a[rows], "int64"))
         chunks.append(np.asarray(images, np.float32))
     return _in_range(np.concatenate(chunks))
 
@@ -160,7 +137,7 @@ def _sampling_labels(n: int, num_classes: int | None, seeds, labels):
     if not num_classes:
         return None
     if labels is None:
-        return labels_from_seeds(seeds if seeds is not None else np.arange(n), num_classes).numpy()
+        return labels_from_seeds(seeds if seeds is not None else np.arange(n), num_classes)
     labels = np.asarray(labels, dtype=np.int32).reshape(-1)
     if len(labels) != n or labels.min() < 0 or labels.max() >= num_classes:
         raise ValueError(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 
 @keras.saving.register_keras_serializable(package="kgan")
@@ -40,18 +40,18 @@ class Cosine(keras.optimizers.schedules.LearningRateSchedule):
         self.duration = int(duration)
 
     def __call__(self, step):
-        progress = tf.minimum(tf.cast(step, tf.float32) / float(self.duration), 1.0)
-        return self.end + (self.start - self.end) * 0.5 * (1.0 + tf.cos(math.pi * progress))
+        progress = ops.minimum(ops.cast(step, "float32") / float(self.duration), 1.0)
+        return self.end + (self.start - self.end) * 0.5 * (1.0 + ops.cos(math.pi * progress))
 
     def get_config(self) -> dict:
         return {"start": self.start, "end": self.end, "duration": self.duration}
 
 
-def value_at(value, step) -> tf.Tensor:
+def value_at(value, step):
     """A float, or a schedule evaluated at `step`, as a float32 tensor."""
     if callable(value):
-        return tf.cast(value(step), tf.float32)
-    return tf.constant(float(value), tf.float32)
+        return ops.cast(value(step), "float32")
+    return ops.convert_to_tensor(float(value), "float32")
 
 
 def is_active(value) -> bool:

@@ -1,14 +1,13 @@
-"""What `kgan.GAN` checks and decides from its arguments, kept apart so gan.py shows
+"""What `kgan.GAN` checks and decides from its arguments, kept apart so model.py shows
 the training step itself: validation with messages that say how to fix the input, the
 one-D-pass choice, loss-scale wrapping, and the `LastValue` tracker."""
 
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
-from keras import callbacks, layers, metrics, mixed_precision, optimizers, saving
+from keras import callbacks, layers, metrics, mixed_precision, ops, optimizers, saving
 
-from kgan import schedules
+from kgan.gan import schedules
 
 
 class LastValue(metrics.Metric):
@@ -22,10 +21,10 @@ class LastValue(metrics.Metric):
         self.value = self.add_variable((), "zeros", dtype="float32", aggregation="mean")
 
     def update_state(self, value):
-        self.value.assign(tf.cast(value, "float32"))
+        self.value.assign(ops.cast(value, "float32"))
 
     def result(self):
-        return tf.identity(self.value)
+        return ops.convert_to_tensor(self.value)
 
     def reset_state(self):
         self.value.assign(0.0)
@@ -102,11 +101,6 @@ def cross_sample_layers(model) -> list[str]:
     return found
 
 
-def first_replica_aggregation(next_creator, **kwargs):
-    kwargs["aggregation"] = tf.VariableAggregation.ONLY_FIRST_REPLICA
-    return next_creator(**kwargs)
-
-
 def is_keras_object(value) -> bool:
     return hasattr(value, "get_config")
 
@@ -152,9 +146,41 @@ def check_networks(generator, discriminator, latent_dim, num_classes):
 
 
 def check_batch_shape(shape, image_shape):
-    if shape.rank is not None and tuple(shape[1:]) != tuple(image_shape) and None not in shape[1:]:
+    shape = tuple(shape)
+    if len(shape) and shape[1:] != tuple(image_shape) and None not in shape[1:]:
         raise ValueError(
             f"The data has images of shape {tuple(shape[1:])} but the networks expect "
             f"{tuple(image_shape)}. Load the data at this resolution and channel count "
             "(e.g. kgan.data.load(..., resolution=..., channels=...))."
         )
+
+
+class OptimizerPair:
+    """`GAN.optimizer`: the discriminator's and the generator's optimizers as the one
+    `model.optimizer` Keras's trainers expect. Its `variables` (both optimizers') are
+    part of the state that JAX's stateless `train_step(state, data)` threads; Keras's
+    learning-rate callbacks visit `optimizers` one by one; `iterations` counts G steps.
+    Not saved itself: `d_optimizer` and `g_optimizer` are saved as the GAN's attributes.
+    """
+
+    def __init__(self, d_optimizer, g_optimizer):
+        self.optimizers = [d_optimizer, g_optimizer]
+
+    @property
+    def variables(self) -> list:
+        return [v for optimizer in self.optimizers for v in optimizer.variables]
+
+    @property
+    def iterations(self):
+        return self.optimizers[1].iterations
+
+    @property
+    def built(self) -> bool:
+        return all(optimizer.built for optimizer in self.optimizers)
+
+    def build(self, variables=None) -> None:
+        """Both are built by `GAN.build_for_training` (each for its own network)."""
+
+    def finalize_variable_values(self, variables) -> None:
+        for optimizer in self.optimizers:
+            optimizer.finalize_variable_values(variables)

@@ -1,23 +1,23 @@
-"""`GAN`: a keras.Model whose `train_step` alternates discriminator and generator updates."""
+"""`GAN`: a keras.Model whose `train_step` alternates discriminator and generator updates,
+written once in `keras.ops`; `kgan.gan.backends` runs it on TensorFlow or JAX."""
 
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
-from keras import Model, metrics, optimizers, saving
+from keras import Model, metrics, ops, optimizers, saving
 
-from kgan import gan_options, losses, replicas, schedules, style_training
-from kgan.gan_options import LastValue
-from kgan.gan_regularisers import Regularisers
-from kgan.gan_style import StyleHooks
-from kgan.sampling import sample_images
+from kgan.gan import backends, ema, losses, randomness, regularizers, schedules, style
+from kgan.gan import options as gan_options
+from kgan.gan.options import LastValue
+from kgan.gan.sampling import sample_images
+from kgan.gan.style import StyleHooks
 
 # Random streams per train step: 4 per discriminator step plus 4 for the generator step.
 _STREAMS_PER_D_STEP = 4
 
 
 @saving.register_keras_serializable(package="kgan")
-class GAN(Regularisers, StyleHooks, Model):
+class GAN(StyleHooks, Model):
     """A generator and a discriminator trained against each other with `fit()`.
 
     Each train step runs `d_steps` discriminator updates on real and generated batches,
@@ -30,8 +30,16 @@ class GAN(Regularisers, StyleHooks, Model):
     are scored in one call on their concatenation, and R1 / R2 are the input gradients of
     that same forward pass, taken through the augmentation (DESIGN.md, rule 4).
 
+    The step is the same code on TensorFlow and JAX: it reads and assigns variables and
+    takes gradients through `kgan.gan.backends` (a tape, or `jax.value_and_grad` inside
+    Keras's stateless `train_step(state, data)`).
+
+    Conditional runs: the fakes of both the D and the G step take the real batch's labels
+    (stylegan2-ada-pytorch draws them from the training set's labels for both phases),
+    so fakes follow the data's class frequencies and relativistic pairs share a class.
+
     A style-based generator (with `mapping` and `synthesis`, e.g. StyleGAN2) trains as
-    Karras et al. 2020 do (`kgan.style_training`): noise drawn per pass from the step's
+    Karras et al. 2020 do (`kgan.gan.style`): noise drawn per pass from the step's
     seed, optional style mixing, w_avg following the mean w, and path-length
     regularisation (`compile(pl_weight=...)`); `generate(..., truncation=psi)` and
     `style_mix` sample it.
@@ -81,8 +89,8 @@ class GAN(Regularisers, StyleHooks, Model):
         super().__init__(**kwargs)
         gan_options.check_networks(generator, discriminator, latent_dim, num_classes)
         ema_half_life = gan_options.check_options(d_steps, ema_decay, ema_half_life, ema_rampup)
-        self.style_mixing = style_training.check_style_mixing(style_mixing, generator)
-        self.style_based = style_training.is_style_based(generator)
+        self.style_mixing = style.check_style_mixing(style_mixing, generator)
+        self.style_based = style.is_style_based(generator)
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = int(latent_dim)
@@ -95,7 +103,7 @@ class GAN(Regularisers, StyleHooks, Model):
         self.seed = int(seed)
         self.image_shape = tuple(generator.output_shape[1:])
         has_ema = self.ema_decay is not None or self.ema_half_life is not None
-        self.ema_generator = self._clone_generator() if has_ema else None
+        self.ema_generator = ema.clone(generator) if has_ema else None
         if augment is not None and not augment.built:
             augment.build((None, *self.image_shape))
         self.step_counter = self.add_weight(
@@ -143,7 +151,7 @@ class GAN(Regularisers, StyleHooks, Model):
             reg_interval: lazy regularisation (StyleGAN2): R1/R2 only every this many D
                 steps, weighted by the interval (16 in the paper); 1 is every step.
             pl_weight: path-length regularisation weight (StyleGAN2: 2) for style-based
-                generators; 0 disables it (`kgan.style_training`).
+                generators; 0 disables it (`kgan.gan.style`).
             pl_interval: the path-length penalty every this many G steps, weighted by
                 the interval (4 in the paper).
             pl_batch_shrink: its pass uses global batch / pl_batch_shrink images (2).
@@ -162,18 +170,15 @@ class GAN(Regularisers, StyleHooks, Model):
         self.single_d_pass = gan_options.choose_single_pass(single_d_pass, self.discriminator)
         self.reg_interval = gan_options.check_interval("reg_interval", reg_interval)
         self.pl_weight, self.pl_interval, self.pl_batch_shrink, self.pl_decay = (
-            style_training.check_path_length(pl_weight, pl_interval, pl_batch_shrink, pl_decay,
+            style.check_path_length(pl_weight, pl_interval, pl_batch_shrink, pl_decay,
                                              self.generator))
         self.d_optimizer = gan_options.with_loss_scaling(optimizers.get(d_optimizer))
         self.g_optimizer = gan_options.with_loss_scaling(optimizers.get(g_optimizer))
-        if kwargs.get("jit_compile") is True and not getattr(self.augment, "xla_compatible", True):
-            raise ValueError(
-                "jit_compile=True cannot compile this augmentation (it has no XLA kernel); "
-                "use jit_compile=False or another policy."
-            )
-        steps_per_execution = kwargs.get("steps_per_execution", 1)
-        replicas.check_steps_per_execution(steps_per_execution, self.distribute_strategy)
+        self._backend.check_compile(self, kwargs)
         super().compile(**kwargs)
+        # Keras's trainers keep `model.optimizer`'s variables in the training state (JAX's
+        # stateless step): the pair holds both optimizers' (kgan.gan.options).
+        self.optimizer = gan_options.OptimizerPair(self.d_optimizer, self.g_optimizer)
         self._compile_args = dict(
             d_optimizer=self.d_optimizer, g_optimizer=self.g_optimizer, loss=loss,
             gradient_penalty=gradient_penalty, r1_gamma=self.r1_gamma, r2_gamma=self.r2_gamma,
@@ -244,36 +249,41 @@ class GAN(Regularisers, StyleHooks, Model):
         """`keras.Model.fit`, after checking that every replica gets an equal batch and
         that no callback tunes `model.optimizer`, which a GAN does not train with."""
         gan_options.refuse_single_optimizer_callbacks(kwargs.get("callbacks"))
-        replicas.check_replica_batches(x, kwargs.get("batch_size"), self.distribute_strategy)
+        self._backend.check_fit(self, x, kwargs.get("batch_size"))
         return super().fit(x, *args, **kwargs)
 
-    def train_step(self, data):
-        # Every op of the step waits for the batch: when a data set of unknown length runs
-        # out, `next` fails inside the compiled step, and without this the parts that do
-        # not read the batch (G's pass on noise, its batch-norm statistics, the step
-        # counter) would already have run for a step that never happened.
-        with tf.control_dependencies([t for t in tf.nest.flatten(data) if t is not None]):
-            return self._train_step(data)
+    @property
+    def _backend(self):
+        return backends.current()
+
+    def train_step(self, *args):
+        """One GAN step: `train_step(data)` on TensorFlow, `train_step(state, data)` on JAX."""
+        return self._backend.run_train_step(self, self._step_when_batch_arrives, *args)
+
+    def _step_when_batch_arrives(self, data):
+        return self._backend.after_batch(data, lambda: self._train_step(data))
 
     def _train_step(self, data):
         real, labels = self._unpack(data)
-        step = self.step_counter.value
+        step = ops.convert_to_tensor(self.step_counter)
         if self.augment_probability is not None:
             self.augment.probability.assign(
-                tf.clip_by_value(schedules.value_at(self.augment_probability, step), 0.0, 1.0))
+                ops.clip(schedules.value_at(self.augment_probability, step), 0.0, 1.0))
         for index in range(self.d_steps):
             self._discriminator_step(real, labels, step, index)
         self._generator_step(real, labels, step)
         if self.ema_generator is not None:
-            self._update_ema(step, tf.shape(real)[0])
+            beta = ema.beta(step, randomness.static_batch(real), self.ema_decay,
+                            self.ema_half_life, self.ema_rampup)
+            ema.update(self.ema_generator, self.generator, beta)
         self._track_state()
         self.step_counter.assign_add(1)
         return self._results()
 
     def _discriminator_step(self, real, labels, step, index):
-        batch = tf.shape(real)[0]
+        batch = randomness.static_batch(real)
         first = index * _STREAMS_PER_D_STEP
-        z = replicas.global_normal(batch, [self.latent_dim], self._seed(step, first))
+        z = randomness.global_normal(batch, [self.latent_dim], self._seed(step, first))
         fake, _ = self._fakes(z, labels, step, index)
         seeds = [self._seed(step, first + k) for k in (1, 2, 3)]  # GP alpha, T(real), T(fake)
 
@@ -284,100 +294,109 @@ class GAN(Regularisers, StyleHooks, Model):
         if regularised and self.reg_interval > 1:
             # Lazy regularisation (Karras et al. 2020): R1/R2 every `reg_interval` D steps,
             # weighted by the interval; the cheap branch skips the double backward pass.
-            due = tf.equal(self.d_optimizer.iterations % self.reg_interval, 0)
-            outputs = tf.cond(due, lambda: gradients(True), lambda: gradients(False))
+            # Keyed on the GAN's own D-step count, which a skipped (overflowed) step
+            # advances too, unlike the loss-scale optimizer's iterations.
+            d_step = ops.cast(step, "int32") * self.d_steps + index
+            due = ops.equal(d_step % self.reg_interval, 0)
+            outputs = self._backend.cond(due, lambda: gradients(True), lambda: gradients(False))
         else:
-            due, outputs = tf.constant(regularised), gradients(regularised)
+            due, outputs = regularised, gradients(regularised)
         grads, d_loss, real_logits, fake_logits, penalties = outputs
         variables = self.discriminator.trainable_variables
-        self.d_optimizer.apply(self._agree_on_finiteness(grads, self.d_optimizer), variables)
+        grads = self._backend.agree_on_finiteness(grads, self.d_optimizer)
+        self._backend.apply_gradients(self.d_optimizer, grads, variables)
         if self.augment is not None and self.augment_probability is None:
             self.augment.update(real_logits)
         self._track_discriminator(d_loss, real_logits, fake_logits)
         for name, value in penalties.items():
-            weight = tf.cast(due, tf.float32) if name in ("r1", "r2") else 1.0
+            weight = ops.cast(due, "float32") if name in ("r1", "r2") else 1.0
             self._trackers[name].update_state(value, sample_weight=weight)
+
+    def _penalty_names(self) -> list[str]:
+        return regularizers.active_penalties(self.r1_gamma, self.r2_gamma)
 
     def _discriminator_gradients(self, real, fake, labels, step, seeds, regularise):
         """D's scaled gradients, loss, logits and penalty values for one D step."""
         alpha_seed, real_seed, fake_seed = seeds
-        with tf.GradientTape() as tape:
-            with tf.GradientTape(watch_accessed_variables=False) as input_tape:
-                input_tape.watch([real, fake])
-                real_logits, fake_logits = self._score(
-                    self._augmented(real, real_seed), self._augmented(fake, fake_seed),
-                    labels, labels)
-                # R1's sum of real logits and R2's of fake logits, in one gradient call:
-                # d/d real of the fake logits is zero (separate rows or separate calls).
-                summed = (tf.reduce_sum(real_logits) + tf.reduce_sum(fake_logits)
-                          ) * self._penalty_scale()
+        names = self._penalty_names()
+
+        def forward(real_images, fake_images):
+            return self._score(self._augmented(real_images, real_seed),
+                               self._augmented(fake_images, fake_seed), labels, labels)
+
+        def loss():
+            if regularise:
+                logits, pullback = self._backend.vjp(forward, real, fake)
+            else:
+                logits = forward(real, fake)
+            real_logits, fake_logits = logits
             d_loss = self.adversarial_loss.discriminator(real_logits, fake_logits)
             total = d_loss
-            penalties = {name: tf.constant(0.0) for name in self._penalty_names()}
+            penalties = {name: ops.zeros((), "float32") for name in names}
             if regularise:
-                penalties.update(self._zero_centered_penalties(input_tape, summed, real, fake))
+                scale = regularizers.penalty_scale(self.d_optimizer)
+                penalties.update(regularizers.zero_centred_penalties(
+                    pullback, (real_logits, fake_logits), names, scale))
                 for name, gamma in (("r1", self.r1_gamma), ("r2", self.r2_gamma)):
                     if name in penalties:
                         weight = 0.5 * schedules.value_at(gamma, step) * self.reg_interval
                         total += weight * penalties[name]
             if self.gradient_penalty_weight > 0:
-                penalties["gp"] = self._wgan_gp(real, fake, labels, alpha_seed, real_seed)
+                penalties["gp"] = regularizers.wgan_gp(
+                    lambda x: self._critic(self._augmented(x, real_seed), labels),
+                    real, fake, alpha_seed)
                 total += self.gradient_penalty_weight * penalties["gp"]
-            scaled = self.d_optimizer.scale_loss(total / replicas.count())
-        variables = self.discriminator.trainable_variables
-        grads = [tf.zeros_like(v) if g is None else g
-                 for g, v in zip(tape.gradient(scaled, variables), variables, strict=True)]
-        return grads, d_loss, real_logits, fake_logits, penalties
+            scaled = self.d_optimizer.scale_loss(total / randomness.count())
+            return scaled, (d_loss, real_logits, fake_logits, penalties)
+
+        _, aux, grads = self._backend.value_and_grad(loss, self.discriminator.trainable_variables)
+        return (grads, *aux)
 
     def _score(self, real, fake, real_labels, fake_labels, training=True):
         """D's logits for real and fake: one call on both where D allows it."""
         if not self.single_d_pass:
             return (self._critic(real, real_labels, training),
                     self._critic(fake, fake_labels, training))
-        both_labels = None if real_labels is None else tf.concat([real_labels, fake_labels], 0)
-        logits = self._critic(tf.concat([real, tf.cast(fake, real.dtype)], 0), both_labels,
-                              training)
-        return tf.split(logits, 2, axis=0)
+        both_labels = None if real_labels is None else ops.concatenate(
+            [real_labels, fake_labels], 0)
+        logits = self._critic(ops.concatenate([real, ops.cast(fake, real.dtype)], 0),
+                              both_labels, training)
+        real_logits, fake_logits = ops.split(logits, 2, axis=0)
+        return real_logits, fake_logits
 
     def _track_discriminator(self, d_loss, real_logits, fake_logits):
         self._trackers["d_loss"].update_state(d_loss)
-        self._trackers["d_real"].update_state(tf.reduce_mean(real_logits))
-        self._trackers["d_fake"].update_state(tf.reduce_mean(fake_logits))
+        self._trackers["d_real"].update_state(ops.mean(real_logits))
+        self._trackers["d_fake"].update_state(ops.mean(fake_logits))
 
     def _generator_step(self, real, labels, step):
-        batch = tf.shape(real)[0]
+        batch = randomness.static_batch(real)
         first = self.d_steps * _STREAMS_PER_D_STEP
-        z = replicas.global_normal(batch, [self.latent_dim], self._seed(step, first))
-        fake_labels = labels
-        if self.num_classes:
-            fake_labels = replicas.global_labels(batch, self.num_classes,
-                                                 self._seed(step, first + 1))
+        z = randomness.global_normal(batch, [self.latent_dim], self._seed(step, first))
+        # stream first + 1 drew uniform fake labels in kgan 0.2; fakes now take the
+        # batch's labels (class docstring), and the stream stays reserved.
         fake_seed, real_seed = self._seed(step, first + 2), self._seed(step, first + 3)
         variables = self.generator.trainable_variables
-        with tf.GradientTape() as tape:
-            fake, w = self._fakes(z, fake_labels, step, self.d_steps)
+
+        def loss():
+            fake, w = self._fakes(z, labels, step, self.d_steps)
             fake = self._augmented(fake, fake_seed)
             if self.adversarial_loss.uses_real_logits:
                 real_logits, fake_logits = self._score(
-                    self._augmented(real, real_seed), fake, labels, fake_labels)
+                    self._augmented(real, real_seed), fake, labels, labels)
             else:
-                real_logits, fake_logits = None, self._critic(fake, fake_labels)
+                real_logits, fake_logits = None, self._critic(fake, labels)
             g_loss = self.adversarial_loss.generator_loss(fake_logits, real_logits)
-            scaled = self.g_optimizer.scale_loss(g_loss / replicas.count())
-        grads = tape.gradient(scaled, variables)
+            return self.g_optimizer.scale_loss(g_loss / randomness.count()), (g_loss, w)
+
+        _, (g_loss, w), grads = self._backend.value_and_grad(loss, variables)
         if self.pl_weight > 0:
             grads = self._add_path_length(grads, batch, step)
-        grads = self._agree_on_finiteness(grads, self.g_optimizer)
-        self.g_optimizer.apply(grads, variables)
+        grads = self._backend.agree_on_finiteness(grads, self.g_optimizer)
+        self._backend.apply_gradients(self.g_optimizer, grads, variables)
         self._trackers["g_loss"].update_state(g_loss)
         if w is not None:  # w_avg follows the global mean w (truncation's centre)
-            self.generator.update_w_avg(style_training.global_mean(tf.reduce_mean(w, 0)))
-
-    @staticmethod
-    def _agree_on_finiteness(grads, optimizer):
-        if isinstance(optimizer, optimizers.LossScaleOptimizer):
-            grads = replicas.agree_on_finiteness(grads)
-        return grads
+            self.generator.update_w_avg(style.global_mean(ops.mean(w, 0)))
 
     def _track_state(self):
         if "aug_p" in self._trackers:
@@ -386,11 +405,15 @@ class GAN(Regularisers, StyleHooks, Model):
             self._trackers["d_loss_scale"].update_state(self.d_optimizer.dynamic_scale)
             self._trackers["g_loss_scale"].update_state(self.g_optimizer.dynamic_scale)
 
-    def test_step(self, data):
+    def test_step(self, *args):
         """Scores D and G on held-out real data without updating anything."""
+        return self._backend.run_test_step(self, self._test_step, *args)
+
+    def _test_step(self, data):
         real, labels = self._unpack(data)
-        step = self.step_counter.value
-        z = replicas.global_normal(tf.shape(real)[0], [self.latent_dim], self._seed(step, 0))
+        step = ops.convert_to_tensor(self.step_counter)
+        z = randomness.global_normal(randomness.static_batch(real), [self.latent_dim],
+                                     self._seed(step, 0))
         fake = self.generator(self._generator_inputs(z, labels), training=False)
         real_logits, fake_logits = self._score(real, fake, labels, labels, training=False)
         d_loss = self.adversarial_loss.discriminator(real_logits, fake_logits)
@@ -400,18 +423,13 @@ class GAN(Regularisers, StyleHooks, Model):
         return self._results()
 
     def _results(self):
-        results = {m.name: m.result() for m in self.metrics}
-        if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            # Keras 3.15 reduces multi-worker step logs along axis 0, which scalars lack.
-            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
-        return results
+        return self._backend.step_logs(self, {m.name: m.result() for m in self.metrics})
 
     # ----------------------------------------------------------- randomness
     def _seed(self, step, stream):
         """A stateless seed unique to (self.seed, step, stream)."""
         streams = (self.d_steps + 1) * _STREAMS_PER_D_STEP
-        counter = tf.cast(step, tf.int64) * streams + stream
-        return tf.stack([tf.constant(self.seed, tf.int64), counter])
+        return randomness.seed(self.seed, ops.cast(step, "int32") * streams + stream)
 
     def _augmented(self, images, seed):
         """T(images): the augmentation draws for the global batch from `seed` (the same
@@ -437,15 +455,15 @@ class GAN(Regularisers, StyleHooks, Model):
                 f"This GAN is conditional (num_classes={self.num_classes}) but the data has no "
                 "labels. Feed (images, labels) batches, e.g. kgan.data.load(..., conditional=True)."
             )
-        labels = tf.cast(tf.reshape(labels, [-1]), tf.int32) if self.num_classes else None
-        return tf.cast(images, "float32"), labels
+        labels = ops.cast(ops.reshape(labels, [-1]), "int32") if self.num_classes else None
+        return ops.cast(images, "float32"), labels
 
     def _generator_inputs(self, z, labels):
         return [z, labels] if self.num_classes else z
 
     def _critic(self, images, labels, training=True):
         inputs = [images, labels] if self.num_classes else images
-        return tf.cast(self.discriminator(inputs, training=training), tf.float32)
+        return ops.cast(self.discriminator(inputs, training=training), "float32")
 
     @property
     def sampling_generator(self) -> Model:

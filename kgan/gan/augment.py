@@ -16,10 +16,10 @@ the side) -- DiffAugment's "color,translation,cutout" policy.
 Replica exactness (DESIGN.md, rule 2): the caller passes the same seed on every replica
 (a function of the GAN's seed, step and stream only); every gate and parameter is one
 stateless draw for the *global* batch of which each replica keeps its own rows
-(`kgan.replicas.global_uniform_rows` / `global_integer_rows`), so N replicas augment
-each image exactly as one device does with the same global batch. The draws go through
-`kgan.stateless`: `tf.random.stateless_*`'s numbers bit for bit (those of earlier runs)
-and, unlike those ops, the same under XLA, so a jit-compiled step augments as a plain one.
+(`kgan.gan.randomness`), so N replicas augment
+each image exactly as one device does with the same global batch. The draws are
+`tf.random.stateless_*`'s numbers bit for bit (those of earlier runs) on both backends and
+under XLA, so a jit-compiled step augments as a plain one, and JAX as TensorFlow.
 
 keras-cv 0.9 findings (checked on Keras 3.15 / TF 2.21 with a gradient tape):
     * `RandomTranslation` runs on ImageProjectiveTransformV3, which has no XLA kernel, so
@@ -46,10 +46,15 @@ keras-cv 0.9 findings (checked on Keras 3.15 / TF 2.21 with a gradient tape):
 
 from __future__ import annotations
 
-import keras
-import tensorflow as tf
+from typing import Any
 
-from kgan import replicas, stateless
+import keras
+import numpy as np
+from keras import ops
+
+from kgan.gan import backends, randomness
+
+Tensor = Any  # a backend tensor
 
 POLICIES = {
     "color": ("brightness", "saturation", "contrast"),
@@ -76,7 +81,7 @@ class Augment(keras.layers.Layer):
 
     Example:
         >>> augment = Augment()                          # ADA: p starts at 0
-        >>> images = augment(images, seed=tf.constant([0, 7], tf.int64))
+        >>> images = augment(images, seed=kgan.gan.randomness.seed(0, 7))
         >>> augment.update(real_logits)                  # once per D step
 
     Under a strategy, call it inside `strategy.run` with the SAME seed on every replica:
@@ -135,7 +140,7 @@ class Augment(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
-    def call(self, images: tf.Tensor, seed: tf.Tensor | None = None, training: bool = True):
+    def call(self, images: Tensor, seed: Tensor | None = None, training: bool = True):
         """Augments a batch; each op hits each image with probability `p`.
 
         Args:
@@ -151,61 +156,55 @@ class Augment(keras.layers.Layer):
         if not training or not self._ops:
             return images
         if seed is None:
-            seed = self._seed_generator.next()
-        seeds = stateless.split(seed, 2 * len(self._ops))
-        batch = tf.shape(images)[0]
-        probability = tf.convert_to_tensor(self.probability)
+            draw = keras.random.randint((), 0, 2**31 - 1, seed=self._seed_generator)
+            seed = randomness.seed(self.seed or 0, draw)
+        seeds = randomness.split(seed, 2 * len(self._ops))
+        batch = randomness.static_batch(images)
+        probability = ops.convert_to_tensor(self.probability)
         for index, name in enumerate(self._ops):
             if name == "saturation" and images.shape[-1] == 1:
                 continue  # no colour to saturate in grayscale
-            gate = replicas.global_uniform_rows(batch, [], seeds[2 * index]) < probability
-            augmented = getattr(self, f"_apply_{name}")(images, seeds[2 * index + 1])
-            images = tf.where(gate[:, None, None, None], augmented, images)
+            gate = randomness.global_uniform(batch, [], seeds[2 * index]) < probability
+            augmented = getattr(self, f"_apply_{name}")(images, batch, seeds[2 * index + 1])
+            images = ops.where(gate[:, None, None, None], augmented, images)
         return images
 
-    def _apply_brightness(self, images, seed):
-        shift = replicas.global_uniform_rows(tf.shape(images)[0], [1, 1, 1], seed) - 0.5
-        return images + shift
+    def _apply_brightness(self, images, batch, seed):
+        return images + (randomness.global_uniform(batch, [1, 1, 1], seed) - 0.5)
 
-    def _apply_saturation(self, images, seed):
-        factor = 2.0 * replicas.global_uniform_rows(tf.shape(images)[0], [1, 1, 1], seed)
-        mean = tf.reduce_mean(images, axis=-1, keepdims=True)
+    def _apply_saturation(self, images, batch, seed):
+        factor = 2.0 * randomness.global_uniform(batch, [1, 1, 1], seed)
+        mean = ops.mean(images, axis=-1, keepdims=True)
         return (images - mean) * factor + mean
 
-    def _apply_contrast(self, images, seed):
-        factor = replicas.global_uniform_rows(tf.shape(images)[0], [1, 1, 1], seed) + 0.5
-        mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
+    def _apply_contrast(self, images, batch, seed):
+        factor = randomness.global_uniform(batch, [1, 1, 1], seed) + 0.5
+        mean = ops.mean(images, axis=[1, 2, 3], keepdims=True)
         return (images - mean) * factor + mean
 
-    def _apply_translation(self, images, seed):
+    def _apply_translation(self, images, batch, seed):
         """Whole-pixel shifts up to `translation_ratio` of each side, zero fill."""
-        shape = tf.shape(images)
-        limit = tf.cast(tf.cast(shape[1:3], tf.float32) * self.translation_ratio + 0.5, tf.int32)
-        seed_y, seed_x = tf.unstack(stateless.split(seed, 2))
+        sides = images.shape[1:3]
+        limits = [int(float(np.float32(side) * np.float32(self.translation_ratio) + 0.5))
+                  for side in sides]
         shift_y, shift_x = (
-            replicas.global_integer_rows(shape[0], [1], s, -limit[i], limit[i] + 1)
-            for i, s in enumerate((seed_y, seed_x))
+            randomness.global_integers(batch, [1], s, -limit, limit + 1)
+            for s, limit in zip(randomness.split(seed, 2), limits, strict=True)
         )
         return translate(images, shift_y[:, 0], shift_x[:, 0])
 
-    def _apply_cutout(self, images, seed):
+    def _apply_cutout(self, images, batch, seed):
         """One zero rectangle of `cutout_ratio` of each side, centred on a random pixel."""
-        shape = tf.shape(images)
-        sizes = tf.cast(tf.cast(shape[1:3], tf.float32) * self.cutout_ratio + 0.5, tf.int32)
-        seed_y, seed_x = tf.unstack(stateless.split(seed, 2))
+        sides = images.shape[1:3]
+        sizes = [int(float(np.float32(side) * np.float32(self.cutout_ratio) + 0.5))
+                 for side in sides]
         centre_y, centre_x = (
-            replicas.global_integer_rows(shape[0], [], s, 0, shape[1 + i])
-            for i, s in enumerate((seed_y, seed_x))
+            randomness.global_integers(batch, [], s, 0, side)
+            for s, side in zip(randomness.split(seed, 2), sides, strict=True)
         )
         return cutout(images, centre_y, centre_x, sizes[0], sizes[1])
 
-    @property
-    def xla_compatible(self) -> bool:
-        """True for every policy: all ops are stateless draws, gathers and masks, which
-        XLA compiles (the GAN reads this before `jit_compile=True`)."""
-        return True
-
-    def update(self, real_logits: tf.Tensor) -> tf.Tensor:
+    def update(self, real_logits: Tensor) -> Tensor:
         """Accumulates sign(D(real)) and adjusts `p` every `interval` calls (ADA).
 
         Call once per D step, inside the replica context of `strategy.run` (the GAN's
@@ -216,18 +215,21 @@ class Augment(keras.layers.Layer):
             The (possibly updated) probability.
         """
         if not self.adaptive:
-            return tf.convert_to_tensor(self.probability)
-        signs = tf.sign(tf.cast(real_logits, tf.float32))
-        local = tf.stack([tf.reduce_sum(signs), tf.cast(tf.size(signs), tf.float32), 0.0])
-        totals = self.accumulator + _sum_over_replicas(local) + tf.constant([0.0, 0.0, 1.0])
+            return ops.convert_to_tensor(self.probability)
+        signs = ops.sign(ops.cast(real_logits, "float32"))
+        size = ops.cast(ops.size(signs), "float32")
+        local = ops.stack([ops.sum(signs), size, ops.zeros((), "float32")])
+        reduced = backends.current().all_reduce(local, "sum")
+        totals = self.accumulator.value + reduced + ops.convert_to_tensor([0.0, 0.0, 1.0])
         due = totals[2] >= self.interval
-        r_t = totals[0] / tf.maximum(totals[1], 1.0)
-        step = tf.sign(r_t - self.target) * self.speed
-        adjusted = tf.clip_by_value(self.probability + step, 0.0, 1.0)
-        self.probability.assign(tf.where(due, adjusted, self.probability))
-        self.real_sign.assign(tf.where(due, r_t, self.real_sign))
-        self.accumulator.assign(tf.where(due, tf.zeros([3]), totals))
-        return tf.convert_to_tensor(self.probability)
+        r_t = totals[0] / ops.maximum(totals[1], 1.0)
+        step = ops.sign(r_t - self.target) * self.speed
+        probability = self.probability.value
+        adjusted = ops.clip(probability + step, 0.0, 1.0)
+        self.probability.assign(ops.where(due, adjusted, probability))
+        self.real_sign.assign(ops.where(due, r_t, self.real_sign.value))
+        self.accumulator.assign(ops.where(due, ops.zeros([3]), totals))
+        return ops.convert_to_tensor(self.probability)
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -245,7 +247,7 @@ class Augment(keras.layers.Layer):
         return config
 
 
-def translate(images: tf.Tensor, shift_y: tf.Tensor, shift_x: tf.Tensor) -> tf.Tensor:
+def translate(images: Tensor, shift_y: Tensor, shift_x: Tensor) -> Tensor:
     """out[b, y, x] = images[b, y - shift_y[b], x - shift_x[b]], zero where that is outside.
 
     Integer shifts, one per image (positive moves the content down / right), as keras-cv's
@@ -256,16 +258,18 @@ def translate(images: tf.Tensor, shift_y: tf.Tensor, shift_x: tf.Tensor) -> tf.T
     return _shift_axis(_shift_axis(images, shift_y, axis=1), shift_x, axis=2)
 
 
-def _shift_axis(images: tf.Tensor, shift: tf.Tensor, axis: int) -> tf.Tensor:
-    length = tf.shape(images)[axis]
-    source = tf.range(length)[None, :] - tf.cast(shift, tf.int32)[:, None]  # [B, length]
-    moved = tf.gather(images, tf.clip_by_value(source, 0, length - 1), axis=axis, batch_dims=1)
+def _shift_axis(images: Tensor, shift: Tensor, axis: int) -> Tensor:
+    length = images.shape[axis]
+    source = ops.arange(length)[None, :] - ops.cast(shift, "int32")[:, None]  # [B, length]
+    index = ops.clip(source, 0, length - 1)
     inside = (source >= 0) & (source < length)
-    inside = inside[:, :, None, None] if axis == 1 else inside[:, None, :, None]
-    return tf.where(inside, moved, tf.zeros_like(moved))
+    expand = (lambda x: x[:, :, None, None]) if axis == 1 else (lambda x: x[:, None, :, None])
+    index = ops.broadcast_to(expand(index), ops.shape(images))
+    moved = ops.take_along_axis(images, index, axis=axis)
+    return ops.where(expand(inside), moved, ops.zeros_like(moved))
 
 
-def cutout(images: tf.Tensor, centre_y: tf.Tensor, centre_x: tf.Tensor, height, width):
+def cutout(images: Tensor, centre_y: Tensor, centre_x: Tensor, height, width):
     """Zeroes one rectangle per image: rows y with c_y - h/2 <= y < c_y + h/2, likewise x.
 
     keras-cv's `RandomCutout` convention (`fill_utils.fill_rectangle`: float corners from
@@ -273,26 +277,18 @@ def cutout(images: tf.Tensor, centre_y: tf.Tensor, centre_x: tf.Tensor, height, 
     edge is smaller), built from iota comparisons as DiffAugment does, so XLA compiles it.
     `height` / `width` are scalars or one per image; the hole's pixels get zero gradient.
     """
-    shape = tf.shape(images)
-    rows = _in_span(centre_y, height, shape[1])
-    cols = _in_span(centre_x, width, shape[2])
+    rows = _in_span(centre_y, height, images.shape[1])
+    cols = _in_span(centre_x, width, images.shape[2])
     hole = rows[:, :, None, None] & cols[:, None, :, None]
-    return tf.where(hole, tf.zeros_like(images), images)
+    return ops.where(hole, ops.zeros_like(images), images)
 
 
-def _in_span(centres: tf.Tensor, size, length) -> tf.Tensor:
+def _in_span(centres: Tensor, size, length) -> Tensor:
     """[B, length] mask of c - size/2 <= i < c + size/2, in float32 as keras-cv computes it."""
-    centres = tf.cast(centres, tf.float32)[:, None]
-    half = tf.reshape(tf.cast(size, tf.float32), [-1, 1]) / 2.0
-    coordinates = tf.cast(tf.range(length), tf.float32)[None, :]
+    centres = ops.cast(centres, "float32")[:, None]
+    half = ops.reshape(ops.cast(size, "float32"), [-1, 1]) / 2.0
+    coordinates = ops.cast(ops.arange(length), "float32")[None, :]
     return (coordinates >= centres - half) & (coordinates < centres + half)
-
-
-def _sum_over_replicas(value: tf.Tensor) -> tf.Tensor:
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return value
-    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
 
 
 def _parse_policy(policy: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:

@@ -1,0 +1,5 @@
+"""Old path (kgan 0.1) of `kgan.evaluation.features`: the same module, with a DeprecationWarning."""
+
+from kgan import _lazy
+
+_lazy.alias(__name__, "kgan.evaluation.features")

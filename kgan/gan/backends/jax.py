@@ -1,0 +1,258 @@
+"""JAX: the common stateful step runs inside Keras's `StatelessScope`, so it reads and
+assigns variables as on TensorFlow while staying a pure function that `jax.jit` compiles.
+
+`train_step(state, data)` maps every variable of the model to its value in `state`
+(`keras.StatelessScope`), runs the common step, and returns the values the step
+assigned. Inside it, each transformation (`value_and_grad`, `vjp`, `cond`) runs its
+function in a nested scope over all variables and returns the values it assigned
+(batch-norm statistics, spectral-norm vectors, ADA state) as auxiliary outputs, which
+are then assigned in the enclosing scope: nothing traced inside a transformation leaks
+out of it. Under `keras.distribution.DataParallel` the step sees the global batch
+(SPMD), so there are no replicas to reconcile: draws are global by construction and
+batch norm is synchronized.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from keras import StatelessScope
+from keras.src.backend.common.stateless_scope import get_stateless_scope
+
+from kgan.gan import philox
+
+name = "jax"
+_VARIABLES: list = []  # every variable of the model whose step is being traced
+
+
+def replica_position() -> tuple:
+    return 0, 1
+
+
+def all_reduce(value, op: str = "sum"):
+    return value
+
+
+def _current(variable):
+    scope = get_stateless_scope()
+    value = scope.get_current_value(variable) if scope is not None else None
+    return variable.value if value is None else value
+
+
+def _pure(fn):
+    """fn (which may assign variables) as a function of nothing that returns
+    (fn's output, {index: new value} of the variables it assigned)."""
+
+    def run(overrides: dict, *args):
+        before = [overrides.get(i, _current(v)) for i, v in enumerate(_VARIABLES)]
+        with StatelessScope(list(zip(_VARIABLES, before, strict=True))) as scope:
+            outputs = fn(*args)
+        changed = {}
+        for index, (variable, old) in enumerate(zip(_VARIABLES, before, strict=True)):
+            new = scope.get_current_value(variable)
+            if new is not old:
+                changed[index] = new
+        return outputs, changed
+
+    return run
+
+
+def _assign(changed: dict) -> None:
+    for index, value in changed.items():
+        _VARIABLES[index].assign(value)
+
+
+def value_and_grad(fn, variables):
+    indices = [_index(v) for v in variables]
+    run = _pure(fn)
+
+    def loss_of(values):
+        (loss, aux), changed = run(dict(zip(indices, values, strict=True)))
+        return loss, (aux, changed)
+
+    (loss, (aux, changed)), grads = jax.value_and_grad(loss_of, has_aux=True)(
+        [_current(v) for v in variables])
+    _assign(changed)
+    return loss, aux, grads
+
+
+def vjp(fn, *inputs):
+    run = _pure(fn)
+
+    def pure(*xs):
+        return run({}, *xs)
+
+    outputs, pullback, changed = jax.vjp(pure, *inputs, has_aux=True)
+    _assign(changed)
+    return outputs, lambda cotangents: pullback(cotangents)
+
+
+def cond(pred, true_fn, false_fn):
+    """`lax.cond` over branches that may assign variables: each returns the values of
+    every variable either branch assigns."""
+    branches = [_pure(true_fn), _pure(false_fn)]
+    assigned: set = set()
+    for branch in branches:  # a trace of each finds what it assigns
+        _, changed = jax.eval_shape(lambda b=branch: b({}))
+        assigned |= set(changed)
+    order = sorted(assigned)
+
+    def complete(branch):
+        def run():
+            outputs, changed = branch({})
+            return outputs, [changed.get(i, _current(_VARIABLES[i])) for i in order]
+        return run
+
+    outputs, values = jax.lax.cond(pred, complete(branches[0]), complete(branches[1]))
+    _assign(dict(zip(order, values, strict=True)))
+    return outputs
+
+
+def apply_gradients(optimizer, grads, variables) -> None:
+    """`stateless_apply` (Keras's LossScaleOptimizer branches with `ops.cond`, which
+    only its stateless form supports on JAX), then the new values assigned."""
+    new_variables, new_optimizer = optimizer.stateless_apply(
+        [_current(v) for v in optimizer.variables], grads, [_current(v) for v in variables])
+    for variable, value in zip(variables, new_variables, strict=True):
+        variable.assign(value)
+    for variable, value in zip(optimizer.variables, new_optimizer, strict=True):
+        variable.assign(value)
+
+
+def agree_on_finiteness(grads: list, optimizer) -> list:
+    return grads  # one program over the global batch: one decision
+
+
+def after_batch(data, fn):
+    return fn()
+
+
+def _index(variable) -> int:
+    for index, candidate in enumerate(_VARIABLES):
+        if candidate is variable:
+            return index
+    raise ValueError(f"{variable.path} is not a variable of the model being trained.")
+
+
+def run_train_step(model, step_fn, state, data):
+    """Keras's JAX `train_step(state, data)` around the common stateful `step_fn(data)`."""
+    groups = [model.trainable_variables, model.non_trainable_variables,
+              model.optimizer.variables, model.metrics_variables]
+    variables = [v for group in groups for v in group]
+    values = [v for group in state for v in group]
+    _VARIABLES[:] = variables
+    try:
+        with StatelessScope(list(zip(variables, values, strict=True))) as scope:
+            logs = step_fn(data)
+        new = [scope.get_current_value(v) for v in variables]
+    finally:
+        _VARIABLES[:] = []
+    new = [old if value is None else value for old, value in zip(values, new, strict=True)]
+    out, start = [], 0
+    for group in groups:
+        out.append(new[start:start + len(group)])
+        start += len(group)
+    return logs, tuple(out)
+
+
+@contextlib.contextmanager
+def first_replica_variables():
+    yield
+
+
+# ---------------------------------------------------------------- randomness
+class random:  # noqa: N801
+    """Stateless draws with TensorFlow's numbers (`kgan.gan.philox`); seeds are uint32 [4]
+    words of TensorFlow's int64 seed pair."""
+
+    @staticmethod
+    def seed(base: int, counter):
+        return philox.words(jnp, int(base), jnp.asarray(counter, jnp.int32))
+
+    @staticmethod
+    def split(seed, count: int):
+        return list(philox.split(jnp, seed, count))
+
+    @staticmethod
+    def normal(shape, seed):
+        return philox.normal(jnp, _static(shape), seed)
+
+    @staticmethod
+    def uniform(shape, seed):
+        return philox.uniform(jnp, _static(shape), seed)
+
+    @staticmethod
+    def integers(shape, seed, minval, maxval):
+        return philox.integers(jnp, _static(shape), seed, minval, maxval)
+
+    @staticmethod
+    def latents(seeds, latent_dim: int, stream: int):
+        words = philox.words(np, np.asarray(seeds, np.int64).astype(np.int32), stream)
+        big = np.abs(np.asarray(seeds, np.int64)) >= 2**31
+        if big.any():  # seeds beyond int32: their exact high words
+            words = np.stack([philox.words(np, int(s), stream) for s in np.asarray(seeds)])
+        return philox.normal(np, (latent_dim,), words)
+
+
+def _static(shape) -> tuple:
+    return tuple(int(d) for d in shape)
+
+
+def to_numpy(value) -> np.ndarray:
+    return np.asarray(value)
+
+
+def run_test_step(model, step_fn, state, data):
+    """Keras's JAX `test_step(state, data)`: (trainable, non-trainable, metrics) values."""
+    groups = [model.trainable_variables, model.non_trainable_variables,
+              model.metrics_variables]
+    variables = [v for group in groups for v in group]
+    values = [v for group in state for v in group]
+    with StatelessScope(list(zip(variables, values, strict=True))) as scope:
+        logs = step_fn(data)
+    new = [scope.get_current_value(v) for v in variables]
+    new = [old if value is None else value for old, value in zip(values, new, strict=True)]
+    out, start = [], 0
+    for group in groups:
+        out.append(new[start:start + len(group)])
+        start += len(group)
+    return logs, tuple(out)
+
+
+def step_logs(model, logs: dict) -> dict:
+    return logs
+
+
+def check_compile(model, kwargs: dict) -> None:
+    return None
+
+
+def _devices() -> int:
+    import keras
+
+    distribution = keras.distribution.distribution()
+    return len(distribution.device_mesh.devices.flatten()) if distribution else 1
+
+
+def check_fit(model, x, batch_size) -> None:
+    """Refuses a global batch that the data-parallel mesh cannot split evenly."""
+    devices = _devices()
+    if devices == 1:
+        return
+    import tensorflow as tf  # tf.data feeds both backends
+
+    if isinstance(x, tf.data.Dataset):
+        spec = x.element_spec
+        spec = spec[0] if isinstance(spec, (tuple, list)) else spec
+        batch_size = spec.shape[0] if spec.shape.rank else None
+        if batch_size is None:
+            raise ValueError(
+                f"Training on {devices} devices needs batches of a fixed size that splits "
+                "evenly across them: batch the dataset with drop_remainder=True and a global "
+                f"batch size divisible by {devices} (kgan.data.load does both).")
+    if batch_size is not None and int(batch_size) % devices:
+        raise ValueError(f"The global batch size {int(batch_size)} does not split evenly "
+                         f"across {devices} devices; use a multiple of {devices}.")

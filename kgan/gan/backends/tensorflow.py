@@ -1,0 +1,194 @@
+"""TensorFlow: gradient tapes, variables assigned in place, `tf.distribute` replicas."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+from keras import optimizers
+
+name = "tensorflow"
+
+
+def replica_position() -> tuple:
+    context = tf.distribute.get_replica_context()
+    if context is None:
+        return 0, 1
+    return context.replica_id_in_sync_group, context.num_replicas_in_sync
+
+
+def all_reduce(value, op: str = "sum"):
+    """The sum or mean of `value` over replicas; call in replica context, never in a cond
+    (a collective inside `tf.cond` deadlocks MirroredStrategy)."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return value
+    reduce_op = tf.distribute.ReduceOp.SUM if op == "sum" else tf.distribute.ReduceOp.MEAN
+    return context.all_reduce(reduce_op, value)
+
+
+def value_and_grad(fn, variables):
+    with tf.GradientTape() as tape:
+        loss, aux = fn()
+    grads = tape.gradient(loss, variables)
+    return loss, aux, [tf.zeros_like(v) if g is None else g
+                       for g, v in zip(grads, variables, strict=True)]
+
+
+def vjp(fn, *inputs):
+    """fn(*inputs) and its pullback; differentiable again under an outer tape."""
+    tape = tf.GradientTape(watch_accessed_variables=False, persistent=True)
+    with tape:
+        tape.watch(list(inputs))
+        outputs = fn(*inputs)
+
+    def pullback(cotangents):
+        return tape.gradient(outputs, list(inputs), output_gradients=cotangents)
+
+    return outputs, pullback
+
+
+def cond(pred, true_fn, false_fn):
+    return tf.cond(pred, true_fn, false_fn)
+
+
+def apply_gradients(optimizer, grads, variables) -> None:
+    optimizer.apply(grads, variables)
+
+
+def agree_on_finiteness(grads: list, optimizer) -> list:
+    """Makes every replica's gradients non-finite when any replica's are.
+
+    Keras 3.15's LossScaleOptimizer decides "skip or apply" from the first replica's
+    *local* gradients (it assumes they are already all-reduced, as in tf.keras). If only
+    another replica overflowed, the step would be applied and the summed gradient write NaN
+    into the weights; poisoning all replicas' gradients makes the check agree.
+    """
+    context = tf.distribute.get_replica_context()
+    if (not isinstance(optimizer, optimizers.LossScaleOptimizer) or context is None
+            or context.num_replicas_in_sync == 1):
+        return grads
+    finite = [tf.reduce_all(tf.math.is_finite(g)) for g in grads if g is not None]
+    local_overflow = 1.0 - tf.cast(tf.reduce_all(finite), tf.float32)
+    overflows = context.all_reduce(tf.distribute.ReduceOp.SUM, local_overflow)
+    poison = tf.where(overflows > 0, float("nan"), 0.0)
+    return [None if g is None else g + tf.cast(poison, g.dtype) for g in grads]
+
+
+def after_batch(data, fn):
+    """Every op of the step waits for the batch: when a data set of unknown length runs
+    out, `next` fails inside the compiled step, and without this the parts that do not
+    read the batch (G's pass on noise, its batch-norm statistics, the step counter) would
+    already have run for a step that never happened."""
+    with tf.control_dependencies([t for t in tf.nest.flatten(data) if t is not None]):
+        return fn()
+
+
+def run_train_step(model, step_fn, data):
+    return step_fn(data)
+
+
+def first_replica_variables():
+    """A scope whose new variables keep the first replica's value (`_update_ema` assigns
+    the same value on every replica in replica context)."""
+
+    def creator(next_creator, **kwargs):
+        kwargs["aggregation"] = tf.VariableAggregation.ONLY_FIRST_REPLICA
+        return next_creator(**kwargs)
+
+    return tf.variable_creator_scope(creator)
+
+
+# ---------------------------------------------------------------- randomness
+class random:  # noqa: N801 - a namespace, as `backend.random.normal(...)` reads
+    """Stateless draws: TensorFlow's own ops (`kgan.gan.stateless` keeps them equal under
+    XLA); seeds are int64 [2]."""
+
+    @staticmethod
+    def seed(base: int, counter):
+        return tf.stack([tf.constant(base, tf.int64), tf.cast(counter, tf.int64)])
+
+    @staticmethod
+    def split(seed, count: int):
+        from kgan.gan import stateless
+
+        return tf.unstack(stateless.split(seed, count))
+
+    @staticmethod
+    def normal(shape, seed):
+        return tf.random.stateless_normal(shape, seed=seed)
+
+    @staticmethod
+    def uniform(shape, seed):
+        from kgan.gan import stateless
+
+        return stateless.uniform(shape, seed)
+
+    @staticmethod
+    def integers(shape, seed, minval, maxval):
+        from kgan.gan import stateless
+
+        return stateless.integers(shape, seed, minval, maxval)
+
+    @staticmethod
+    def latents(seeds, latent_dim: int, stream: int):
+        """Rows [N, latent_dim]: row i is stateless_normal([latent_dim], [seeds[i], stream])."""
+        seeds = tf.cast(tf.convert_to_tensor(seeds), tf.int64)
+
+        def one(seed):
+            pair = tf.stack([seed, tf.constant(stream, tf.int64)])
+            return tf.random.stateless_normal([latent_dim], seed=pair, dtype=tf.float32)
+
+        return tf.map_fn(one, seeds, fn_output_signature=tf.TensorSpec([latent_dim], tf.float32))
+
+
+def to_numpy(value) -> np.ndarray:
+    return np.asarray(value)
+
+
+def run_test_step(model, step_fn, data):
+    return step_fn(data)
+
+
+def step_logs(model, logs: dict) -> dict:
+    if isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # Keras 3.15 reduces multi-worker step logs along axis 0, which scalars lack.
+        return {name: tf.reshape(value, [1]) for name, value in logs.items()}
+    return logs
+
+
+def check_compile(model, kwargs: dict) -> None:
+    """Refuses several steps per call under mirrored strategies.
+
+    Keras 3.15 / TF 2.21 then fail inside the graph ("You must feed a value for
+    placeholder tensor ... while/cond"), even for a plain Sequential model.
+    """
+    steps = kwargs.get("steps_per_execution", 1)
+    mirrored = (tf.distribute.MirroredStrategy, tf.distribute.MultiWorkerMirroredStrategy)
+    if steps not in (None, 1, "auto") and isinstance(model.distribute_strategy, mirrored):
+        raise ValueError(
+            f"steps_per_execution={steps} is not supported with "
+            f"{type(model.distribute_strategy).__name__} (Keras 3.15 / TensorFlow 2.21 fail "
+            "inside the graph). Use steps_per_execution=1.")
+
+
+def check_fit(model, x, batch_size) -> None:
+    """Refuses data whose batches cannot split evenly across the strategy's replicas.
+
+    Left alone, TensorFlow fails mid-step with "AddN must have the same size and shape".
+    """
+    replicas = model.distribute_strategy.num_replicas_in_sync
+    if replicas == 1:
+        return
+    if isinstance(x, tf.data.Dataset):
+        spec = x.element_spec
+        spec = spec[0] if isinstance(spec, (tuple, list)) else spec
+        batch_size = spec.shape[0] if spec.shape.rank else None
+        if batch_size is None:
+            raise ValueError(
+                f"Training on {replicas} replicas needs batches of a fixed size that splits "
+                "evenly across them: batch the dataset with drop_remainder=True and a global "
+                f"batch size divisible by {replicas} (kgan.data.load does both).")
+    if batch_size is not None and int(batch_size) % replicas:
+        raise ValueError(
+            f"The global batch size {int(batch_size)} does not split evenly across "
+            f"{replicas} replicas; use a multiple of {replicas}.")

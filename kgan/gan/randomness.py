@@ -1,0 +1,108 @@
+"""One seed, one draw, on every backend and every number of replicas (DESIGN.md rules 2, 7).
+
+Every random tensor of a train step is a stateless function of (GAN seed, step,
+stream), drawn for the *global* batch, of which each replica keeps its own rows: N
+replicas then see exactly the noise one device sees with the same global batch. The
+numbers are TensorFlow's `tf.random.stateless_*` on both backends (on JAX through
+`kgan.gan.philox`), so a seed gives the same latent, label and augmentation on either.
+
+Sampling (`latents_from_seeds`) maps image seed s to the normal vector drawn from the
+seed pair (s, 0x5EED), as the export's `generate` signature does in its graph.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from keras import ops
+
+from kgan.gan import backends
+
+# Second seed word for latents; labels use another so the two streams never collide.
+LATENT_STREAM = 0x5EED
+
+
+def _backend():
+    return backends.current()
+
+
+def seed(base: int, counter):
+    """The stateless seed of (base, counter); counter may be a traced integer."""
+    return _backend().random.seed(base, counter)
+
+
+def split(seed_, count: int) -> list:
+    """`count` independent seeds derived from one (`tf.random.experimental.stateless_split`)."""
+    return _backend().random.split(seed_, count)
+
+
+def position() -> tuple:
+    """(replica id, replicas in sync); (0, 1) where the step sees the global batch."""
+    return _backend().replica_position()
+
+
+def count() -> float:
+    """Replicas in sync, as the float that hand-written losses are divided by."""
+    return float(position()[1])
+
+
+def _own_rows(full, batch):
+    replica, _ = position()
+    return full[replica * batch : (replica + 1) * batch]
+
+
+def _global(batch, replicas: int):
+    return batch * replicas if isinstance(batch, int) else batch * replicas
+
+
+def global_normal(batch, tail: list, seed_):
+    """This replica's `batch` rows of one standard-normal draw for the global batch."""
+    replicas = position()[1]
+    return _own_rows(_backend().random.normal([_global(batch, replicas), *tail], seed_), batch)
+
+
+def global_uniform(batch, tail: list, seed_):
+    """This replica's rows of one uniform [0, 1) float32 draw of [global batch, *tail]."""
+    replicas = position()[1]
+    return _own_rows(_backend().random.uniform([_global(batch, replicas), *tail], seed_), batch)
+
+
+def global_integers(batch, tail: list, seed_, minval, maxval):
+    """This replica's rows of one int32 draw in [minval, maxval) of [global batch, *tail]."""
+    replicas = position()[1]
+    full = _backend().random.integers([_global(batch, replicas), *tail], seed_, minval, maxval)
+    return _own_rows(full, batch)
+
+
+def global_labels(batch, num_classes: int, seed_):
+    """This replica's rows of one uniform class-label draw for the global batch."""
+    return global_integers(batch, [], seed_, 0, num_classes)
+
+
+def scalar_uniform(seed_):
+    return _backend().random.uniform([], seed_)
+
+
+def scalar_integer(seed_, minval, maxval):
+    return _backend().random.integers([], seed_, minval, maxval)
+
+
+def latents_from_seeds(seeds, latent_dim: int):
+    """Maps int seeds [N] to standard-normal latents [N, latent_dim], one per seed (a
+    backend tensor; the same numbers on TensorFlow and JAX, to float32 rounding).
+
+    Example:
+        >>> z = latents_from_seeds(np.array([0, 1]), 8)   # [2, 8] float32
+    """
+    return _backend().random.latents(seeds, latent_dim, LATENT_STREAM)
+
+
+def labels_from_seeds(seeds, num_classes: int):
+    """Cycles seeds through the classes (seed % num_classes), int32 [N]: consecutive
+    seeds cover every class, which makes sample grids readable."""
+    return np.mod(np.asarray(seeds, np.int64), num_classes).astype(np.int32)
+
+
+def static_batch(images):
+    """The batch size of `images`: a Python int when static, else a tensor."""
+    size = images.shape[0]
+    return int(size) if size is not None else ops.shape(images)[0]
