@@ -18,8 +18,9 @@ A conditional model's class count comes from --num-classes, or else from the ser
 (its metadata says the model takes labels; one probe request then reads the count from the
 export's own check). `--truncation PSI` (generators with a mapping network, e.g.
 stylegan2) asks the truncated signatures; the metadata says whether the model has them.
-Needs kgan installed (`pip install -e .` from the repository root);
-REST needs no TensorFlow.
+Needs kgan installed (`pip install -e .` from the repository root); for REST alone, NumPy,
+Pillow and `pip install --no-deps .` are enough, no TensorFlow ("A light client" in
+serving/README.md). `--debug` shows tracebacks (and TensorFlow's log, for gRPC).
 
 Exit status (kgan.cli.exits): 0 on success, 1 when the server cannot be reached or refuses
 the request, 2 for bad arguments, 130 on Ctrl-C, 143 on SIGTERM; one line on stderr says
