@@ -14,6 +14,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -32,7 +33,7 @@ SOURCES = ["pyproject.toml", "README.md", "kgan", os.path.join("serving", "clien
 
 def documented_commands() -> list[str]:
     """The shell lines of the README's light-client block, continuations joined."""
-    section = open(README, encoding="utf-8").read().split("### A light client", 1)[1]
+    section = Path(README).read_text(encoding="utf-8").split("### A light client", 1)[1]
     block = re.search(r"```bash\n(.*?)```", section, re.S)[1]
     lines = block.replace("\\\n", " ").splitlines()
     return [line.split("#", 1)[0].strip() for line in lines if line.strip()]
@@ -44,7 +45,7 @@ def test_the_readme_installs_no_tensorflow():
     installs = [c for c in commands if " install " in c]
     assert installs == ["client-env/bin/pip install -r serving/requirements-client.txt",
                         "client-env/bin/pip install --no-deps ."]
-    wanted = open(os.path.join(REPO, "serving", "requirements-client.txt")).read()
+    wanted = Path(REPO, "serving", "requirements-client.txt").read_text(encoding="utf-8")
     names = [re.split(r"[<>=\[ ]", line)[0].lower() for line in wanted.splitlines()
              if line.strip() and not line.startswith("#")]
     assert names == ["numpy", "pillow", "wrapt"]
