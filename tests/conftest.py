@@ -16,6 +16,17 @@ tf.config.set_logical_device_configuration(
 )
 
 
+def pytest_collection_modifyitems(config, items):
+    """TensorFlow-only tests skip, with the reason, in a process on another backend."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return
+    skip = pytest.mark.skip(reason=f"TensorFlow-only; this process runs Keras on {backend}")
+    for item in items:
+        if "tensorflow_only" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def _float32_policy():
     """Every test starts and ends under the float32 policy, whatever it switched to."""

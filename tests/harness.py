@@ -78,12 +78,23 @@ def image_batches(n: int = 32, batch: int = 8, labels: bool = False, resolution:
     return data.batch(batch, drop_remainder=True)
 
 
+def in_step(gan, fn):
+    """Runs part of a train step (`fn()`, e.g. `gan._discriminator_step(...)`) outside
+    `fit`, on any backend, keeping what it assigns."""
+    return kgan.gan.backends.current().stateful(gan, fn)
+
+
+def on_backend() -> str:
+    return keras.backend.backend()
+
+
 def snapshot(variables) -> list[np.ndarray]:
-    return [np.array(v.numpy(), copy=True) for v in variables]
+    return [np.array(keras.ops.convert_to_numpy(v), copy=True) for v in variables]
 
 
 def changed(before, variables) -> list[bool]:
-    return [not np.array_equal(b, v.numpy()) for b, v in zip(before, variables, strict=True)]
+    return [not np.array_equal(b, keras.ops.convert_to_numpy(v))
+            for b, v in zip(before, variables, strict=True)]
 
 
 def max_difference(a, b) -> float:

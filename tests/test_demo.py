@@ -30,7 +30,7 @@ from kgan.demo.app import create_app
 from kgan.demo.browser import IMAGES_READY, find_chromium, headless_chromium
 from kgan.demo.server import BackgroundServer
 from kgan.images import to_uint8_numpy
-from kgan.sampling import latents_from_seeds
+from kgan.gan.sampling import latents_from_seeds
 from kgan.serving.client import GrpcClient, RestClient
 from kgan.serving.signatures import to_uint8
 

@@ -14,7 +14,7 @@ import tensorflow as tf
 from harness import LATENT, adam, random_images, tiny_gan, tiny_networks
 
 import kgan
-from kgan import replicas
+from kgan.gan import randomness as replicas
 from kgan.training import distribute
 
 TWO_CPUS = ["/cpu:0", "/cpu:1"]

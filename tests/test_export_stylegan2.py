@@ -20,7 +20,7 @@ from test_export import assert_close_images, assert_servable_graph
 import kgan
 from kgan.demo import backends
 from kgan.images import to_uint8_numpy
-from kgan.sampling import latents_from_seeds
+from kgan.gan.sampling import latents_from_seeds
 from kgan.serving.client import (
     GrpcClient,
     RestClient,

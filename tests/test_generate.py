@@ -18,7 +18,7 @@ import kgan
 from kgan.cli import generate as cli
 from kgan.demo import media
 from kgan.images import tile_grid, to_uint8_numpy
-from kgan.sampling import latents_from_seeds
+from kgan.gan.sampling import latents_from_seeds
 
 LATENT, RES = 4, 8
 

@@ -5,7 +5,7 @@ import math
 import pytest
 import tensorflow as tf
 
-from kgan import losses
+from kgan.gan import losses
 
 REAL = tf.constant([[2.0], [-1.0]])
 FAKE = tf.constant([[0.5], [-3.0]])

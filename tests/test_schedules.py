@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kgan import schedules
+from kgan.gan import schedules
 
 
 def test_cosine_ramps_from_start_to_end_then_holds():

@@ -20,7 +20,8 @@ from harness import (
 )
 
 import kgan
-from kgan import replicas, style_training
+from kgan.gan import randomness as replicas
+from kgan.gan import style as style_training
 from kgan.cli.train import build_parser, config_from_args
 from kgan.training import runner
 from kgan.training.config import ConfigError, TrainConfig
@@ -212,7 +213,7 @@ def test_truncation_psi_zero_gives_the_w_avg_image_and_one_the_untruncated_image
     at_mean = clipped(ema.synthesis(tf.repeat(w_avg, ema.num_ws, axis=1), noise_seeds=seeds))
     np.testing.assert_allclose(sampler.generate(4, seed=3, truncation=0.0), at_mean, atol=1e-5)
     full = sampler.generate(4, seed=3)
-    z = kgan.sampling.latents_from_seeds(seeds, LATENT)
+    z = kgan.gan.sampling.latents_from_seeds(seeds, LATENT)
     np.testing.assert_allclose(full, clipped(ema(z, noise_seeds=seeds)), atol=1e-5)
     np.testing.assert_allclose(sampler.generate(4, seed=3, truncation=1.0), full, atol=1e-6)
     half = sampler.generate(4, seed=3, truncation=0.5)
@@ -234,7 +235,7 @@ def test_style_mix_takes_coarse_styles_from_a_and_the_rest_from_b(sampler):
     a, b = [1, 2], [5, 6]
     np.testing.assert_allclose(sampler.style_mix(a, b, g.num_ws), sampler.generate(2, seed=1),
                                atol=1e-5)
-    ws_b = g.map_ws(kgan.sampling.latents_from_seeds(np.array(b), LATENT))
+    ws_b = g.map_ws(kgan.gan.sampling.latents_from_seeds(np.array(b), LATENT))
     np.testing.assert_allclose(sampler.style_mix(a, b, 0),
                                clipped(g.synthesis(ws_b, noise_seeds=a)), atol=1e-5)
     middle = sampler.style_mix(a, b, 2)

@@ -229,7 +229,7 @@ class Augment(keras.layers.Layer):
         self.probability.assign(ops.where(due, adjusted, probability))
         self.real_sign.assign(ops.where(due, r_t, self.real_sign.value))
         self.accumulator.assign(ops.where(due, ops.zeros([3]), totals))
-        return ops.convert_to_tensor(self.probability)
+        return ops.copy(self.probability.value)
 
     def get_config(self) -> dict:
         config = super().get_config()

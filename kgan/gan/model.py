@@ -87,6 +87,7 @@ class GAN(StyleHooks, Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        backends.current()  # resolved eagerly, never first inside a traced step
         gan_options.check_networks(generator, discriminator, latent_dim, num_classes)
         ema_half_life = gan_options.check_options(d_steps, ema_decay, ema_half_life, ema_rampup)
         self.style_mixing = style.check_style_mixing(style_mixing, generator)

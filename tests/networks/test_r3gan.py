@@ -18,7 +18,7 @@ from harness import (
 )
 
 import kgan
-from kgan.gan_options import cross_sample_layers
+from kgan.gan.options import cross_sample_layers
 from kgan.networks.families import r3gan
 
 SMALL = dict(widths=[8] * 7, blocks_per_stage=1, expansion=2, group_size=4)

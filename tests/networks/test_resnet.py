@@ -62,7 +62,7 @@ def test_batch_norm_is_synchronized_and_only_in_the_generator():
              if isinstance(layer, (keras.layers.BatchNormalization,
                                    resnet.ConditionalBatchNormalization))]
     assert norms and all(getattr(n, "norm", n).synchronized for n in norms)
-    assert kgan.gan_options.cross_sample_layers(d) == []
+    assert kgan.gan.options.cross_sample_layers(d) == []
 
 
 def test_every_discriminator_weight_layer_is_spectrally_normalised():

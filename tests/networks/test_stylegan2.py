@@ -21,7 +21,7 @@ from harness import (
 )
 
 import kgan
-from kgan.gan_options import cross_sample_layers
+from kgan.gan.options import cross_sample_layers
 from kgan.networks.families import stylegan2
 from kgan.networks.families import stylegan2_generator as sg
 from kgan.networks.families import stylegan2_layers as sl

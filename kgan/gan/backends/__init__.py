@@ -15,6 +15,7 @@ A backend module provides:
     agree_on_finiteness(grads)    skip a loss-scaled step on every replica or none
     after_batch(data, fn)         run fn() only once the batch has arrived
     run_train_step(model, fn, *args)  the backend's train_step around the common step
+    stateful(model, fn)           run part of a step eagerly, keeping what it assigns
     random                        the stateless random draws (kgan.gan.randomness)
 
 A third backend (PyTorch) is one more module of these functions.
@@ -29,12 +30,18 @@ import keras
 SUPPORTED = ("tensorflow", "jax")
 
 
+_LOADED: dict = {}
+
+
 def current():
     """The module for Keras's backend of this process."""
     name = keras.backend.backend()
+    if name in _LOADED:
+        return _LOADED[name]
     if name not in SUPPORTED:
         raise RuntimeError(
             f"kgan trains on the {' and '.join(SUPPORTED)} Keras backends; this process "
             f"uses {name!r}. Set KERAS_BACKEND=tensorflow or KERAS_BACKEND=jax before "
             "importing keras.")
-    return importlib.import_module(f"kgan.gan.backends.{name}")
+    _LOADED[name] = importlib.import_module(f"kgan.gan.backends.{name}")
+    return _LOADED[name]

@@ -137,10 +137,9 @@ def _index(variable) -> int:
     raise ValueError(f"{variable.path} is not a variable of the model being trained.")
 
 
-def run_train_step(model, step_fn, state, data):
-    """Keras's JAX `train_step(state, data)` around the common stateful `step_fn(data)`."""
-    groups = [model.trainable_variables, model.non_trainable_variables,
-              model.optimizer.variables, model.metrics_variables]
+def _threaded(groups: list, state, step_fn, data):
+    """Runs `step_fn(data)` with `groups` of variables mapped to `state`'s values; returns
+    its output and the groups' new values."""
     variables = [v for group in groups for v in group]
     values = [v for group in state for v in group]
     _VARIABLES[:] = variables
@@ -156,6 +155,34 @@ def run_train_step(model, step_fn, state, data):
         out.append(new[start:start + len(group)])
         start += len(group)
     return logs, tuple(out)
+
+
+def _groups(model, optimizer: bool = True) -> list:
+    groups = [model.trainable_variables, model.non_trainable_variables]
+    if optimizer:
+        groups.append(model.optimizer.variables if model.optimizer else [])
+    return [*groups, model.metrics_variables]
+
+
+def run_train_step(model, step_fn, state, data):
+    """Keras's JAX `train_step(state, data)` around the common stateful `step_fn(data)`."""
+    return _threaded(_groups(model), state, step_fn, data)
+
+
+def run_test_step(model, step_fn, state, data):
+    """Keras's JAX `test_step(state, data)`: (trainable, non-trainable, metrics) values."""
+    return _threaded(_groups(model, optimizer=False), state, step_fn, data)
+
+
+def stateful(model, fn):
+    """Runs part of a step, `fn()`, eagerly and keeps what it assigns (tests, tools)."""
+    groups = _groups(model)
+    state = [[v.value for v in group] for group in groups]
+    out, new = _threaded(groups, state, lambda _: fn(), None)
+    for group, values in zip(groups, new, strict=True):
+        for variable, value in zip(group, values, strict=True):
+            variable.assign(value)
+    return out
 
 
 @contextlib.contextmanager
@@ -204,22 +231,6 @@ def _static(shape) -> tuple:
 def to_numpy(value) -> np.ndarray:
     return np.asarray(value)
 
-
-def run_test_step(model, step_fn, state, data):
-    """Keras's JAX `test_step(state, data)`: (trainable, non-trainable, metrics) values."""
-    groups = [model.trainable_variables, model.non_trainable_variables,
-              model.metrics_variables]
-    variables = [v for group in groups for v in group]
-    values = [v for group in state for v in group]
-    with StatelessScope(list(zip(variables, values, strict=True))) as scope:
-        logs = step_fn(data)
-    new = [scope.get_current_value(v) for v in variables]
-    new = [old if value is None else value for old, value in zip(values, new, strict=True)]
-    out, start = [], 0
-    for group in groups:
-        out.append(new[start:start + len(group)])
-        start += len(group)
-    return logs, tuple(out)
 
 
 def step_logs(model, logs: dict) -> dict:

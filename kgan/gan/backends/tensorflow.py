@@ -36,13 +36,14 @@ def value_and_grad(fn, variables):
 
 def vjp(fn, *inputs):
     """fn(*inputs) and its pullback; differentiable again under an outer tape."""
+    inputs = [tf.convert_to_tensor(x) for x in inputs]
     tape = tf.GradientTape(watch_accessed_variables=False, persistent=True)
     with tape:
-        tape.watch(list(inputs))
+        tape.watch(inputs)
         outputs = fn(*inputs)
 
     def pullback(cotangents):
-        return tape.gradient(outputs, list(inputs), output_gradients=cotangents)
+        return tape.gradient(outputs, inputs, output_gradients=cotangents)
 
     return outputs, pullback
 
@@ -147,6 +148,11 @@ def to_numpy(value) -> np.ndarray:
 
 def run_test_step(model, step_fn, data):
     return step_fn(data)
+
+
+def stateful(model, fn):
+    """Runs part of a step, `fn()`, eagerly (tests, tools): variables update in place."""
+    return fn()
 
 
 def step_logs(model, logs: dict) -> dict:
