@@ -75,7 +75,7 @@ def latencies(call, calls: int, warmup: int) -> dict:
 def measure_batch(signature: SessionSignature, generator, batch: int, args) -> list[dict]:
     """Three rows for one batch size: full generate, images only, direct Keras call."""
     seeds = np.arange(batch, dtype=np.int64)
-    z = tf.constant(kgan.sampling.latents_from_seeds(seeds, args.latent_dim))
+    z = tf.constant(kgan.gan.sampling.latents_from_seeds(seeds, args.latent_dim))
     paths = {
         "serving generate (images, png, z)": lambda: signature({"seed": seeds}),
         "serving generate (images only)": lambda: signature({"seed": seeds}, ["images"]),

@@ -24,7 +24,8 @@ from harness import (
 )
 
 import kgan
-from kgan.gan import ema, randomness
+from kgan.gan import ema as gan_ema
+from kgan.gan import randomness
 
 pytestmark = pytest.mark.backends
 
@@ -250,7 +251,7 @@ def test_ema_update_matches_a_hand_computation_at_decay_0_9():
 
 def test_ema_half_life_gives_stylegan2_ada_beta_with_rampup():
     def beta(step):
-        return float(ema.beta(step, 16, half_life=10_000.0, rampup=0.05))
+        return float(gan_ema.beta(step, 16, half_life=10_000.0, rampup=0.05))
 
     # seen = 100 x 16 = 1600 images, half-life capped at 0.05 x 1600 = 80 images
     np.testing.assert_allclose(beta(99), 0.5 ** (16 / 80), rtol=1e-6)

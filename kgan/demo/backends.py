@@ -263,8 +263,8 @@ class KerasBackend(Backend):
                               num_classes=num_classes, source=os.fspath(path))
 
     def _run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from kgan.images import to_uint8_numpy
         from kgan.gan.sampling import latents_from_seeds, sample_images
+        from kgan.images import to_uint8_numpy
 
         outputs = {}
         z = inputs.get("z")

@@ -27,8 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from kgan import data
-from kgan.gan import schedules
-from kgan.gan import GAN
+from kgan.gan import GAN, schedules
 from kgan.training import distribute
 from kgan.training.callbacks import HParams, ImageGrid, QualityMetrics, ScalarLogger
 from kgan.training.checkpointing import (
