@@ -37,10 +37,20 @@ def _float32_policy():
 
 @pytest.fixture(scope="session")
 def two_replicas():
-    """One MirroredStrategy over the two logical CPUs, shared by every test.
+    """Two devices: on TensorFlow one MirroredStrategy over the two logical CPUs, shared by
+    every test; on JAX `keras.distribution.DataParallel` over two host devices
+    (XLA_FLAGS=--xla_force_host_platform_device_count=2, set by tests/test_backends.py).
+    Both have `scope()`.
 
     TensorFlow keys collective ops by instance numbers that each new strategy restarts,
     so two strategies in one process can collide ("Shape mismatch in the collective
     instance ..."); one shared strategy keeps counting.
     """
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if len(jax.devices()) < 2:
+            pytest.skip("JAX sees one device: set XLA_FLAGS=--xla_force_host_platform_device_"
+                        "count=2 before JAX starts")
+        return keras.distribution.DataParallel(devices=jax.devices()[:2])
     return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

@@ -88,6 +88,18 @@ def on_backend() -> str:
     return keras.backend.backend()
 
 
+def one_device():
+    """The single-device counterpart of the `two_replicas` fixture (has `scope()`)."""
+    if on_backend() == "tensorflow":
+        return tf.distribute.get_strategy()
+    return _NoDistribution()
+
+
+class _NoDistribution:
+    def scope(self):
+        return contextlib.nullcontext()
+
+
 def snapshot(variables) -> list[np.ndarray]:
     return [np.array(keras.ops.convert_to_numpy(v), copy=True) for v in variables]
 

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from harness import LATENT, adam, random_images, tiny_gan, tiny_networks
+from harness import LATENT, adam, one_device, random_images, tiny_gan, tiny_networks
 
 import kgan
 from kgan.gan import randomness as replicas
@@ -80,17 +80,19 @@ EQUIVALENCE_CASES = [
                                "gan_options": {"style_mixing": 0.9}},
                  {"r1_gamma": 1.0, "reg_interval": 2, "pl_weight": 2.0, "pl_interval": 2},
                  id="stylegan2_mixing_lazy_r1_pl",
-                 marks=[family("stylegan2"), pytest.mark.slow]),  # ~100 s of tracing on CPU
+                 marks=[family("stylegan2"), pytest.mark.slow,  # ~100 s of tracing on CPU
+                        pytest.mark.tensorflow_only]),  # until StyleGAN2's JAX port
 ]
 
 
+@pytest.mark.backends  # on JAX: keras.distribution.DataParallel over two host devices
 @pytest.mark.parametrize(("network", "build", "compile_args"), EQUIVALENCE_CASES)
 def test_two_replicas_compute_the_same_update_as_one_device(network, build, compile_args,
                                                             two_replicas):
     # SGD applies the summed gradient as is; Adam's first steps would turn last-bit
     # differences in near-zero gradients into +-lr jumps and hide what is compared.
     sgd = keras.optimizers.SGD
-    single, single_logs = train(tf.distribute.get_strategy(), optimizer=sgd, network=network,
+    single, single_logs = train(one_device(), optimizer=sgd, network=network,
                                 **build, **compile_args)
     mirrored, mirrored_logs = train(two_replicas, optimizer=sgd, network=network, **build,
                                     **compile_args)
@@ -110,8 +112,8 @@ def test_replicas_draw_different_slices_of_the_global_noise(two_replicas):
     per_replica = two_replicas.run(draw)
     first, second = (t.numpy() for t in two_replicas.experimental_local_results(per_replica))
     assert not np.allclose(first, second)
-    one_device = replicas.global_normal(8, [LATENT], seed).numpy()
-    np.testing.assert_array_equal(np.concatenate([first, second]), one_device)
+    whole = replicas.global_normal(8, [LATENT], seed).numpy()
+    np.testing.assert_array_equal(np.concatenate([first, second]), whole)
 
 
 def test_batch_that_does_not_split_across_replicas_fails_before_training(two_replicas):
