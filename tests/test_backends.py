@@ -45,7 +45,7 @@ def run_on_jax(script: str, *args: str, timeout: int = 300) -> str:
 
 def test_backend_neutral_tests_pass_on_jax():
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m",
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m",
          "backends and not slow", "tests/test_gan.py", "tests/test_losses.py",
          "tests/test_distribute.py", "tests/test_augment.py"],
         capture_output=True, text=True, env=jax_env(), cwd=ROOT, timeout=900)
