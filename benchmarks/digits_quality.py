@@ -60,8 +60,8 @@ import kgan  # noqa: E402
 from kgan import networks  # noqa: E402
 from kgan.cli import train as cli  # noqa: E402
 from kgan.data.arrays import digits_arrays  # noqa: E402
-from kgan.images import to_uint8_numpy  # noqa: E402
 from kgan.gan.sampling import sample_images  # noqa: E402
+from kgan.images import to_uint8_numpy  # noqa: E402
 from kgan.serving.client import save_grid  # noqa: E402
 from kgan.training import distribute, runner  # noqa: E402
 from kgan.training.config import ConfigError, TrainConfig  # noqa: E402

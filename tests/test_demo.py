@@ -29,8 +29,8 @@ from kgan.demo import backends, params
 from kgan.demo.app import create_app
 from kgan.demo.browser import IMAGES_READY, find_chromium, headless_chromium
 from kgan.demo.server import BackgroundServer
-from kgan.images import to_uint8_numpy
 from kgan.gan.sampling import latents_from_seeds
+from kgan.images import to_uint8_numpy
 from kgan.serving.client import GrpcClient, RestClient
 from kgan.serving.signatures import to_uint8
 

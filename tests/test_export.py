@@ -17,8 +17,8 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 import kgan
 from kgan.cli import export as cli
-from kgan.images import to_uint8_numpy
 from kgan.gan.sampling import latents_from_seeds
+from kgan.images import to_uint8_numpy
 from kgan.serving import export as export_module
 from kgan.serving.export import MAX_BATCH_SIZE, ExportedGenerator, export_generator
 from kgan.serving.warmup import read_warmup

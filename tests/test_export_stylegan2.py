@@ -19,8 +19,8 @@ from test_export import assert_close_images, assert_servable_graph
 
 import kgan
 from kgan.demo import backends
-from kgan.images import to_uint8_numpy
 from kgan.gan.sampling import latents_from_seeds
+from kgan.images import to_uint8_numpy
 from kgan.serving.client import (
     GrpcClient,
     RestClient,

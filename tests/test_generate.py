@@ -17,8 +17,8 @@ from PIL import Image
 import kgan
 from kgan.cli import generate as cli
 from kgan.demo import media
-from kgan.images import tile_grid, to_uint8_numpy
 from kgan.gan.sampling import latents_from_seeds
+from kgan.images import tile_grid, to_uint8_numpy
 
 LATENT, RES = 4, 8
 

@@ -20,9 +20,9 @@ from harness import (
 )
 
 import kgan
+from kgan.cli.train import build_parser, config_from_args
 from kgan.gan import randomness as replicas
 from kgan.gan import style as style_training
-from kgan.cli.train import build_parser, config_from_args
 from kgan.training import runner
 from kgan.training.config import ConfigError, TrainConfig
 

@@ -117,6 +117,10 @@ def _export(args: argparse.Namespace) -> str:
     problem = writable_problem(args.export_dir)
     if problem:
         raise SourceError(f"EXPORT_DIR {args.export_dir}: {problem}")
+    # The export is a TensorFlow graph, whatever backend trained the model: a .keras file
+    # loads on either, so this process runs Keras on TensorFlow.
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = "tensorflow"
     quiet.quiet_tensorflow(args.debug)
     import keras
 

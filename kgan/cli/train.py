@@ -22,7 +22,8 @@ import os
 import sys
 
 from kgan.cli import exits, network, quiet
-from kgan.training.config import PRESETS, ConfigError, TrainConfig
+from kgan.training import backend
+from kgan.training.config import PRESETS, ConfigError, TrainConfig, preset_for
 from kgan.training.errors import RunError, TrainingInterrupted
 from kgan.training.rundir import run_lock
 
@@ -38,11 +39,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     try:
-        config = config_from_args(args)
+        config = backend.resolve(config_from_args(args))
         if args.dry_run:
             print(config.to_json(), end="")
             return exits.OK
         network.check_download(config.dataset, config.data_dir, config.download)
+        backend.activate(config.backend)
         quiet.quiet_tensorflow(args.debug)
         # A second kgan-train on this run directory refuses here, before TensorFlow works.
         with run_lock(config.run_dir, enabled=writes_run_dir()):
@@ -186,7 +188,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     file_values = {}
     if getattr(args, "config", None):
         file_values = json.loads(TrainConfig.load(args.config).to_json())
-    preset = getattr(args, "preset", None) or file_values.get("preset", "digits")
+    preset = (getattr(args, "preset", None) or file_values.get("preset")
+              or preset_for(getattr(args, "dataset", None)))
     flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
              if hasattr(args, f.name)}
     v01 = {k[4:]: v for k, v in vars(args).items() if k.startswith("v01_")}

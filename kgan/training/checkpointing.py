@@ -151,8 +151,10 @@ class RunState:
         self.steps_per_epoch = int(steps_per_epoch)
         self._saved_steps_per_epoch = tf.Variable(self.steps_per_epoch, dtype=tf.int64,
                                                   trainable=False)
+        self._mirror = None if keras.backend.backend() == "tensorflow" else _Mirror(gan)
+        state = gan.training_state() if self._mirror is None else {"state": self._mirror}
         self.checkpoint = tf.train.Checkpoint(
-            **gan.training_state(), steps_per_epoch=self._saved_steps_per_epoch
+            **state, steps_per_epoch=self._saved_steps_per_epoch
         )
         self.run_backup = os.path.join(run_dir, BACKUP_DIR)
         self.run_snapshots = os.path.join(run_dir, CHECKPOINTS_DIR)
@@ -174,6 +176,7 @@ class RunState:
     @property
     def step(self) -> int:
         """Train steps completed (the GAN's `step_counter`)."""
+        _sync(self.gan)
         return int(keras.ops.convert_to_numpy(self.gan.step_counter))
 
     @property
@@ -206,6 +209,8 @@ class RunState:
             except _READ_ERRORS as error:
                 errors.append(f"{os.path.basename(path)}: {str(error).splitlines()[0]}")
                 continue
+            if self._mirror is not None:
+                self._mirror.push()
             if errors:
                 print(f"warning: skipped unreadable checkpoints ({'; '.join(errors)})")
             self._check_epoch_length()
@@ -243,8 +248,11 @@ class RunState:
             RunError: the checkpoint could not be written (disk full, ...); its
                 temporary files are removed and the last good checkpoint is named.
         """
+        _sync(self.gan)
         self._check_finite()
         step = self.step
+        if self._mirror is not None:
+            self._mirror.pull()
         try:
             path = self._write(self.backup, _BACKUP_NAME, step)
             if epoch_end:
@@ -280,6 +288,43 @@ class RunState:
                         f"non-finite values in {name} variable {variable.path} at step "
                         f"{self.step}; not saving it. The last good checkpoint is "
                         f"{self.latest}.")
+
+
+def _sync(gan) -> None:
+    """On JAX, `fit` keeps the state out of the variables until an epoch ends: bring it
+    back before reading them mid-epoch (what a callback's `self.model` does)."""
+    if hasattr(gan, "jax_state_sync"):
+        gan.jax_state_sync()
+
+
+class _Mirror(tf.Module):
+    """The training state of a GAN on a backend without TensorFlow variables (JAX), as
+    TensorFlow variables for `tf.train.Checkpoint`: one per Keras variable, named by its
+    place in `gan.training_state()` ("<part>/<index>"), so the checkpoint files, their
+    rotation and their recovery are the same as on TensorFlow. `pull` copies the Keras
+    values in before a save, `push` copies them back after a restore."""
+
+    def __init__(self, gan):
+        super().__init__(name="kgan_state")
+        self._pairs = []
+        for part, trackable in gan.training_state().items():
+            variables = getattr(trackable, "variables", None)
+            variables = [trackable] if variables is None else list(variables)
+            for index, variable in enumerate(variables):
+                value = keras.ops.convert_to_numpy(variable)
+                dtype = tf.int64 if np.issubdtype(value.dtype, np.integer) else tf.float32
+                mirror = tf.Variable(tf.zeros(value.shape, dtype), trainable=False,
+                                     name=f"{part}/{index}")
+                self._pairs.append((variable, mirror))
+        self.values = [mirror for _, mirror in self._pairs]
+
+    def pull(self) -> None:
+        for variable, mirror in self._pairs:
+            mirror.assign(tf.cast(keras.ops.convert_to_numpy(variable), mirror.dtype))
+
+    def push(self) -> None:
+        for variable, mirror in self._pairs:
+            variable.assign(keras.ops.convert_to_tensor(mirror.numpy(), variable.dtype))
 
 
 def _remove_partial(prefix: str, keep: bool) -> None:

@@ -33,6 +33,8 @@ AUTO = "auto"
 NO_AUGMENT = "none"
 FEATURE_EXTRACTORS = ("classifier", "inception")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
+# Keras backends kgan trains on; "auto" is KERAS_BACKEND's, else tensorflow.
+BACKENDS = ("auto", "tensorflow", "jax")
 POLICIES = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 # Registered names of TensorFlow-side registries, listed here so that validating a config
 # loads no TensorFlow; tests/test_config.py checks them against `kgan.losses.NAMES` and
@@ -122,6 +124,9 @@ class TrainConfig:
                               "with ramp_epochs, as R3GAN does)")
     seed: int = _field(0, "seed of weights, data order and training noise")
     # hardware
+    backend: str = _field(AUTO, "Keras backend: tensorflow or jax (auto: KERAS_BACKEND, else "
+                          "tensorflow); a run resumes on the backend it started on",
+                          choices=BACKENDS)
     strategy: str = _field(AUTO, f"distribution strategy: {', '.join(STRATEGIES)}")
     mixed_precision: str = _field(AUTO, f"dtype policy: {', '.join(POLICIES)}")
     jit_compile: str = _field(AUTO, "XLA: auto (on GPU), on or off", choices=(AUTO, "on", "off"))
@@ -333,7 +338,7 @@ def _check_model(c: TrainConfig) -> None:
         unknown = [p for p in c.augment.split(",") if p.strip() not in AUGMENT_POLICIES]
         _require(not unknown, f"unknown augment policy {', '.join(unknown)}; use none or a "
                  f"comma list of {', '.join(AUGMENT_POLICIES)}")
-    for name, valid in (("strategy", STRATEGIES),
+    for name, valid in (("backend", BACKENDS), ("strategy", STRATEGIES),
                         ("mixed_precision", POLICIES),
                         ("jit_compile", (AUTO, "on", "off"))):
         _require(getattr(c, name) in valid,

@@ -11,6 +11,7 @@ Call `setup()` once, before building any model, then build and compile inside
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -92,6 +93,8 @@ def setup(
     """
     strategy = _check_choice("strategy", strategy, STRATEGIES)
     mixed_precision = _check_choice("mixed_precision", mixed_precision, POLICIES)
+    if keras.backend.backend() == "jax":
+        return _setup_jax(strategy, mixed_precision, jit_compile)
     if strategy == "auto":
         strategy = _auto_strategy()
     chosen = _make_strategy(strategy, devices)
@@ -100,6 +103,51 @@ def setup(
     jit = _gpus_present() if jit_compile == "auto" else bool(jit_compile)
     device = _single_gpu() if strategy == "one_device" else None
     return Setup(strategy=chosen, policy=policy, jit_compile=jit, input_device=device)
+
+
+class JaxDataParallel:
+    """`keras.distribution.DataParallel` (or one device) behind the part of the
+    `tf.distribute.Strategy` interface a run uses: `scope()`, `num_replicas_in_sync`,
+    `extended.should_checkpoint`. The JAX step is one SPMD program over the global batch."""
+
+    def __init__(self, devices: list):
+        self.devices = devices
+        self.distribution = (keras.distribution.DataParallel(devices=devices)
+                             if len(devices) > 1 else None)
+        self.num_replicas_in_sync = len(devices)
+        self.extended = self  # should_checkpoint: one process writes
+        self.should_checkpoint = True
+
+    def scope(self):
+        if self.distribution is None:
+            return contextlib.nullcontext()
+        return self.distribution.scope()
+
+
+def _setup_jax(strategy: str, mixed_precision: str, jit_compile) -> Setup:
+    """JAX: data parallel over this host's accelerators (or CPU devices), mixed precision
+    as on TensorFlow, always XLA (jax.jit) unless jit_compile is off."""
+    import jax
+
+    if strategy in ("multi_worker", "tpu"):
+        raise ValueError(
+            f"strategy {strategy} is TensorFlow's (TF_CONFIG workers, TPUStrategy); on JAX "
+            "use --strategy auto or mirrored (data parallel over this host's devices), or "
+            "--backend tensorflow for multi-worker training.")
+    if strategy == "auto" and _workers_in_tf_config() > 1:
+        raise ValueError("TF_CONFIG names several workers, which only the TensorFlow backend "
+                         "joins: pass --backend tensorflow, or unset TF_CONFIG.")
+    devices = jax.devices()
+    if strategy == "one_device" or (strategy == "auto" and len(devices) == 1):
+        devices = devices[:1]
+    chosen = JaxDataParallel(list(devices))
+    if mixed_precision == "auto":
+        capabilities = [tuple(int(x) for x in str(d.compute_capability).split(".")[:2])
+                        for d in devices if d.platform == "gpu"]
+        mixed_precision = policy_for_capabilities(capabilities)
+    keras.mixed_precision.set_global_policy(mixed_precision)
+    jit = True if jit_compile == "auto" else bool(jit_compile)
+    return Setup(strategy=chosen, policy=mixed_precision, jit_compile=jit)
 
 
 def to_device(dataset: tf.data.Dataset, device: str | None, buffer_size: int = 2

@@ -138,6 +138,11 @@ def _check_existing(config: TrainConfig, paths: RunPaths) -> None:
         except ConfigError as error:
             raise RunError(f"cannot resume {paths.root}: {error}; pass --restart to move it "
                            "aside and start over") from None
+        if saved.backend not in (config.backend, "auto"):
+            raise RunError(
+                f"{paths.root} was trained on the {saved.backend} backend; resume it with "
+                f"--backend {saved.backend} (its checkpoints load on that backend only; its "
+                "final.keras loads on either), or pass --restart to start over")
         changed = saved.differences(config)
         if changed:
             raise RunError(

@@ -18,8 +18,10 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
+import subprocess
 import sys
 
 import keras
@@ -78,6 +80,7 @@ def run(config: TrainConfig, restart: bool = False, callbacks=(), verbose: int |
             stop signal arrived (`TrainingInterrupted`, state saved).
     """
     check_export_dir(config)
+    config = _on_this_backend(config)
     # The strategy comes before any other TensorFlow op: a multi-worker strategy cannot
     # configure collective ops once the runtime has started.
     env = _setup(config)
@@ -128,9 +131,25 @@ def _resume(config: TrainConfig, state: RunState, paths: RunPaths) -> None:
 
 
 # ------------------------------------------------------------------ building
+def _on_this_backend(config: TrainConfig) -> TrainConfig:
+    """The config with this process's Keras backend recorded (`kgan.training.backend`
+    chooses it before Keras loads); a config asking for another is refused."""
+    active = keras.backend.backend()
+    if config.backend not in ("auto", active):
+        raise ConfigError(f"the config asks for the {config.backend} backend but Keras runs on "
+                          f"{active} in this process; set KERAS_BACKEND={config.backend} "
+                          "before importing keras (kgan-train --backend does)")
+    return dataclasses.replace(config, backend=active)
+
+
 def _setup(config: TrainConfig) -> distribute.Setup:
-    if config.deterministic:
+    if config.deterministic and config.backend == "tensorflow":
         tf.config.experimental.enable_op_determinism()
+    if config.deterministic and config.backend == "jax":
+        # XLA on the CPU is deterministic; on GPUs it must be asked before JAX starts.
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_gpu_deterministic_ops" not in flags:
+            os.environ["XLA_FLAGS"] = f"{flags} --xla_gpu_deterministic_ops=true".strip()
     try:
         env = distribute.setup(config.strategy, config.mixed_precision,
                                _JIT[config.jit_compile])
@@ -138,9 +157,6 @@ def _setup(config: TrainConfig) -> distribute.Setup:
     except ValueError as error:
         raise ConfigError(str(error)) from None
     keras.utils.set_random_seed(config.seed)
-    # keras-cv layers (kgan.augment) draw from TF's global generator when built, which
-    # op determinism forbids unless it was seeded explicitly.
-    tf.random.set_global_generator(tf.random.Generator.from_seed(config.seed))
     return env
 
 
@@ -409,9 +425,11 @@ def _finish(config: TrainConfig, gan: GAN, state: RunState, paths: RunPaths,
 def _export(config: TrainConfig, gan: GAN, paths: RunPaths) -> str | None:
     if not config.export:
         return None
-    from kgan.serving.export import export_generator
-
     try:
+        if keras.backend.backend() != "tensorflow":
+            return _export_on_tensorflow(config, paths)
+        from kgan.serving.export import export_generator
+
         return export_generator(gan, config.export_dir, model_name=config.model_name)
     except KeyboardInterrupt as error:
         raise interrupted(error, f"interrupted while exporting to {config.export_dir}; "
@@ -423,3 +441,16 @@ def _export(config: TrainConfig, gan: GAN, paths: RunPaths) -> str | None:
         raise RunError(f"export to {config.export_dir} failed ({cause}); the trained model "
                        f"is saved in {paths.final_model}: run the same command again, or "
                        f"kgan-export {paths.root} {config.export_dir}") from None
+
+
+def _export_on_tensorflow(config: TrainConfig, paths: RunPaths) -> str:
+    """Exports `final.keras` with kgan-export in a TensorFlow process: the SavedModel is a
+    TensorFlow graph, and Keras runs one backend per process."""
+    command = [sys.executable, "-m", "kgan.cli.export", paths.final_model, config.export_dir,
+               "--model-name", config.model_name]
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        raise OSError(lines[-1] if lines else f"kgan-export exited {done.returncode}")
+    return done.stdout.strip().splitlines()[-1]

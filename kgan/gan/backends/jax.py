@@ -253,9 +253,7 @@ def check_fit(model, x, batch_size) -> None:
     devices = _devices()
     if devices == 1:
         return
-    import tensorflow as tf  # tf.data feeds both backends
-
-    if isinstance(x, tf.data.Dataset):
+    if hasattr(x, "element_spec"):  # a tf.data.Dataset (no TensorFlow import needed)
         spec = x.element_spec
         spec = spec[0] if isinstance(spec, (tuple, list)) else spec
         batch_size = spec.shape[0] if spec.shape.rank else None

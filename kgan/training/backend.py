@@ -1,0 +1,46 @@
+"""Choosing the Keras backend of a run, before Keras loads (it fixes it per process).
+
+`python train.py --backend jax`, or `KERAS_BACKEND=jax python train.py`: the config
+records the backend it resolved to, so the run directory says where it can resume.
+Imports neither Keras nor TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+import sys
+
+from kgan.training.config import AUTO, ConfigError, TrainConfig
+
+_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax"}
+
+
+def resolve(config: TrainConfig) -> TrainConfig:
+    """The config with `backend` made concrete: "auto" is KERAS_BACKEND's, else tensorflow."""
+    name = config.backend
+    if name == AUTO:
+        name = os.environ.get("KERAS_BACKEND") or "tensorflow"
+    if name not in _PACKAGES:
+        raise ConfigError(f"unknown Keras backend {name!r} (from KERAS_BACKEND); kgan trains "
+                          "on tensorflow or jax: pass --backend tensorflow or --backend jax")
+    return dataclasses.replace(config, backend=name)
+
+
+def activate(name: str) -> None:
+    """Makes `name` this process's Keras backend; refuses a process whose Keras already
+    runs another, and a backend whose package is missing (naming the install)."""
+    if "keras" in sys.modules:
+        import keras
+
+        if keras.backend.backend() != name:
+            raise ConfigError(
+                f"this process already runs Keras on {keras.backend.backend()}; set "
+                f"KERAS_BACKEND={name} before importing keras to train on {name}")
+        return
+    if importlib.util.find_spec(_PACKAGES[name]) is None:
+        extra = "jax" if name == "jax" else "gpu"
+        raise ConfigError(f"the {name} backend needs the {_PACKAGES[name]} package: "
+                          f'pip install "kgan[{extra}]"')
+    os.environ["KERAS_BACKEND"] = name
