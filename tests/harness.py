@@ -6,7 +6,7 @@ Test modules import what they need:
     gan = tiny_gan("r3gan", num_classes=3, ema_decay=0.9)
 
 Sizes are as small as a check allows (8-16 px, a few filters), so each test takes
-seconds on 2 CPU cores; floats are compared with a tolerance (DESIGN.md, rule 7).
+seconds on 2 CPU cores; floats are compared with a tolerance (design.md, rule 9).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Command lines and configs answer without loading TensorFlow (DESIGN.md, layout)."""
+"""Command lines and configs answer without loading TensorFlow (design.md, layout)."""
 
 import subprocess
 import sys

@@ -22,33 +22,10 @@ import os
 import sys
 
 from kgan.cli import exits, quiet
+from kgan.training.sources import FINAL_MODEL, SourceError, find_model_file
 
 PROG = "kgan-export"
-FINAL_MODEL = "final.keras"
-
-
-class SourceError(ValueError):
-    """SOURCE is not something kgan-export can export (the message says what to pass)."""
-
-
-def find_model_file(source: str) -> str:
-    """Returns the `.keras` file SOURCE names, or a run directory's `final.keras`."""
-    if os.path.isfile(source):
-        if not source.endswith(".keras"):
-            raise SourceError(f"{source} is not a .keras file; pass a run directory or a "
-                              ".keras model")
-        return source
-    if not os.path.isdir(source):
-        raise SourceError(f"{source} does not exist")
-    path = os.path.join(source, FINAL_MODEL)
-    if os.path.isfile(path):
-        return path
-    if os.path.isfile(os.path.join(source, "config.json")):
-        raise SourceError(f"{source} has no {FINAL_MODEL} yet: the run has not finished; "
-                          "run the same kgan-train command again to finish it (it writes "
-                          f"{FINAL_MODEL} and exports)")
-    raise SourceError(f"{source} is not a kgan run directory (no {FINAL_MODEL}); pass a run "
-                      "directory or a .keras file")
+__all__ = ["FINAL_MODEL", "SourceError", "find_model_file", "main"]
 
 
 def default_model_name(source: str) -> str:

@@ -1,6 +1,6 @@
 """One interface over the places a generator can run: an export in-process, TF Serving, Keras.
 
-Every backend speaks in the export's signature terms (DESIGN.md, TF Serving export
+Every backend speaks in the export's signature terms (design.md, TF Serving export
 contract): `generate` maps int64 seeds (+ int32 labels) to uint8 images, PNG bytes and
 the latents it used; `serving_default` maps latents to images. What a model can do
 beyond that is read from the model, never assumed: a signature with `seed` and
@@ -280,7 +280,7 @@ def load_backend(source: str) -> Backend:
     """A Keras backend for a .keras file or run directory (its final.keras), else an export."""
     if os.path.isfile(source) or os.path.isfile(os.path.join(source, "final.keras")) or (
             os.path.isdir(os.path.join(source, "checkpoints"))):
-        from kgan.cli.export import find_model_file
+        from kgan.training.sources import find_model_file
 
         return KerasBackend(find_model_file(source))
     return EmbeddedBackend(source)

@@ -13,7 +13,7 @@ per-pixel channel mean), contrast (x U(0.5, 1.5) around the image mean), transla
 (integer shifts up to 1/8 of each side, zero fill) and cutout (one zero square of half
 the side) -- DiffAugment's "color,translation,cutout" policy.
 
-Replica exactness (DESIGN.md, rule 2): the caller passes the same seed on every replica
+Replica exactness (design.md, rule 2): the caller passes the same seed on every replica
 (a function of the GAN's seed, step and stream only); every gate and parameter is one
 stateless draw for the *global* batch of which each replica keeps its own rows
 (`kgan.gan.randomness`), so N replicas augment

@@ -4,11 +4,11 @@ Each family has `<family>_generator_loss(fake_logits)` and
 `<family>_discriminator_loss(real_logits, fake_logits)`, returning the mean over the batch
 they are given; a relativistic family's generator side also takes the real logits,
 `<family>_generator_loss(fake_logits, real_logits)` (its `AdversarialLoss` says so with
-`uses_real_logits`). The GAN divides them by the number of replicas (DESIGN.md, rule 2),
+`uses_real_logits`). The GAN divides them by the number of replicas (design.md, rule 2),
 so they stay plain and testable on fixed logits. `get(name)` looks a family up by name.
 
 Gradient penalties come in two forms: `squared_gradient_norm(grads)` of input gradients
-the caller took from its own forward pass (the GAN's, through the augmentation: DESIGN.md
+the caller took from its own forward pass (the GAN's, through the augmentation: design.md
 rule 4), and self-contained `r1_penalty` / `r2_penalty` / `gradient_penalty`.
 """
 

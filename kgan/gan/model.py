@@ -28,7 +28,7 @@ class GAN(StyleHooks, Model):
 
     Where D has no cross-sample layers (batch norm, minibatch statistics), real and fake
     are scored in one call on their concatenation, and R1 / R2 are the input gradients of
-    that same forward pass, taken through the augmentation (DESIGN.md, rule 4).
+    that same forward pass, taken through the augmentation (design.md, rule 4).
 
     The step is the same code on TensorFlow and JAX: it reads and assigns variables and
     takes gradients through `kgan.gan.backends` (a tape, or `jax.value_and_grad` inside

@@ -31,7 +31,7 @@ class LastValue(metrics.Metric):
 
 
 def with_loss_scaling(optimizer):
-    """Wraps an optimizer for dynamic loss scaling under mixed_float16 (DESIGN.md, rule 1)."""
+    """Wraps an optimizer for dynamic loss scaling under mixed_float16 (design.md, rule 1)."""
     policy = mixed_precision.global_policy().name
     if policy == "mixed_float16" and not isinstance(optimizer, optimizers.LossScaleOptimizer):
         return optimizers.LossScaleOptimizer(optimizer)

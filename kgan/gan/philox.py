@@ -6,7 +6,7 @@ block under a fixed key, then block g of the output comes from counter + g. Floa
 built from the bits (uniform: 23 mantissa bits in [1, 2) minus 1; normal: Box-Muller on
 pairs of those). Here the same is written with 32-bit integer ops only (products split
 into 16-bit halves), so it runs on NumPy and on JAX without 64-bit support, and gives
-TensorFlow's bits exactly and its floats to float32 rounding (DESIGN.md rule 7: one
+TensorFlow's bits exactly and its floats to float32 rounding (design.md rule 7: one
 seed, one latent, on every backend).
 
 A seed is four uint32 words [low(s0), high(s0), low(s1), high(s1)] of TensorFlow's int64

@@ -1,4 +1,4 @@
-"""One seed, one draw, on every backend and every number of replicas (DESIGN.md rules 2, 7).
+"""One seed, one draw, on every backend and every number of replicas (design.md rules 2, 7).
 
 Every random tensor of a train step is a stateless function of (GAN seed, step,
 stream), drawn for the *global* batch, of which each replica keeps its own rows: N

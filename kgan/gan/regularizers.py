@@ -1,5 +1,5 @@
 """The discriminator's regularizers: R1/R2 from the loss's own D pass and WGAN-GP, both
-through the augmentation (DESIGN.md rule 4).
+through the augmentation (design.md rule 4).
 
 R1 (Mescheder et al., 2018) and R2 (R3GAN, Huang et al., 2024) penalise
 E||grad_x D(T(x))||^2 at real and generated x. The input gradients come from the

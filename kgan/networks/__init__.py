@@ -4,7 +4,7 @@ Each family lives in `kgan/networks/families/<name>.py` and exposes
 `build(resolution, channels, latent_dim, num_classes=None, **options)` returning
 `(generator, discriminator)`: the generator maps z [N, latent_dim] (plus int32 labels
 [N] when conditional) to float32 images [N, H, W, C], the discriminator maps images
-(plus labels) to float32 logits [N, 1], whatever the dtype policy (DESIGN.md, rule 3).
+(plus labels) to float32 logits [N, 1], whatever the dtype policy (design.md, rule 3).
 
 This module is the registration: one `Family` entry per family, with its options and
 their defaults. It imports no TensorFlow, so configs and command lines are validated

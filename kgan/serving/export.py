@@ -1,6 +1,6 @@
 """SavedModel export for TF Serving: signatures, warmup, atomic versions.
 
-Layout (contract, see shared DESIGN.md): `EXPORT_DIR/<model_name>/<version>/` holding
+Layout (contract, see docs/design.md): `EXPORT_DIR/<model_name>/<version>/` holding
 `saved_model.pb`, `variables/` and `assets.extra/tf_serving_warmup_requests`. A version
 is written under a hidden temporary name in the model folder, loaded back and queried
 once, then renamed to its number, so a polling server never sees half a version. The

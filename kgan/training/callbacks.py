@@ -2,11 +2,11 @@
 
 Why not `keras.callbacks.TensorBoard`: it knows one `model.optimizer`, so it cannot log
 the learning rates of a GAN's two optimizers (nor unwrap their LossScaleOptimizers),
-and it prefixes tags (`epoch_loss`), while DESIGN.md fixes the tag names (`d_loss`,
+and it prefixes tags (`epoch_loss`), while design.md fixes the tag names (`d_loss`,
 `samples`, ...). These callbacks write `tf.summary` directly, sharing one writer per
 folder so that several callbacks never race on event files in one run.
 
-Layout under `log_dir` (DESIGN.md, TensorBoard contract):
+Layout under `log_dir` (design.md, TensorBoard contract):
 
 | run | step | content |
 |---|---|---|

@@ -1,4 +1,4 @@
-"""The run directory (DESIGN.md, run directory contract): where a run keeps what, the
+"""The run directory (design.md, run directory contract): where a run keeps what, the
 checks that keep one run's files from being overwritten by another, and its outputs.
 
 Nothing here changes a run directory before the request is accepted: `check_run_dir`
@@ -40,7 +40,7 @@ BACKUP, CHECKPOINTS = "backup", "checkpoints"
 
 
 class RunPaths:
-    """Where a run keeps what (DESIGN.md, run directory contract)."""
+    """Where a run keeps what (design.md, run directory contract)."""
 
     def __init__(self, root: str):
         self.root = root

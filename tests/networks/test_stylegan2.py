@@ -582,7 +582,7 @@ def _train_one_epoch(strategy):
 @SLOW
 def test_two_replicas_compute_the_same_update_as_one_device(two_replicas):
     # Noise seeded by each example's (global, sliced) z and minibatch-stddev groups of
-    # consecutive examples keep DESIGN.md rule 2 with a cross-sample D.
+    # consecutive examples keep design.md rule 2 with a cross-sample D.
     single, single_logs = _train_one_epoch(tf.distribute.get_strategy())
     mirrored, mirrored_logs = _train_one_epoch(two_replicas)
     for a, b in zip(single.get_weights(), mirrored.get_weights(), strict=True):

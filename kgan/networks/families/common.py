@@ -8,7 +8,7 @@ from keras import layers
 
 @keras.saving.register_keras_serializable(package="kgan")
 class SyncBatchNormalization(layers.BatchNormalization):
-    """Batch norm over the *global* batch (DESIGN.md rule 2) on every backend.
+    """Batch norm over the *global* batch (design.md rule 2) on every backend.
 
     On TensorFlow the statistics are all-reduced across `tf.distribute` replicas
     (`synchronized=True`); on JAX the data-parallel step is one SPMD program over the global

@@ -1,7 +1,7 @@
 """The DCGAN family (Radford et al., 2016): the 0.1 baseline, fast and simple.
 
 Functional `keras.Model`s whose last layer computes in float32 (`dtype="float32"`), so
-logits and images stay float32 under any mixed-precision policy (DESIGN.md, rule 3).
+logits and images stay float32 under any mixed-precision policy (design.md, rule 3).
 """
 
 from __future__ import annotations

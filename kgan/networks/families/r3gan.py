@@ -116,7 +116,7 @@ class GroupedConv2D(layers.Conv2D):
 
     Keras 3.15's TensorFlow backend wraps every grouped conv in an XLA-compiled function (a
     CPU workaround for older TensorFlow); TensorFlow 2.21 runs grouped convs natively on CPU
-    and GPU, and exported graphs must not be XLA-compiled (DESIGN.md, rule 6). Other
+    and GPU, and exported graphs must not be XLA-compiled (design.md, rule 6). Other
     backends use Keras's own convolution.
     """
 

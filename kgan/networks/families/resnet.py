@@ -2,7 +2,7 @@
 
 G: z -> linear -> 4x4 map -> up-blocks -> BN, ReLU, 3x3 conv, tanh. An up-block is
 `BN, ReLU, nearest 2x, conv3x3, BN, ReLU, conv3x3` plus a shortcut `nearest 2x, conv1x1`.
-Batch norm is synchronized, so N replicas use the global batch's statistics (DESIGN.md,
+Batch norm is synchronized, so N replicas use the global batch's statistics (design.md,
 rule 2). With classes, G's block norms are conditional (per-class gain and bias, Miyato &
 Koyama 2018; de Vries et al. 2017).
 

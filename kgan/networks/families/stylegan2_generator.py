@@ -14,7 +14,7 @@ block's first conv and there are num_ws = 2 log2(resolution) - 2 ws.
 Noise: every noise input is a stateless function of a seed, never of a stateful RNG:
 per-example seeds (`noise_seeds` int64 [N]) give each example its own noise whatever the
 batch; a batch seed (`seed`, [2] ints) draws the global batch's noise in one op, of which
-each replica keeps its rows (DESIGN.md, rule 2); with neither, each example's seed is a
+each replica keeps its rows (design.md, rule 2); with neither, each example's seed is a
 hash of its own w (so a synthesis call is a pure function of ws).
 """
 
