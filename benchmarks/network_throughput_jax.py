@@ -1,22 +1,19 @@
-"""GPU throughput of kgan's Keras-only network families on Keras 3's JAX backend (XLA).
+"""Throughput of kgan's `GAN.fit` on Keras 3's JAX backend (XLA), beside a hand-written step.
 
-Why this exists: the GPU machines lent to kgan's development sessions carry JAX built
-for CUDA 13 but no TensorFlow, and TensorFlow cannot be brought there (its wheel is
-573 MB, its CUDA 12 libraries another ~1.7 GB, against 64 MiB of files per call and
-no package registry). kgan's trainer is TensorFlow code, so `train_throughput.py`
-cannot run there. The DCGAN and ResNet families, though, are plain Keras layers: this
-script builds those very networks under Keras's JAX backend and compiles a GAN train
-step with XLA, the compiler kgan uses with `jit_compile=True`. It measures what the
-networks cost on a GPU (images/s, model FLOPs utilisation) under each dtype policy, so
-float16 vs bfloat16 (the `auto` policy's choice) can be decided from a measurement. It
-does not measure kgan's own TensorFlow step: that is `train_throughput.py`'s job.
+Two trainers per (network, batch, dtype policy), in one process, on the same networks:
+  * `kgan`: `kgan.GAN.fit` with its default recipe (the backend-neutral core on JAX);
+  * `reference`: the same GAN step written by hand as one jitted, stateless JAX function
+    (`Trainer` below), the floor of what Keras + XLA cost for these networks, so
+    `kgan / reference` is kgan's own overhead (target >= 0.9).
+It runs where TensorFlow is absent (the lent GPU machines carry JAX only): kgan's JAX
+path imports no TensorFlow when fed NumPy arrays.
 
 The step is kgan's default recipe on one device: non-saturating logistic loss, D
 scores real and fake in one call (D has no batch norm), then G trains on fresh noise
 through the updated D; Adam (2e-4, beta_1 0.5) for both; batch norm in training mode;
 mixed_float16 through `keras.optimizers.LossScaleOptimizer` (dynamic loss scaling).
-Batch norm is built unsynchronized here (`synchronized=True` is TensorFlow-only; on one
-device it computes the same statistics).
+`kgan.GAN.fit` is timed over an in-memory batch repeated for the steps (NumPy, as a
+data pipeline would hand it), with the same networks, loss, optimizers and policy.
 
 Model FLOPs per image are 4 G + 9 D forward passes, as in `train_throughput.py`; a
 forward pass is counted by XLA's cost analysis of the unoptimised HLO, lowered for the
@@ -45,6 +42,7 @@ os.environ["KERAS_BACKEND"] = "jax"
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -57,25 +55,15 @@ CONFIGS = "dcgan:64:64,dcgan:128:64,dcgan:128:256,resnet:64:64"
 LATENT_DIM = 128
 
 
-class _OneDeviceBatchNormalization(keras.layers.BatchNormalization):
-    """`BatchNormalization` that accepts and ignores `synchronized` (one device)."""
-
-    def __init__(self, synchronized=False, **kwargs):
-        super().__init__(**kwargs)
-
-
 def build_networks(family: str, resolution: int, policy: str, network_args: dict):
     """kgan's (generator, discriminator) for `family` under the dtype `policy`."""
     if family not in FAMILIES:
         raise ValueError(f"Unknown family {family!r} for the JAX backend: one of "
                          f"{', '.join(FAMILIES)} (the others use TensorFlow ops).")
     keras.config.set_dtype_policy(policy)
-    original = keras.layers.BatchNormalization
-    keras.layers.BatchNormalization = _OneDeviceBatchNormalization
     try:
         return kgan.networks.get(family)(resolution, 3, LATENT_DIM, **network_args)
     finally:
-        keras.layers.BatchNormalization = original
         keras.config.set_dtype_policy("float32")
 
 
@@ -148,6 +136,29 @@ class Trainer:
         return jax.block_until_ready(losses)
 
 
+def time_kgan_fit(generator, discriminator, policy: str, real, args) -> dict:
+    """kgan.GAN.fit on `real` repeated: compile (warm-up) seconds and each repeat's."""
+    keras.mixed_precision.set_global_policy(policy)  # GAN.compile wraps for loss scaling
+    try:
+        gan = kgan.GAN(generator, discriminator, latent_dim=LATENT_DIM)
+        gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5),
+                    keras.optimizers.Adam(2e-4, beta_1=0.5), loss="non_saturating")
+        batch = np.asarray(real)
+
+        def fit(steps: int):
+            history = gan.fit(np.concatenate([batch] * steps), batch_size=len(batch),
+                              epochs=1, shuffle=False, verbose=0)
+            return history.history["d_loss"][-1]
+
+        warmup = common.timed(lambda: fit(args.warmup))
+        seconds = [common.timed(lambda: fit(args.steps)) for _ in range(args.repeats)]
+        if not math.isfinite(fit(1)):
+            raise FloatingPointError(f"kgan.GAN {policy}: non-finite d_loss")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    return {"warmup_s": warmup, "seconds": seconds}
+
+
 def forward_flops(model: keras.Model, batch: int = 8) -> float:
     """FLOPs of one forward pass per example, by XLA's cost analysis of the HLO.
 
@@ -183,7 +194,7 @@ def measure(family, resolution, batch_size, policy, args) -> dict:
     images_per_s = 1e3 * batch_size / ms
     device, peak = common.device_peak_tflops(jax.devices()[0].device_kind, policy)
     achieved = flops * images_per_s
-    return {
+    row = {
         "network": family, "resolution": resolution, "batch_size": batch_size,
         "policy": policy, "ms_per_step": round(ms, 3), "best_ms_per_step": round(best_ms, 3),
         "images_per_s": round(images_per_s, 1), "warmup_s": round(compile_s, 1),
@@ -193,6 +204,18 @@ def measure(family, resolution, batch_size, policy, args) -> dict:
         "d_loss": round(d_loss, 4), "g_loss": round(g_loss, 4), "device": device,
         "seconds": seconds,
     }
+    if args.kgan:
+        g, d = build_networks(family, resolution, policy, args.network_args.get(family, {}))
+        timed = time_kgan_fit(g, d, policy, real, args)
+        kgan_ms = 1e3 * common.median(timed["seconds"]) / args.steps
+        kgan_images = 1e3 * batch_size / kgan_ms
+        row.update(
+            kgan_ms_per_step=round(kgan_ms, 3), kgan_images_per_s=round(kgan_images, 1),
+            kgan_mfu=round(flops * kgan_images / (peak * 1e12), 4) if peak else None,
+            kgan_ratio=round(ms / kgan_ms, 3),
+            kgan_best_ratio=round(min(seconds) / min(timed["seconds"]), 3),
+            kgan_warmup_s=round(timed["warmup_s"], 1), kgan_seconds=timed["seconds"])
+    return row
 
 
 def parse_configs(text: str) -> list[tuple[str, int, int]]:
@@ -216,15 +239,17 @@ def run(args) -> dict:
                 raise ValueError(f"Unknown policy {policy!r}: one of {', '.join(POLICIES)}.")
             rows.append(measure(family, resolution, batch_size, policy, args))
             r = rows[-1]
-            print(f"{family} {resolution}px b{batch_size} {policy}: {r['images_per_s']} "
-                  f"images/s, {r['ms_per_step']} ms/step, MFU {r['mfu']}", flush=True)
+            print(f"{family} {resolution}px b{batch_size} {policy}: reference "
+                  f"{r['images_per_s']} images/s, {r['ms_per_step']} ms/step, MFU {r['mfu']}; "
+                  f"kgan.GAN.fit {r.get('kgan_images_per_s')} images/s (ratio "
+                  f"{r.get('kgan_ratio')})", flush=True)
             common.write_json(result(machine, rows, args), args.out)  # kept if cut short
     return result(machine, rows, args)
 
 
 def result(machine: dict, rows: list, args) -> dict:
     settings = {k: getattr(args, k) for k in
-                ("configs", "policies", "network_args", "steps", "warmup", "repeats")}
+                ("configs", "policies", "network_args", "steps", "warmup", "repeats", "kgan")}
     return {"benchmark": "network_throughput_jax", "machine": machine, "settings": settings,
             "flops_method": "XLA cost analysis of the unoptimised CPU HLO per forward; "
                             "step = 4G + 9D", "rows": rows,
@@ -240,6 +265,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=3, help="untimed steps (XLA compile) first")
     p.add_argument("--repeats", type=int, default=5, help="median over this many repeats")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of seconds")
+    p.add_argument("--no-kgan", dest="kgan", action="store_false",
+                   help="time the hand-written step only")
     p.add_argument("--out", help="write the JSON result here")
     args = p.parse_args(argv)
     args.network_args = {"dcgan": {"base_filters": 64}, "resnet": {}}
@@ -254,7 +281,8 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     outcome = run(args)
     columns = ["network", "resolution", "batch_size", "policy", "images_per_s", "ms_per_step",
-               "model_gflops_per_image", "achieved_tflops", "mfu", "warmup_s"]
+               "kgan_images_per_s", "kgan_ms_per_step", "kgan_ratio", "kgan_best_ratio",
+               "model_gflops_per_image", "mfu", "kgan_mfu", "warmup_s", "kgan_warmup_s"]
     common.print_table(outcome["rows"], columns,
                        f"GAN train step, Keras {keras.__version__} on JAX {jax.__version__} "
                        f"(XLA), {outcome['rows'][0]['device']}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -20,6 +21,8 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
+from harness import checkpoint_state, run_train_py
 
 import kgan
 
@@ -129,3 +132,60 @@ def test_a_gan_saved_on_tensorflow_loads_and_trains_on_jax(tmp_path):
     on_jax = json.loads(run_on_jax(script, path))
     np.testing.assert_allclose(on_jax["loaded"], gan.generate(6, seed=4), atol=1e-4)
     assert on_jax["steps"] == on_jax["d_steps"] == 3  # resumed from step 2, one more
+
+
+# ------------------------------------------------------------ train.py --backend jax
+def _train_on_jax(cwd, *flags, signal_at=None):
+    from test_training import TINY
+
+    return run_train_py(cwd, [*TINY, "--backend", "jax", *flags], signal_at, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def jax_reference(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("jax_reference")
+    process = _train_on_jax(cwd, "--run-dir", "run", "--export-dir", "exp")
+    assert process.returncode == 0, process.stderr[-3000:]
+    return cwd, process
+
+
+def test_train_py_on_jax_writes_the_run_dir_and_a_tensorflow_export(jax_reference):
+    cwd, process = jax_reference
+    run = cwd / "run"
+    for name in ("config.json", "final.keras", "result.json", "backup/checkpoint",
+                 "samples/epoch_0002.png"):
+        assert (run / name).is_file(), name
+    assert json.loads((run / "config.json").read_text())["backend"] == "jax"
+    assert (cwd / "exp/digits/1/saved_model.pb").is_file()
+    assert "export:      exp/digits/1" in process.stdout
+    exported = tf.saved_model.load(str(cwd / "exp/digits/1"))
+    images = exported.signatures["generate"](seed=tf.constant([3, 4], tf.int64))["images"]
+    trained = keras.models.load_model(run / "final.keras").generate(2, seed=3)
+    expected = np.round((trained + 1.0) * 127.5)
+    assert np.abs(images.numpy().astype(float) - expected).max() <= 1  # one grey level
+
+
+def test_train_py_on_jax_resumes_exactly_after_sigkill(jax_reference, tmp_path):
+    flags = ("--run-dir", "run", "--no-export")
+    killed = _train_on_jax(tmp_path, *flags, signal_at=("SIGKILL", 7))
+    assert killed.returncode == -signal.SIGKILL
+    resumed = _train_on_jax(tmp_path, *flags)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming at epoch 2, batch 1 (step 6)" in resumed.stdout
+    expected = checkpoint_state(jax_reference[0] / "run")
+    actual = checkpoint_state(tmp_path / "run")
+    assert sorted(actual) == sorted(expected)
+    different = [k for k in expected if not np.array_equal(expected[k], actual[k])]
+    assert not different  # XLA on the CPU is deterministic: bit for bit
+
+
+def test_a_jax_run_directory_is_not_resumed_on_tensorflow(jax_reference):
+    cwd, _ = jax_reference
+    from test_training import TINY
+
+    process = run_train_py(cwd, [*TINY, "--run-dir", "run", "--epochs", "3", "--no-export"])
+    assert process.returncode == 1
+    lines = process.stderr.strip().splitlines()
+    assert lines[-1] == ("kgan-train: error: run was trained on the jax backend; resume it "
+                         "with --backend jax (its checkpoints load on that backend only; its "
+                         "final.keras loads on either), or pass --restart to start over")

@@ -50,7 +50,7 @@ def test_widths_double_per_halving_up_to_the_cap():
 def test_generator_block_is_bn_relu_upsample_conv_with_upsampled_shortcut():
     g, _ = resnet.resnet(16, 1, LATENT, **SMALL)
     kinds = [type(layer).__name__ for layer in g.layers if layer.name.startswith("g8_")]
-    assert kinds.count("BatchNormalization") == 2 and kinds.count("UpSampling2D") == 2
+    assert kinds.count("SyncBatchNormalization") == 2 and kinds.count("UpSampling2D") == 2
     assert g.get_layer("g8_shortcut").kernel_size == (1, 1)
     assert g.get_layer("g8_conv1").kernel_size == (3, 3)
     assert g.get_layer("images").activation is keras.activations.tanh
