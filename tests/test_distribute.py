@@ -282,3 +282,19 @@ def test_loss_scaling_under_two_replicas_skips_overflow_on_both(two_replicas):
 def test_auto_policy_picks_bfloat16_from_ampere_and_float16_on_volta_turing(capabilities,
                                                                             policy):
     assert distribute.policy_for_capabilities(capabilities) == policy
+
+
+def test_lazy_regularisation_over_synchronized_batch_norm_is_refused_on_replicas(
+        two_replicas):
+    """Its tf.cond would hold the norm's all-reduce: replicas would wait for ever."""
+    with two_replicas.scope():
+        g, _ = tiny_networks("dcgan", resolution=8)
+        bn_d = keras.Sequential([keras.Input((8, 8, 1)), kgan.networks.families.common
+                                 .SyncBatchNormalization(), keras.layers.Flatten(),
+                                 keras.layers.Dense(1)])
+        gan = kgan.GAN(g, bn_d, latent_dim=LATENT)
+        with pytest.raises(ValueError, match="deadlocks inside tf.cond"):
+            gan.compile(adam(), adam(), r1_gamma=1.0, reg_interval=4)
+        gan.compile(adam(), adam(), r1_gamma=1.0)  # every step: no conditional, accepted
+    single = kgan.GAN(g, bn_d, latent_dim=LATENT)
+    single.compile(adam(), adam(), r1_gamma=1.0, reg_interval=4)  # one device: no collective

@@ -102,6 +102,8 @@ class TrainConfig:
     lr_g: float = _field(2e-4, "generator learning rate (Adam)")
     beta1: float = _field(0.5, "Adam beta_1")
     beta2: float = _field(0.999, "Adam beta_2")
+    adam_epsilon: float = _field(1e-7, "Adam epsilon (Keras: 1e-7; the StyleGAN2 and R3GAN "
+                                 "references, and their presets: 1e-8)")
     ramp_epochs: int | None = _field(None, "cosine ramps over this many epochs, as R3GAN "
                                      "trains: lr -> lr x lr_final_ratio, beta2_start -> beta2, "
                                      "gammas -> gamma x gamma_final_ratio, augment p 0 -> "
@@ -320,6 +322,7 @@ def _check_data(c: TrainConfig) -> None:
 def _check_model(c: TrainConfig) -> None:
     for name in ("latent_dim", "d_steps"):
         _require(getattr(c, name) >= 1, f"{name} must be >= 1, got {getattr(c, name)}")
+    _require(0 < c.adam_epsilon < 1, f"adam_epsilon must be in (0, 1), got {c.adam_epsilon}")
     _check_network(c)
     _require(c.loss in LOSSES, f"unknown loss {c.loss!r}; choose from {', '.join(LOSSES)}")
     for name in ("gradient_penalty", "r1_gamma", "r2_gamma"):

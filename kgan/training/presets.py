@@ -60,8 +60,9 @@ def _digits_recipe_at_32px(dataset: str) -> dict[str, Any]:
 # gamma / 10 (gamma_final_ratio 0.1), augmentation probability 0 -> p, EMA half-life
 # 0 -> ema_nimg; latent 64 (NoiseDimension). Augmentation is kgan's nearest to its ADA
 # pipeline: DiffAugment's three policies at R3GAN's fixed, ramped probability (no ADA).
+# Adam's epsilon is PyTorch's 1e-8, as in R3GAN's and stylegan2-ada-pytorch's training.
 _R3GAN = dict(network="r3gan", latent_dim=64, loss="relativistic", lr_d=2e-4, lr_g=2e-4,
-              lr_final_ratio=0.25, beta1=0.0, beta2=0.99, beta2_start=0.9,
+              lr_final_ratio=0.25, beta1=0.0, beta2=0.99, beta2_start=0.9, adam_epsilon=1e-8,
               gamma_final_ratio=0.1, augment="color,translation,cutout", ada_target=None)
 _R3GAN_IMAGES = 20_000_000  # decay_nimg
 
@@ -97,7 +98,8 @@ def _stylegan2(resolution: int, batch_size: int = 32, **overrides) -> dict[str, 
     preset = dict(
         resolution=resolution, batch_size=batch_size, network="stylegan2", latent_dim=512,
         loss="non_saturating", r1_gamma=0.0002 * resolution**2 / batch_size, reg_interval=16,
-        lr_d=0.0025, lr_g=0.0025, beta1=0.0, beta2=0.99, ema_kimg=batch_size * 10 / 32,
+        lr_d=0.0025, lr_g=0.0025, beta1=0.0, beta2=0.99, adam_epsilon=1e-8,
+        ema_kimg=batch_size * 10 / 32,
         ema_rampup=0.05, style_mixing=0.9, pl_weight=2.0, pl_interval=4)
     network_args = {**network_args, **overrides.pop("network_args", {})}
     return {**preset, **overrides, "network_args": network_args}

@@ -218,12 +218,14 @@ class _Ramp:
     def adam(self, lr: float, updates_per_step: int) -> keras.optimizers.Optimizer:
         c = self.config
         if not self.steps:
-            return keras.optimizers.Adam(lr, beta_1=c.beta1, beta_2=c.beta2)
+            return keras.optimizers.Adam(lr, beta_1=c.beta1, beta_2=c.beta2,
+                                         epsilon=c.adam_epsilon)
         duration = self.steps * updates_per_step  # in the optimizer's own iterations
         beta_2 = (c.beta2 if c.beta2_start is None
                   else schedules.Cosine(c.beta2_start, c.beta2, duration))
         return schedules.ScheduledAdam(
-            schedules.Cosine(lr, lr * c.lr_final_ratio, duration), beta_1=c.beta1, beta_2=beta_2)
+            schedules.Cosine(lr, lr * c.lr_final_ratio, duration), beta_1=c.beta1, beta_2=beta_2,
+            epsilon=c.adam_epsilon)
 
     def gamma(self, gamma: float):
         if not self.steps or gamma == 0:

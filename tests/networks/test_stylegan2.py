@@ -4,6 +4,7 @@ the reference's algorithm, stateless per-example noise, the training-phase hooks
 precision, serialisation, and a few GAN steps."""
 
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -281,6 +282,15 @@ def test_minibatch_stddev_matches_the_reference_layer():
         out = np.asarray(sl.MinibatchStdDev(group_size, channels)(x))
         np.testing.assert_allclose(out[order], minibatch_std_reference(
             x[order], group_size, channels), rtol=1e-5, atol=1e-5)
+
+
+def test_minibatch_stddev_warns_when_the_batch_leaves_groups_of_one():
+    with pytest.warns(UserWarning, match=r"a batch of 7 has no divisor in 2..4.*e.g. 4"):
+        out = np.asarray(sl.MinibatchStdDev(4)(normal((7, 4, 4, 2))))
+    assert np.allclose(out[..., -1], out[0, 0, 0, -1])  # the constant it warns about
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sl.MinibatchStdDev(4)(normal((6, 4, 4, 2)))  # groups of 3: fine
 
 
 def test_minibatch_stddev_groups_consecutive_examples():

@@ -163,11 +163,15 @@ def step_logs(model, logs: dict) -> dict:
 
 
 def check_compile(model, kwargs: dict) -> None:
-    """Refuses several steps per call under mirrored strategies.
+    """Refuses what a mirrored strategy cannot run.
 
-    Keras 3.15 / TF 2.21 then fail inside the graph ("You must feed a value for
-    placeholder tensor ... while/cond"), even for a plain Sequential model.
+    Several steps per call: Keras 3.15 / TF 2.21 fail inside the graph ("You must feed a
+    value for placeholder tensor ... while/cond"), even for a plain Sequential model.
+    Lazy regularisation (or path length) over a network with synchronized batch norm:
+    the skipped branch of its `tf.cond` holds the norm's all-reduce, and replicas that
+    disagree on entering it wait for each other for ever.
     """
+    _refuse_collectives_in_cond(model)
     steps = kwargs.get("steps_per_execution", 1)
     mirrored = (tf.distribute.MirroredStrategy, tf.distribute.MultiWorkerMirroredStrategy)
     if steps not in (None, 1, "auto") and isinstance(model.distribute_strategy, mirrored):
@@ -175,6 +179,34 @@ def check_compile(model, kwargs: dict) -> None:
             f"steps_per_execution={steps} is not supported with "
             f"{type(model.distribute_strategy).__name__} (Keras 3.15 / TensorFlow 2.21 fail "
             "inside the graph). Use steps_per_execution=1.")
+
+
+def _synchronized_layers(network) -> list[str]:
+    found = []
+    for layer in getattr(network, "layers", []):
+        inner = getattr(layer, "layer", layer)
+        if getattr(inner, "synchronized", False):
+            found.append(layer.name)
+        elif hasattr(layer, "layers"):
+            found += _synchronized_layers(layer)
+    return found
+
+
+def _refuse_collectives_in_cond(model) -> None:
+    if model.distribute_strategy.num_replicas_in_sync == 1:
+        return
+    conditional = [(model.discriminator, "reg_interval", model.reg_interval > 1
+                    and bool(model._penalty_names())),
+                   (model.generator, "pl_weight", model.pl_weight > 0)]
+    for network, option, used in conditional:
+        synchronized = _synchronized_layers(network) if used else []
+        if synchronized:
+            raise ValueError(
+                f"{option} runs {network.name} inside a conditional every few steps, and its "
+                f"synchronized batch norm ({', '.join(synchronized[:3])}) all-reduces across "
+                f"the {model.distribute_strategy.num_replicas_in_sync} replicas, which "
+                "deadlocks inside tf.cond. Use reg_interval=1 / pl_weight=0 with this "
+                "network, or a network without batch norm (r3gan, stylegan2).")
 
 
 def check_fit(model, x, batch_size) -> None:

@@ -14,6 +14,7 @@ of StyleGAN"), after stylegan2-ada-pytorch (`training/networks.py`, `torch_utils
 from __future__ import annotations
 
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -346,6 +347,7 @@ class MinibatchStdDev(_Layer):
 
     def call(self, inputs):
         x = self._cast(inputs)
+        self._warn_on_groups_of_one(x.shape[0])
         n = tf.shape(x)[0]
         _, h, w, c = x.shape
         f = self.num_channels
@@ -360,6 +362,19 @@ class MinibatchStdDev(_Layer):
         y = tf.repeat(tf.reduce_mean(y, axis=[1, 2, 4]), g, axis=0)    # [N, f]
         y = tf.tile(y[:, None, None, :], [1, h, w, 1])
         return tf.concat([x, y], axis=-1)
+
+    def _warn_on_groups_of_one(self, batch) -> None:
+        """A batch with no divisor in 2..group_size (a prime, say) gives groups of one
+        example, whose standard deviation is zero: D loses the feature without a word."""
+        if batch is None or batch < 2 or not self.group_size or self.group_size < 2:
+            return
+        if all(batch % size for size in range(2, min(self.group_size, batch) + 1)):
+            good = batch - batch % self.group_size or self.group_size
+            warnings.warn(
+                f"minibatch standard deviation: a batch of {batch} has no divisor in 2.."
+                f"{self.group_size}, so its groups hold one example each and the feature is "
+                f"constant (zero). Use a batch divisible by {self.group_size} (e.g. {good}) "
+                "per replica.", stacklevel=2)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], input_shape[-1] + self.num_channels)
