@@ -179,6 +179,24 @@ def check_family(network: str, tmp_path, **build_options) -> None:
     np.testing.assert_allclose(np.asarray(clone(z)), np.asarray(g(z)), atol=1e-6)
     for policy in ("mixed_float16", "mixed_bfloat16"):
         check_float32_heads(network, policy, **build_options)
+    check_gan_steps(network, **build_options)
+
+
+def check_gan_steps(network: str, **build_options) -> None:
+    """Two GAN steps of the family train both networks to finite losses."""
+    g, d = tiny_networks(network, **build_options)
+    gan = kgan.GAN(g, d, latent_dim=LATENT, num_classes=build_options.get("num_classes"))
+    gan.compile(adam(1e-3), adam(1e-3), loss="relativistic", r1_gamma=0.1)
+    g_before, d_before = snapshot(g.trainable_variables), snapshot(d.trainable_variables)
+    resolution = g.output_shape[1]
+    images = random_images(8, resolution, g.output_shape[-1])
+    labels = (np.arange(8) % build_options["num_classes"]) if build_options.get(
+        "num_classes") else None
+    history = gan.fit(images, labels, batch_size=4, epochs=1, verbose=0).history
+    assert int(gan.step_counter.numpy()) == 2
+    assert all(np.isfinite(values).all() for values in history.values()), history
+    assert any(changed(g_before, g.trainable_variables))
+    assert any(changed(d_before, d.trainable_variables))
 
 
 # ------------------------------------------------------------------ signals mid-work

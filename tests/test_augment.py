@@ -147,6 +147,22 @@ def test_gan_fit_with_augment_logs_aug_p():
     assert 0.0 <= float(augment.probability) <= 0.2 + 1e-6  # two adjustments of 0.1
 
 
+@pytest.mark.backends
+@pytest.mark.parametrize(("real_sign", "direction"), [(1.0, 1), (-1.0, -1)])
+def test_ada_raises_p_when_d_overfits_and_lowers_it_when_not(real_sign, direction):
+    """r_t = E[sign D(real)] above the target (D sure of the reals: overfitting) raises p;
+    below it lowers p, by `speed` per `interval` updates."""
+    augment = Augment(initial_probability=0.5, target=0.6, interval=2, speed=0.1)
+    logits = np.full((8, 1), real_sign, np.float32)
+    augment.update(logits)
+    assert float(augment.probability) == pytest.approx(0.5)  # one update: not due yet
+    augment.update(logits)
+    assert float(augment.probability) == pytest.approx(0.5 + direction * 0.1)
+    for _ in range(4):
+        augment.update(logits)
+    assert float(augment.probability) == pytest.approx(0.5 + direction * 0.3)
+
+
 def test_gan_with_augment_trains_under_mixed_float16():
     keras.mixed_precision.set_global_policy("mixed_float16")
     g, d = tiny_networks("dcgan", resolution=8)

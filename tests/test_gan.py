@@ -411,3 +411,25 @@ def test_style_streams_count_below_zero_so_other_runs_keep_their_noise():
             np.testing.assert_array_equal(style._style_seed(step, k),
                                           randomness.seed(5, counter))
     assert not hasattr(gan, "pl_mean") and hasattr(style, "pl_mean")
+
+
+def test_conditional_fakes_take_the_batch_labels_in_both_steps():
+    """One convention (stylegan2-ada-pytorch's): the fakes of the D step and of the G step
+    are generated for the real batch's labels, so they follow the data's class mix."""
+    gan = tiny_gan(num_classes=3)
+    gan.compile(adam(), adam())
+    seen = []
+    generator_call = gan.generator.call
+
+    def recording(inputs, *args, **kwargs):
+        seen.append(np.asarray(keras.ops.convert_to_numpy(inputs[1])))
+        return generator_call(inputs, *args, **kwargs)
+
+    gan.generator.call = recording
+    labels = keras.ops.convert_to_tensor(np.array([2, 2, 0, 1], np.int32))
+    real = keras.ops.convert_to_tensor(random_images(4, 8))
+    in_step(gan, lambda: gan._discriminator_step(real, labels, 0, 0))
+    in_step(gan, lambda: gan._generator_step(real, labels, 0))
+    assert len(seen) == 2
+    for drawn in seen:
+        np.testing.assert_array_equal(drawn, [2, 2, 0, 1])
