@@ -189,8 +189,10 @@ def test_seed_gives_same_image_alone_and_in_any_batch(exported):
     served = ExportedGenerator(exported["plain"][1])
     alone = served.generate([7])["images"][0]
     batch = served.generate([3, 7, 1, 7])["images"]
-    np.testing.assert_array_equal(batch[1], alone)
-    np.testing.assert_array_equal(batch[3], alone)
+    # Other batch sizes run other kernels: the stated tolerance is one grey level.
+    assert_close_images(batch[1], alone)
+    assert_close_images(batch[3], alone)
+    np.testing.assert_array_equal(served.generate([7])["images"][0], alone)  # same call
     assert np.abs(batch[0].astype(int) - alone.astype(int)).mean() > 5
     assert np.abs(batch[0].astype(int) - batch[2].astype(int)).mean() > 5
 

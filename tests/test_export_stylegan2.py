@@ -163,9 +163,9 @@ def test_a_seed_gives_the_same_image_alone_and_in_a_batch(exported):
     alone = served.generate([7], [1], truncation=0.6)["images"][0]
     batch = served.generate([3, 7, 1, 7, 7], [0, 1, 2, 1, 1],
                             truncation=[1.0, 0.6, 0.2, 0.6, 0.3])["images"]
-    np.testing.assert_array_equal(batch[1], alone)
-    np.testing.assert_array_equal(batch[3], alone)
-    assert not np.array_equal(batch[4], alone)  # another psi, another image
+    assert_close_images(batch[1], alone)  # other batch size, other kernels: one grey level
+    assert_close_images(batch[3], alone)
+    assert np.abs(batch[4].astype(int) - alone.astype(int)).max() > 1  # another psi
 
 
 def test_warmup_records_cover_the_truncated_signatures(exported):

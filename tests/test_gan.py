@@ -232,8 +232,10 @@ def test_data_of_unknown_length_runs_out_without_a_partial_step():
     known = fit(image_batches(32, batch=8))
     ran_out = fit(image_batches(32, batch=8).filter(lambda _: True))  # length unknown
     assert int(ran_out.step_counter.numpy()) == int(known.step_counter.numpy()) == 4
+    # Two fits without op determinism: equal to rounding; a partial fifth step (G's pass,
+    # its batch-norm statistics) would move them by far more.
     for a, b in zip(known.get_weights(), ran_out.get_weights(), strict=True):
-        np.testing.assert_array_equal(a, b)  # G's batch-norm statistics included
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 # ------------------------------------------------------- EMA, penalties, one D pass
