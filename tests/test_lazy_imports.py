@@ -52,7 +52,7 @@ def test_config_catalogues_match_the_tensorflow_side_registries():
     assert set(config.AUGMENT_POLICIES) == set(augment.POLICIES)
 
 
-@pytest.mark.parametrize("first", ["kgan.sampling", "kgan.losses", "kgan.gan", "tensorflow",
+@pytest.mark.parametrize("first", ["kgan.gan.sampling", "kgan.gan.losses", "kgan.gan", "tensorflow",
                                    "keras", "kgan.networks.families.r3gan"])
 def test_kgan_serializables_register_whichever_module_loads_tensorflow_first(first):
     """Importing TensorFlow from inside a kgan module defers the registration until that

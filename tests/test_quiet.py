@@ -95,8 +95,8 @@ def test_kgan_export_error_after_tensorflow_loads_is_its_only_line(tmp_path):
 
 
 def test_kgan_train_error_after_tensorflow_loads_is_its_only_line(tmp_path):
-    done, loaded = _run("train", "--dataset", "no_such_dataset_xyz", "--run-dir", "run",
-                        cwd=tmp_path)
+    done, loaded = _run("train", "--preset", "digits", "--dataset", "no_such_dataset_xyz",
+                        "--run-dir", "run", cwd=tmp_path)
     assert done.returncode == 2 and loaded
     assert done.stderr.startswith("kgan-train: error: 'no_such_dataset_xyz'"), done.stderr
     assert done.stderr.count("\n") == 1, done.stderr

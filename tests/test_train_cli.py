@@ -50,14 +50,16 @@ def test_a_new_dataset_gets_its_own_run_dir():
 def test_dry_run_prints_the_resolved_config(capsys, tmp_path):
     assert main(["--dry-run", "--preset", "mnist", "--batch-size", "32"]) == 0
     printed = TrainConfig.from_json(capsys.readouterr().out)
-    assert printed == TrainConfig.from_preset("mnist", batch_size=32)
+    # The backend is resolved (KERAS_BACKEND, else tensorflow) and recorded.
+    assert printed == TrainConfig.from_preset("mnist", batch_size=32, backend="tensorflow")
     assert not os.path.exists(printed.run_dir)
 
 
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--dataset", "no_such_dataset_xyz"], "'no_such_dataset_xyz' is neither an existing "
+        (["--preset", "digits", "--dataset", "no_such_dataset_xyz"],
+         "'no_such_dataset_xyz' is neither an existing "
                                                "folder nor a TFDS dataset name"),
         (["--dataset", "./no/such/folder"], "Image folder not found"),
         (["--resolution", "12"], "resolution must be a power of two in [8, 256], got 12"),

@@ -252,6 +252,9 @@ class TrainConfig:
 # Fields a resumed run may change: they decide how long, where and how it is logged or
 # executed, never what a train step computes.
 RESUMABLE_FIELDS = frozenset({
+    # backend: a run resumes on its own, which kgan.training.rundir checks with its own
+    # message (checkpoints load on one backend only).
+    "backend",
     "preset", "data_dir", "download", "epochs", "strategy", "jit_compile", "deterministic",
     "steps_per_execution",
     "run_dir", "export_dir", "model_name", "export", "log_every_n_steps", "sample_every",

@@ -172,8 +172,6 @@ def build_gan(config: TrainConfig, num_classes: int | None, jit_compile: bool = 
         raise ConfigError(f"network {config.network!r}: {error}") from None
     ramp = _Ramp(config, steps_per_epoch)
     augment = _augment(config)
-    if config.jit_compile == "auto" and augment is not None and not augment.xla_compatible:
-        jit_compile = False  # this augmentation has no XLA kernel
     # Style options (style_mixing, pl_weight) on a generator without a mapping network,
     # like steps_per_execution under MirroredStrategy, are refused as config errors.
     gan = _refusing_config_errors(GAN)(
