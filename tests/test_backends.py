@@ -138,7 +138,8 @@ def test_a_gan_saved_on_tensorflow_loads_and_trains_on_jax(tmp_path):
 def _train_on_jax(cwd, *flags, signal_at=None):
     from test_training import TINY
 
-    return run_train_py(cwd, [*TINY, "--backend", "jax", *flags], signal_at, timeout=300)
+    return run_train_py(cwd, [*TINY, "--backend", "jax", *flags], signal_at, timeout=300,
+                        backend="jax")
 
 
 @pytest.fixture(scope="module")
@@ -159,8 +160,9 @@ def test_train_py_on_jax_writes_the_run_dir_and_a_tensorflow_export(jax_referenc
     assert (cwd / "exp/digits/1/saved_model.pb").is_file()
     assert "export:      exp/digits/1" in process.stdout
     exported = tf.saved_model.load(str(cwd / "exp/digits/1"))
-    images = exported.signatures["generate"](seed=tf.constant([3, 4], tf.int64))["images"]
-    trained = keras.models.load_model(run / "final.keras").generate(2, seed=3)
+    images = exported.signatures["generate"](seed=tf.constant([3, 4], tf.int64),
+                                             label=tf.constant([3, 4], tf.int32))["images"]
+    trained = keras.models.load_model(run / "final.keras").generate(2, seed=3, labels=[3, 4])
     expected = np.round((trained + 1.0) * 127.5)
     assert np.abs(images.numpy().astype(float) - expected).max() <= 1  # one grey level
 
