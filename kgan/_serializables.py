@@ -59,7 +59,13 @@ def _register(finished: str | None = None) -> None:
         return  # _FinishingLoader calls again when they are done
     _state["done"] = True
     for name in MODULES:
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            # A JAX-only install has no TensorFlow: the families written with TensorFlow
+            # ops (stylegan2) are then unavailable, and everything else still loads.
+            if error.name != "tensorflow":
+                raise
 
 
 class _FinishingLoader(importlib.abc.Loader):

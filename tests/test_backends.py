@@ -191,3 +191,22 @@ def test_a_jax_run_directory_is_not_resumed_on_tensorflow(jax_reference):
     assert lines[-1] == ("kgan-train: error: run was trained on the jax backend; resume it "
                          "with --backend jax (its checkpoints load on that backend only; its "
                          "final.keras loads on either), or pass --restart to start over")
+
+
+def test_kgan_trains_on_jax_where_tensorflow_is_not_installed():
+    """A JAX-only machine (the lent GPU machines): GAN.fit on NumPy data, no TensorFlow."""
+    script = """
+        import sys
+        sys.modules["tensorflow"] = None  # import tensorflow now fails, as without it
+        import json, keras, numpy as np, kgan
+        g, d = kgan.networks.get("dcgan")(8, 1, 8, base_filters=4)
+        gan = kgan.GAN(g, d, latent_dim=8, ema_decay=0.9, augment=kgan.augment.Augment())
+        gan.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3),
+                    loss="relativistic", r1_gamma=0.1)
+        x = np.random.default_rng(0).uniform(-1, 1, (16, 8, 8, 1)).astype("float32")
+        history = gan.fit(x, batch_size=8, epochs=1, verbose=0).history
+        print(json.dumps({"logs": sorted(history), "shape": gan.generate(2, seed=1).shape}))
+    """
+    out = json.loads(run_on_jax(script))
+    assert out["logs"] == ["aug_p", "d_fake", "d_loss", "d_real", "g_loss", "r1"]
+    assert out["shape"] == [2, 8, 8, 1]
