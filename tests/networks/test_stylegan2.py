@@ -1,7 +1,10 @@
 """StyleGAN2 family: the paper's formulas (equalised learning rate, demodulation, 2nd-moment
 normalisation, truncation), resampling against a NumPy upfirdn2d, minibatch stddev against
 the reference's algorithm, stateless per-example noise, the training-phase hooks, mixed
-precision, serialisation, and a few GAN steps."""
+precision, serialisation, and a few GAN steps.
+
+Backend-neutral (NumPy inputs, `keras.ops`; marker `backends`, so tests/test_backends.py
+runs them again on JAX) except the TensorFlow graph checks, marked `tensorflow_only`."""
 
 import math
 import warnings
@@ -9,26 +12,33 @@ import warnings
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from harness import (
     LATENT,
     adam,
     check_family,
     dtype_policy,
     image_batches,
+    in_step,
     network_inputs,
+    on_backend,
+    one_device,
     tiny_gan,
     tiny_networks,
 )
+from keras import ops
 
 import kgan
+from kgan.gan import randomness
+from kgan.gan import style as style_training
 from kgan.gan.options import cross_sample_layers
 from kgan.networks.families import stylegan2
 from kgan.networks.families import stylegan2_generator as sg
 from kgan.networks.families import stylegan2_layers as sl
 
+pytestmark = pytest.mark.backends
 SMALL = dict(cbase=256, cmax=16, mapping_layers=2, w_dim=16)
 SLOW = pytest.mark.slow
+TF_ONLY = pytest.mark.tensorflow_only
 
 
 def rng(seed=0):
@@ -339,7 +349,7 @@ def test_truncation_psi_zero_gives_the_w_avg_image_and_one_the_untruncated_image
         np.testing.assert_allclose(images, np.repeat(np.asarray(average), 4, 0), atol=1e-5)
     untruncated = np.asarray(g(z, noise_mode="const"))
     assert np.std(untruncated, axis=0).mean() > 1e-3  # different z, different images
-    for psi in (1.0, tf.ones([4])):
+    for psi in (1.0, np.ones(4, "float32")):
         np.testing.assert_allclose(g(z, truncation_psi=psi, noise_mode="const"), untruncated,
                                    atol=1e-6)
     # Per-example psi: row 0 at w_avg, row 1 untruncated.
@@ -391,31 +401,118 @@ def test_a_batch_seed_draws_stateless_noise():
     g, _ = tiny_networks("stylegan2")
     set_noise_strength(g)
     ws = g.map_ws(normal((2, LATENT)))
-    first = np.asarray(g.synthesis(ws, seed=tf.constant([1, 2], tf.int64)))
-    np.testing.assert_allclose(g.synthesis(ws, seed=tf.constant([1, 2], tf.int64)), first)
+    first = np.asarray(g.synthesis(ws, seed=randomness.seed(1, 2)))
+    np.testing.assert_allclose(g.synthesis(ws, seed=randomness.seed(1, 2)), first)
+    # One global draw: the noise of a batch seed is global_normal's.
+    flat = np.asarray(randomness.global_normal(2, [sum(r * r for r in g.synthesis.noise_resolutions)],
+                                               randomness.seed(1, 2)))
+    noises = g.synthesis.noises(ws, seed=randomness.seed(1, 2))
+    np.testing.assert_allclose(np.asarray(noises[0]).reshape(2, -1), flat[:, :16])
+    np.testing.assert_allclose(np.asarray(noises[-1]).reshape(2, -1), flat[:, -256:])
     assert np.abs(np.asarray(g.synthesis(ws, seed=3)) - first).max() > 1e-3
     with pytest.raises(ValueError, match="noise_mode must be one of"):
         g.synthesis(ws, noise_mode="fixed")
 
 
+def reference_noise_seeds(values):
+    """The documented hash in int64 NumPy: sum_j bits_j w_j mod 2^31 - 1, bits_j the
+    unsigned float32 bits of value j (bits_j w_j < 2^63: no overflow)."""
+    values = np.asarray(values, np.float32)
+    bits = values.reshape(len(values), -1).view(np.uint32).astype(np.int64)
+    prime = 2**31 - 1
+    weights = np.random.default_rng(0x5717).integers(1, prime, bits.shape[1]) | 1
+    return np.sum(bits * weights % prime, axis=1) % prime
+
+
 def test_noise_seeds_from_values_are_per_example_and_stable():
     values = normal((4, 8))
+    values[0, :3] = [-0.0, np.inf, -3e38]  # sign bits set, extreme exponents
     seeds = np.asarray(sg.noise_seeds_from(values))
-    assert seeds.dtype == np.int64 and len(set(seeds.tolist())) == 4
-    assert np.all((seeds >= 0) & (seeds < 2**31 - 1))
+    # int64 on TensorFlow; int32 on JAX (no int64 without x64), with the same values.
+    assert seeds.dtype == (np.int64 if on_backend() == "tensorflow" else np.int32)
+    np.testing.assert_array_equal(seeds, reference_noise_seeds(values))
+    assert len(set(seeds.tolist())) == 4 and np.all((seeds >= 0) & (seeds < 2**31 - 1))
     np.testing.assert_array_equal(np.asarray(sg.noise_seeds_from(values[[3, 1]])), seeds[[3, 1]])
-    # In a graph with an unknown batch size too (as the export traces it).
+    # The ws of synthesis: [N, num_ws, w_dim] hashes every value.
+    ws = normal((2, 3, 16), seed=1)
+    np.testing.assert_array_equal(np.asarray(sg.noise_seeds_from(ws)), reference_noise_seeds(ws))
+
+
+def test_the_uint32_hash_equals_the_int64_hash_on_any_bits():
+    # JAX's path: 32-bit unsigned products in 16-bit halves and Mersenne reductions.
+    bits = np.random.default_rng(3).integers(0, 2**32, (64, 700), dtype=np.uint64)
+    bits[0] = 2**32 - 1  # the largest terms and sums
+    bits[1] = 2**31 - 1  # exactly the prime: 0 modulo it
+    bits = bits.astype(np.uint32)
+    expected = reference_noise_seeds(bits.view(np.float32))
+    np.testing.assert_array_equal(sg.hash_bits(np, bits).astype(np.int64), expected)
+    assert expected[1] == 0
+
+
+def test_noise_from_seeds_is_tensorflow_stateless_normal_on_every_backend():
+    # Row i: tf.random.stateless_normal([size], [seed_i, NOISE_STREAM]), which the export
+    # draws; kgan.gan.philox computes the same numbers (NumPy here, as a reference).
+    from kgan.gan import philox
+
+    seeds = np.array([0, 7, -3, 2**31 - 2], np.int64)
+    expected = np.stack([philox.normal(np, (50,), philox.words(np, int(s), sg.NOISE_STREAM))
+                         for s in seeds])
+    np.testing.assert_allclose(np.asarray(sg.noise_from_seeds(seeds, 50)), expected, atol=1e-5)
+
+
+@TF_ONLY
+def test_noise_seeds_in_a_graph_of_unknown_batch():
+    import tensorflow as tf
+
+    values = normal((4, 8))
     traced = tf.function(sg.noise_seeds_from, input_signature=[tf.TensorSpec([None, 8])])
-    np.testing.assert_array_equal(np.asarray(traced(values)), seeds)
+    np.testing.assert_array_equal(np.asarray(traced(values)), reference_noise_seeds(values))
 
 
-def test_a_traced_generator_with_unknown_batch_draws_the_eager_noise():
+def compiled(fn):
+    """`fn` compiled as this backend compiles a step: a tf.function graph, or jax.jit
+    (where the noise seeds are traced int32 values)."""
+    if on_backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn)
+    import jax
+
+    return jax.jit(fn)
+
+
+def test_a_compiled_generator_draws_the_eager_noise():
     g, _ = tiny_networks("stylegan2")
+    set_noise_strength(g)
+    z = normal((3, LATENT))
+    eager = np.asarray(g(z))
+    np.testing.assert_allclose(np.asarray(compiled(lambda z: g(z, training=False))(z)), eager,
+                               atol=1e-5)
+    seeds = np.array([4, 5, 6], "int32")
+    np.testing.assert_allclose(
+        np.asarray(compiled(lambda z, s: g(z, noise_seeds=s))(z, seeds)),
+        np.asarray(g(z, noise_seeds=seeds)), atol=1e-5)
+
+
+@TF_ONLY
+def test_a_traced_generator_with_unknown_batch_draws_the_eager_noise():
+    import tensorflow as tf
+
+    g, d = tiny_networks("stylegan2")
     set_noise_strength(g)
     z = normal((3, LATENT))
     traced = tf.function(lambda z: g(z, training=False),
                          input_signature=[tf.TensorSpec([None, LATENT])])
-    np.testing.assert_allclose(np.asarray(traced(z)), np.asarray(g(z)), atol=1e-5)
+    images = np.asarray(traced(z))
+    np.testing.assert_allclose(images, np.asarray(g(z)), atol=1e-5)
+    # D too (minibatch stddev finds its group size in the graph).
+    scores = tf.function(d, input_signature=[tf.TensorSpec([None, 16, 16, 1])])
+    for n in (4, 6, 7):
+        batch = np.concatenate([images] * 3)[:n]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # n = 7 eagerly: groups of one, as in the graph
+            np.testing.assert_allclose(np.asarray(scores(batch)), np.asarray(d(batch)),
+                                       atol=1e-5)
 
 
 # ------------------------------------------------------- training-phase hooks
@@ -424,7 +521,7 @@ def test_style_mixing_takes_the_first_ws_from_a_and_the_rest_from_b():
     mixed = np.asarray(stylegan2.mix_styles(a, b, 2))
     np.testing.assert_array_equal(mixed[:, :2], a[:, :2])
     np.testing.assert_array_equal(mixed[:, 2:], b[:, 2:])
-    per_example = np.asarray(stylegan2.mix_styles(a, b, tf.constant([1, 6])))
+    per_example = np.asarray(stylegan2.mix_styles(a, b, np.array([1, 6], "int32")))
     np.testing.assert_array_equal(per_example[0, :1], a[0, :1])
     np.testing.assert_array_equal(per_example[0, 1:], b[0, 1:])
     np.testing.assert_array_equal(per_example[1], a[1])
@@ -446,25 +543,28 @@ def test_mapping_and_synthesis_compose_to_the_generator():
 
 def test_path_length_gradients_reach_the_ws_and_the_weights():
     # What path-length regularisation needs: d(sum(G(ws) * r)) / d ws, then its gradient
-    # with respect to G's weights (a double backward pass through the synthesis network).
-    g, _ = tiny_networks("stylegan2")
+    # with respect to G's weights (a double backward pass through the synthesis network:
+    # modulated convs, the transposed conv and the upfirdn filters).
+    gan = tiny_gan("stylegan2")
+    gan.compile(adam(), adam())
+    g, backend = gan.generator, kgan.gan.backends.current()
     set_noise_strength(g, 0.1)
-    z = normal((2, LATENT))
-    with tf.GradientTape() as outer:
+    z, r = normal((2, LATENT)), normal((2, 16, 16, 1), seed=2) / 16.0
+
+    def penalty():
         ws = g.map_ws(z)
-        with tf.GradientTape() as inner:
-            inner.watch(ws)
-            images = g.synthesis(ws, seed=tf.constant([0, 1], tf.int64))
-            product = tf.reduce_sum(images * normal(images.shape, seed=2)) / 16.0
-        grads = inner.gradient(product, ws)
-        lengths = tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(grads), 2), 1))
-        penalty = tf.reduce_mean(tf.square(lengths - 1.0))
+        lengths = style_training.path_lengths(
+            lambda ws: g.synthesis(ws, seed=randomness.seed(0, 1)), ws, r)
+        return ops.mean(ops.square(lengths - 1.0)), lengths
+
+    _, lengths, weight_grads = in_step(
+        gan, lambda: backend.value_and_grad(penalty, g.trainable_variables))
     assert np.all(np.asarray(lengths) > 0)
-    weight_grads = outer.gradient(penalty, g.trainable_variables)
     names = [v.path for v, grad in zip(g.trainable_variables, weight_grads, strict=True)
              if grad is not None and np.isfinite(np.asarray(grad)).all()
              and np.any(np.asarray(grad))]
     assert any("mapping/fc" in n for n in names) and any("conv1/kernel" in n for n in names)
+    assert any("conv0/kernel" in n for n in names)  # through the upsampling conv
 
 
 # --------------------------------------------------------------- D and labels
@@ -593,7 +693,7 @@ def _train_one_epoch(strategy):
 def test_two_replicas_compute_the_same_update_as_one_device(two_replicas):
     # Noise seeded by each example's (global, sliced) z and minibatch-stddev groups of
     # consecutive examples keep design.md rule 2 with a cross-sample D.
-    single, single_logs = _train_one_epoch(tf.distribute.get_strategy())
+    single, single_logs = _train_one_epoch(one_device())
     mirrored, mirrored_logs = _train_one_epoch(two_replicas)
     for a, b in zip(single.get_weights(), mirrored.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from kgan.networks.families.stylegan2_generator import (
     NOISE_MODES,
@@ -55,14 +55,15 @@ DEFAULTS = dict(cbase=16384, cmax=512, mapping_layers=8, w_dim=512, mapping_lr_m
                 mbstd_group_size=4, conv_clamp=None, num_fp16_res=0)
 
 
-def mix_styles(ws_a, ws_b, cutoff) -> tf.Tensor:
+def mix_styles(ws_a, ws_b, cutoff):
     """Style mixing (Karras et al. 2019, StyleGAN, section 3.1): ws[:, :cutoff] from `ws_a`,
     the rest from `ws_b`; `cutoff` is an int, a scalar tensor or one per example [N]."""
-    ws_a, ws_b = tf.convert_to_tensor(ws_a), tf.convert_to_tensor(ws_b)
-    cutoff = tf.cast(cutoff, tf.int32)
-    cutoff = cutoff[:, None] if cutoff.shape.rank == 1 else cutoff
-    first = tf.range(tf.shape(ws_a)[1])[None, :] < cutoff  # [N or 1, num_ws]
-    return tf.where(first[:, :, None], ws_a, ws_b)
+    ws_a, ws_b = ops.convert_to_tensor(ws_a), ops.convert_to_tensor(ws_b)
+    cutoff = ops.cast(cutoff, "int32")
+    cutoff = cutoff[:, None] if len(cutoff.shape) == 1 else cutoff
+    num_ws = ws_a.shape[1] if ws_a.shape[1] is not None else ops.shape(ws_a)[1]
+    first = ops.arange(num_ws, dtype="int32")[None, :] < cutoff  # [N or 1, num_ws]
+    return ops.where(first[:, :, None], ws_a, ws_b)
 
 
 class _Network(keras.Model):
@@ -150,25 +151,25 @@ class StyleGAN2Generator(_Network):
             noise_seeds = noise_seeds_from(z)
         return self.synthesis(ws, noise_mode=noise_mode, noise_seeds=noise_seeds, seed=seed)
 
-    def map_ws(self, inputs, truncation_psi=1.0, truncation_cutoff=None) -> tf.Tensor:
+    def map_ws(self, inputs, truncation_psi=1.0, truncation_cutoff=None) :
         """z (or [z, label]) -> ws [N, num_ws, w_dim], truncated toward w_avg."""
         ws = self.broadcast(self.mapping(inputs))
         if isinstance(truncation_psi, (int, float)) and truncation_psi == 1:
             return ws
         return self.truncate(ws, truncation_psi, truncation_cutoff)
 
-    def broadcast(self, w) -> tf.Tensor:
+    def broadcast(self, w) :
         """w [N, w_dim] -> ws [N, num_ws, w_dim] (the same w for every layer)."""
-        return tf.repeat(tf.convert_to_tensor(w)[:, None, :], self.num_ws, axis=1)
+        return ops.repeat(ops.convert_to_tensor(w)[:, None, :], self.num_ws, axis=1)
 
-    def truncate(self, ws, psi, cutoff=None) -> tf.Tensor:
+    def truncate(self, ws, psi, cutoff=None) :
         """Truncation trick in W (StyleGAN, appendix B): psi * ws + (1 - psi) * w_avg on the
         first `cutoff` ws (all when None); psi is a number or one per example [N]; this form
         gives ws exactly at psi = 1 and w_avg exactly at psi = 0."""
-        ws = tf.convert_to_tensor(ws, tf.float32)
-        psi = tf.cast(psi, tf.float32)
-        psi = psi[:, None, None] if psi.shape.rank == 1 else psi
-        truncated = psi * ws + (1.0 - psi) * tf.convert_to_tensor(self.w_avg)
+        ws = ops.cast(ws, "float32")
+        psi = ops.cast(psi, "float32")
+        psi = psi[:, None, None] if len(psi.shape) == 1 else psi
+        truncated = psi * ws + (1.0 - psi) * ops.convert_to_tensor(self.w_avg)
         if cutoff is None:
             return truncated
         return mix_styles(truncated, ws, cutoff)
@@ -178,9 +179,9 @@ class StyleGAN2Generator(_Network):
     def update_w_avg(self, w, beta: float = W_AVG_BETA) -> None:
         """w_avg <- mean + beta (w_avg - mean), mean = `w` [w_dim] or its batch mean when
         `w` is [N, w_dim]. Under a strategy pass the global mean (it is assigned as is)."""
-        w = tf.cast(w, tf.float32)
-        mean = tf.reduce_mean(w, axis=0) if w.shape.rank == 2 else w
-        self.w_avg.assign(mean + beta * (tf.convert_to_tensor(self.w_avg) - mean))
+        w = ops.cast(w, "float32")
+        mean = ops.mean(w, axis=0) if len(w.shape) == 2 else w
+        self.w_avg.assign(mean + beta * (ops.convert_to_tensor(self.w_avg) - mean))
 
 
 @keras.saving.register_keras_serializable(package="kgan")
@@ -289,12 +290,12 @@ class StyleGAN2Discriminator(_Network):
         for block in self.blocks:
             x = block(x)
         x = self.conv(self.mbstd(x))
-        x = self.out(self.fc(tf.reshape(x, [tf.shape(x)[0], -1])))
+        x = self.out(self.fc(ops.reshape(x, [-1, math.prod(x.shape[1:])])))
         if self.mapping is None:
             return x
         # Projection (reference DiscriminatorEpilogue): sum(x * cmap) / sqrt(cmap_dim).
         cmap = self.mapping(label[0])
-        return tf.reduce_sum(x * cmap, axis=1, keepdims=True) / math.sqrt(x.shape[-1])
+        return ops.sum(x * cmap, axis=1, keepdims=True) / math.sqrt(x.shape[-1])
 
 
 def stylegan2(resolution: int, channels: int, latent_dim: int, num_classes: int | None = None,

@@ -15,7 +15,9 @@ Noise: every noise input is a stateless function of a seed, never of a stateful 
 per-example seeds (`noise_seeds` int64 [N]) give each example its own noise whatever the
 batch; a batch seed (`seed`, [2] ints) draws the global batch's noise in one op, of which
 each replica keeps its rows (design.md, rule 2); with neither, each example's seed is a
-hash of its own w (so a synthesis call is a pure function of ws).
+hash of its own w (so a synthesis call is a pure function of ws). The numbers are
+TensorFlow's stateless draws on both backends (`kgan.gan.philox` on JAX), so a model gives
+the same images on TensorFlow, on JAX and in its TensorFlow export.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from kgan.gan import randomness
+from kgan.gan import backends, randomness
 from kgan.networks.families.stylegan2_layers import (
     EqualizedDense,
     EqualizedEmbedding,
@@ -60,31 +62,104 @@ def layer_policy(resolution: int, image_resolution: int, num_fp16_res: int) -> s
     return policy if resolution >= threshold else "float32"
 
 
-def noise_seeds_from(values) -> tf.Tensor:
-    """A per-example int64 seed in [0, 2^31 - 1) from the bits of `values` [N, ...]: a
-    linear hash modulo the prime 2^31 - 1 with fixed odd weights (no int64 overflow)."""
-    values = tf.cast(values, tf.float32)
-    size = values.shape[1:].num_elements()
-    if size is None:
+def _hash_weights(size: int) -> np.ndarray:
+    """The hash's fixed odd weights in [1, 2^31 - 1), one per value."""
+    return np.random.default_rng(0x5717).integers(1, _HASH_PRIME, size) | 1
+
+
+def noise_seeds_from(values):
+    """A per-example seed in [0, 2^31 - 1) from the bits of `values` [N, ...]: sum_j
+    bits_j * weight_j modulo the prime 2^31 - 1, with bits_j the float32 bits of value j
+    read as an unsigned integer and fixed odd weights. int64 math on TensorFlow (int64
+    seeds), the same numbers with uint32 math on JAX (int32 seeds, `hash_bits`)."""
+    values = ops.cast(values, "float32")
+    if any(d is None for d in values.shape[1:]):
         raise ValueError(f"noise seeds need values of a static shape [N, ...], got {values.shape}")
-    bits = tf.cast(tf.bitcast(tf.reshape(values, [-1, size]), tf.int32), tf.int64)
-    bits = tf.math.floormod(bits, 2**32)
-    weights = np.random.default_rng(0x5717).integers(1, _HASH_PRIME, size) | 1
-    terms = tf.math.floormod(bits * tf.constant(weights, tf.int64), _HASH_PRIME)
-    return tf.math.floormod(tf.reduce_sum(terms, axis=1), _HASH_PRIME)
+    size = int(np.prod(values.shape[1:]))
+    flat = ops.reshape(values, [-1, size])
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        bits = tf.cast(tf.bitcast(flat, tf.int32), tf.int64)
+        bits = tf.math.floormod(bits, 2**32)
+        terms = tf.math.floormod(bits * tf.constant(_hash_weights(size), tf.int64), _HASH_PRIME)
+        return tf.math.floormod(tf.reduce_sum(terms, axis=1), _HASH_PRIME)
+    import jax
+    import jax.numpy as jnp
+
+    return hash_bits(jnp, jax.lax.bitcast_convert_type(flat, jnp.uint32)).astype(jnp.int32)
 
 
-def noise_from_seeds(seeds, size: int) -> tf.Tensor:
-    """Standard-normal noise [N, size], row i a pure function of seeds[i]."""
-    seeds = tf.cast(tf.reshape(seeds, [-1]), tf.int64)
-
-    def one(seed):
-        return tf.random.stateless_normal([size], tf.stack([seed, NOISE_STREAM]))
-
-    return tf.map_fn(one, seeds, fn_output_signature=tf.TensorSpec([size], tf.float32))
+def _u32(xp, value):
+    return xp.asarray(value, dtype=xp.uint32)
 
 
-def noise_from_batch_seed(batch, size: int, seed) -> tf.Tensor:
+def _reduce(xp, x):
+    """x mod p for uint32 x, p = 2^31 - 1 (2^31 = 1 mod p)."""
+    p = _u32(xp, _HASH_PRIME)
+    x = (x & p) + (x >> _u32(xp, 31))  # <= 2^31
+    return xp.where(x >= p, x - p, x)
+
+
+def _add(xp, a, b):
+    """(a + b) mod p for a, b < 2^31 (their sum fits 32 bits)."""
+    return _reduce(xp, a + b)
+
+
+def _times_2_16(xp, x):
+    """(x * 2^16) mod p for uint32 x: x = h 2^16 + l gives h 2^32 + l 2^16 = 2h + l 2^16."""
+    mask = _u32(xp, 0xFFFF)
+    return _add(xp, _reduce(xp, (x >> _u32(xp, 16)) << _u32(xp, 1)),
+                _reduce(xp, (x & mask) << _u32(xp, 16)))
+
+
+def _multiply(xp, a, b):
+    """(a * b) mod p for a, b < 2^31, in 16-bit halves (no product exceeds 32 bits)."""
+    mask, sixteen = _u32(xp, 0xFFFF), _u32(xp, 16)
+    a1, a0, b1, b0 = a >> sixteen, a & mask, b >> sixteen, b & mask
+    high = _reduce(xp, (a1 * b1) << _u32(xp, 1))          # a1 b1 2^32 = 2 a1 b1
+    middle = _times_2_16(xp, a1 * b0 + a0 * b1)          # < 2^32
+    return _add(xp, _add(xp, high, middle), _reduce(xp, a0 * b0))
+
+
+def hash_bits(xp, bits):
+    """`noise_seeds_from` on uint32 bits [N, size] with 32-bit unsigned integer ops only
+    (NumPy or jax.numpy): uint32 seeds [N], equal to the int64 computation."""
+    size = bits.shape[-1]
+    if size >= 2**16:
+        raise ValueError(f"noise seeds hash at most 65535 values per example, got {size}")
+    terms = _multiply(xp, _reduce(xp, bits), _u32(xp, _hash_weights(size)))
+    mask = _u32(xp, 0xFFFF)
+    low = xp.sum(terms & mask, axis=-1, dtype=xp.uint32)        # < 2^16 * 2^16
+    high = xp.sum(terms >> _u32(xp, 16), axis=-1, dtype=xp.uint32)
+    return _add(xp, _times_2_16(xp, high), _reduce(xp, low))
+
+
+def noise_from_seeds(seeds, size: int):
+    """Standard-normal noise [N, size], row i a pure function of seeds[i]: TensorFlow's
+    `stateless_normal([size], [seeds[i], NOISE_STREAM])` (one `tf.map_fn` in the export's
+    graph), the same numbers on JAX. JAX keeps int64 seeds exact where they are concrete
+    values; traced seeds are int32 there (x64 off), sign-extended as TensorFlow would."""
+    backend = backends.current()
+    if backend.name == "tensorflow":
+        return backend.random.latents(ops.reshape(seeds, [-1]), size, NOISE_STREAM)
+    import jax
+    import jax.numpy as jnp
+
+    from kgan.gan import philox
+
+    if isinstance(seeds, jax.core.Tracer):
+        words = philox.words(jnp, jnp.reshape(seeds, [-1]).astype(jnp.int32), NOISE_STREAM)
+    else:
+        seeds = np.asarray(seeds).reshape(-1).astype(np.int64)
+        words = np.stack([(seeds & 0xFFFFFFFF).astype(np.uint32),
+                          ((seeds >> 32) & 0xFFFFFFFF).astype(np.uint32),
+                          np.full(seeds.shape, NOISE_STREAM, np.uint32),
+                          np.zeros(seeds.shape, np.uint32)], axis=-1)
+    return philox.normal(jnp, (size,), jnp.asarray(words))
+
+
+def noise_from_batch_seed(batch, size: int, seed):
     """This replica's rows of one global noise draw [N, size] from a batch seed (an int,
     or a seed of `kgan.gan.randomness.seed`)."""
     if isinstance(seed, (int, np.integer)):
@@ -141,7 +216,7 @@ class MappingNetwork(_Layer):
         parts = [] if z is None else [normalize_2nd_moment(self._cast(z))]
         if self.embed is not None:
             parts.append(normalize_2nd_moment(self.embed(label)))
-        x = tf.concat(parts, axis=-1) if len(parts) > 1 else parts[0]
+        x = ops.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
         for layer in self.dense:
             x = layer(x)
         return x
@@ -202,7 +277,7 @@ class SynthesisBlock(_Layer):
 
     def call(self, ws, x=None, img=None, noises=None, noise_mode: str = "random"):
         if self.in_channels == 0:
-            x = tf.tile(self._cast(self.const)[None], [tf.shape(ws)[0], 1, 1, 1])
+            x = ops.tile(self._cast(self.const)[None], [randomness.static_batch(ws), 1, 1, 1])
         noises = noises or [None] * self.num_conv
         for index, conv in enumerate(self.convs):
             x = conv(x, ws[:, index], noise=noises[index], noise_mode=noise_mode)
@@ -254,7 +329,7 @@ class SynthesisNetwork(_Layer):
     def call(self, ws, noise_mode: str = "random", noise_seeds=None, seed=None):
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}.")
-        ws = tf.cast(ws, tf.float32)
+        ws = ops.cast(ws, "float32")
         if ws.shape[1] is not None and ws.shape[1] != self.num_ws:
             raise ValueError(f"synthesis takes ws of shape [N, {self.num_ws}, {self.w_dim}], "
                              f"got {ws.shape}.")
@@ -276,12 +351,12 @@ class SynthesisNetwork(_Layer):
         if noise_seeds is not None:
             flat = noise_from_seeds(noise_seeds, sum(sizes))
         elif seed is not None:
-            flat = noise_from_batch_seed(tf.shape(ws)[0], sum(sizes), seed)
+            flat = noise_from_batch_seed(randomness.static_batch(ws), sum(sizes), seed)
         else:
             flat = noise_from_seeds(noise_seeds_from(ws[:, 0]), sum(sizes))
-        parts = tf.split(flat, sizes, axis=1)
-        return [tf.reshape(part, [-1, r, r, 1])
-                for part, r in zip(parts, self.noise_resolutions, strict=True)]
+        ends = np.cumsum(sizes).tolist()
+        return [ops.reshape(flat[:, end - r * r: end], [-1, r, r, 1])
+                for end, r in zip(ends, self.noise_resolutions, strict=True)]
 
     def compute_output_shape(self, input_shape, *args, **kwargs):
         r = self.resolution

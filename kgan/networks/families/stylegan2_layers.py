@@ -9,6 +9,8 @@ of StyleGAN"), after stylegan2-ada-pytorch (`training/networks.py`, `torch_utils
 - Resampling uses the [1, 3, 3, 1] low-pass filter exactly as `upfirdn2d` pads it.
 - Every layer casts explicitly (autocast off): weights are scaled and styles and
   demodulation coefficients computed in float32, activations in the layer's compute dtype.
+- Written in `keras.ops` only, so the family runs on TensorFlow and JAX alike; shapes are
+  static except the batch, which may be unknown on TensorFlow (the export's graphs).
 """
 
 from __future__ import annotations
@@ -18,8 +20,7 @@ import warnings
 
 import keras
 import numpy as np
-import tensorflow as tf
-from keras import layers
+from keras import layers, ops
 
 LEAK = 0.2
 LRELU_GAIN = math.sqrt(2.0)
@@ -30,48 +31,54 @@ ACTIVATIONS = ("linear", "lrelu")
 _FILTER_TAPS = (1.0, 3.0, 3.0, 1.0)
 
 
-def normalize_2nd_moment(x: tf.Tensor, eps: float = NORMALIZE_EPS) -> tf.Tensor:
+def normalize_2nd_moment(x, eps: float = NORMALIZE_EPS):
     """x / sqrt(mean(x^2) + eps) over the last axis (the mapping network's input norm)."""
-    return x * tf.math.rsqrt(tf.reduce_mean(tf.square(x), axis=-1, keepdims=True) + eps)
+    return x * ops.rsqrt(ops.mean(ops.square(x), axis=-1, keepdims=True) + eps)
 
 
 def bias_act(x, bias=None, activation: str = "linear", gain: float = 1.0, clamp=None):
     """The reference's `bias_act`: (x + b), activation with its gain (sqrt 2 for lrelu)
     times `gain`, then clipping to +-clamp * gain."""
     if bias is not None:
-        x = x + tf.cast(bias, x.dtype)
+        x = x + ops.cast(bias, x.dtype)
     if activation == "lrelu":
-        x = tf.nn.leaky_relu(x, LEAK) * tf.cast(LRELU_GAIN * gain, x.dtype)
+        x = ops.leaky_relu(x, LEAK) * ops.cast(LRELU_GAIN * gain, x.dtype)
     elif gain != 1.0:
-        x = x * tf.cast(gain, x.dtype)
+        x = x * ops.cast(gain, x.dtype)
     if clamp is not None:
-        x = tf.clip_by_value(x, -clamp * gain, clamp * gain)
+        x = ops.clip(x, ops.cast(-clamp * gain, x.dtype), ops.cast(clamp * gain, x.dtype))
     return x
 
 
-def _lowpass_kernel(channels: int, gain: float, dtype) -> tf.Tensor:
+def _lowpass_kernel(channels: int, gain: float, dtype):
     taps = np.asarray(_FILTER_TAPS)
     kernel = np.outer(taps, taps) / taps.sum() ** 2 * gain
-    return tf.constant(np.tile(kernel[:, :, None, None], (1, 1, channels, 1)), dtype=dtype)
+    return ops.convert_to_tensor(np.tile(kernel[:, :, None, None], (1, 1, channels, 1)),
+                                 dtype=dtype)
 
 
-def lowpass(x, pad: tuple[int, int], gain: float = 1.0, stride: int = 1) -> tf.Tensor:
+def lowpass(x, pad: tuple[int, int], gain: float = 1.0, stride: int = 1):
     """`upfirdn2d` without upsampling: zero-pad (before, after) on H and W, filter each
     channel with the normalised [1, 3, 3, 1] outer product times `gain`, keep every
     `stride`-th pixel."""
-    x = tf.pad(x, [[0, 0], list(pad), list(pad), [0, 0]])
+    x = ops.pad(x, [[0, 0], list(pad), list(pad), [0, 0]])
     kernel = _lowpass_kernel(x.shape[-1], gain, x.dtype)
-    return tf.nn.depthwise_conv2d(x, kernel, [1, stride, stride, 1], "VALID")
+    return ops.depthwise_conv(x, kernel, strides=stride, padding="valid",
+                              data_format="channels_last")
 
 
-def upsample_2x(x) -> tf.Tensor:
+def upsample_2x(x):
     """`upfirdn2d.upsample2d`: zero insertion, padding (2, 1), the filter with gain 4."""
-    shape = tf.shape(x)
-    n, h, w, c = shape[0], shape[1], shape[2], x.shape[-1]
-    x = tf.reshape(x, [n, h, 1, w, 1, c])
-    x = tf.pad(x, [[0, 0], [0, 0], [0, 1], [0, 0], [0, 1], [0, 0]])
-    x = tf.reshape(x, [n, 2 * h, 2 * w, c])
+    _, h, w, c = x.shape
+    x = ops.reshape(x, [-1, h, 1, w, 1, c])
+    x = ops.pad(x, [[0, 0], [0, 0], [0, 1], [0, 0], [0, 1], [0, 0]])
+    x = ops.reshape(x, [-1, 2 * h, 2 * w, c])
     return lowpass(x, (2, 1), gain=4.0)
+
+
+def conv2d(x, kernel, stride: int = 1, padding: str = "same"):
+    """Cross-correlation of NHWC `x` with a [k, k, in, out] kernel."""
+    return ops.conv(x, kernel, strides=stride, padding=padding, data_format="channels_last")
 
 
 def _normal(stddev: float = 1.0) -> keras.initializers.Initializer:
@@ -86,8 +93,8 @@ class _Layer(layers.Layer):
         kwargs["autocast"] = False
         super().__init__(**kwargs)
 
-    def _cast(self, x) -> tf.Tensor:
-        return tf.cast(x, self.compute_dtype)
+    def _cast(self, x):
+        return ops.cast(x, self.compute_dtype)
 
 
 @keras.saving.register_keras_serializable(package="kgan")
@@ -117,9 +124,9 @@ class EqualizedDense(_Layer):
         self.weight_gain = self.lr_multiplier / math.sqrt(fan_in)
 
     def call(self, inputs):
-        kernel = self._cast(tf.convert_to_tensor(self.kernel) * self.weight_gain)
-        x = tf.matmul(self._cast(inputs), kernel)
-        bias = None if self.bias is None else tf.convert_to_tensor(self.bias) * self.lr_multiplier
+        kernel = self._cast(ops.convert_to_tensor(self.kernel) * self.weight_gain)
+        x = ops.matmul(self._cast(inputs), kernel)
+        bias = None if self.bias is None else ops.convert_to_tensor(self.bias) * self.lr_multiplier
         return bias_act(x, bias, self.activation)
 
     def compute_output_shape(self, input_shape):
@@ -147,9 +154,9 @@ class EqualizedEmbedding(_Layer):
         self.bias = self.add_weight(shape=(self.units,), name="bias", initializer="zeros")
 
     def call(self, labels):
-        table = tf.convert_to_tensor(self.table) / math.sqrt(self.num_classes)
-        rows = tf.gather(table, tf.cast(tf.reshape(labels, [-1]), tf.int32))
-        return self._cast(rows + self.bias)
+        table = ops.convert_to_tensor(self.table) / math.sqrt(self.num_classes)
+        rows = ops.take(table, ops.cast(ops.reshape(labels, [-1]), "int32"), axis=0)
+        return self._cast(rows + ops.convert_to_tensor(self.bias))
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.units)
@@ -189,14 +196,14 @@ class EqualizedConv2D(_Layer):
 
     def call(self, inputs):
         x = self._cast(inputs)
-        kernel = self._cast(tf.convert_to_tensor(self.kernel) * self.weight_gain)
+        kernel = self._cast(ops.convert_to_tensor(self.kernel) * self.weight_gain)
         pad = self.kernel_size // 2
         if self.down == 1:
-            x = tf.nn.conv2d(x, kernel, 1, "SAME")
+            x = conv2d(x, kernel)
         elif self.kernel_size == 1:
-            x = tf.nn.conv2d(lowpass(x, (1, 1), stride=2), kernel, 1, "VALID")
+            x = conv2d(lowpass(x, (1, 1), stride=2), kernel, padding="valid")
         else:
-            x = tf.nn.conv2d(lowpass(x, (pad + 1, pad + 1)), kernel, 2, "VALID")
+            x = conv2d(lowpass(x, (pad + 1, pad + 1)), kernel, 2, padding="valid")
         return bias_act(x, self.bias, self.activation, self.gain, self.conv_clamp)
 
     def compute_output_shape(self, input_shape):
@@ -273,15 +280,15 @@ class ModulatedConv2D(_Layer):
 
     def call(self, inputs, w, noise=None, noise_mode: str = "random"):
         styles = self.affine(w)
-        kernel = tf.convert_to_tensor(self.kernel) * self.weight_gain
+        kernel = ops.convert_to_tensor(self.kernel) * self.weight_gain
         if self.demodulate:
             if self.compute_dtype == "float16":
                 # As the reference, keep x * s in float16 range; demodulation cancels it.
-                largest = tf.reduce_max(tf.abs(styles), axis=1, keepdims=True)
-                styles = styles / tf.maximum(largest, DEMODULATION_EPS)
-            squared = tf.reduce_sum(tf.square(kernel), axis=[0, 1])  # [in, out]
-            coefficients = tf.math.rsqrt(tf.matmul(tf.square(styles), squared)
-                                         + DEMODULATION_EPS)
+                largest = ops.max(ops.abs(styles), axis=1, keepdims=True)
+                styles = styles / ops.maximum(largest, DEMODULATION_EPS)
+            squared = ops.sum(ops.square(kernel), axis=[0, 1])  # [in, out]
+            coefficients = ops.rsqrt(ops.matmul(ops.square(styles), squared)
+                                     + DEMODULATION_EPS)
         x = self._cast(inputs) * self._cast(styles)[:, None, None, :]
         x = self._convolve(x, self._cast(kernel))
         if self.demodulate:
@@ -289,23 +296,22 @@ class ModulatedConv2D(_Layer):
         noise = self._noise(noise, noise_mode)
         if noise is not None:
             x = x + self._cast(noise) * self._cast(self.noise_strength)
-        return bias_act(x, self.bias, self.activation, clamp=self.conv_clamp)
+        return bias_act(x, ops.convert_to_tensor(self.bias), self.activation, clamp=self.conv_clamp)
 
     def _convolve(self, x, kernel):
         if self.up == 1:
-            return tf.nn.conv2d(x, kernel, 1, "SAME")
+            return conv2d(x, kernel)
         # conv2d_resample's up path for a 3x3 kernel: the transposed conv gives 2H + 1 pixels,
         # the filter with padding (1, 1) brings them back to 2H.
-        shape = tf.shape(x)
-        size = [shape[0], 2 * shape[1] + 1, 2 * shape[2] + 1, self.filters]
-        x = tf.nn.conv2d_transpose(x, tf.transpose(kernel, [0, 1, 3, 2]), size, 2, "VALID")
+        x = ops.conv_transpose(x, ops.transpose(kernel, [0, 1, 3, 2]), strides=2,
+                               padding="valid", data_format="channels_last")
         return lowpass(x, (1, 1), gain=4.0)
 
     def _noise(self, noise, noise_mode):
         if not self.use_noise or noise_mode == "none":
             return None
         if noise_mode == "const":
-            return tf.convert_to_tensor(self.noise_const)[None, :, :, None]
+            return ops.convert_to_tensor(self.noise_const)[None, :, :, None]
         if noise is None:
             raise ValueError(f"{self.name}: noise_mode='random' needs a noise tensor "
                              f"[N, {self.resolution}, {self.resolution}, 1].")
@@ -348,20 +354,29 @@ class MinibatchStdDev(_Layer):
     def call(self, inputs):
         x = self._cast(inputs)
         self._warn_on_groups_of_one(x.shape[0])
-        n = tf.shape(x)[0]
         _, h, w, c = x.shape
         f = self.num_channels
+        g = self._group(x.shape[0], ops.shape(x)[0])
+        y = ops.reshape(x, [-1, g, h, w, f, c // f])
+        y = y - ops.mean(y, axis=1, keepdims=True)
+        y = ops.sqrt(ops.mean(ops.square(y), axis=1) + MBSTD_EPS)  # [N/G, h, w, f, c/f]
+        y = ops.repeat(ops.mean(y, axis=[1, 2, 4]), g, axis=0)     # [N, f]
+        y = ops.tile(y[:, None, None, :], [1, h, w, 1])
+        return ops.concatenate([x, y], axis=-1)
+
+    def _group(self, static, dynamic):
+        """The group size: a Python int when the batch is static (always on JAX), else
+        (TensorFlow graphs of unknown batch) a scalar tensor."""
+        if static is not None:
+            if self.group_size is None:
+                return static
+            return next(g for g in range(min(self.group_size, static), 0, -1)
+                        if static % g == 0) if static else 1
         if self.group_size is None:
-            g = n
-        else:
-            candidates = tf.range(self.group_size, 0, -1)
-            g = candidates[tf.argmax(tf.cast(tf.equal(n % candidates, 0), tf.int32))]
-        y = tf.reshape(x, [-1, g, h, w, f, c // f])
-        y = y - tf.reduce_mean(y, axis=1, keepdims=True)
-        y = tf.sqrt(tf.reduce_mean(tf.square(y), axis=1) + MBSTD_EPS)  # [N/G, h, w, f, c/f]
-        y = tf.repeat(tf.reduce_mean(y, axis=[1, 2, 4]), g, axis=0)    # [N, f]
-        y = tf.tile(y[:, None, None, :], [1, h, w, 1])
-        return tf.concat([x, y], axis=-1)
+            return dynamic
+        candidates = ops.arange(self.group_size, 0, -1, dtype="int32")
+        divides = ops.cast(ops.equal(ops.cast(dynamic, "int32") % candidates, 0), "int32")
+        return ops.take(candidates, ops.argmax(divides))
 
     def _warn_on_groups_of_one(self, batch) -> None:
         """A batch with no divisor in 2..group_size (a prime, say) gives groups of one
