@@ -9,11 +9,15 @@ The Philox bit stream for a given (key, counter) agrees. So the seed -> (key, co
 scramble is recomputed here with plain integer ops as TensorFlow's kernel does it (one
 Philox-4x32-10 block of the seed's four 32-bit words under a fixed key), the bits come
 from the *V2 ops with that key and counter, and floats are built from the bits as
-TensorFlow's kernel builds them. Every function equals its `tf.random` counterpart bit
-for bit, compiled or not, so the draws of earlier runs are unchanged.
+TensorFlow's kernel builds them. `bits`, `split`, `uniform` and `integers` equal their
+`tf.random` counterparts bit for bit, compiled or not; `normal` equals
+`tf.random.stateless_normal` to float32 rounding (its sin / cos / log are TensorFlow's ops,
+not the kernel's), also compiled.
 """
 
 from __future__ import annotations
+
+import math
 
 import tensorflow as tf
 
@@ -71,6 +75,19 @@ def uniform(shape, seed: tf.Tensor) -> tf.Tensor:
     mantissa = tf.bitwise.bitwise_or(tf.bitwise.bitwise_and(bits(shape, seed), 0x7FFFFF),
                                      0x3F800000)
     return tf.bitcast(mantissa, tf.float32) - 1.0
+
+
+def normal(shape, seed: tf.Tensor) -> tf.Tensor:
+    """`tf.random.stateless_normal(shape, seed)` to float32 rounding (<= 2e-6), the same with
+    and without XLA: Box-Muller on pairs of the bits, as TensorFlow's kernel does it. (XLA's
+    own stateless_normal draws entirely other numbers, so a jit-compiled step would train
+    on other noise than a plain one.)"""
+    size = tf.reduce_prod(tf.cast(shape, tf.int32))
+    uniforms = uniform([size + size % 2], seed)
+    radius = tf.sqrt(-2.0 * tf.math.log(tf.maximum(uniforms[0::2], 1e-7)))
+    angle = (2.0 * math.pi) * uniforms[1::2]
+    pairs = tf.stack([tf.sin(angle) * radius, tf.cos(angle) * radius], axis=-1)
+    return tf.reshape(tf.reshape(pairs, [-1])[:size], shape)
 
 
 def integers(shape, seed: tf.Tensor, minval, maxval) -> tf.Tensor:

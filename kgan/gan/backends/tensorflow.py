@@ -116,7 +116,9 @@ class random:  # noqa: N801 - a namespace, as `backend.random.normal(...)` reads
 
     @staticmethod
     def normal(shape, seed):
-        return tf.random.stateless_normal(shape, seed=seed)
+        from kgan.gan import stateless
+
+        return stateless.normal(shape, seed)
 
     @staticmethod
     def uniform(shape, seed):
