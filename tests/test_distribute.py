@@ -54,26 +54,32 @@ def family(name):
 
 
 RELATIVISTIC = {"loss": "relativistic", "r1_gamma": 1.0, "r2_gamma": 1.0}
+# On JAX too (tests/test_backends.py): the cases whose code differs there (input gradients,
+# the lazy conditional, batch norm over the global batch); each JAX case compiles ~20 s.
+JAX_TOO = pytest.mark.backends
 EQUIVALENCE_CASES = [
     pytest.param("dcgan", {}, {"loss": "non_saturating"}, id="non_saturating"),
     pytest.param("dcgan", {}, {"loss": "hinge"}, id="hinge"),
-    pytest.param("dcgan", {}, {"loss": "wasserstein", "gradient_penalty": 10.0}, id="wgan_gp"),
+    pytest.param("dcgan", {}, {"loss": "wasserstein", "gradient_penalty": 10.0}, id="wgan_gp",
+                 marks=JAX_TOO),
     pytest.param("dcgan", {}, {"loss": "non_saturating", "r1_gamma": 1.0}, id="r1"),
     pytest.param("dcgan", {"num_classes": 3, "gan_options": {"d_steps": 2}}, RELATIVISTIC,
-                 id="conditional_d_steps2_relativistic_r1_r2"),
+                 id="conditional_d_steps2_relativistic_r1_r2", marks=JAX_TOO),
     pytest.param("dcgan", {}, {**RELATIVISTIC, "single_d_pass": False}, id="two_d_passes"),
-    pytest.param("dcgan", {}, {**RELATIVISTIC, "reg_interval": 2}, id="lazy_r1_r2"),
+    pytest.param("dcgan", {}, {**RELATIVISTIC, "reg_interval": 2}, id="lazy_r1_r2",
+                 marks=JAX_TOO),
     # ~20 s: slow. The augmentation's replica slicing (test_augment) and R1 on two
     # replicas (the relativistic rows) are each in the default suite.
     pytest.param("dcgan", {"gan_options": {"augment": "color,translation,cutout"}},
                  {"r1_gamma": 1.0}, id="augment_r1", marks=pytest.mark.slow),
     pytest.param("dcgan", {"gan_options": {"ema_decay": None, "ema_half_life": 50.0,
                                            "ema_rampup": 0.5}}, {}, id="ema_half_life"),
-    pytest.param("r3gan", {"num_classes": 3}, RELATIVISTIC, id="r3gan", marks=family("r3gan")),
+    pytest.param("r3gan", {"num_classes": 3}, RELATIVISTIC, id="r3gan",
+                 marks=[family("r3gan"), JAX_TOO]),
     # One epoch: later, a ReLU input within rounding distance of zero flips on one side
     # (two single-device runs whose weights differ by 1e-7 diverge the same way).
     pytest.param("resnet", {"num_classes": 3, "epochs": 1}, {"loss": "hinge"}, id="resnet",
-                 marks=family("resnet")),
+                 marks=[family("resnet"), JAX_TOO]),
     # Style mixing, lazy R1 and path length due at steps 0 and 2 of the 4, and the
     # noise of each training pass drawn for the global batch.
     pytest.param("stylegan2", {"num_classes": 3, "epochs": 1,
@@ -85,7 +91,7 @@ EQUIVALENCE_CASES = [
 ]
 
 
-@pytest.mark.backends  # on JAX: keras.distribution.DataParallel over two host devices
+# On JAX (the JAX_TOO cases): keras.distribution.DataParallel over two host devices.
 @pytest.mark.parametrize(("network", "build", "compile_args"), EQUIVALENCE_CASES)
 def test_two_replicas_compute_the_same_update_as_one_device(network, build, compile_args,
                                                             two_replicas):
