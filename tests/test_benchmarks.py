@@ -211,6 +211,9 @@ def test_network_throughput_on_the_jax_backend_quick(jax_checks):
         assert row["images_per_s"] > 0 and row["model_gflops_per_image"] > 0
         assert math.isfinite(row["d_loss"]) and math.isfinite(row["g_loss"])
         assert row["mfu"] is None  # a CPU: no peak to divide by
+        # kgan.GAN.fit timed beside the hand-written step, in the same run
+        assert row["kgan_images_per_s"] > 0 and row["kgan_ratio"] > 0
+        assert len(row["kgan_seconds"]) == len(row["seconds"])
     assert json.loads((cwd / "gpu.json").read_text())["rows"] == result["rows"]
 
 
