@@ -470,3 +470,33 @@ def test_a_mixed_precision_step_agrees_with_float32_within_a_stated_tolerance(po
     for name in ("r1", "r2", "d_loss", "g_loss"):
         np.testing.assert_allclose(logs[name], reference_logs[name], rtol=tolerance,
                                    atol=1e-3, err_msg=name)
+
+
+def test_steps_per_execution_trains_as_one_step_per_call():
+    def fit(steps_per_execution):
+        keras.utils.set_random_seed(2)
+        gan = tiny_gan(ema_decay=0.9)
+        gan.compile(keras.optimizers.SGD(0.05), keras.optimizers.SGD(0.05), r1_gamma=1.0,
+                    steps_per_execution=steps_per_execution)
+        gan.fit(image_batches(n=32, batch=8), epochs=1, verbose=0)
+        return gan
+
+    one, two = fit(1), fit(2)
+    assert int(two.step_counter.numpy()) == int(one.step_counter.numpy()) == 4
+    for a, b in zip(one.get_weights(), two.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_non_finite_loss_stops_fit_with_the_loss_named():
+    from kgan.training.checkpointing import NonFiniteGuard, NonFiniteLossError
+
+    gan = tiny_gan()
+    gan.compile(adam(), adam())
+    bad = random_images(16, 8)
+    bad[3, 0, 0, 0] = np.nan
+
+    class _State:  # what NonFiniteGuard reads of a run's state
+        step, steps_per_epoch, latest = 1, 2, None
+
+    with pytest.raises(NonFiniteLossError, match="d_loss"):
+        gan.fit(bad, batch_size=8, epochs=1, verbose=0, callbacks=[NonFiniteGuard(_State())])
