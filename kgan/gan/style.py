@@ -193,7 +193,7 @@ class StyleHooks:
 
         def skipped():
             zero = ops.zeros((), "float32")
-            return [ops.zeros_like(v) for v in variables], zero, zero
+            return [ops.zeros(v.shape, v.dtype) for v in variables], zero, zero
 
         pl_grads, length, penalty = self._backend.cond(
             due, lambda: self._path_length_gradients(batch, step), skipped)
