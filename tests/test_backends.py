@@ -50,7 +50,8 @@ def test_backend_neutral_tests_pass_on_jax():
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m",
          "backends and not slow", "tests/test_gan.py", "tests/test_losses.py",
-         "tests/test_distribute.py", "tests/test_augment.py"],
+         "tests/test_distribute.py", "tests/test_augment.py",
+         "tests/networks/test_stylegan2.py", "tests/test_stylegan2_training.py"],
         capture_output=True, text=True, env=jax_env(), cwd=ROOT, timeout=900)
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
@@ -96,7 +97,8 @@ TRAIN_AND_SAVE = """
 
 FAMILIES = {"dcgan": (8, "dict(base_filters=4)"),
             "resnet": (16, "dict(g_width=8, d_width=8)"),
-            "r3gan": (8, "dict(widths=[16, 8], blocks_per_stage=1, expansion=2, group_size=4)")}
+            "r3gan": (8, "dict(widths=[16, 8], blocks_per_stage=1, expansion=2, group_size=4)"),
+            "stylegan2": (16, "dict(cbase=256, cmax=16, mapping_layers=2, w_dim=16)")}
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))

@@ -400,7 +400,6 @@ def test_generate_clips_a_linear_output_generator_to_the_image_range():
     assert images.min() == -1.0 and images.max() == 1.0
 
 
-@pytest.mark.tensorflow_only  # StyleGAN2's layers run on TensorFlow until its JAX port
 def test_style_streams_count_below_zero_so_other_runs_keep_their_noise():
     # The layout every earlier run used: 4 streams per D step and 4 for G, per train step.
     gan = tiny_gan(d_steps=2, seed=5)
