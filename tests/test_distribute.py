@@ -86,8 +86,7 @@ EQUIVALENCE_CASES = [
                                "gan_options": {"style_mixing": 0.9}},
                  {"r1_gamma": 1.0, "reg_interval": 2, "pl_weight": 2.0, "pl_interval": 2},
                  id="stylegan2_mixing_lazy_r1_pl",
-                 marks=[family("stylegan2"), pytest.mark.slow,  # ~100 s of tracing on CPU
-                        pytest.mark.tensorflow_only]),  # until StyleGAN2's JAX port
+                 marks=[family("stylegan2"), pytest.mark.slow]),  # ~100 s of tracing on CPU
 ]
 
 

@@ -35,13 +35,6 @@ from kgan.training.config import ConfigError, TrainConfig
 pytestmark = pytest.mark.backends
 SLOW = pytest.mark.slow
 STEP0 = 0
-# GAN._add_path_length's skipped branch builds zeros with ops.zeros_like(variable), which
-# JAX refuses for a Keras variable ("Could not convert <Variable ...> to a NumPy dtype"):
-# a fix for kgan/gan/style.py (zeros_like(v.value)). Until then a JAX step with
-# pl_weight > 0 fails while tracing.
-PL_STEP_ON_JAX = pytest.mark.xfail(
-    on_backend() == "jax", raises=ValueError, strict=False,
-    reason="kgan/gan/style.py: ops.zeros_like of a Keras variable fails on JAX")
 
 
 def compiled(fn):
@@ -180,7 +173,6 @@ def test_gan_path_length_gradient_matches_a_full_jacobian_computation():
     assert sum(bool(np.any(np.asarray(g))) for g in grads) > len(variables) // 2
 
 
-@PL_STEP_ON_JAX
 def test_path_length_is_added_every_interval_and_pl_mean_follows_the_mean_length():
     batch = ops.convert_to_tensor(random_images(8, 16))
     reference = style_gan(pl_weight=0.0)
@@ -346,7 +338,6 @@ def test_keras_round_trip_keeps_style_options_pl_mean_and_w_avg(tmp_path):
 
 
 # ----------------------------------------------------------- mixed precision
-@PL_STEP_ON_JAX
 def test_mixed_float16_with_fp16_blocks_keeps_the_loss_scale_and_finite_losses():
     with dtype_policy("mixed_float16"):
         keras.utils.set_random_seed(2)
