@@ -404,8 +404,8 @@ def test_a_batch_seed_draws_stateless_noise():
     first = np.asarray(g.synthesis(ws, seed=randomness.seed(1, 2)))
     np.testing.assert_allclose(g.synthesis(ws, seed=randomness.seed(1, 2)), first)
     # One global draw: the noise of a batch seed is global_normal's.
-    flat = np.asarray(randomness.global_normal(2, [sum(r * r for r in g.synthesis.noise_resolutions)],
-                                               randomness.seed(1, 2)))
+    size = sum(r * r for r in g.synthesis.noise_resolutions)
+    flat = np.asarray(randomness.global_normal(2, [size], randomness.seed(1, 2)))
     noises = g.synthesis.noises(ws, seed=randomness.seed(1, 2))
     np.testing.assert_allclose(np.asarray(noises[0]).reshape(2, -1), flat[:, :16])
     np.testing.assert_allclose(np.asarray(noises[-1]).reshape(2, -1), flat[:, -256:])

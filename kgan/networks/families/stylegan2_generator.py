@@ -17,7 +17,9 @@ batch; a batch seed (`seed`, [2] ints) draws the global batch's noise in one op,
 each replica keeps its rows (design.md, rule 2); with neither, each example's seed is a
 hash of its own w (so a synthesis call is a pure function of ws). The numbers are
 TensorFlow's stateless draws on both backends (`kgan.gan.philox` on JAX), so a model gives
-the same images on TensorFlow, on JAX and in its TensorFlow export.
+the same images on TensorFlow, on JAX and in its TensorFlow export. On JAX (no int64
+without x64) per-example seeds are int32: seeds from 2^31 on, which only the export's
+int64 `generate` signature takes, wrap there (Keras converts int64 inputs to int32).
 """
 
 from __future__ import annotations
