@@ -46,16 +46,23 @@ def run_on_jax(script: str, *args: str, timeout: int = 300) -> str:
     return done.stdout
 
 
-def test_backend_neutral_tests_pass_on_jax():
+def run_neutral_tests_on_jax(*files: str) -> None:
+    """The `backends`-marked tests of `files`, in one JAX process (one pytest worker: the
+    suite's own two workers share the cores)."""
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m",
-         "backends and not slow", "tests/test_gan.py", "tests/test_losses.py",
-         "tests/test_distribute.py", "tests/test_augment.py",
-         "tests/networks/test_stylegan2.py", "tests/test_stylegan2_training.py"],
-        capture_output=True, text=True, env=jax_env(), cwd=ROOT, timeout=900)
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0", "-m",
+         "backends and not slow", *files],
+        capture_output=True, text=True, env=jax_env(), cwd=ROOT, timeout=1800)
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert " passed" in summary and "failed" not in summary, summary
+
+
+def test_backend_neutral_tests_pass_on_jax():
+    # StyleGAN2's run on JAX: tests/test_backends_stylegan2.py (another module, so the
+    # suite's two workers can take one each).
+    run_neutral_tests_on_jax("tests/test_gan.py", "tests/test_losses.py",
+                             "tests/test_distribute.py", "tests/test_augment.py")
 
 
 def test_same_seed_gives_the_same_latents_and_augmentation_on_both_backends():
