@@ -62,8 +62,8 @@ def _register(finished: str | None = None) -> None:
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as error:
-            # A JAX-only install has no TensorFlow: the families written with TensorFlow
-            # ops (stylegan2) are then unavailable, and everything else still loads.
+            # A JAX-only install has no TensorFlow: a module that needs it at import is
+            # then unavailable, and everything else still loads (every family is keras.ops).
             if error.name != "tensorflow":
                 raise
 
