@@ -9,6 +9,7 @@ pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="compares the JAX backend with this TensorFlow session")
 
 
+@pytest.mark.slow  # 4-10 minutes of JAX compiles on 2 cores: kept out of the default suite
 def test_stylegan2_backend_neutral_tests_pass_on_jax():
     run_neutral_tests_on_jax("tests/networks/test_stylegan2.py",
                              "tests/test_stylegan2_training.py")
