@@ -2,15 +2,13 @@
 
 With no flags it trains the offline `digits` demo (a few minutes on a CPU) into
 runs/digits, exports it to exports/digits/<version>, and prints the TensorBoard
-command. Running the same command again resumes an interrupted run.
+command. Running the same command again resumes an interrupted run. TensorFlow's start-up
+lines are hidden unless --debug (kgan.cli.quiet).
 """
 
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
-
-from kgan.cli.train import main  # noqa: E402
+from kgan.cli.train import main
 
 if __name__ == "__main__":
     sys.exit(main())
