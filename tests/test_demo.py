@@ -338,7 +338,7 @@ def test_page_in_a_browser(browser, servers, embedded, name):
 
 def test_bad_seed_and_label_show_a_message_and_the_app_keeps_serving(browser, servers):
     url = servers["cond"]
-    for query, words in (("?seed=banana", "seed must be a whole number from 0"),
+    for query, words in (("?seed=banana", "seed must be a whole number from -9223372036854775808"),
                          ("?seed=3&label=12", "this model has 3 classes")):
         assert _visit(browser, url + "/" + query) == []
         assert words in browser.find_element("id", "error").text
