@@ -1,42 +1,70 @@
 """Throughput of kgan's `GAN.fit` on Keras 3's JAX backend (XLA), beside a hand-written step.
 
-Two trainers per (network, batch, dtype policy), in one process, on the same networks,
-their repeats taken in turns so machine load hits both alike:
-  * `kgan`: `kgan.GAN.fit` with its default recipe (the backend-neutral core on JAX);
-  * `reference`: the same GAN step written by hand as one jitted, stateless JAX function
-    (`Trainer` below), the floor of what Keras + XLA cost for these networks, so
-    `kgan / reference` is kgan's own overhead (target >= 0.9).
+Two kinds of configuration, each timed under every dtype policy asked for:
+  * `family:resolution:batch` (e.g. `dcgan:128:256`): the family's networks with kgan's
+    default recipe (non-saturating loss, Adam 2e-4 / beta_1 0.5); any image family. For
+    dcgan and resnet a second trainer runs in the same process on the same networks,
+    their repeats taken in turns so machine load hits both alike:
+      - `kgan`: `kgan.GAN.fit` (the backend-neutral core on JAX);
+      - `reference`: the same GAN step written by hand as one jitted, stateless JAX
+        function (`Trainer` below), the floor of what Keras + XLA cost for these
+        networks, so `kgan / reference` is kgan's own overhead (target >= 0.9).
+  * `preset:NAME[:batch]` (e.g. `preset:cifar10`, `preset:faces128`): `kgan.GAN.fit` with
+    the preset's networks, batch and whole recipe, built as `kgan.training.runner.build_gan`
+    builds it (`preset_gan` below; the runner itself imports TensorFlow): cifar10 is
+    R3GAN's CIFAR-10 configuration (32 px, class-conditional, batch 512, relativistic loss
+    with R1 + R2 every step, DiffAugment at a ramped probability, EMA); faces128 is
+    StyleGAN2 `--cfg auto` at 128 px (batch 32, lazy R1 every 16 D steps, path length every
+    4 G steps, style mixing 0.9, ADA, EMA, the 4 highest resolutions in the mixed policy).
+    kgan only: the hand-written step covers the default recipe alone.
 It runs where TensorFlow is absent (the lent GPU machines carry JAX only): kgan's JAX
-path imports no TensorFlow when fed NumPy arrays.
+path imports no TensorFlow when fed NumPy arrays. `benchmarks/gpu/run.sh` runs it there
+beside the official PyTorch code.
 
-The step is kgan's default recipe on one device: non-saturating logistic loss, D
-scores real and fake in one call (D has no batch norm), then G trains on fresh noise
-through the updated D; Adam (2e-4, beta_1 0.5) for both; batch norm in training mode;
-mixed_float16 through `keras.optimizers.LossScaleOptimizer` (dynamic loss scaling).
-`kgan.GAN.fit` is timed over an in-memory batch repeated for the steps (NumPy, as a
-data pipeline would hand it), with the same networks, loss, optimizers and policy.
+The default recipe's step: D scores real and fake in one call (D has no batch norm), then
+G trains on fresh noise through the updated D; Adam (2e-4, beta_1 0.5) for both; batch
+norm in training mode; mixed_float16 through `keras.optimizers.LossScaleOptimizer`
+(dynamic loss scaling). `kgan.GAN.fit` is timed over an in-memory batch repeated for the
+steps (NumPy, as a data pipeline would hand it; labels too for a conditional preset).
+A preset's timed window is a whole number of its lazy-regularisation periods (16 steps
+for faces128), so every window holds the same mix of regularised and plain steps.
 
-Model FLOPs per image are 4 G + 9 D forward passes, as in `train_throughput.py`; a
-forward pass is counted by XLA's cost analysis of the unoptimised HLO, lowered for the
-CPU (before any convolution becomes a cuDNN call). XLA counts the multiply-adds a
-convolution really does, leaving out kernel taps that fall on padding or between the
-input pixels of a transposed convolution, so its count is 7-12 % below TensorFlow's
-graph profiler's (every tap) for these networks, and MFU is the stricter for it. MFU
-divides the achieved model FLOP/s by the device's dense peak for the policy
-(`common.GPU_PEAK_TFLOPS`).
+FLOPs, two counts per row, both by XLA's cost analysis of the unoptimised HLO lowered for
+the CPU (before any convolution becomes a cuDNN call). XLA counts the multiply-adds a
+convolution really does, leaving out kernel taps that fall on padding or between the input
+pixels of a transposed convolution, so its count is 7-12 % below TensorFlow's graph
+profiler's (every tap) for the DCGANs, and MFU is the stricter for it.
+  * `model_gflops_per_image`: 4 G + 9 D forward passes per image, as in
+    `train_throughput.py` (the default recipe's nominal step). The reference's `mfu` and
+    a default-recipe row's `kgan_mfu` use it.
+  * `step_gflops_per_image`: kgan's whole jitted train step (both updates, R1 / R2 double
+    backward passes, path length, augmentation, style mixing, EMA, optimizer), divided by
+    the batch. Lazy regularisation is counted as done: the step is lowered three times
+    (no regularisation; R1 / R2 every step; path length every step) and the extra FLOPs
+    of each divided by its interval (XLA would count a conditional's dearer branch every
+    step). A preset row's `kgan_mfu` uses it (`kgan_mfu_convention` says which);
+    `kgan_step_mfu` is the same for every row.
+MFU divides the achieved FLOP/s by the device's dense peak for the policy
+(`common.GPU_PEAK_TFLOPS`; float32 = the TF32 peak). Under a mixed policy StyleGAN2 keeps
+its lower resolutions in float32 (as the reference), and they are still divided by the
+16-bit peak.
 
 Run (the backend is chosen before Keras loads; KERAS_BACKEND=jax is implied):
     python benchmarks/network_throughput_jax.py --out benchmarks/results/gpu_jax.json
     python benchmarks/network_throughput_jax.py --configs dcgan:128:256 --policies mixed_bfloat16
+    python benchmarks/network_throughput_jax.py --configs preset:cifar10,preset:faces128
     python benchmarks/network_throughput_jax.py --quick          # seconds, on a CPU
+    python benchmarks/network_throughput_jax.py --quick --configs preset:cifar10,preset:faces128
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
+import time
 
 os.environ["KERAS_BACKEND"] = "jax"
 
@@ -49,21 +77,74 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
 import kgan  # noqa: E402
+from kgan.training.config import NO_AUGMENT, TrainConfig  # noqa: E402
+from kgan.training.presets import PRESETS  # noqa: E402
 
 POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
-FAMILIES = ("dcgan", "resnet")  # the families built from Keras layers alone
+# Image families (mlp models flat vectors); the hand-written reference step covers the
+# two whose generator is a plain G(z) with the default recipe.
+FAMILIES = tuple(name for name in kgan.networks.NAMES if kgan.networks.get(name).image_data)
+REFERENCE_FAMILIES = ("dcgan", "resnet")
 CONFIGS = "dcgan:64:64,dcgan:128:64,dcgan:128:256,resnet:64:64"
+# What benchmarks/gpu/run.sh times on a lent GPU (issue 22).
+GPU_CONFIGS = "dcgan:64:64,dcgan:128:256,preset:cifar10,preset:faces128"
 LATENT_DIM = 128
+# Network options of the default-recipe configs (full size; --quick shrinks them).
+NETWORK_ARGS = {"dcgan": {"base_filters": 64}}
+QUICK_NETWORK_ARGS = {
+    "dcgan": {"base_filters": 4}, "resnet": {"g_width": 4, "d_width": 4},
+    "r3gan": {"widths": [16, 16, 16], "blocks_per_stage": 1, "group_size": 8},
+    "stylegan2": {"cbase": 128, "cmax": 8, "mapping_layers": 1, "w_dim": 8},
+}
+# --quick: each preset's recipe as it is, on tiny networks at a small size.
+QUICK_PRESETS = {
+    "r3gan": dict(resolution=8, batch_size=4, latent_dim=8,
+                  network_args={"widths": [16, 16], "blocks_per_stage": 1, "group_size": 8}),
+    "stylegan2": dict(resolution=16, batch_size=4, latent_dim=8,
+                      network_args={"cbase": 128, "cmax": 8, "w_dim": 8}),
+}
+# Training-set sizes behind the presets' epoch-long ramps (durations only: no cost).
+DATASET_SIZES = {"cifar10": 50_000, "celeb_a": 162_770}
+NUM_CLASSES = 10  # labels of a conditional preset (CIFAR-10's)
 
 
-def build_networks(family: str, resolution: int, policy: str, network_args: dict):
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """One timed configuration: a family with the default recipe, or a preset."""
+
+    family: str
+    resolution: int
+    batch_size: int
+    preset: str | None = None
+    train_config: TrainConfig | None = None  # the preset's, overrides applied
+
+    @property
+    def name(self) -> str:
+        return f"preset:{self.preset}" if self.preset else self.family
+
+    @property
+    def period(self) -> int:
+        """Steps after which the step's mix of lazy branches repeats."""
+        c = self.train_config
+        if c is None:
+            return 1
+        return math.lcm(c.reg_interval if c.r1_gamma or c.r2_gamma else 1,
+                        c.pl_interval if c.pl_weight else 1)
+
+    @property
+    def has_reference(self) -> bool:
+        return self.preset is None and self.family in REFERENCE_FAMILIES
+
+
+def build_networks(family: str, resolution: int, policy: str, network_args: dict,
+                   latent_dim: int = LATENT_DIM, num_classes: int | None = None):
     """kgan's (generator, discriminator) for `family` under the dtype `policy`."""
     if family not in FAMILIES:
-        raise ValueError(f"Unknown family {family!r} for the JAX backend: one of "
-                         f"{', '.join(FAMILIES)} (the others use TensorFlow ops).")
+        raise ValueError(f"Unknown family {family!r}: one of {', '.join(FAMILIES)}.")
     keras.config.set_dtype_policy(policy)
     try:
-        return kgan.networks.get(family)(resolution, 3, LATENT_DIM, **network_args)
+        return kgan.networks.get(family)(resolution, 3, latent_dim, num_classes=num_classes,
+                                         **network_args)
     finally:
         keras.config.set_dtype_policy("float32")
 
@@ -137,29 +218,90 @@ class Trainer:
         return jax.block_until_ready(losses)
 
 
-class KganFit:
-    """`kgan.GAN.fit` on `real` repeated, on the same networks, loss and optimizers."""
+def _with_policy(policy: str, fn):
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        return fn()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
 
-    def __init__(self, generator, discriminator, policy: str, real):
-        self.policy = policy
-        keras.mixed_precision.set_global_policy(policy)  # GAN.compile wraps for loss scaling
-        try:
-            self.gan = kgan.GAN(generator, discriminator, latent_dim=LATENT_DIM)
-            self.gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5),
-                             keras.optimizers.Adam(2e-4, beta_1=0.5), loss="non_saturating")
-        finally:
-            keras.mixed_precision.set_global_policy("float32")
+
+def default_gan(generator, discriminator, policy: str) -> kgan.GAN:
+    """kgan's default recipe on (G, D), compiled under `policy` (loss scaling for float16)."""
+    def build():
+        gan = kgan.GAN(generator, discriminator, latent_dim=LATENT_DIM)
+        gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5),
+                    keras.optimizers.Adam(2e-4, beta_1=0.5), loss="non_saturating")
+        return gan
+    return _with_policy(policy, build)
+
+
+def preset_gan(config: TrainConfig, policy: str) -> kgan.GAN:
+    """The GAN `kgan.training.runner.build_gan(config, ...)` builds, without TensorFlow:
+    the config's networks, EMA, augmentation, style mixing, losses, penalties, lazy
+    intervals and (ramped) Adam. Ramps span the preset's epochs of its data set's size."""
+    from kgan.gan import schedules
+    from kgan.gan.augment import Augment
+
+    c = config
+    num_classes = NUM_CLASSES if c.conditional else None
+    steps = (c.ramp_epochs * math.ceil(DATASET_SIZES.get(c.dataset, 1000) / c.batch_size)
+             if c.ramp_epochs else None)
+
+    def adam(lr: float, updates_per_step: int):
+        if not steps:
+            return keras.optimizers.Adam(lr, beta_1=c.beta1, beta_2=c.beta2,
+                                         epsilon=c.adam_epsilon)
+        duration = steps * updates_per_step
+        beta_2 = (c.beta2 if c.beta2_start is None
+                  else schedules.Cosine(c.beta2_start, c.beta2, duration))
+        return schedules.ScheduledAdam(schedules.Cosine(lr, lr * c.lr_final_ratio, duration),
+                                       beta_1=c.beta1, beta_2=beta_2, epsilon=c.adam_epsilon)
+
+    def gamma(value: float):
+        if not steps or value == 0:
+            return value
+        return schedules.Cosine(value, value * c.gamma_final_ratio, steps)
+
+    augment = None
+    if c.augment != NO_AUGMENT:
+        adaptive = c.ada_target is not None
+        augment = Augment(c.augment, initial_probability=0.0 if adaptive else c.augment_p,
+                          adaptive=adaptive, target=c.ada_target or 0.6)
+    probability = (schedules.Cosine(0.0, c.augment_p, steps)
+                   if augment is not None and c.ada_target is None and steps else None)
+    generator, discriminator = build_networks(c.network, c.resolution, policy,
+                                              c.network_args, c.latent_dim, num_classes)
+
+    def build():
+        gan = kgan.GAN(generator, discriminator, c.latent_dim, num_classes=num_classes,
+                       d_steps=c.d_steps, ema_decay=c.ema_decay,
+                       ema_half_life=c.ema_kimg * 1000 if c.ema_kimg else None,
+                       ema_rampup=c.ema_rampup, augment=augment, seed=c.seed,
+                       style_mixing=c.style_mixing)
+        gan.compile(d_optimizer=adam(c.lr_d, c.d_steps), g_optimizer=adam(c.lr_g, 1),
+                    loss=c.loss, gradient_penalty=c.gradient_penalty,
+                    r1_gamma=gamma(c.r1_gamma), r2_gamma=gamma(c.r2_gamma),
+                    augment_probability=probability, reg_interval=c.reg_interval,
+                    pl_weight=c.pl_weight, pl_interval=c.pl_interval)
+        return gan
+    return _with_policy(policy, build)
+
+
+class KganFit:
+    """`kgan.GAN.fit` on `real` (and `labels`) repeated, one fit call per timed run."""
+
+    def __init__(self, gan: kgan.GAN, policy: str, real, labels=None):
+        self.gan, self.policy = gan, policy
         self.batch = np.asarray(real)
+        self.labels = None if labels is None else np.asarray(labels)
 
     def run(self, steps: int) -> float:
         """`steps` train steps in one fit call; the last logged d_loss."""
-        keras.mixed_precision.set_global_policy(self.policy)
-        try:
-            history = self.gan.fit(np.concatenate([self.batch] * steps),
-                                   batch_size=len(self.batch), epochs=1, shuffle=False,
-                                   verbose=0)
-        finally:
-            keras.mixed_precision.set_global_policy("float32")
+        x = np.concatenate([self.batch] * steps)
+        y = None if self.labels is None else np.concatenate([self.labels] * steps)
+        history = _with_policy(self.policy, lambda: self.gan.fit(
+            x, y, batch_size=len(self.batch), epochs=1, shuffle=False, verbose=0))
         return history.history["d_loss"][-1]
 
 
@@ -180,125 +322,255 @@ def forward_flops(model: keras.Model, batch: int = 8) -> float:
     return float(cost["flops"]) / batch
 
 
-def measure(family, resolution, batch_size, policy, args) -> dict:
-    """Median ms/step over repeats of one (network, batch, policy); one result row."""
-    g, d = build_networks(family, resolution, policy, args.network_args.get(family, {}))
-    flops = 4 * forward_flops(g) + 9 * forward_flops(d)
-    real = jax.random.uniform(jax.random.key(1), (batch_size, resolution, resolution, 3),
-                              minval=-1.0, maxval=1.0)
-    trainer = Trainer(g, d, policy)
-    compile_s = common.timed(lambda: trainer.run(real, args.warmup))
-    fit = None
-    if args.kgan:  # its own copy of the networks, timed in turns with the reference
-        fit = KganFit(*build_networks(family, resolution, policy,
-                                      args.network_args.get(family, {})), policy, real)
-        fit_compile_s = common.timed(lambda: fit.run(args.warmup))
+def step_flops(gan: kgan.GAN, real, labels=None) -> dict:
+    """FLOPs of kgan's jitted train step for the whole batch, by XLA's cost analysis of
+    the unoptimised CPU HLO (abstract values: nothing runs), lazy branches amortised:
+    {"base", "r1" (R1/R2 every step), "pl" (path length every step), "per_step"}.
+
+    Lowered from `gan.train_step` after the GAN has trained (optimizer slots built), with
+    the options that decide the regularised branches switched for each lowering."""
+    from kgan.gan.backends import jax as jax_backend
+
+    cpu = jax.sharding.SingleDeviceSharding(jax.devices("cpu")[0])
+    spec = lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=cpu)  # noqa: E731
+    state = tuple([spec(v.value) for v in group] for group in jax_backend._groups(gan))
+    data = (spec(np.asarray(real)),) if labels is None else (
+        spec(np.asarray(real)), spec(np.asarray(labels)))
+
+    def flops(**options) -> float:
+        saved = {k: getattr(gan, k) for k in options}
+        for k, v in options.items():
+            setattr(gan, k, v)
+        try:
+            # A fresh function each time: jit caches traces per function, and a bound
+            # method is the same function for every lowering.
+            step = lambda state, data: gan.train_step(state, data)  # noqa: E731
+            cost = jax.jit(step).lower(state, data).cost_analysis()
+        finally:
+            for k, v in saved.items():
+                setattr(gan, k, v)
+        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+        return float(cost["flops"])
+
+    penalised = bool(gan._penalty_names())
+    base = flops(r1_gamma=0.0, r2_gamma=0.0, pl_weight=0.0)
+    r1 = flops(reg_interval=1, pl_weight=0.0) if penalised else base
+    pl = flops(r1_gamma=0.0, r2_gamma=0.0, pl_interval=1) if gan.pl_weight > 0 else base
+    per_step = base + (r1 - base) / gan.reg_interval + (pl - base) / gan.pl_interval
+    return {"base": base, "r1": r1, "pl": pl, "per_step": per_step}
+
+
+def _images(resolution: int, batch_size: int, conditional: bool):
+    real = np.asarray(jax.random.uniform(jax.random.key(1), (batch_size, resolution,
+                                                             resolution, 3),
+                                         minval=-1.0, maxval=1.0))
+    labels = (np.arange(batch_size, dtype="int32") % NUM_CLASSES) if conditional else None
+    return real, labels
+
+
+def measure(cfg: Config, policy: str, args) -> dict:
+    """Median ms/step over repeats of one (config, policy); one result row."""
+    steps = args.steps if args.quick else cfg.period * math.ceil(args.steps / cfg.period)
+    network_args = args.network_args.get(cfg.family, {})
+    conditional = bool(cfg.train_config and cfg.train_config.conditional)
+    real, labels = _images(cfg.resolution, cfg.batch_size, conditional)
+    model_flops = None
+    trainer = None
+    if cfg.has_reference and args.reference:
+        g, d = build_networks(cfg.family, cfg.resolution, policy, network_args)
+        model_flops = 4 * forward_flops(g) + 9 * forward_flops(d)
+        trainer = Trainer(g, d, policy)
+        compile_s = common.timed(lambda: trainer.run(jnp.asarray(real), args.warmup))
+    if cfg.preset:
+        gan = preset_gan(cfg.train_config, policy)
+    else:
+        gan = default_gan(*build_networks(cfg.family, cfg.resolution, policy, network_args),
+                          policy)
+    if model_flops is None:
+        try:  # 4G + 9D; a style-based G's forward also counts its mapping network
+            model_flops = 4 * forward_flops(gan.generator) + 9 * forward_flops(
+                gan.discriminator)
+        except Exception as error:  # noqa: BLE001 - a count we can do without
+            print(f"  (no 4G+9D count for {cfg.name}: {type(error).__name__}: {error})",
+                  flush=True)
+    fit = KganFit(gan, policy, real, labels)
+    fit_compile_s = common.timed(lambda: fit.run(args.warmup))
+    counted = step_flops(gan, real, labels) if args.step_flops else None
     seconds, fit_seconds = [], []
     for _ in range(args.repeats):
-        seconds.append(common.timed(lambda: trainer.run(real, args.steps)))
-        if fit is not None:
-            fit_seconds.append(common.timed(lambda: fit.run(args.steps)))
-    if fit is not None and not math.isfinite(fit.run(1)):
-        raise FloatingPointError(f"kgan.GAN {family} {resolution}px {policy}: non-finite loss")
-    d_loss, g_loss = (float(x) for x in trainer.run(real, 1))
-    if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
-        raise FloatingPointError(f"{family} {resolution}px {policy}: non-finite loss "
-                                 f"(d {d_loss}, g {g_loss})")
-    ms = 1e3 * common.median(seconds) / args.steps
-    best_ms = 1e3 * min(seconds) / args.steps
-    images_per_s = 1e3 * batch_size / ms
+        if trainer is not None:
+            seconds.append(common.timed(lambda: trainer.run(jnp.asarray(real), steps)))
+        fit_seconds.append(common.timed(lambda: fit.run(steps)))
+    kgan_d_loss = float(fit.run(cfg.period if not args.quick else 1))
+    if not math.isfinite(kgan_d_loss):
+        raise FloatingPointError(f"kgan.GAN {cfg.name} {cfg.resolution}px {policy}: "
+                                 "non-finite loss")
     device, peak = common.device_peak_tflops(jax.devices()[0].device_kind, policy)
-    achieved = flops * images_per_s
+    kgan_ms = 1e3 * common.median(fit_seconds) / steps
+    kgan_images = 1e3 * cfg.batch_size / kgan_ms
+    step_per_image = counted["per_step"] / cfg.batch_size if counted else None
+    mfu = lambda flops, images: (  # noqa: E731
+        round(flops * images / (peak * 1e12), 4) if peak and flops else None)
+    convention = "4G+9D" if not cfg.preset else "xla_step"
+    kgan_flops = model_flops if convention == "4G+9D" else step_per_image
     row = {
-        "network": family, "resolution": resolution, "batch_size": batch_size,
-        "policy": policy, "ms_per_step": round(ms, 3), "best_ms_per_step": round(best_ms, 3),
-        "images_per_s": round(images_per_s, 1), "warmup_s": round(compile_s, 1),
-        "model_gflops_per_image": round(flops / 1e9, 4),
-        "achieved_tflops": round(achieved / 1e12, 3), "peak_tflops": peak,
-        "mfu": round(achieved / (peak * 1e12), 4) if peak else None,
-        "d_loss": round(d_loss, 4), "g_loss": round(g_loss, 4), "device": device,
-        "seconds": seconds,
+        "network": cfg.name, "family": cfg.family, "resolution": cfg.resolution,
+        "batch_size": cfg.batch_size, "policy": policy, "steps": steps,
+        "model_gflops_per_image": round(model_flops / 1e9, 4) if model_flops else None,
+        "step_gflops_per_image": round(step_per_image / 1e9, 4) if counted else None,
+        "step_gflops": ({k: round(v / 1e9, 3) for k, v in counted.items()}
+                        if counted else None),
+        "peak_tflops": peak, "device": device,
+        "kgan_ms_per_step": round(kgan_ms, 3), "kgan_images_per_s": round(kgan_images, 1),
+        "kgan_best_ms_per_step": round(1e3 * min(fit_seconds) / steps, 3),
+        "kgan_mfu": mfu(kgan_flops, kgan_images), "kgan_mfu_convention": convention,
+        "kgan_step_mfu": mfu(step_per_image, kgan_images),
+        "kgan_achieved_tflops": (round(kgan_flops * kgan_images / 1e12, 3)
+                                 if kgan_flops else None),
+        "kgan_warmup_s": round(fit_compile_s, 1), "kgan_d_loss": round(kgan_d_loss, 4),
+        "kgan_seconds": fit_seconds,
     }
-    if fit is not None:
-        kgan_ms = 1e3 * common.median(fit_seconds) / args.steps
-        kgan_images = 1e3 * batch_size / kgan_ms
+    if cfg.preset:
+        row["preset"] = cfg.preset
+        row["recipe"] = {k: v for k, v in cfg.train_config.to_dict().items() if k in (
+            "loss", "r1_gamma", "r2_gamma", "reg_interval", "pl_weight", "pl_interval",
+            "style_mixing", "augment", "ada_target", "ema_kimg", "conditional",
+            "latent_dim", "network_args")}
+    if trainer is not None:
+        d_loss, g_loss = (float(x) for x in trainer.run(jnp.asarray(real), 1))
+        if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
+            raise FloatingPointError(f"{cfg.name} {cfg.resolution}px {policy}: non-finite "
+                                     f"loss (d {d_loss}, g {g_loss})")
+        ms = 1e3 * common.median(seconds) / steps
+        images_per_s = 1e3 * cfg.batch_size / ms
         row.update(
-            kgan_ms_per_step=round(kgan_ms, 3), kgan_images_per_s=round(kgan_images, 1),
-            kgan_mfu=round(flops * kgan_images / (peak * 1e12), 4) if peak else None,
+            ms_per_step=round(ms, 3), best_ms_per_step=round(1e3 * min(seconds) / steps, 3),
+            images_per_s=round(images_per_s, 1), warmup_s=round(compile_s, 1),
+            achieved_tflops=round(model_flops * images_per_s / 1e12, 3),
+            mfu=mfu(model_flops, images_per_s), d_loss=round(d_loss, 4),
+            g_loss=round(g_loss, 4), seconds=seconds,
             kgan_ratio=round(ms / kgan_ms, 3),
-            kgan_best_ratio=round(min(seconds) / min(fit_seconds), 3),
-            kgan_warmup_s=round(fit_compile_s, 1), kgan_seconds=fit_seconds)
+            kgan_best_ratio=round(min(seconds) / min(fit_seconds), 3))
     return row
 
 
-def parse_configs(text: str) -> list[tuple[str, int, int]]:
-    """'dcgan:64:64,resnet:64:32' -> [('dcgan', 64, 64), ('resnet', 64, 32)]."""
+def parse_configs(text: str, quick: bool = False) -> list[Config]:
+    """'dcgan:64:64,preset:faces128' -> [Config('dcgan', 64, 64), Config('stylegan2', ...)].
+
+    `preset:NAME[:batch]` takes the preset's networks, resolution, batch and recipe (with
+    --quick: tiny networks at a small size, the same recipe)."""
     configs = []
     for item in filter(None, text.split(",")):
         parts = item.split(":")
+        if parts[0] == "preset":
+            if len(parts) not in (2, 3) or parts[1] not in PRESETS or not all(
+                    p.isdigit() for p in parts[2:]):
+                raise ValueError(f"Bad config {item!r}: write preset:NAME or "
+                                 f"preset:NAME:batch_size with NAME in {', '.join(PRESETS)}.")
+            network = PRESETS[parts[1]]["network"]
+            if network not in FAMILIES:
+                raise ValueError(f"Preset {parts[1]!r} trains {network!r}, not images.")
+            overrides = dict(QUICK_PRESETS.get(network, {})) if quick else {}
+            if len(parts) == 3:
+                overrides["batch_size"] = int(parts[2])
+            config = TrainConfig.from_preset(parts[1], **overrides)
+            configs.append(Config(network, config.resolution, config.batch_size, parts[1],
+                                  config))
+            continue
         if len(parts) != 3 or parts[0] not in FAMILIES or not all(p.isdigit() for p in parts[1:]):
             raise ValueError(f"Bad config {item!r}: write family:resolution:batch_size, e.g. "
-                             f"dcgan:64:64, with a family in {', '.join(FAMILIES)}.")
-        configs.append((parts[0], int(parts[1]), int(parts[2])))
+                             f"dcgan:64:64, with a family in {', '.join(FAMILIES)}, or "
+                             "preset:NAME[:batch_size].")
+        configs.append(Config(parts[0], int(parts[1]), int(parts[2])))
     return configs
 
 
 def run(args) -> dict:
     machine = common.machine()
-    rows = []
-    for family, resolution, batch_size in parse_configs(args.configs):
-        for policy in args.policies.split(","):
-            if policy not in POLICIES:
-                raise ValueError(f"Unknown policy {policy!r}: one of {', '.join(POLICIES)}.")
-            rows.append(measure(family, resolution, batch_size, policy, args))
+    rows, skipped = [], []
+    start = time.perf_counter()
+    configs = parse_configs(args.configs, args.quick)
+    policies = args.policies.split(",")
+    for policy in policies:
+        if policy not in POLICIES:
+            raise ValueError(f"Unknown policy {policy!r}: one of {', '.join(POLICIES)}.")
+    common.write_json(result(machine, rows, skipped, args), args.out)  # exists if cut short
+    for cfg in configs:
+        for policy in policies:
+            elapsed = time.perf_counter() - start
+            if args.budget_s and elapsed > args.budget_s:
+                skipped.append({"network": cfg.name, "resolution": cfg.resolution,
+                                "batch_size": cfg.batch_size, "policy": policy,
+                                "why": f"time budget {args.budget_s} s spent "
+                                       f"({elapsed:.0f} s)"})
+                print(f"skipped {cfg.name} {policy}: {skipped[-1]['why']}", flush=True)
+                continue
+            rows.append(measure(cfg, policy, args))
             r = rows[-1]
-            print(f"{family} {resolution}px b{batch_size} {policy}: reference "
-                  f"{r['images_per_s']} images/s, {r['ms_per_step']} ms/step, MFU {r['mfu']}; "
-                  f"kgan.GAN.fit {r.get('kgan_images_per_s')} images/s (ratio "
+            print(f"{cfg.name} {cfg.resolution}px b{cfg.batch_size} {policy}: kgan.GAN.fit "
+                  f"{r['kgan_images_per_s']} images/s, {r['kgan_ms_per_step']} ms/step, MFU "
+                  f"{r['kgan_mfu']} ({r['kgan_mfu_convention']}), step MFU "
+                  f"{r['kgan_step_mfu']}; reference {r.get('images_per_s')} images/s (ratio "
                   f"{r.get('kgan_ratio')})", flush=True)
-            common.write_json(result(machine, rows, args), args.out)  # kept if cut short
-    return result(machine, rows, args)
+            common.write_json(result(machine, rows, skipped, args), args.out)  # kept if cut
+    return result(machine, rows, skipped, args)
 
 
-def result(machine: dict, rows: list, args) -> dict:
+def result(machine: dict, rows: list, skipped: list, args) -> dict:
     settings = {k: getattr(args, k) for k in
-                ("configs", "policies", "network_args", "steps", "warmup", "repeats", "kgan")}
+                ("configs", "policies", "network_args", "steps", "warmup", "repeats",
+                 "reference", "step_flops", "budget_s", "quick")}
     return {"benchmark": "network_throughput_jax", "machine": machine, "settings": settings,
-            "flops_method": "XLA cost analysis of the unoptimised CPU HLO per forward; "
-                            "step = 4G + 9D", "rows": rows,
-            "load_average_at_end": common.load_average()}
+            "flops_method": "XLA cost analysis of the unoptimised CPU HLO. model: 4G + 9D "
+                            "forward passes per image; step: kgan's jitted train step per "
+                            "image, lazy regularisation amortised over its intervals",
+            "rows": rows, "skipped": skipped, "load_average_at_end": common.load_average()}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--configs", default=CONFIGS,
-                   help=f"comma-separated family:resolution:batch_size (default {CONFIGS})")
+                   help=f"comma-separated family:resolution:batch_size or "
+                        f"preset:NAME[:batch_size] (default {CONFIGS}; on a lent GPU "
+                        f"{GPU_CONFIGS})")
     p.add_argument("--policies", default=",".join(POLICIES))
-    p.add_argument("--steps", type=int, default=30, help="timed steps per repeat")
+    p.add_argument("--steps", type=int, default=30,
+                   help="timed steps per repeat (a preset's rounded up to whole "
+                        "regularisation periods)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps (XLA compile) first")
     p.add_argument("--repeats", type=int, default=5, help="median over this many repeats")
+    p.add_argument("--budget-s", type=float, default=0.0,
+                   help="start no new measurement after this many seconds (0: no limit); "
+                        "those left are listed as skipped")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of seconds")
-    p.add_argument("--no-kgan", dest="kgan", action="store_false",
-                   help="time the hand-written step only")
+    p.add_argument("--no-reference", dest="reference", action="store_false",
+                   help="skip the hand-written reference step (kgan.GAN.fit only)")
+    p.add_argument("--no-step-flops", dest="step_flops", action="store_false",
+                   help="skip XLA's count of kgan's whole step (3 lowerings for a lazy preset)")
     p.add_argument("--out", help="write the JSON result here")
     args = p.parse_args(argv)
-    args.network_args = {"dcgan": {"base_filters": 64}, "resnet": {}}
+    args.network_args = dict(NETWORK_ARGS)
     if args.quick:
         args.configs = "dcgan:8:4,resnet:16:2" if args.configs == CONFIGS else args.configs
-        args.network_args = {"dcgan": {"base_filters": 4}, "resnet": {"g_width": 4, "d_width": 4}}
+        args.network_args = dict(QUICK_NETWORK_ARGS)
         args.steps, args.warmup, args.repeats = 2, 1, 1
     return args
+
+
+COLUMNS = ["network", "resolution", "batch_size", "policy", "kgan_images_per_s",
+           "kgan_ms_per_step", "kgan_mfu", "kgan_mfu_convention", "kgan_step_mfu",
+           "model_gflops_per_image", "step_gflops_per_image", "images_per_s", "ms_per_step",
+           "mfu", "kgan_ratio", "kgan_warmup_s", "warmup_s"]
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
     outcome = run(args)
-    columns = ["network", "resolution", "batch_size", "policy", "images_per_s", "ms_per_step",
-               "kgan_images_per_s", "kgan_ms_per_step", "kgan_ratio", "kgan_best_ratio",
-               "model_gflops_per_image", "mfu", "kgan_mfu", "warmup_s", "kgan_warmup_s"]
-    common.print_table(outcome["rows"], columns,
+    device = outcome["rows"][0]["device"] if outcome["rows"] else "no rows"
+    common.print_table(outcome["rows"], COLUMNS,
                        f"GAN train step, Keras {keras.__version__} on JAX {jax.__version__} "
-                       f"(XLA), {outcome['rows'][0]['device']}")
+                       f"(XLA), {device}; kgan = kgan.GAN.fit, unprefixed = the hand-written "
+                       "reference step")
     return outcome  # run() wrote it to --out
 
 
