@@ -295,11 +295,19 @@ class KganFit:
         self.gan, self.policy = gan, policy
         self.batch = np.asarray(real)
         self.labels = None if labels is None else np.asarray(labels)
+        self._data: dict = {}
+
+    def data(self, steps: int):
+        """The batch repeated `steps` times, made once per length: building it is no part
+        of the timed fit (1.6 GB for 32 steps of batch 256 at 128 px)."""
+        if steps not in self._data:
+            self._data[steps] = (np.concatenate([self.batch] * steps), None if self.labels
+                                 is None else np.concatenate([self.labels] * steps))
+        return self._data[steps]
 
     def run(self, steps: int) -> float:
         """`steps` train steps in one fit call; the last logged d_loss."""
-        x = np.concatenate([self.batch] * steps)
-        y = None if self.labels is None else np.concatenate([self.labels] * steps)
+        x, y = self.data(steps)
         history = _with_policy(self.policy, lambda: self.gan.fit(
             x, y, batch_size=len(self.batch), epochs=1, shuffle=False, verbose=0))
         return history.history["d_loss"][-1]
@@ -396,6 +404,7 @@ def measure(cfg: Config, policy: str, args) -> dict:
     fit = KganFit(gan, policy, real, labels)
     fit_compile_s = common.timed(lambda: fit.run(args.warmup))
     counted = step_flops(gan, real, labels) if args.step_flops else None
+    fit.data(steps)  # made before the clock starts
     seconds, fit_seconds = [], []
     for _ in range(args.repeats):
         if trainer is not None:

@@ -1,0 +1,145 @@
+"""The GPU benchmark of issue 22 (benchmarks/gpu/run.sh) on the CPU: its dry run times
+kgan.GAN.fit on JAX for the cifar10 (R3GAN) and faces128 (StyleGAN2) presets at tiny sizes
+in one process, with TensorFlow unimportable as on the GPU machines; the official-code
+scripts compile, answer without PyTorch, and the report compares what the parts wrote.
+The DCGAN and ResNet quick runs, beside the hand-written step, are in test_benchmarks.py.
+"""
+
+import json
+import os
+import py_compile
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+GPU = ROOT / "benchmarks" / "gpu"
+sys.path.insert(0, str(GPU))
+
+import report  # noqa: E402
+
+
+def _env(tmp_path: Path, **extra) -> dict:
+    """JAX on the CPU, fast XLA compiles, and no TensorFlow (a package that refuses to
+    import), as on the lent GPU machines."""
+    blocked = tmp_path / "no_tensorflow" / "tensorflow"
+    blocked.mkdir(parents=True)
+    (blocked / "__init__.py").write_text("raise ImportError('no TensorFlow here')\n")
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(blocked.parent),
+               XLA_FLAGS="--xla_backend_optimization_level=0 "
+                         "--xla_llvm_disable_expensive_passes=true", **extra)
+    for name in ("OUT", "KERAS_BACKEND", "PYTEST_XDIST_WORKER"):
+        env.pop(name, None)
+    return env
+
+
+def _dry_run(tmp_path: Path, **extra) -> dict:
+    out = tmp_path / "out"
+    done = subprocess.run(["bash", str(GPU / "run.sh"), "--dry-run", "--out", str(out)],
+                          env=_env(tmp_path, **extra), capture_output=True, text=True,
+                          timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "gpu_benchmark.json", "gpu_benchmark.md", "run.log"]
+    return json.loads((out / "gpu_benchmark.json").read_text()), out
+
+
+@pytest.fixture(scope="module")
+def dry_run(tmp_path_factory):
+    # One process, float32, one repeat, no step-FLOP lowerings: ~40 s on 2 busy cores,
+    # nearly all of it XLA compiling StyleGAN2's step (lazy R1 and path length in it).
+    return _dry_run(tmp_path_factory.mktemp("gpu"), KGAN_CONFIGS="preset:cifar10,preset:faces128",
+                    POLICIES="float32", KGAN_ARGS="--no-step-flops --repeats 1")
+
+
+def test_dry_run_times_both_presets_with_their_recipes_without_tensorflow(dry_run):
+    merged, out = dry_run
+    (kgan,) = merged["kgan"].values()
+    assert "tensorflow" not in kgan["machine"] and kgan["machine"]["backend"] == "jax"
+    rows = {row["network"]: row for row in kgan["rows"]}
+    assert sorted(rows) == ["preset:cifar10", "preset:faces128"]
+    cifar, faces = rows["preset:cifar10"], rows["preset:faces128"]
+    assert (cifar["family"], faces["family"]) == ("r3gan", "stylegan2")
+    assert cifar["recipe"]["loss"] == "relativistic" and cifar["recipe"]["conditional"]
+    assert cifar["recipe"]["r1_gamma"] > 0 and cifar["recipe"]["r2_gamma"] > 0
+    assert faces["recipe"]["reg_interval"] == 16 and faces["recipe"]["pl_interval"] == 4
+    assert faces["recipe"]["style_mixing"] == 0.9 and faces["recipe"]["pl_weight"] == 2.0
+    for row in rows.values():
+        assert row["kgan_images_per_s"] > 0 and row["model_gflops_per_image"] > 0
+        assert row["kgan_mfu"] is None and row["kgan_mfu_convention"] == "xla_step"  # a CPU
+        assert "images_per_s" not in row  # no hand-written reference for a preset
+    # Without PyTorch (or a GPU) the official parts say why, and the report shows both
+    # presets' kgan figures in the comparison table.
+    for name in ("stylegan2", "r3gan"):
+        assert merged["official"][name]["status"] == "skipped", merged["official"][name]
+    table = (out / "gpu_benchmark.md").read_text()
+    assert "| StyleGAN2 128 px, batch 32" in table and "(dry run, tiny sizes)" in table
+
+
+@pytest.mark.slow  # ~40 s of StyleGAN2 tracing and compiling
+def test_step_flops_amortise_lazy_regularisation(tmp_path):
+    # XLA's count of kgan's whole step: R1 every 16 D steps and path length every 4 G steps
+    # add a sixteenth and a quarter of their extra FLOPs (tiny StyleGAN2, lowered only).
+    script = """
+import json, network_throughput_jax as b
+args = b.parse_args(["--quick", "--configs", "preset:faces128"])
+cfg = b.parse_configs(args.configs, quick=True)[0]
+gan = b.preset_gan(cfg.train_config, "float32")
+real, labels = b._images(cfg.resolution, cfg.batch_size, False)
+b.KganFit(gan, "float32", real).run(1)
+print(json.dumps(b.step_flops(gan, real)))
+"""
+    env = _env(tmp_path)
+    env["PYTHONPATH"] += f":{ROOT / 'benchmarks'}:{ROOT}"
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    flops = json.loads(done.stdout.strip().splitlines()[-1])
+    assert flops["r1"] > flops["base"] and flops["pl"] > flops["base"]
+    expected = (flops["base"] + (flops["r1"] - flops["base"]) / 16
+                + (flops["pl"] - flops["base"]) / 4)
+    assert flops["per_step"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("script", ["stylegan2_ada_official.py", "r3gan_official.py",
+                                    "official.py", "report.py"])
+def test_official_code_scripts_compile(script):
+    py_compile.compile(str(GPU / script), doraise=True)
+
+
+@pytest.mark.parametrize("script", ["stylegan2_ada_official.py", "r3gan_official.py"])
+def test_official_code_scripts_say_why_they_cannot_run(tmp_path, script):
+    # No PyTorch here (or PyTorch without CUDA): a JSON that says so, exit status 0.
+    out = tmp_path / "official.json"
+    done = subprocess.run([sys.executable, str(GPU / script), "--repo", str(tmp_path),
+                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["status"] == "skipped" and result["why"]
+
+
+def test_run_sh_refuses_unknown_arguments():
+    done = subprocess.run(["bash", str(GPU / "run.sh"), "--bogus"], capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == 2 and "unknown argument '--bogus'" in done.stderr
+    assert "--dry-run" in done.stderr  # the usage follows
+
+
+def test_report_compares_kgan_with_the_official_code(tmp_path):
+    (tmp_path / "machine.json").write_text(json.dumps({"gpu": "NVIDIA H100 80GB HBM3"}))
+    rows = [{"network": "preset:faces128", "policy": p, "kgan_images_per_s": v}
+            for p, v in (("float32", 300.0), ("mixed_bfloat16", 500.0))]
+    (tmp_path / "kgan_stylegan2.json").write_text(json.dumps({"rows": rows, "skipped": []}))
+    (tmp_path / "official_stylegan2.json").write_text(json.dumps({
+        "status": "ok", "images_per_s": 400.0, "s_per_kimg": 2.5,
+        "custom_ops": {"bias_act": "cuda", "upfirdn2d": "ref"}}))
+    (tmp_path / "kgan_r3gan.json").write_text("{truncated")  # a part killed mid-write
+    assert report.main([str(tmp_path), str(tmp_path / "out")]) == 0
+    merged = json.loads((tmp_path / "out" / "gpu_benchmark.json").read_text())
+    assert merged["kgan"]["r3gan"]["status"] == "unreadable"
+    table = (tmp_path / "out" / "gpu_benchmark.md").read_text()
+    line = next(x for x in table.splitlines() if x.startswith("| StyleGAN2"))
+    assert "| 400 | 2.5 | bias_act=cuda,upfirdn2d=ref | 300 | 500 | 1.25 | ok |" in line
+    assert "NVIDIA H100" in table
