@@ -34,9 +34,12 @@ Run:
         # ~50 min in all; writes benchmarks/results/digits_quality_table.json
     python benchmarks/digits_quality.py --table --recipes my_recipes.json
     python benchmarks/digits_quality.py --recipes my_recipes.json --epochs 20  # equal steps
+    python benchmarks/digits_quality.py --recipe r3gan --minutes 3   # one built-in recipe
     python benchmarks/digits_quality.py --quick               # seconds, a smoke run
 
 A recipes file is a JSON list of {"name": ..., "flags": [train.py flags]}.
+`fashion_quality.py` is this benchmark on Fashion-MNIST: it reuses the trainer, the
+recipe lists, the measuring loop and the command line from here.
 """
 
 from __future__ import annotations
@@ -85,6 +88,8 @@ BUILTIN_RECIPES = (
     # StyleGAN2's own recipe (the stylegan2_digits preset), conditional like the others.
     {"name": "stylegan2", "flags": ["--preset", "stylegan2_digits", "--conditional"]},
 )
+# --quick: a tiny network per family (others keep their options).
+QUICK_NETWORK_ARGS = {"dcgan": {"base_filters": 4}}
 
 
 # ------------------------------------------------------------------ data
@@ -99,33 +104,39 @@ def split(held_out: float, seed: int) -> tuple[tuple, tuple]:
     return (images[~test], labels[~test]), (images[test], labels[test])
 
 
-def prepared(images: np.ndarray, resolution: int, channels: int) -> np.ndarray:
-    """All images through the training pipeline's preprocessing, in order: [-1, 1] NHWC."""
+def prepared(images: np.ndarray, resolution: int, channels: int,
+             value_range: tuple[float, float] | None = (0.0, 1.0)) -> np.ndarray:
+    """All images through the training pipeline's preprocessing, in order: [-1, 1] NHWC.
+    `value_range`: the images' (low, high), the digits' (0, 1); None infers it (uint8)."""
     data = kgan.data.from_arrays(images, batch_size=len(images), resolution=resolution,
-                                 channels=channels, value_range=(0.0, 1.0), shuffle=False)
+                                 channels=channels, value_range=value_range, shuffle=False)
     return next(iter(data)).numpy()
 
 
 # ------------------------------------------------------------ the recipe
-def train_config(flags: list[str], quick: bool = False) -> TrainConfig:
-    """A TrainConfig from train.py flags, exactly as `train.py` resolves them."""
-    config = cli.config_from_args(_train_parser().parse_args(flags))
+def train_config(flags: list[str], quick: bool = False, *,
+                 datasets: tuple[str, ...] = ("digits",), data_name: str = "the digits data set",
+                 quick_network_args: dict = QUICK_NETWORK_ARGS,
+                 prog: str = "digits_quality.py") -> TrainConfig:
+    """A TrainConfig from train.py flags, exactly as `train.py` resolves them, for a
+    benchmark of grayscale `datasets` (`--quick`: 8 px, 2 steps, `quick_network_args`)."""
+    config = cli.config_from_args(_train_parser(prog).parse_args(flags))
     if quick:
-        small = {"base_filters": 4} if config.network == "dcgan" else {}
+        small = quick_network_args.get(config.network, {})
         config = dataclasses.replace(config, resolution=8, latent_dim=8, epochs=1,
                                      steps_per_epoch=2,
                                      network_args={**config.network_args, **small})
-    if config.dataset != "digits":
-        raise ConfigError(f"this benchmark measures the digits data set, got dataset="
+    if config.dataset not in datasets:
+        raise ConfigError(f"this benchmark measures {data_name}, got dataset="
                           f"{config.dataset!r}; drop --dataset / the preset that sets it")
     if config.channels != 1:
-        raise ConfigError(f"digits are grayscale: use channels=1, got {config.channels}")
+        raise ConfigError(f"{data_name} is grayscale: use channels=1, got {config.channels}")
     return dataclasses.replace(config, export=False)
 
 
-def _train_parser() -> argparse.ArgumentParser:
+def _train_parser(prog: str = "digits_quality.py") -> argparse.ArgumentParser:
     parser = cli.build_parser()
-    parser.prog = "digits_quality.py (train.py flags)"
+    parser.prog = f"{prog} (train.py flags)"
     return parser
 
 
@@ -167,13 +178,15 @@ class Trainer:
     """Trains a config's GAN on the training split as `kgan.training.runner` does: each
     epoch's order is fixed by (seed, epoch), so stopping and going on changes nothing."""
 
-    def __init__(self, config: TrainConfig, images: np.ndarray, labels: np.ndarray):
+    def __init__(self, config: TrainConfig, images: np.ndarray, labels: np.ndarray,
+                 value_range: tuple[float, float] | None = (0.0, 1.0)):
         keras.utils.set_random_seed(config.seed)
         tf.random.set_global_generator(tf.random.Generator.from_seed(config.seed))
         self.env = distribute.setup(config.strategy, config.mixed_precision,
                                     {"auto": "auto", "on": True, "off": False}
                                     [config.jit_compile])
         self.config, self.images, self.labels = config, images, labels
+        self.value_range = value_range  # of the images: see `prepared`
         self.steps_per_epoch = config.steps_per_epoch or len(images) // config.batch_size
         with self.env.strategy.scope():
             self.gan = runner.build_gan(config, NUM_CLASSES, self.env.jit_compile,
@@ -184,7 +197,7 @@ class Trainer:
         c = self.config
         data = kgan.data.from_arrays(
             self.images, self.labels if c.conditional else None, batch_size=c.batch_size,
-            resolution=c.resolution, channels=c.channels, value_range=(0.0, 1.0),
+            resolution=c.resolution, channels=c.channels, value_range=self.value_range,
             seed=runner.epoch_seed(c.seed, epoch))
         return data.repeat().skip(skip).take(self.steps_per_epoch - skip)
 
@@ -209,7 +222,14 @@ class Trainer:
 
 # --------------------------------------------------------------- scoring
 class Judge:
-    """Everything fixed across recipes: the split, both classifiers, the floor."""
+    """Everything fixed across recipes: the split, both classifiers, the floor.
+
+    What `measure` needs of a judge: train_x / train_y (the GAN's training images and
+    labels, in `value_range`), score_gan(gan) -> dict, summary(row) -> str (one line of
+    headline figures), grid_prefix (of the sample grids' file names)."""
+
+    value_range = (0.0, 1.0)
+    grid_prefix = ""
 
     def __init__(self, args: argparse.Namespace, resolution: int, channels: int):
         (self.train_x, self.train_y), (test_x, test_y) = split(args.held_out, args.seed)
@@ -247,17 +267,31 @@ class Judge:
     def score_gan(self, gan: kgan.GAN) -> dict:
         """Scores of the sampling generator (the EMA one if any) relative to the floor;
         with EMA, the raw generator's headline figures too (same run, same latents)."""
-        generated = self.score(gan.generate(len(self.train_real), seed=GENERATED_SEED))
-        if gan.ema_generator is not None:
-            raw = self.score(sample_images(gan.generator, gan.latent_dim, gan.num_classes,
-                                           len(self.train_real), seed=GENERATED_SEED))
-            generated["without_ema"] = {k: raw[k] for k in (
-                "recognised", "frechet_distance", "precision", "recall", "classes_covered")}
+        generated = score_samples(self, gan, len(self.train_real), (
+            "recognised", "frechet_distance", "precision", "recall", "classes_covered"))
         generated["recognised_ratio"] = round(
             generated["recognised"] / max(self.floor["recognised"], 1e-9), 4)
-        generated["frechet_vs_floor"] = round(
-            generated["frechet_distance"] / max(self.floor["frechet_distance"], 1e-9), 2)
         return generated
+
+    @staticmethod
+    def summary(row: dict) -> str:
+        return (f"recognised {row['recognised']:.3f} (ratio {row['recognised_ratio']:.2f}), FD "
+                f"{row['frechet_distance']:.3g} ({row['frechet_vs_floor']:.3g} x floor)")
+
+
+def score_samples(judge, gan: kgan.GAN, count: int, headline: tuple[str, ...],
+                  labels: np.ndarray | None = None) -> dict:
+    """`judge.score(images, labels)` of `count` samples of the sampling generator (the EMA
+    one if any; latent seeds GENERATED_SEED + i), its FD relative to `judge.floor`, and with
+    EMA the raw generator's `headline` figures (same latents and labels)."""
+    generated = judge.score(gan.generate(count, seed=GENERATED_SEED, labels=labels), labels)
+    if gan.ema_generator is not None:
+        raw = judge.score(sample_images(gan.generator, gan.latent_dim, gan.num_classes, count,
+                                        seed=GENERATED_SEED, labels=labels), labels)
+        generated["without_ema"] = {k: raw[k] for k in headline}
+    generated["frechet_vs_floor"] = round(
+        generated["frechet_distance"] / max(judge.floor["frechet_distance"], 1e-9), 2)
+    return generated
 
 
 def save_samples(gan: kgan.GAN, path: str, zoom: int = 4) -> str:
@@ -271,8 +305,8 @@ def measure(judge: Judge, name: str, config: TrainConfig, budgets: list[float] |
             grids: str | None = None) -> list[dict]:
     """Trains one recipe; scores it after `config.epochs` epochs or at each budget
     (minutes of training wall clock, the clock paused while scoring); with `grids`, saves
-    a sample grid there per score."""
-    trainer = Trainer(config, judge.train_x, judge.train_y)
+    a 10 x 10 sample grid there per score (column j: class j when conditional)."""
+    trainer = Trainer(config, judge.train_x, judge.train_y, judge.value_range)
     recipe = {"recipe": name, "config": config.to_dict()}
     rows = []
     for minutes in budgets or [None]:
@@ -286,21 +320,33 @@ def measure(judge: Judge, name: str, config: TrainConfig, budgets: list[float] |
         if grids:
             budget = f"{minutes:g}min" if minutes else f"{config.epochs}ep"
             slug = "".join(c if c.isalnum() or c in "-." else "_" for c in name)
-            row["grid"] = save_samples(trainer.gan, os.path.join(grids, f"{slug}_{budget}.png"))
-        print(f"  {name}: {row['steps']} steps in {row['train_seconds']:.0f} s, recognised "
-              f"{row['recognised']:.3f} (ratio {row['recognised_ratio']:.2f}), FD "
-              f"{row['frechet_distance']:.3g} ({row['frechet_vs_floor']:.3g} x floor), load "
-              f"{row['load_average']}", flush=True)
+            row["grid"] = save_samples(
+                trainer.gan, os.path.join(grids, f"{judge.grid_prefix}{slug}_{budget}.png"))
+        print(f"  {name}: {row['steps']} steps in {row['train_seconds']:.0f} s, "
+              f"{judge.summary(row)}, load {row['load_average']}", flush=True)
     return rows
 
 
+def measure_all(judge: Judge, chosen: list[tuple[str, TrainConfig]], args,
+                result: dict) -> dict:
+    """Measures every (name, config) into `result["rows"]`, writing `args.out` after each
+    recipe (a long table keeps what it has measured)."""
+    for name, config in chosen:
+        result["rows"] += measure(judge, name, config, args.minutes, args.grids)
+        result["load_average_at_end"] = common.load_average()
+        common.write_json(result, args.out)
+    return result
+
+
 # ------------------------------------------------------------- command line
-def recipes(args) -> list[tuple[str, list[str]]]:
-    """(name, train.py flags) to measure: the command line's, or the table's list."""
+def recipes(args, builtin=BUILTIN_RECIPES) -> list[tuple[str, list[str]]]:
+    """(name, train.py flags) to measure: the command line's, or the table's list (the
+    `builtin` recipes or a --recipes file), or those of it named by --recipe; the command
+    line's flags go after each recipe's."""
     own = [*args.train_flags, *set_flags(args.set)]
-    if not (args.table or args.recipes):
+    if not (args.table or args.recipes or args.recipe):
         return [(args.name, own)]
-    listed = BUILTIN_RECIPES
+    listed = builtin
     if args.recipes:
         with open(args.recipes, encoding="utf-8") as file:
             listed = json.load(file)
@@ -308,16 +354,53 @@ def recipes(args) -> list[tuple[str, list[str]]]:
                 isinstance(r, dict) and {"name", "flags"} <= set(r) for r in listed):
             raise ValueError(f"{args.recipes} must hold a JSON list of "
                              '{"name": ..., "flags": [train.py flags]}')
+    if args.recipe:
+        by_name = {r["name"]: r for r in listed}
+        unknown = [n for n in args.recipe if n not in by_name]
+        if unknown:
+            raise ValueError(f"no recipe {', '.join(map(repr, unknown))}; recipes: "
+                             f"{', '.join(by_name)}")
+        listed = [by_name[n] for n in args.recipe]
     chosen = []
     for recipe in listed:
         flags = [str(f) for f in recipe["flags"]] + own
         network = getattr(_train_parser().parse_args(flags), "network", None)
-        if network is not None and network not in networks.NAMES:
+        if network is not None and not _registered(network):
             print(f"skipping recipe {recipe['name']}: network {network!r} is not registered "
                   f"(registered: {', '.join(networks.NAMES)})")
             continue
         chosen.append((recipe["name"], flags))
     return chosen
+
+
+def _registered(network: str) -> bool:
+    # networks.NAMES lists the families kgan registers itself; a benchmark's own
+    # (fashion_quality.py's kerasio_dcgan) is registered later, so ask the registry.
+    try:
+        networks.get(network)
+    except ValueError:
+        return False
+    return True
+
+
+def configs(args, train_config=train_config, builtin=BUILTIN_RECIPES
+            ) -> list[tuple[str, TrainConfig]]:
+    """(name, TrainConfig) of every recipe to measure (`recipes`), all of one image size."""
+    chosen = [(name, train_config(flags, args.quick)) for name, flags in recipes(args, builtin)]
+    if not chosen:
+        raise ValueError("no recipe to measure: none of the listed networks is registered")
+    first = chosen[0][1]
+    if any((c.resolution, c.channels) != (first.resolution, first.channels) for _, c in chosen):
+        raise ValueError("all recipes of one table must share resolution and channels")
+    return chosen
+
+
+def cells(row: dict) -> dict:
+    """The recipe, budget and steps cells of a result row in a Markdown table."""
+    budget = (f"{row['budget_minutes']:g} min" if row["budget_minutes"]
+              else f"{row['config']['epochs']} ep ({row['train_seconds']:.0f} s)")
+    return {"recipe": row["recipe"] + ("" if row["finite"] else " (diverged)"),
+            "budget": budget, "steps": row["steps"]}
 
 
 def markdown(result: dict) -> str:
@@ -327,11 +410,8 @@ def markdown(result: dict) -> str:
                "FD (gen / floor)", "precision", "recall", "classes"]
     lines = []
     for row in result["rows"]:
-        budget = (f"{row['budget_minutes']:g} min" if row["budget_minutes"]
-                  else f"{row['config']['epochs']} ep ({row['train_seconds']:.0f} s)")
         lines.append({
-            "recipe": row["recipe"] + ("" if row["finite"] else " (diverged)"),
-            "budget": budget, "steps": row["steps"],
+            **cells(row),
             columns[3]: f"{row['recognised']:.3f} / {floor['recognised']:.3f} / "
                         f"{row['recognised_ratio']:.2f}",
             columns[4]: f"{row['frechet_distance']:.3g} / {floor['frechet_distance']:.3g}",
@@ -352,45 +432,42 @@ def markdown(result: dict) -> str:
 def run(args) -> dict:
     """Builds the judge, measures every recipe; JSON-ready result."""
     machine = common.machine()  # load average before the work
-    chosen = [(name, train_config(flags, args.quick)) for name, flags in recipes(args)]
-    if not chosen:
-        raise ValueError("no recipe to measure: none of the listed networks is registered")
+    chosen = configs(args)
     first = chosen[0][1]
-    if any((c.resolution, c.channels) != (first.resolution, first.channels) for _, c in chosen):
-        raise ValueError("all recipes of one table must share resolution and channels")
     judge = Judge(args, first.resolution, first.channels)
     settings = {k: getattr(args, k) for k in ("minutes", "threshold", "classifier_epochs",
                                               "held_out", "min_share", "k", "seed", "quick")}
     result = {"benchmark": "digits_quality", "machine": machine, "settings": settings,
               "train_images": len(judge.train_real), "held_out_images": len(judge.test_real),
               "classifiers": judge.classifiers, "floor": judge.floor, "rows": []}
-    for name, config in chosen:
-        result["rows"] += measure(judge, name, config, args.minutes, args.grids)
-        result["load_average_at_end"] = common.load_average()
-        common.write_json(result, args.out)  # a long table keeps what it has measured
-    return result
+    return measure_all(judge, chosen, args, result)
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def parser(description: str, builtin=BUILTIN_RECIPES, table_budgets=TABLE_BUDGETS,
+           table_out: str = TABLE_OUT, recipe_aliases: tuple[str, ...] = (),
+           ) -> argparse.ArgumentParser:
+    """The command line both quality benchmarks share; each adds its own options and
+    calls `parse`."""
     p = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
+        description=description,
         epilog="Any other flag is a train.py flag (--preset, --network, --network-args, "
                "--config, --epochs, --loss, ...) and resolves as train.py resolves it.")
+    p.set_defaults(table_budgets=list(table_budgets), table_out=table_out)
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="a TrainConfig field, e.g. --set loss=relativistic (repeatable)")
     p.add_argument("--minutes", type=_budgets, metavar="M[,M...]",
-                   help="train against the wall clock, scoring at each budget (minutes)")
+                   help="train against the wall clock, scoring at each budget (minutes); "
+                        "default: the config's epochs")
     p.add_argument("--table", action="store_true",
-                   help=f"measure the recipes at budgets {list(TABLE_BUDGETS)} min (or "
-                        f"--minutes); --out defaults to {os.path.relpath(TABLE_OUT)}")
+                   help=f"measure the built-in recipes at budgets {list(table_budgets)} min "
+                        f"(or --minutes); --out defaults to {os.path.relpath(table_out)}")
     p.add_argument("--recipes", metavar="FILE",
                    help="measure these recipes (a JSON list) instead of the command line's; "
                         "with --table, instead of the built-in ones")
+    p.add_argument("--recipe", *recipe_aliases, action="append", default=[], metavar="NAME",
+                   help="measure this built-in recipe (repeatable; the command line's flags "
+                        f"go on top): {', '.join(r['name'] for r in builtin)}")
     p.add_argument("--name", default="cli", help="recipe name in the output")
-    p.add_argument("--threshold", type=float, default=0.9,
-                   help="smallest top class probability that counts as recognised")
-    p.add_argument("--classifier-epochs", type=int, default=10)
-    p.add_argument("--held-out", type=float, default=0.2, help="held-out share per class")
     p.add_argument("--min-share", type=float, default=0.2,
                    help="a class is covered with >= this fraction of the uniform share")
     p.add_argument("--k", type=int, default=5, help="neighbourhood of precision/recall")
@@ -399,13 +476,27 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", help="write the JSON result here")
     p.add_argument("--grids", metavar="DIR",
                    help="save a 10 x 10 sample grid (PNG) per recipe and budget here")
+    return p
+
+
+def parse(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """Parses `parser`'s options; unknown flags are train.py's (`args.train_flags`)."""
     args, args.train_flags = p.parse_known_args(argv)
     if args.table:
-        args.minutes = args.minutes or list(TABLE_BUDGETS)
-        args.out = args.out or TABLE_OUT
+        args.minutes = args.minutes or args.table_budgets
+        args.out = args.out or args.table_out
     if args.quick:
         args.classifier_epochs = 1
     return args
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--threshold", type=float, default=0.9,
+                   help="smallest top class probability that counts as recognised")
+    p.add_argument("--classifier-epochs", type=int, default=10)
+    p.add_argument("--held-out", type=float, default=0.2, help="held-out share per class")
+    return parse(p, argv)
 
 
 def _budgets(text: str) -> list[float]:
@@ -419,18 +510,25 @@ def _budgets(text: str) -> list[float]:
     return values
 
 
-def main(argv=None) -> dict:
-    """Runs the benchmark from command-line arguments; returns the result dict."""
-    args = parse_args(argv)
-    result = run(args)
-    result["markdown"] = markdown(result)
+def main(argv=None, benchmark=None) -> dict:
+    """Runs the benchmark from command-line arguments; returns the result dict.
+    `benchmark`: another module with parse_args, run and markdown (fashion_quality)."""
+    benchmark = benchmark or sys.modules[__name__]
+    args = benchmark.parse_args(argv)
+    result = benchmark.run(args)
+    result["markdown"] = benchmark.markdown(result)
     common.write_json(result, args.out)
     return result
 
 
-if __name__ == "__main__":
+def command(main, prog: str) -> None:
+    """Runs `main()`; a bad config or input is one line on stderr and exit status 2."""
     try:
         main()
     except (ConfigError, ValueError) as error:
-        print(f"digits_quality.py: error: {error}", file=sys.stderr)
+        print(f"{prog}: error: {error}", file=sys.stderr)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    command(main, "digits_quality.py")

@@ -24,8 +24,20 @@ epochs. `--samples` generated images (10,000) are scored against the 10,000 test
 The machine's load average is recorded: quality per minute only compares between runs
 on an equally quiet machine.
 
+Recipes (`--recipe NAME`, or `--baseline NAME`; `--table` measures all three, one judge,
+the same minutes):
+
+- `fashion_mnist`: the preset;
+- `keras_io`: keras-io's DCGAN (`dcgan_overriding_train_step.py`): its networks
+  (`kerasio_dcgan.py`, a kgan family registered here), its loss and optimiser, at 32 px;
+- `kgan_0.2`: kgan 0.2's digits recipe on DCGAN as issue 23 states it (base 32,
+  relativistic + R1/R2 0.1, Adam 5e-4, EMA 3 kimg, batch 64).
+
 Run:
     python benchmarks/fashion_quality.py --minutes 10                # the fashion_mnist preset
+    python benchmarks/fashion_quality.py --baseline keras_io --minutes 3,10
+    python benchmarks/fashion_quality.py --baseline kgan_0.2 --minutes 3,10
+    python benchmarks/fashion_quality.py --table --grids DIR         # all three, 3/10/30 min
     python benchmarks/fashion_quality.py --minutes 1,3,10 --out results/fashion.json --grids DIR
     python benchmarks/fashion_quality.py --network r3gan --network-args \\
         widths=[64,64,32,32],blocks_per_stage=1 --minutes 10
@@ -36,7 +48,6 @@ Run:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 
@@ -45,11 +56,11 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 import digits_quality  # noqa: E402
+import kerasio_dcgan  # noqa: E402  (registers the kerasio_dcgan network family)
 
 import kgan  # noqa: E402
 from kgan.data import idx  # noqa: E402
-from kgan.training import runner  # noqa: E402
-from kgan.training.config import ConfigError, TrainConfig  # noqa: E402
+from kgan.training.config import TrainConfig  # noqa: E402
 
 NUM_CLASSES = 10
 GENERATED_SEED = digits_quality.GENERATED_SEED  # a multiple of 10: sample i is class i % 10
@@ -57,6 +68,39 @@ FASHION = idx.DEBIAN_SETS["fashion_mnist"]
 # --quick: sizes for a smoke run of seconds (a tiny network, 2 steps, small subsets).
 QUICK = dict(train_images=512, test_images=256, samples=256, classifier_epochs=1,
              kid_subsets=10)
+QUICK_NETWORK_ARGS = {**digits_quality.QUICK_NETWORK_ARGS,
+                      kerasio_dcgan.NAME: kerasio_dcgan.QUICK_OPTIONS}
+TABLE_BUDGETS = (3.0, 10.0, 30.0)  # issue 23: 3, 10 and 30 CPU minutes
+TABLE_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                         "fashion_quality_table.json")
+
+# The recipes of the table: train.py flags on top of the fashion_mnist preset.
+RECIPES = (
+    {"name": "fashion_mnist", "flags": []},
+    # keras-io's dcgan_overriding_train_step.py (Keras 3 version): its networks
+    # (kerasio_dcgan.py, 32 px x 1 here), BCE from logits = kgan's non_saturating loss,
+    # Adam(1e-4) for both with Keras's defaults (beta 0.9 / 0.999, epsilon 1e-7), batch
+    # 32, latent 128, no EMA, no augmentation, no penalty, unconditional. What differs from
+    # the original: kgan's trainer (`kgan.GAN`: its own noise draws, one D call on
+    # real + fake as the example does, D's loss the sum of the real and fake means where
+    # the example takes the mean of both, a factor 2 Adam does not see); labels real = 1
+    # where the example says fake = 1 (D's logit negated: the same game); no uniform
+    # noise of 0.05 on D's targets (kgan's losses take no label noise); data in [-1, 1]
+    # through tanh where the example has [0, 1] and sigmoid (kerasio_dcgan.py: the same
+    # model up to an affine map); Fashion-MNIST 28 px resized to 32 px, not CelebA at 64.
+    {"name": "keras_io", "flags": [
+        "--network", kerasio_dcgan.NAME, "--no-conditional", "--latent-dim", "128",
+        "--batch-size", "32", "--loss", "non_saturating", "--r1-gamma", "0",
+        "--r2-gamma", "0", "--lr-d", "1e-4", "--lr-g", "1e-4", "--beta1", "0.9",
+        "--beta2", "0.999", "--adam-epsilon", "1e-7", "--ema-kimg", "none",
+        "--ema-rampup", "none", "--ema-decay", "none", "--augment", "none"]},
+    # kgan 0.2's digits recipe on DCGAN as issue 23 defines it: DCGAN base 32,
+    # relativistic + R1/R2 0.1, Adam 5e-4, EMA 3 kimg, batch 64. That is today's
+    # fashion_mnist preset (_digits_recipe_at_32px) at batch 64 instead of its 32; the
+    # rest is the preset's, which the issue leaves unsaid: conditional, latent 64, Adam
+    # beta 0.5 / 0.999, the EMA half-life ramped up over 5 % of the images seen.
+    {"name": "kgan_0.2", "flags": ["--batch-size", "64"]},
+)
 
 
 # ------------------------------------------------------------------ data
@@ -76,13 +120,6 @@ def pick(total: int, count: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(total, count, replace=False))
 
 
-def prepared(images: np.ndarray, resolution: int, channels: int) -> np.ndarray:
-    """All images through the training pipeline's preprocessing, in order: [-1, 1] NHWC."""
-    data = kgan.data.from_arrays(images, batch_size=len(images), resolution=resolution,
-                                 channels=channels, shuffle=False)
-    return next(iter(data)).numpy()
-
-
 # ------------------------------------------------------------ the recipe
 def train_config(flags: list[str], quick: bool = False) -> TrainConfig:
     """A TrainConfig from train.py flags as `train.py` resolves them, starting from the
@@ -90,40 +127,18 @@ def train_config(flags: list[str], quick: bool = False) -> TrainConfig:
     if not any(f == "--preset" or f.startswith("--preset=") or f == "--config"
                or f.startswith("--config=") for f in flags):
         flags = ["--preset", "fashion_mnist", *flags]
-    config = digits_quality.cli.config_from_args(_train_parser().parse_args(flags))
-    if quick:
-        small = {"base_filters": 4} if config.network == "dcgan" else {}
-        config = dataclasses.replace(config, resolution=8, latent_dim=8, epochs=1,
-                                     steps_per_epoch=2,
-                                     network_args={**config.network_args, **small})
-    if config.dataset not in ("fashion_mnist", FASHION.folder):
-        raise ConfigError(f"this benchmark measures Fashion-MNIST, got dataset="
-                          f"{config.dataset!r}; drop --dataset / the preset that sets it")
-    return dataclasses.replace(config, export=False)
-
-
-def _train_parser() -> argparse.ArgumentParser:
-    parser = digits_quality.cli.build_parser()
-    parser.prog = "fashion_quality.py (train.py flags)"
-    return parser
-
-
-class Trainer(digits_quality.Trainer):
-    """digits_quality's trainer (the runner's seeded order per epoch, a wall-clock
-    budget) over uint8 Fashion-MNIST images."""
-
-    def _epoch_data(self, epoch: int, skip: int):
-        c = self.config
-        data = kgan.data.from_arrays(
-            self.images, self.labels if c.conditional else None, batch_size=c.batch_size,
-            resolution=c.resolution, channels=c.channels,
-            seed=runner.epoch_seed(c.seed, epoch))
-        return data.repeat().skip(skip).take(self.steps_per_epoch - skip)
+    return digits_quality.train_config(
+        flags, quick, datasets=("fashion_mnist", FASHION.folder), data_name="Fashion-MNIST",
+        quick_network_args=QUICK_NETWORK_ARGS, prog="fashion_quality.py")
 
 
 # --------------------------------------------------------------- scoring
 class Judge:
-    """Everything fixed across recipes: the data, the feature CNN, the floor."""
+    """Everything fixed across recipes: the data, the feature CNN, the floor (what
+    `digits_quality.measure` needs of a judge: see `digits_quality.Judge`)."""
+
+    value_range = None  # uint8 images
+    grid_prefix = "fashion_"
 
     def __init__(self, args: argparse.Namespace, resolution: int, channels: int):
         train_x, train_y = fashion_mnist("train")
@@ -134,12 +149,12 @@ class Judge:
         test_x, test_y = test_x[rows], test_y[rows]
         self.args = args
         self.samples = args.samples or len(test_x)
-        train_real = prepared(self.train_x, resolution, channels)
+        train_real = self._prepared(self.train_x, resolution, channels)
         self.cnn = kgan.features.train_classifier(train_real, self.train_y, NUM_CLASSES,
                                                   epochs=args.classifier_epochs,
                                                   batch_size=128, seed=args.seed)
         self.features = kgan.features.ClassifierFeatures(self.cnn)
-        test_real = prepared(test_x, resolution, channels)
+        test_real = self._prepared(test_x, resolution, channels)
         self.test_features = self.features(test_real)
         accuracy = np.mean(self._classes(test_real) == test_y)
         self.classifier = {
@@ -150,6 +165,9 @@ class Judge:
         rows = pick(len(train_real), self.samples, args.seed + 1)
         self.floor = {"samples": f"{len(rows)} training images (floor)",
                       **self.score(train_real[rows], self.train_y[rows])}
+
+    def _prepared(self, images: np.ndarray, resolution: int, channels: int) -> np.ndarray:
+        return digits_quality.prepared(images, resolution, channels, self.value_range)
 
     def _classes(self, images: np.ndarray) -> np.ndarray:
         return np.argmax(self.cnn.predict(images, batch_size=256, verbose=0), axis=-1)
@@ -177,68 +195,33 @@ class Judge:
     def score_gan(self, gan: kgan.GAN) -> dict:
         """Scores of the sampling generator (the EMA one if any), relative to the floor;
         with EMA, the raw generator's headline figures too (same latents and labels)."""
-        n = self.samples
-        asked = np.arange(n) % NUM_CLASSES if gan.num_classes else None
-        generated = self.score(gan.generate(n, seed=GENERATED_SEED, labels=asked), asked)
-        if gan.ema_generator is not None:
-            raw = self.score(digits_quality.sample_images(
-                gan.generator, gan.latent_dim, gan.num_classes, n, seed=GENERATED_SEED), asked)
-            generated["without_ema"] = {k: raw[k] for k in (
-                "frechet_distance", "kid", "precision", "recall", "classes_covered")}
-        generated["frechet_vs_floor"] = round(
-            generated["frechet_distance"] / max(self.floor["frechet_distance"], 1e-9), 2)
-        return generated
+        asked = np.arange(self.samples) % NUM_CLASSES if gan.num_classes else None
+        return digits_quality.score_samples(self, gan, self.samples, (
+            "frechet_distance", "kid", "precision", "recall", "classes_covered"), asked)
 
-
-def measure(judge: Judge, name: str, config: TrainConfig, budgets: list[float] | None,
-            grids: str | None = None) -> list[dict]:
-    """Trains one recipe; scores it after `config.epochs` epochs or at each budget
-    (minutes of training wall clock, the clock paused while scoring); with `grids`, saves
-    a 10 x 10 sample grid there per score (column j: class j when conditional)."""
-    trainer = Trainer(config, judge.train_x, judge.train_y)
-    recipe = {"recipe": name, "config": config.to_dict()}
-    rows = []
-    for minutes in budgets or [None]:
-        if minutes is None:
-            trainer.train(config.epochs * trainer.steps_per_epoch)
-        else:
-            trainer.train(sys.maxsize, minutes * 60.0)
-        row = {**recipe, "budget_minutes": minutes, **trainer.progress(),
-               **judge.score_gan(trainer.gan)}
-        if grids:
-            budget = f"{minutes:g}min" if minutes else f"{config.epochs}ep"
-            slug = "".join(c if c.isalnum() or c in "-." else "_" for c in name)
-            row["grid"] = digits_quality.save_samples(
-                trainer.gan, os.path.join(grids, f"fashion_{slug}_{budget}.png"))
-        rows.append(row)
-        print(f"  {name}: {row['steps']} steps in {row['train_seconds']:.0f} s, FD "
-              f"{row['frechet_distance']:.3g} ({row['frechet_vs_floor']:.3g} x floor), KID "
-              f"{row['kid']:.3g}, precision {row['precision']:.3f}, recall "
-              f"{row['recall']:.3f}, load {row['load_average']}", flush=True)
-    return rows
+    @staticmethod
+    def summary(row: dict) -> str:
+        return (f"FD {row['frechet_distance']:.3g} ({row['frechet_vs_floor']:.3g} x floor), "
+                f"KID {row['kid']:.3g}, precision {row['precision']:.3f}, recall "
+                f"{row['recall']:.3f}")
 
 
 def markdown(result: dict) -> str:
-    """The result as one Markdown table: a row per budget and the floor."""
+    """The result as one Markdown table: a row per (recipe, budget) and the floor."""
     floor = result["floor"]
     columns = ["recipe", "budget", "steps", "FD (gen / floor)", "KID", "precision", "recall",
                "classes", "label agreement"]
     lines = []
-    for row in result["rows"]:
-        budget = (f"{row['budget_minutes']:g} min" if row["budget_minutes"]
-                  else f"{row['config']['epochs']} ep ({row['train_seconds']:.0f} s)")
+    for row in [*result["rows"], None]:
+        scores = row or floor
         lines.append({
-            "recipe": row["recipe"] + ("" if row["finite"] else " (diverged)"),
-            "budget": budget, "steps": row["steps"],
-            columns[3]: f"{row['frechet_distance']:.3g} / {floor['frechet_distance']:.3g}",
-            "KID": f"{row['kid']:.3g}", "precision": row["precision"],
-            "recall": row["recall"], "classes": row["classes_covered"],
-            "label agreement": row.get("label_agreement")})
-    lines.append({"recipe": floor["samples"], "budget": "-", "steps": "-",
-                  columns[3]: f"{floor['frechet_distance']:.3g}", "KID": f"{floor['kid']:.3g}",
-                  "precision": floor["precision"], "recall": floor["recall"],
-                  "classes": floor["classes_covered"],
-                  "label agreement": floor.get("label_agreement")})
+            **(digits_quality.cells(row) if row else
+               {"recipe": floor["samples"], "budget": "-", "steps": "-"}),
+            columns[3]: (f"{row['frechet_distance']:.3g} / {floor['frechet_distance']:.3g}"
+                         if row else f"{floor['frechet_distance']:.3g}"),
+            "KID": f"{scores['kid']:.3g}", "precision": scores["precision"],
+            "recall": scores["recall"], "classes": scores["classes_covered"],
+            "label agreement": scores.get("label_agreement")})
     machine = result["machine"]
     return common.print_table(
         lines, columns, f"Fashion-MNIST quality ({machine['cpu']}, {machine['cpu_cores']} "
@@ -248,33 +231,23 @@ def markdown(result: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> dict:
-    """Builds the judge and measures the recipe; JSON-ready result."""
+    """Builds the judge and measures the recipes; JSON-ready result."""
     machine = common.machine()  # load average before the work
-    flags = [*args.train_flags, *digits_quality.set_flags(args.set)]
-    config = train_config(flags, args.quick)
-    judge = Judge(args, config.resolution, config.channels)
+    chosen = digits_quality.configs(args, train_config, RECIPES)
+    first = chosen[0][1]
+    judge = Judge(args, first.resolution, first.channels)
     settings = {k: getattr(args, k) for k in (
         "minutes", "train_images", "test_images", "samples", "classifier_epochs",
         "kid_subsets", "min_share", "k", "seed", "quick")}
     result = {"benchmark": "fashion_quality", "machine": machine, "settings": settings,
               "train_images": len(judge.train_x), "test_images": len(judge.test_features),
               "classifier": judge.classifier, "floor": judge.floor, "rows": []}
-    result["rows"] = measure(judge, args.name, config, args.minutes, args.grids)
-    result["load_average_at_end"] = common.load_average()
-    return result
+    return digits_quality.measure_all(judge, chosen, args, result)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        epilog="Any other flag is a train.py flag (--preset, --network, --network-args, "
-               "--config, --epochs, --loss, ...) and resolves as train.py resolves it.")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="a TrainConfig field, e.g. --set loss=hinge (repeatable)")
-    p.add_argument("--minutes", type=digits_quality._budgets, metavar="M[,M...]",
-                   help="train against the wall clock, scoring at each budget (minutes); "
-                        "default: the config's epochs")
-    p.add_argument("--name", default="cli", help="recipe name in the output")
+    p = digits_quality.parser(__doc__.splitlines()[0], RECIPES, TABLE_BUDGETS, TABLE_OUT,
+                              recipe_aliases=("--baseline",))
     p.add_argument("--train-images", type=int, help="train (GAN and CNN) on this many of "
                    "the 60,000 (default: all)")
     p.add_argument("--test-images", type=int, help="score against this many of the 10,000 "
@@ -283,16 +256,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "(default: as many as test images)")
     p.add_argument("--classifier-epochs", type=int, default=5)
     p.add_argument("--kid-subsets", type=int, default=100, help="KID's random subsets")
-    p.add_argument("--min-share", type=float, default=0.2,
-                   help="a class is covered with >= this fraction of the uniform share")
-    p.add_argument("--k", type=int, default=5, help="neighbourhood of precision/recall")
-    p.add_argument("--seed", type=int, default=0, help="seed of subsets and the classifier")
-    p.add_argument("--quick", action="store_true",
-                   help=f"a smoke run of seconds: tiny network, 2 steps, {QUICK}")
-    p.add_argument("--out", help="write the JSON result here")
-    p.add_argument("--grids", metavar="DIR",
-                   help="save a 10 x 10 sample grid (PNG) per budget here")
-    args, args.train_flags = p.parse_known_args(argv)
+    args = digits_quality.parse(p, argv)
     if args.quick:
         for key, value in QUICK.items():
             if key not in ("classifier_epochs", "kid_subsets") and getattr(args, key):
@@ -303,16 +267,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     """Runs the benchmark from command-line arguments; returns the result dict."""
-    args = parse_args(argv)
-    result = run(args)
-    result["markdown"] = markdown(result)
-    common.write_json(result, args.out)
-    return result
+    return digits_quality.main(argv, sys.modules[__name__])
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ConfigError, ValueError) as error:
-        print(f"fashion_quality.py: error: {error}", file=sys.stderr)
-        sys.exit(2)
+    digits_quality.command(main, "fashion_quality.py")

@@ -1,5 +1,6 @@
 """IDX files (kgan.data.idx): Debian's Fashion-MNIST, hand-made files, and bad input."""
 
+import dataclasses
 import gzip
 import os
 
@@ -228,14 +229,23 @@ def _fashion_quality():
 
 
 @needs_fashion
-def test_fashion_quality_quick(tmp_path):  # ~10 s
+def test_fashion_quality_quick(tmp_path, monkeypatch):  # ~12 s: the preset and keras-io's
     import json
     import math
 
     fashion_quality = _fashion_quality()
+    trainers = []
+    init = fashion_quality.digits_quality.Trainer.__init__
+
+    def keep(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        trainers.append(self)
+
+    monkeypatch.setattr(fashion_quality.digits_quality.Trainer, "__init__", keep)
     out = tmp_path / "fashion.json"
-    result = fashion_quality.main(["--quick", "--out", str(out), "--grids", str(tmp_path)])
-    (row,) = result["rows"]
+    result = fashion_quality.main(["--quick", "--recipe", "fashion_mnist", "--baseline",
+                                   "keras_io", "--out", str(out), "--grids", str(tmp_path)])
+    row, keras_io = result["rows"]
     floor = result["floor"]
     assert row["config"]["preset"] == "fashion_mnist" and row["config"]["conditional"]
     assert row["steps"] == 2 and row["budget_minutes"] is None and row["finite"]
@@ -249,6 +259,20 @@ def test_fashion_quality_quick(tmp_path):  # ~10 s
     assert 0 < result["classifier"]["test_accuracy"] <= 1
     assert "| 256 training images (floor) |" in result["markdown"]
     assert os.path.isfile(row["grid"]) and json.loads(out.read_text())["rows"][0]["steps"] == 2
+    # The keras-io baseline: its family and recipe, unconditional, no EMA, scored alike.
+    config = keras_io["config"]
+    assert (keras_io["recipe"], config["network"], config["loss"], config["ema_kimg"]) == (
+        "keras_io", "kerasio_dcgan", "non_saturating", None)
+    assert not config["conditional"] and (config["lr_d"], config["beta1"]) == (1e-4, 0.9)
+    gan = trainers[1].gan
+    assert gan.ema_generator is None and gan.num_classes is None
+    assert [type(layer).__name__ for layer in gan.generator.layers[1:]] == [
+        "Dense", "Reshape", "Conv2DTranspose", "LeakyReLU", "Conv2DTranspose", "LeakyReLU",
+        "Conv2D"]
+    assert "Dropout" in [type(layer).__name__ for layer in gan.discriminator.layers]
+    assert keras_io["steps"] == 2 and math.isfinite(keras_io["frechet_distance"])
+    assert "label_agreement" not in keras_io and "without_ema" not in keras_io
+    assert os.path.isfile(keras_io["grid"]) and "| keras_io |" in result["markdown"]
 
 
 def test_fashion_quality_measures_fashion_mnist_only():
@@ -257,3 +281,14 @@ def test_fashion_quality_measures_fashion_mnist_only():
         fashion_quality.train_config(["--preset", "digits"])
     config = fashion_quality.train_config(["--loss", "hinge"], quick=True)
     assert (config.preset, config.loss, config.steps_per_epoch) == ("fashion_mnist", "hinge", 2)
+    # The table's recipes: the preset and its two baselines, the command line's flags on top.
+    args = fashion_quality.parse_args(["--table", "--set", "seed=1"])
+    configs = dict(fashion_quality.digits_quality.configs(
+        args, fashion_quality.train_config, fashion_quality.RECIPES))
+    assert list(configs) == ["fashion_mnist", "keras_io", "kgan_0.2"]
+    assert {c.seed for c in configs.values()} == {1} and args.minutes == [3.0, 10.0, 30.0]
+    assert (configs["keras_io"].batch_size, configs["keras_io"].latent_dim) == (32, 128)
+    assert configs["kgan_0.2"] == dataclasses.replace(configs["fashion_mnist"], batch_size=64)
+    with pytest.raises(ValueError, match="no recipe 'keras'; recipes: fashion_mnist"):
+        fashion_quality.digits_quality.recipes(fashion_quality.parse_args(
+            ["--baseline", "keras"]), fashion_quality.RECIPES)
