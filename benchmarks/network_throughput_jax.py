@@ -10,8 +10,8 @@ Two kinds of configuration, each timed under every dtype policy asked for:
         function (`Trainer` below), the floor of what Keras + XLA cost for these
         networks, so `kgan / reference` is kgan's own overhead (target >= 0.9).
   * `preset:NAME[:batch]` (e.g. `preset:cifar10`, `preset:faces128`): `kgan.GAN.fit` with
-    the preset's networks, batch and whole recipe, built as `kgan.training.runner.build_gan`
-    builds it (`preset_gan` below; the runner itself imports TensorFlow): cifar10 is
+    the preset's networks, batch and whole recipe, built by `kgan.training.recipe.build_gan`
+    as `train.py` builds it (TensorFlow-free): cifar10 is
     R3GAN's CIFAR-10 configuration (32 px, class-conditional, batch 512, relativistic loss
     with R1 + R2 every step, DiffAugment at a ramped probability, EMA); faces128 is
     StyleGAN2 `--cfg auto` at 128 px (batch 32, lazy R1 every 16 D steps, path length every
@@ -77,7 +77,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
 import kgan  # noqa: E402
-from kgan.training.config import NO_AUGMENT, TrainConfig  # noqa: E402
+from kgan.training import recipe  # noqa: E402
+from kgan.training.config import TrainConfig  # noqa: E402
 from kgan.training.presets import PRESETS  # noqa: E402
 
 POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -237,55 +238,12 @@ def default_gan(generator, discriminator, policy: str) -> kgan.GAN:
 
 
 def preset_gan(config: TrainConfig, policy: str) -> kgan.GAN:
-    """The GAN `kgan.training.runner.build_gan(config, ...)` builds, without TensorFlow:
-    the config's networks, EMA, augmentation, style mixing, losses, penalties, lazy
-    intervals and (ramped) Adam. Ramps span the preset's epochs of its data set's size."""
-    from kgan.gan import schedules
-    from kgan.gan.augment import Augment
-
-    c = config
-    num_classes = NUM_CLASSES if c.conditional else None
-    steps = (c.ramp_epochs * math.ceil(DATASET_SIZES.get(c.dataset, 1000) / c.batch_size)
-             if c.ramp_epochs else None)
-
-    def adam(lr: float, updates_per_step: int):
-        if not steps:
-            return keras.optimizers.Adam(lr, beta_1=c.beta1, beta_2=c.beta2,
-                                         epsilon=c.adam_epsilon)
-        duration = steps * updates_per_step
-        beta_2 = (c.beta2 if c.beta2_start is None
-                  else schedules.Cosine(c.beta2_start, c.beta2, duration))
-        return schedules.ScheduledAdam(schedules.Cosine(lr, lr * c.lr_final_ratio, duration),
-                                       beta_1=c.beta1, beta_2=beta_2, epsilon=c.adam_epsilon)
-
-    def gamma(value: float):
-        if not steps or value == 0:
-            return value
-        return schedules.Cosine(value, value * c.gamma_final_ratio, steps)
-
-    augment = None
-    if c.augment != NO_AUGMENT:
-        adaptive = c.ada_target is not None
-        augment = Augment(c.augment, initial_probability=0.0 if adaptive else c.augment_p,
-                          adaptive=adaptive, target=c.ada_target or 0.6)
-    probability = (schedules.Cosine(0.0, c.augment_p, steps)
-                   if augment is not None and c.ada_target is None and steps else None)
-    generator, discriminator = build_networks(c.network, c.resolution, policy,
-                                              c.network_args, c.latent_dim, num_classes)
-
-    def build():
-        gan = kgan.GAN(generator, discriminator, c.latent_dim, num_classes=num_classes,
-                       d_steps=c.d_steps, ema_decay=c.ema_decay,
-                       ema_half_life=c.ema_kimg * 1000 if c.ema_kimg else None,
-                       ema_rampup=c.ema_rampup, augment=augment, seed=c.seed,
-                       style_mixing=c.style_mixing)
-        gan.compile(d_optimizer=adam(c.lr_d, c.d_steps), g_optimizer=adam(c.lr_g, 1),
-                    loss=c.loss, gradient_penalty=c.gradient_penalty,
-                    r1_gamma=gamma(c.r1_gamma), r2_gamma=gamma(c.r2_gamma),
-                    augment_probability=probability, reg_interval=c.reg_interval,
-                    pl_weight=c.pl_weight, pl_interval=c.pl_interval)
-        return gan
-    return _with_policy(policy, build)
+    """The GAN `train.py` builds for `config` (`kgan.training.recipe.build_gan`), under
+    `policy`. Ramps span the preset's epochs of its data set's size."""
+    steps_per_epoch = math.ceil(DATASET_SIZES.get(config.dataset, 1000) / config.batch_size)
+    num_classes = NUM_CLASSES if config.conditional else None
+    return _with_policy(policy, lambda: recipe.build_gan(
+        config, num_classes, jit_compile=True, steps_per_epoch=steps_per_epoch))
 
 
 class KganFit:

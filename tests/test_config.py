@@ -181,13 +181,13 @@ def test_differences_ignore_fields_that_do_not_change_the_computation():
 def test_presets_that_copy_the_pytorch_references_use_their_adam_epsilon():
     """stylegan2-ada-pytorch and R3GAN train with torch.optim.Adam's eps = 1e-8; Keras's
     default is 1e-7, which the other presets keep."""
-    from kgan.training import runner
+    from kgan.training import recipe
 
     for name in ("faces64", "faces128", "stylegan2_digits", "cifar10", "celeba64"):
         assert TrainConfig.from_preset(name).adam_epsilon == 1e-8, name
     assert TrainConfig.from_preset("digits").adam_epsilon == 1e-7
     config = TrainConfig.from_preset("faces64")
-    ramp = runner._Ramp(config, steps_per_epoch=10)
+    ramp = recipe._Ramp(config, steps_per_epoch=10)
     assert ramp.adam(1e-3, 1).epsilon == 1e-8
     with pytest.raises(ConfigError, match="adam_epsilon must be in"):
         TrainConfig.from_preset("digits", adam_epsilon=0.0)
