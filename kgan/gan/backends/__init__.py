@@ -45,3 +45,23 @@ def current():
             "importing keras.")
     _LOADED[name] = importlib.import_module(f"kgan.gan.backends.{name}")
     return _LOADED[name]
+
+
+def check_batch_split(x, batch_size, parts: int, noun: str) -> None:
+    """Refuses data whose global batches cannot split evenly into `parts` (`noun`:
+    "replicas", "devices"); left alone, the step fails mid-way with a shape error. `x` is
+    what `fit` got: a tf.data.Dataset (its fixed batch size) or arrays (`batch_size`)."""
+    if parts == 1:
+        return
+    if hasattr(x, "element_spec"):  # a tf.data.Dataset, recognised without importing TF
+        spec = x.element_spec
+        spec = spec[0] if isinstance(spec, (tuple, list)) else spec
+        batch_size = spec.shape[0] if spec.shape.rank else None
+        if batch_size is None:
+            raise ValueError(
+                f"Training on {parts} {noun} needs batches of a fixed size that splits "
+                "evenly across them: batch the dataset with drop_remainder=True and a global "
+                f"batch size divisible by {parts} (kgan.data.load does both).")
+    if batch_size is not None and int(batch_size) % parts:
+        raise ValueError(f"The global batch size {int(batch_size)} does not split evenly "
+                         f"across {parts} {noun}; use a multiple of {parts}.")

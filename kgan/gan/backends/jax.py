@@ -23,6 +23,7 @@ from keras import StatelessScope
 from keras.src.backend.common.stateless_scope import get_stateless_scope
 
 from kgan.gan import philox
+from kgan.gan.backends import check_batch_split
 
 name = "jax"
 _VARIABLES: list = []  # every variable of the model whose step is being traced
@@ -250,18 +251,4 @@ def _devices() -> int:
 
 def check_fit(model, x, batch_size) -> None:
     """Refuses a global batch that the data-parallel mesh cannot split evenly."""
-    devices = _devices()
-    if devices == 1:
-        return
-    if hasattr(x, "element_spec"):  # a tf.data.Dataset (no TensorFlow import needed)
-        spec = x.element_spec
-        spec = spec[0] if isinstance(spec, (tuple, list)) else spec
-        batch_size = spec.shape[0] if spec.shape.rank else None
-        if batch_size is None:
-            raise ValueError(
-                f"Training on {devices} devices needs batches of a fixed size that splits "
-                "evenly across them: batch the dataset with drop_remainder=True and a global "
-                f"batch size divisible by {devices} (kgan.data.load does both).")
-    if batch_size is not None and int(batch_size) % devices:
-        raise ValueError(f"The global batch size {int(batch_size)} does not split evenly "
-                         f"across {devices} devices; use a multiple of {devices}.")
+    check_batch_split(x, batch_size, _devices(), "devices")

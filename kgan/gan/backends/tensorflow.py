@@ -6,6 +6,8 @@ import numpy as np
 import tensorflow as tf
 from keras import optimizers
 
+from kgan.gan.backends import check_batch_split
+
 name = "tensorflow"
 
 
@@ -212,23 +214,7 @@ def _refuse_collectives_in_cond(model) -> None:
 
 
 def check_fit(model, x, batch_size) -> None:
-    """Refuses data whose batches cannot split evenly across the strategy's replicas.
-
-    Left alone, TensorFlow fails mid-step with "AddN must have the same size and shape".
-    """
-    replicas = model.distribute_strategy.num_replicas_in_sync
-    if replicas == 1:
-        return
-    if isinstance(x, tf.data.Dataset):
-        spec = x.element_spec
-        spec = spec[0] if isinstance(spec, (tuple, list)) else spec
-        batch_size = spec.shape[0] if spec.shape.rank else None
-        if batch_size is None:
-            raise ValueError(
-                f"Training on {replicas} replicas needs batches of a fixed size that splits "
-                "evenly across them: batch the dataset with drop_remainder=True and a global "
-                f"batch size divisible by {replicas} (kgan.data.load does both).")
-    if batch_size is not None and int(batch_size) % replicas:
-        raise ValueError(
-            f"The global batch size {int(batch_size)} does not split evenly across "
-            f"{replicas} replicas; use a multiple of {replicas}.")
+    """Refuses data whose batches cannot split evenly across the strategy's replicas
+    (left alone, TensorFlow fails mid-step with "AddN must have the same size and shape")."""
+    check_batch_split(x, batch_size, model.distribute_strategy.num_replicas_in_sync,
+                      "replicas")
