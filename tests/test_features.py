@@ -71,6 +71,7 @@ def test_inception_loads_local_weights_and_gives_pool3_features(tmp_path):
     assert keras.config.dtype_policy().name == "mixed_float16"  # the global policy is kept
 
 
+@pytest.mark.backends
 def test_domain_classifier_learns_digits_and_separates_noise(classifier):
     model, images, labels = classifier
     logits = model.predict(images[1500:], verbose=0)
@@ -83,6 +84,7 @@ def test_domain_classifier_learns_digits_and_separates_noise(classifier):
     assert same < metrics.fid(first, extractor(noise)) / 10
 
 
+@pytest.mark.backends
 def test_classifier_features_resize_and_convert_channels(classifier):
     model = classifier[0]
     extractor = features.ClassifierFeatures(model, layer="features", batch_size=7)

@@ -74,12 +74,18 @@ class FeatureExtractor:
             raise ValueError(
                 f"images must be in [-1, 1], got range [{images.min():.3g}, {images.max():.3g}]"
             )
+        features = self._features if keras.backend.backend() == "tensorflow" else self._eager
         chunks = [
-            self._features(tf.constant(images[start : start + self.batch_size]))
+            keras.ops.convert_to_numpy(features(images[start : start + self.batch_size]))
             for start in range(0, len(images), self.batch_size)
         ]
         return np.concatenate(chunks).astype(np.float32)
 
+    def _eager(self, batch):
+        features = self.model(self.prepare(keras.ops.convert_to_tensor(batch)), training=False)
+        return keras.ops.reshape(keras.ops.cast(features, "float32"), (len(batch), -1))
+
+    # On TensorFlow one traced graph per batch shape; other backends run the ops eagerly.
     @tf.function(reduce_retracing=True)
     def _features(self, batch: tf.Tensor) -> tf.Tensor:
         features = self.model(self.prepare(batch), training=False)
@@ -135,9 +141,9 @@ def _to_channels(images: tf.Tensor, channels: int) -> tf.Tensor:
     if have == channels:
         return images
     if have == 1:
-        return tf.repeat(images, channels, axis=-1)
+        return keras.ops.repeat(images, channels, axis=-1)
     if channels == 1:
-        return tf.reduce_mean(images, axis=-1, keepdims=True)
+        return keras.ops.mean(images, axis=-1, keepdims=True)
     raise ValueError(f"cannot convert {have}-channel images to {channels} channels")
 
 
@@ -169,7 +175,7 @@ class InceptionFeatures(FeatureExtractor):
         self.model.load_weights(path)
 
     def prepare(self, images: tf.Tensor) -> tf.Tensor:
-        images = tf.image.resize(images, (INCEPTION_SIZE, INCEPTION_SIZE), "bilinear")
+        images = keras.ops.image.resize(images, (INCEPTION_SIZE, INCEPTION_SIZE), "bilinear")
         return _to_channels(images, 3)
 
 
@@ -238,7 +244,7 @@ class ClassifierFeatures(FeatureExtractor):
     def prepare(self, images: tf.Tensor) -> tf.Tensor:
         height, width, channels = self.image_shape
         if images.shape[1:3] != (height, width):
-            images = tf.image.resize(images, (height, width), "bilinear")
+            images = keras.ops.image.resize(images, (height, width), "bilinear")
         return _to_channels(images, channels)
 
 
