@@ -304,6 +304,23 @@ def test_auto_policy_picks_bfloat16_from_ampere_and_float16_on_volta_turing(capa
     assert distribute.policy_for_capabilities(capabilities) == policy
 
 
+@pytest.mark.parametrize("flags, enabled, policy, why", [
+    ({"avx512f", "amx_bf16", "avx512_bf16"}, "1", "mixed_bfloat16", "CPU with AMX_BF16"),
+    ({"amx_bf16"}, "0", "float32", "KGAN_AUTO_CPU_BFLOAT16=0"),
+    ({"avx512f", "avx512_bf16"}, "1", "float32", "AVX512_BF16 measured no faster"),
+    ({"avx2", "fma"}, "1", "float32", "CPU without bfloat16 units"),
+])
+def test_auto_policy_on_cpus_follows_their_bfloat16_units(monkeypatch, tmp_path, flags,
+                                                           enabled, policy, why):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {' '.join(sorted(flags))}\n\n")
+    assert distribute.cpu_flags(str(cpuinfo)) == flags
+    monkeypatch.setenv("KGAN_AUTO_CPU_BFLOAT16", enabled)
+    chosen, reason = distribute.cpu_policy(flags)
+    assert chosen == policy and why in reason
+    assert distribute.cpu_flags(str(tmp_path / "missing")) == set()
+
+
 def test_lazy_regularisation_over_synchronized_batch_norm_is_refused_on_replicas(
         two_replicas):
     """Its tf.cond would hold the norm's all-reduce: replicas would wait for ever."""

@@ -27,6 +27,13 @@ from kgan.training.errors import RunError
 _MIN_FLOAT16_CAPABILITY = (7, 0)
 # bfloat16 tensor cores arrive with Ampere: same range as float32, so no loss scaling.
 _MIN_BFLOAT16_CAPABILITY = (8, 0)
+# CPU instructions (/proc/cpuinfo flags) under which mixed_bfloat16 trains faster than
+# float32 on TensorFlow (oneDNN), measured with kgan's step (benchmarks/RESULTS.md):
+# Intel AMX: 1.57-1.59x (2026-11-27). AVX512_BF16 without AMX (AMD EPYC, Zen 4): TBD.
+FAST_CPU_BFLOAT16 = ("amx_bf16",)
+# Set to 0 to keep `auto` at float32 on every CPU (the test suite does: its results must
+# not depend on the CPU it lands on).
+CPU_BFLOAT16_ENV = "KGAN_AUTO_CPU_BFLOAT16"
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,8 @@ class Setup:
     # prefetch onto each replica's device in their own iterators; the default strategy
     # hands `fit` host tensors, which each step would copy while the GPU waits.
     input_device: str | None = None
+    # Why `auto` picked the policy ("" when it was named), for the run's first line.
+    policy_reason: str = ""
 
     @property
     def num_replicas(self) -> int:
@@ -98,11 +107,13 @@ def setup(
     if strategy == "auto":
         strategy = _auto_strategy()
     chosen = _make_strategy(strategy, devices)
-    policy = _auto_policy(strategy) if mixed_precision == "auto" else mixed_precision
+    policy, reason = (_auto_policy(strategy) if mixed_precision == "auto"
+                      else (mixed_precision, ""))
     keras.mixed_precision.set_global_policy(policy)
     jit = _gpus_present() if jit_compile == "auto" else bool(jit_compile)
     device = _single_gpu() if strategy == "one_device" else None
-    return Setup(strategy=chosen, policy=policy, jit_compile=jit, input_device=device)
+    return Setup(strategy=chosen, policy=policy, jit_compile=jit, input_device=device,
+                 policy_reason=reason)
 
 
 class JaxDataParallel:
@@ -141,13 +152,17 @@ def _setup_jax(strategy: str, mixed_precision: str, jit_compile) -> Setup:
     if strategy == "one_device" or (strategy == "auto" and len(devices) == 1):
         devices = devices[:1]
     chosen = JaxDataParallel(list(devices))
+    reason = ""
     if mixed_precision == "auto":
         capabilities = [tuple(int(x) for x in str(d.compute_capability).split(".")[:2])
                         for d in devices if d.platform == "gpu"]
         mixed_precision = policy_for_capabilities(capabilities)
+        # XLA:CPU has no oneDNN bfloat16 kernels: float32 on every CPU.
+        reason = (f"auto: GPU compute capability {min(capabilities)[0]}.{min(capabilities)[1]}"
+                  if capabilities else "auto: float32 on CPUs under JAX")
     keras.mixed_precision.set_global_policy(mixed_precision)
     jit = True if jit_compile == "auto" else bool(jit_compile)
-    return Setup(strategy=chosen, policy=mixed_precision, jit_compile=jit)
+    return Setup(strategy=chosen, policy=mixed_precision, jit_compile=jit, policy_reason=reason)
 
 
 def to_device(dataset: tf.data.Dataset, device: str | None, buffer_size: int = 2
@@ -290,12 +305,45 @@ class _MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
         return super().reduce(reduce_op, value, axis)
 
 
-def _auto_policy(strategy: str) -> str:
-    """bfloat16 on TPUs and Ampere-or-newer GPUs (no loss scaling, no skipped steps),
-    float16 with dynamic loss scaling on Volta/Turing, float32 otherwise (and on CPUs)."""
+def _auto_policy(strategy: str) -> tuple[str, str]:
+    """(policy, why): bfloat16 on TPUs and Ampere-or-newer GPUs (no loss scaling, no
+    skipped steps), float16 with dynamic loss scaling on Volta/Turing, on CPUs bfloat16
+    where the CPU has fast bfloat16 instructions (`cpu_policy`), else float32."""
     if strategy == "tpu":
-        return "mixed_bfloat16"
-    return policy_for_capabilities([_capability(g) for g in tf.config.list_physical_devices("GPU")])
+        return "mixed_bfloat16", "auto: TPU"
+    capabilities = [_capability(g) for g in tf.config.list_physical_devices("GPU")]
+    if capabilities:
+        low = min(capabilities)
+        why = f"auto: GPU compute capability {low[0]}.{low[1]}"
+        return policy_for_capabilities(capabilities), why
+    return cpu_policy(cpu_flags())
+
+
+def cpu_flags(path: str = "/proc/cpuinfo") -> set[str]:
+    """The CPU's feature flags as Linux lists them (empty where there is no such file)."""
+    try:
+        with open(path) as file:
+            for line in file:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_policy(flags: set[str]) -> tuple[str, str]:
+    """(policy, why) on a machine with CPUs only: mixed_bfloat16 where the flags name an
+    instruction set in FAST_CPU_BFLOAT16 (unless KGAN_AUTO_CPU_BFLOAT16=0), else float32."""
+    fast = [name for name in FAST_CPU_BFLOAT16 if name in flags]
+    if fast and os.environ.get(CPU_BFLOAT16_ENV, "1") != "0":
+        return "mixed_bfloat16", f"auto: CPU with {fast[0].upper()}"
+    if fast:
+        return "float32", f"auto: {CPU_BFLOAT16_ENV}=0"
+    native = sorted(name for name in flags if "bf16" in name)
+    if native:
+        return "float32", (f"auto: CPU's {', '.join(n.upper() for n in native)} measured "
+                           "no faster than float32")
+    return "float32", "auto: CPU without bfloat16 units"
 
 
 def policy_for_capabilities(capabilities: list[tuple[int, int]]) -> str:

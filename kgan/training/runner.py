@@ -226,7 +226,9 @@ def _announce(config: TrainConfig, paths: RunPaths, state: RunState, env) -> Non
     worker = "" if env.chief else f"worker {env.worker_index} of {env.num_workers}: "
     print(f"kgan: {worker}{where}; {config.dataset} at {config.resolution}px, "
           f"{config.epochs} epochs x {state.steps_per_epoch} steps, "
-          f"{env.num_replicas} replica(s), {env.policy}; run dir {paths.root}", flush=True)
+          f"{env.num_replicas} replica(s), {env.policy}"
+          f"{f' ({env.policy_reason})' if env.policy_reason else ''}; run dir {paths.root}",
+          flush=True)
 
 
 class _StopAtEpochEnd(keras.callbacks.Callback):
