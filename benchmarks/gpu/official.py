@@ -170,3 +170,12 @@ def time_steps(result: Result, torch, step, args, batch_size: int, period: int =
                              if args.device == "cuda" else None))
         print(f"  {steps} steps in {seconds[-1]:.2f} s: {result.data['images_per_s']} images/s, "
               f"{result.data['s_per_kimg']} s/kimg", flush=True)
+
+
+def ema_update(torch, g_ema, g, beta: float) -> None:
+    """Both repos' EMA step: parameters g_ema <- lerp(g, g_ema, beta), buffers copied."""
+    with torch.no_grad():
+        for p_ema, p in zip(g_ema.parameters(), g.parameters(), strict=True):
+            p_ema.copy_(p.lerp(p_ema, beta))
+        for b_ema, b in zip(g_ema.buffers(), g.buffers(), strict=True):
+            b_ema.copy_(b)

@@ -169,11 +169,7 @@ def main(argv=None) -> int:
             phase.opt.step()
         ema_nimg = min(ema_nimg_max, state["cur_nimg"] * 0.05)
         ema_beta = 0.5 ** (batch / max(ema_nimg, 1e-8))
-        with torch.no_grad():
-            for p_ema, p in zip(G_ema.parameters(), G.parameters(), strict=True):
-                p_ema.copy_(p.lerp(p_ema, ema_beta))
-            for b_ema, b in zip(G_ema.buffers(), G.buffers(), strict=True):
-                b_ema.copy_(b)
+        official.ema_update(torch, G_ema, G, ema_beta)
         state["cur_nimg"] += batch
         if (batch_idx + 1) % 4 == 0:  # ADA every ada_interval = 4 iterations
             ada_stats.update()
