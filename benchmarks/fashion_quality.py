@@ -18,6 +18,8 @@ epochs. `--samples` generated images (10,000) are scored against the 10,000 test
 - the classes that CNN sees in the samples (covered: >= `--min-share` of the uniform
   share), and for a conditional GAN the share of samples classified as the class asked
   for (label agreement);
+- recognised: the share of samples the CNN puts in a class with probability >=
+  `--threshold` (0.9), as a ratio to the real test images' own share;
 - the floor: the same figures for 10,000 training images, what a perfect generator
   would score.
 
@@ -156,11 +158,15 @@ class Judge:
         self.features = kgan.features.ClassifierFeatures(self.cnn)
         test_real = self._prepared(test_x, resolution, channels)
         self.test_features = self.features(test_real)
-        accuracy = np.mean(self._classes(test_real) == test_y)
+        classes, confident = self._classes(test_real)
+        # The rate a sample is recognised is judged against the real test images' own.
+        self.real_recognised = float(np.mean(confident))
         self.classifier = {
             "classifier": "kgan.features.train_classifier (2 stride-2 convs, 64-D features)",
             "trained_on": len(self.train_x), "epochs": args.classifier_epochs,
-            "test_accuracy": round(float(accuracy), 4)}
+            "test_accuracy": round(float(np.mean(classes == test_y)), 4),
+            "threshold": args.threshold,
+            "test_images_recognised": round(self.real_recognised, 4)}
         # The floor: as many training images as samples, scored like samples.
         rows = pick(len(train_real), self.samples, args.seed + 1)
         self.floor = {"samples": f"{len(rows)} training images (floor)",
@@ -169,8 +175,12 @@ class Judge:
     def _prepared(self, images: np.ndarray, resolution: int, channels: int) -> np.ndarray:
         return digits_quality.prepared(images, resolution, channels, self.value_range)
 
-    def _classes(self, images: np.ndarray) -> np.ndarray:
-        return np.argmax(self.cnn.predict(images, batch_size=256, verbose=0), axis=-1)
+    def _classes(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The CNN's class per image, and whether its probability is >= the threshold."""
+        logits = self.cnn.predict(images, batch_size=256, verbose=0)
+        probabilities = np.exp(logits - logits.max(-1, keepdims=True))
+        probabilities /= probabilities.sum(-1, keepdims=True)
+        return np.argmax(logits, -1), probabilities.max(-1) >= self.args.threshold
 
     def score(self, images: np.ndarray, asked: np.ndarray | None = None) -> dict:
         """FD, KID, precision/recall, class shares (and label agreement) of `images`."""
@@ -178,9 +188,12 @@ class Judge:
         kid, kid_std = kgan.metrics.kernel_inception_distance(
             real, fake, num_subsets=self.args.kid_subsets, seed=self.args.seed)
         precision, recall = kgan.metrics.precision_recall(real, fake, k=self.args.k)
-        predicted = self._classes(images)
+        predicted, confident = self._classes(images)
         shares = np.bincount(predicted, minlength=NUM_CLASSES) / len(predicted)
         row = {
+            "recognised": round(float(np.mean(confident)), 4),
+            "recognised_ratio": round(float(np.mean(confident)) / max(self.real_recognised, 1e-9),
+                                      3),
             "frechet_distance": round(kgan.metrics.fid(real, fake), 3),
             "kid": round(kid, 5), "kid_std": round(kid_std, 5),
             "precision": round(precision, 4), "recall": round(recall, 4),
@@ -197,11 +210,13 @@ class Judge:
         with EMA, the raw generator's headline figures too (same latents and labels)."""
         asked = np.arange(self.samples) % NUM_CLASSES if gan.num_classes else None
         return digits_quality.score_samples(self, gan, self.samples, (
-            "frechet_distance", "kid", "precision", "recall", "classes_covered"), asked)
+            "recognised_ratio", "frechet_distance", "kid", "precision", "recall",
+            "classes_covered"), asked)
 
     @staticmethod
     def summary(row: dict) -> str:
-        return (f"FD {row['frechet_distance']:.3g} ({row['frechet_vs_floor']:.3g} x floor), "
+        return (f"recognised {row['recognised_ratio']:.2f}x the test images' rate, "
+                f"FD {row['frechet_distance']:.3g} ({row['frechet_vs_floor']:.3g} x floor), "
                 f"KID {row['kid']:.3g}, precision {row['precision']:.3f}, recall "
                 f"{row['recall']:.3f}")
 
@@ -209,15 +224,16 @@ class Judge:
 def markdown(result: dict) -> str:
     """The result as one Markdown table: a row per (recipe, budget) and the floor."""
     floor = result["floor"]
-    columns = ["recipe", "budget", "steps", "FD (gen / floor)", "KID", "precision", "recall",
-               "classes", "label agreement"]
+    columns = ["recipe", "budget", "steps", "recognised (x real)", "FD (gen / floor)", "KID",
+               "precision", "recall", "classes", "label agreement"]
     lines = []
     for row in [*result["rows"], None]:
         scores = row or floor
         lines.append({
             **(digits_quality.cells(row) if row else
                {"recipe": floor["samples"], "budget": "-", "steps": "-"}),
-            columns[3]: (f"{row['frechet_distance']:.3g} / {floor['frechet_distance']:.3g}"
+            columns[3]: f"{scores['recognised']:.3f} ({scores['recognised_ratio']:.2f})",
+            columns[4]: (f"{row['frechet_distance']:.3g} / {floor['frechet_distance']:.3g}"
                          if row else f"{floor['frechet_distance']:.3g}"),
             "KID": f"{scores['kid']:.3g}", "precision": scores["precision"],
             "recall": scores["recall"], "classes": scores["classes_covered"],
@@ -227,7 +243,9 @@ def markdown(result: dict) -> str:
         lines, columns, f"Fashion-MNIST quality ({machine['cpu']}, {machine['cpu_cores']} "
         f"cores, load average at start {machine['load_average_at_start']}); features: a CNN "
         f"trained on {result['classifier']['trained_on']} labelled images (test accuracy "
-        f"{result['classifier']['test_accuracy']:.3f})")
+        f"{result['classifier']['test_accuracy']:.3f}; it recognises "
+        f"{result['classifier']['test_images_recognised']:.3f} of the real test images with "
+        f"probability >= {result['classifier']['threshold']})")
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -256,6 +274,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "(default: as many as test images)")
     p.add_argument("--classifier-epochs", type=int, default=5)
     p.add_argument("--kid-subsets", type=int, default=100, help="KID's random subsets")
+    p.add_argument("--threshold", type=float, default=0.9, help="a sample is recognised "
+                   "when the CNN's top class probability is at least this")
     args = digits_quality.parse(p, argv)
     if args.quick:
         for key, value in QUICK.items():

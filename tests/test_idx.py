@@ -254,9 +254,11 @@ def test_fashion_quality_quick(tmp_path, monkeypatch):  # ~12 s: the preset and 
         assert math.isfinite(scores["frechet_distance"]) and math.isfinite(scores["kid"])
         assert 0 <= scores["precision"] <= 1 and 0 <= scores["recall"] <= 1
         assert len(scores["class_shares"]) == 10 and 0 <= scores["label_agreement"] <= 1
+        assert 0 <= scores["recognised"] <= 1 and scores["recognised_ratio"] >= 0
     assert "without_ema" in row  # the preset's EMA generator, and the raw one
     assert floor["frechet_distance"] < row["frechet_distance"]
     assert 0 < result["classifier"]["test_accuracy"] <= 1
+    assert 0 <= result["classifier"]["test_images_recognised"] <= 1
     assert "| 256 training images (floor) |" in result["markdown"]
     assert os.path.isfile(row["grid"]) and json.loads(out.read_text())["rows"][0]["steps"] == 2
     # The keras-io baseline: its family and recipe, unconditional, no EMA, scored alike.
