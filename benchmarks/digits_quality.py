@@ -2,7 +2,7 @@
 
 The 1,797 scikit-learn digits (`kgan`'s offline `digits` source) are split per class
 into a training part (80 %) and a held-out part (20 %). A GAN trains on the training
-part only, built by the same code as `train.py` (`TrainConfig` -> `runner.build_gan`,
+part only, built by the same code as `train.py` (`TrainConfig` -> `recipe.build_gan`,
 the runner's per-epoch seeded data order; an epoch is 22 steps here, 28 in
 `train.py` on all 1,797 digits), so any recipe `train.py` takes can be
 measured: `--preset`, `--network`, `--network-args`, `--config FILE`, `--set k=v` for

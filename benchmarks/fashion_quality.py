@@ -2,7 +2,7 @@
 
 A GAN trains on Fashion-MNIST's 60,000 training images, read from Debian's IDX files
 (`apt-get install dataset-fashion-mnist`; `kgan.data.idx`), built by the same code as
-`train.py` (`TrainConfig` -> `runner.build_gan`, the runner's per-epoch seeded data
+`train.py` (`TrainConfig` -> `recipe.build_gan`, the runner's per-epoch seeded data
 order, through `digits_quality.Trainer`), so any recipe `train.py` takes can be measured:
 `--preset` (default: fashion_mnist), `--network`, `--network-args`, `--config FILE`,
 `--set k=v` for any TrainConfig field, or any train.py flag as is (`--loss hinge`). It
