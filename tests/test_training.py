@@ -58,6 +58,7 @@ def test_end_to_end_run_dir_tensorboard_and_export(reference):
     assert TrainConfig.load(run / "config.json").epochs == EPOCHS
     assert (cwd / "exp/digits/1/saved_model.pb").is_file()
     assert "tensorboard --logdir run/logs" in process.stdout
+    assert "1 replica(s), float32 (auto: " in process.stdout  # the policy and why
     assert "export:      exp/digits/1" in process.stdout
     epochs = event_accumulator.EventAccumulator(str(run / "logs/epoch"), size_guidance={
         event_accumulator.IMAGES: 0})

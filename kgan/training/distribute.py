@@ -28,9 +28,11 @@ _MIN_FLOAT16_CAPABILITY = (7, 0)
 # bfloat16 tensor cores arrive with Ampere: same range as float32, so no loss scaling.
 _MIN_BFLOAT16_CAPABILITY = (8, 0)
 # CPU instructions (/proc/cpuinfo flags) under which mixed_bfloat16 trains faster than
-# float32 on TensorFlow (oneDNN), measured with kgan's step (benchmarks/RESULTS.md):
-# Intel AMX: 1.57-1.59x (2026-11-27). AVX512_BF16 without AMX (AMD EPYC, Zen 4): TBD.
-FAST_CPU_BFLOAT16 = ("amx_bf16",)
+# float32 on TensorFlow (oneDNN), with kgan's step, and quality holds (benchmarks/RESULTS.md):
+# Intel AMX: 1.57-1.59x (DCGAN 32 px, 2026-11-27); AVX512_BF16 without AMX (2 cores of an
+# AMD EPYC): 1.30x the steps in 10 minutes of the fashion_mnist preset, FD 1.57 vs 1.68
+# (2026-12-06).
+FAST_CPU_BFLOAT16 = ("amx_bf16", "avx512_bf16")
 # Set to 0 to keep `auto` at float32 on every CPU (the test suite does: its results must
 # not depend on the CPU it lands on).
 CPU_BFLOAT16_ENV = "KGAN_AUTO_CPU_BFLOAT16"
@@ -88,8 +90,9 @@ def setup(
         strategy: `auto` (TPU if configured, MultiWorkerMirrored if TF_CONFIG names
             several workers, Mirrored for several GPUs, else one device) or one of
             `one_device`, `mirrored`, `multi_worker`, `tpu`.
-        mixed_precision: `auto` (mixed_bfloat16 on TPUs and GPUs of compute capability
-            >= 8.0, mixed_float16 on 7.x, float32 otherwise), `float32`,
+        mixed_precision: `auto` (mixed_bfloat16 on TPUs, GPUs of compute capability
+            >= 8.0 and CPUs with AMX or AVX512_BF16, mixed_float16 on 7.x, float32
+            otherwise; `Setup.policy_reason` says which applied), `float32`,
             `mixed_float16` or `mixed_bfloat16`. Set as the Keras global policy.
         jit_compile: `auto` (XLA on GPU), True or False.
         devices: devices for `mirrored` (default: all GPUs), e.g. ["/cpu:0", "/cpu:1"].
@@ -339,10 +342,6 @@ def cpu_policy(flags: set[str]) -> tuple[str, str]:
         return "mixed_bfloat16", f"auto: CPU with {fast[0].upper()}"
     if fast:
         return "float32", f"auto: {CPU_BFLOAT16_ENV}=0"
-    native = sorted(name for name in flags if "bf16" in name)
-    if native:
-        return "float32", (f"auto: CPU's {', '.join(n.upper() for n in native)} measured "
-                           "no faster than float32")
     return "float32", "auto: CPU without bfloat16 units"
 
 
