@@ -52,8 +52,11 @@ def test_config_catalogues_match_the_tensorflow_side_registries():
     assert set(config.AUGMENT_POLICIES) == set(augment.POLICIES)
 
 
-@pytest.mark.parametrize("first", ["kgan.gan.sampling", "kgan.gan.losses", "kgan.gan", "tensorflow",
-                                   "keras", "kgan.networks.families.r3gan"])
+@pytest.mark.parametrize("first", [
+    "kgan.gan", "tensorflow", "keras",  # inside kgan, TensorFlow itself, Keras
+    # more kgan modules that import TensorFlow (a fresh process each): -m slow
+    *(pytest.param(name, marks=pytest.mark.slow) for name in (
+        "kgan.gan.sampling", "kgan.gan.losses", "kgan.networks.families.r3gan"))])
 def test_kgan_serializables_register_whichever_module_loads_tensorflow_first(first):
     """Importing TensorFlow from inside a kgan module defers the registration until that
     import is done (registering mid-import would need the half-loaded module)."""
