@@ -46,26 +46,33 @@ def _dry_run(tmp_path: Path, **extra) -> dict:
     return json.loads((out / "gpu_benchmark.json").read_text()), out
 
 
-@pytest.fixture(scope="module")
-def dry_run(tmp_path_factory):
-    # One process, float32, one repeat, no step-FLOP lowerings: ~40 s on 2 busy cores,
-    # nearly all of it XLA compiling StyleGAN2's step (lazy R1 and path length in it).
-    return _dry_run(tmp_path_factory.mktemp("gpu"), KGAN_CONFIGS="preset:cifar10,preset:faces128",
+PRESETS = ["preset:cifar10",  # R3GAN: ~10 s of compiles; StyleGAN2's ~30 s more: -m slow
+           pytest.param("preset:cifar10,preset:faces128", marks=pytest.mark.slow)]
+
+
+@pytest.fixture(scope="module", params=PRESETS)
+def dry_run(tmp_path_factory, request):
+    # One process, float32, one repeat, no step-FLOP lowerings.
+    return _dry_run(tmp_path_factory.mktemp("gpu"), KGAN_CONFIGS=request.param,
                     POLICIES="float32", KGAN_ARGS="--no-step-flops --repeats 1")
 
 
-def test_dry_run_times_both_presets_with_their_recipes_without_tensorflow(dry_run):
+def test_dry_run_times_the_presets_with_their_recipes_without_tensorflow(dry_run):
     merged, out = dry_run
     (kgan,) = merged["kgan"].values()
     assert "tensorflow" not in kgan["machine"] and kgan["machine"]["backend"] == "jax"
     rows = {row["network"]: row for row in kgan["rows"]}
-    assert sorted(rows) == ["preset:cifar10", "preset:faces128"]
-    cifar, faces = rows["preset:cifar10"], rows["preset:faces128"]
-    assert (cifar["family"], faces["family"]) == ("r3gan", "stylegan2")
+    assert "preset:cifar10" in rows and set(rows) <= {"preset:cifar10", "preset:faces128"}
+    cifar = rows["preset:cifar10"]
+    assert cifar["family"] == "r3gan"
     assert cifar["recipe"]["loss"] == "relativistic" and cifar["recipe"]["conditional"]
     assert cifar["recipe"]["r1_gamma"] > 0 and cifar["recipe"]["r2_gamma"] > 0
-    assert faces["recipe"]["reg_interval"] == 16 and faces["recipe"]["pl_interval"] == 4
-    assert faces["recipe"]["style_mixing"] == 0.9 and faces["recipe"]["pl_weight"] == 2.0
+    assert cifar["recipe"]["ema_kimg"] and cifar["recipe"]["augment"] != "none"
+    if "preset:faces128" in rows:
+        faces = rows["preset:faces128"]
+        assert faces["family"] == "stylegan2"
+        assert faces["recipe"]["reg_interval"] == 16 and faces["recipe"]["pl_interval"] == 4
+        assert faces["recipe"]["style_mixing"] == 0.9 and faces["recipe"]["pl_weight"] == 2.0
     for row in rows.values():
         assert row["kgan_images_per_s"] > 0 and row["model_gflops_per_image"] > 0
         assert row["kgan_mfu"] is None and row["kgan_mfu_convention"] == "xla_step"  # a CPU
