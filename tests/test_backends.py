@@ -67,8 +67,10 @@ NEUTRAL_FILES = ("tests/test_gan.py", "tests/test_losses.py", "tests/test_distri
 # The default suite's JAX run leaves out the cases that cost the most XLA:CPU compile time
 # and check no JAX-specific code the others miss (a second network family through the
 # same step, learning a mixture, a fresh-process load); `-m slow` runs them all.
-HEAVY_ON_JAX = ("resnet", "r3gan", "wgan_gp", "gaussian_mixture", "plain_import",
-                "non_saturating", "mixed_float16", "streams_count")
+HEAVY_ON_JAX = ("resnet", "r3gan", "wgan_gp", "hinge", "gaussian_mixture", "plain_import",
+                "non_saturating", "mixed_float16", "streams_count", "one_discriminator_pass",
+                "trains_under_mixed_precision", "trains_and_round_trips", "steps_per_execution",
+                "unknown_length", "trails_the_generator")
 
 
 def test_backend_neutral_tests_pass_on_jax():
