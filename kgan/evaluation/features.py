@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterable, Iterator
 
@@ -74,22 +75,24 @@ class FeatureExtractor:
             raise ValueError(
                 f"images must be in [-1, 1], got range [{images.min():.3g}, {images.max():.3g}]"
             )
-        features = self._features if keras.backend.backend() == "tensorflow" else self._eager
         chunks = [
-            keras.ops.convert_to_numpy(features(images[start : start + self.batch_size]))
+            keras.ops.convert_to_numpy(self._compiled(images[start : start + self.batch_size]))
             for start in range(0, len(images), self.batch_size)
         ]
         return np.concatenate(chunks).astype(np.float32)
 
-    def _eager(self, batch):
+    def _forward(self, batch):
+        """Features of one batch, float32 [B, D], in keras.ops (any backend)."""
         features = self.model(self.prepare(keras.ops.convert_to_tensor(batch)), training=False)
-        return keras.ops.reshape(keras.ops.cast(features, "float32"), (len(batch), -1))
+        return keras.ops.reshape(keras.ops.cast(features, "float32"),
+                                 (keras.ops.shape(batch)[0], -1))
 
-    # On TensorFlow one traced graph per batch shape; other backends run the ops eagerly.
-    @tf.function(reduce_retracing=True)
-    def _features(self, batch: tf.Tensor) -> tf.Tensor:
-        features = self.model(self.prepare(batch), training=False)
-        return tf.reshape(tf.cast(features, tf.float32), [tf.shape(batch)[0], -1])
+    @functools.cached_property
+    def _compiled(self):
+        """`_forward`, traced once per batch shape on TensorFlow; eager on other backends."""
+        if keras.backend.backend() == "tensorflow":
+            return tf.function(self._forward, reduce_retracing=True)
+        return self._forward
 
 
 @contextlib.contextmanager
