@@ -159,10 +159,9 @@ def _setup_jax(strategy: str, mixed_precision: str, jit_compile) -> Setup:
     if mixed_precision == "auto":
         capabilities = [tuple(int(x) for x in str(d.compute_capability).split(".")[:2])
                         for d in devices if d.platform == "gpu"]
-        mixed_precision = policy_for_capabilities(capabilities)
         # XLA:CPU has no oneDNN bfloat16 kernels: float32 on every CPU.
-        reason = (f"auto: GPU compute capability {min(capabilities)[0]}.{min(capabilities)[1]}"
-                  if capabilities else "auto: float32 on CPUs under JAX")
+        mixed_precision, reason = (gpu_policy(capabilities) if capabilities
+                                   else ("float32", "auto: float32 on CPUs under JAX"))
     keras.mixed_precision.set_global_policy(mixed_precision)
     jit = True if jit_compile == "auto" else bool(jit_compile)
     return Setup(strategy=chosen, policy=mixed_precision, jit_compile=jit, policy_reason=reason)
@@ -315,11 +314,13 @@ def _auto_policy(strategy: str) -> tuple[str, str]:
     if strategy == "tpu":
         return "mixed_bfloat16", "auto: TPU"
     capabilities = [_capability(g) for g in tf.config.list_physical_devices("GPU")]
-    if capabilities:
-        low = min(capabilities)
-        why = f"auto: GPU compute capability {low[0]}.{low[1]}"
-        return policy_for_capabilities(capabilities), why
-    return cpu_policy(cpu_flags())
+    return gpu_policy(capabilities) if capabilities else cpu_policy(cpu_flags())
+
+
+def gpu_policy(capabilities: list[tuple[int, int]]) -> tuple[str, str]:
+    """(policy, why) for these GPUs: `policy_for_capabilities`, naming the lowest one."""
+    low = min(capabilities)
+    return policy_for_capabilities(capabilities), f"auto: GPU compute capability {low[0]}.{low[1]}"
 
 
 def cpu_flags(path: str = "/proc/cpuinfo") -> set[str]:
