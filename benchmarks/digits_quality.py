@@ -470,6 +470,8 @@ def parser(description: str, builtin=BUILTIN_RECIPES, table_budgets=TABLE_BUDGET
     p.add_argument("--name", default="cli", help="recipe name in the output")
     p.add_argument("--min-share", type=float, default=0.2,
                    help="a class is covered with >= this fraction of the uniform share")
+    p.add_argument("--threshold", type=float, default=0.9,
+                   help="smallest top class probability that counts as recognised")
     p.add_argument("--k", type=int, default=5, help="neighbourhood of precision/recall")
     p.add_argument("--seed", type=int, default=0, help="seed of the split and classifiers")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of seconds")
@@ -492,8 +494,6 @@ def parse(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--threshold", type=float, default=0.9,
-                   help="smallest top class probability that counts as recognised")
     p.add_argument("--classifier-epochs", type=int, default=10)
     p.add_argument("--held-out", type=float, default=0.2, help="held-out share per class")
     return parse(p, argv)

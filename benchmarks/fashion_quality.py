@@ -274,8 +274,6 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "(default: as many as test images)")
     p.add_argument("--classifier-epochs", type=int, default=5)
     p.add_argument("--kid-subsets", type=int, default=100, help="KID's random subsets")
-    p.add_argument("--threshold", type=float, default=0.9, help="a sample is recognised "
-                   "when the CNN's top class probability is at least this")
     args = digits_quality.parse(p, argv)
     if args.quick:
         for key, value in QUICK.items():
