@@ -53,7 +53,9 @@ def check_batch_split(x, batch_size, parts: int, noun: str) -> None:
     what `fit` got: a tf.data.Dataset (its fixed batch size) or arrays (`batch_size`)."""
     if parts == 1:
         return
-    if hasattr(x, "element_spec"):  # a tf.data.Dataset, recognised without importing TF
+    # A tf.data.Dataset, recognised without importing TF (a tf.distribute dataset, which
+    # has no `batch`, is left to Keras as before).
+    if hasattr(x, "element_spec") and hasattr(x, "batch"):
         spec = x.element_spec
         spec = spec[0] if isinstance(spec, (tuple, list)) else spec
         batch_size = spec.shape[0] if spec.shape.rank else None
