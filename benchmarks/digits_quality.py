@@ -217,6 +217,7 @@ class Trainer:
     def progress(self) -> dict:
         return {"steps": self.step, "epochs": round(self.step / self.steps_per_epoch, 2),
                 "train_seconds": round(self.seconds, 1), "finite": self.finite,
+                "policy": self.env.policy, "policy_reason": self.env.policy_reason,
                 "load_average": common.load_average()}
 
 
