@@ -366,22 +366,12 @@ def recipes(args, builtin=BUILTIN_RECIPES) -> list[tuple[str, list[str]]]:
     for recipe in listed:
         flags = [str(f) for f in recipe["flags"]] + own
         network = getattr(_train_parser().parse_args(flags), "network", None)
-        if network is not None and not _registered(network):
+        if network is not None and network not in networks.NAMES:
             print(f"skipping recipe {recipe['name']}: network {network!r} is not registered "
                   f"(registered: {', '.join(networks.NAMES)})")
             continue
         chosen.append((recipe["name"], flags))
     return chosen
-
-
-def _registered(network: str) -> bool:
-    # networks.NAMES lists the families kgan registers itself; a benchmark's own
-    # (fashion_quality.py's kerasio_dcgan) is registered later, so ask the registry.
-    try:
-        networks.get(network)
-    except ValueError:
-        return False
-    return True
 
 
 def configs(args, train_config=train_config, builtin=BUILTIN_RECIPES

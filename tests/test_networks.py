@@ -61,3 +61,17 @@ def test_mlp_maps_latents_to_points():
 def test_dcgan_passes_the_family_checks(tmp_path):
     """Config round trip, .keras reload, EMA clone and float32 heads under mixed policies."""
     check_family("dcgan", tmp_path)
+
+
+def test_a_family_registered_later_is_listed_and_offered_by_train_py(monkeypatch):
+    """A user's (or a benchmark's) own family is one `register` call: `NAMES` and
+    `train.py --help` name it, and `--network` takes it."""
+    from kgan.cli import train as train_cli
+    monkeypatch.setattr(networks, "_REGISTRY", dict(networks._REGISTRY))
+    networks.register(networks.Family("my_dcgan", "kgan.networks.families.dcgan",
+                                      "DCGAN under another name", options={}))
+    assert networks.NAMES[-1] == "my_dcgan"
+    parser = train_cli.build_parser()
+    assert "my_dcgan" in " ".join(parser.format_help().split())
+    assert train_cli.config_from_args(parser.parse_args(["--network", "my_dcgan"])
+                                      ).network == "my_dcgan"

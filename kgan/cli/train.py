@@ -120,7 +120,8 @@ def writes_run_dir(environ=os.environ) -> bool:
 def _add_field(parser: argparse.ArgumentParser, field: dataclasses.Field) -> None:
     flag = "--" + field.name.replace("_", "-")
     kind = str(field.type)
-    options = dict(help=field.metadata.get("help"), dest=field.name)
+    help_text = field.metadata.get("help")
+    options = dict(help=help_text() if callable(help_text) else help_text, dest=field.name)
     if "choices" in field.metadata:
         options["choices"] = field.metadata["choices"]
     if kind == "bool":

@@ -148,12 +148,17 @@ register(Family(
     resolutions=(16, 256),
 ))
 
-NAMES = tuple(_REGISTRY)
+def names() -> tuple[str, ...]:
+    """The registered families' names, those registered after import included."""
+    return tuple(_REGISTRY)
 
 
 def __getattr__(name: str):
-    """`kgan.networks.dcgan(...)` and friends, loaded on use: a family module's function of
+    """`NAMES` (`names()`, read when asked, so it lists families registered later), and
+    `kgan.networks.dcgan(...)` and friends, loaded on use: a family module's function of
     the family's name where it has one (the 0.1 signatures), else `Family.build`."""
+    if name == "NAMES":
+        return names()
     if name in _REGISTRY:
         family = _REGISTRY[name]
         return getattr(importlib.import_module(family.module), name, family.build)

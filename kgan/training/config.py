@@ -47,7 +47,8 @@ _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def _field(default, help_text: str, **kwargs):
-    """A dataclass field whose help text doubles as the command-line help."""
+    """A dataclass field whose help text doubles as the command-line help (a str, or a
+    callable returning one when the parser is built)."""
     if isinstance(default, (list, tuple)):
         return dataclasses.field(default_factory=lambda: tuple(default),
                                  metadata={"help": help_text, **kwargs})
@@ -81,7 +82,9 @@ class TrainConfig:
     steps_per_epoch: int | None = _field(None, "train steps per epoch (default: one pass)")
     # model and optimisation
     latent_dim: int = _field(64, "length of the latent vector z")
-    network: str = _field("dcgan", f"network family: {', '.join(networks.NAMES)}")
+    # A callable help is read when the parser is built, so it names families registered
+    # after this module was imported (a benchmark's or a user's own).
+    network: str = _field("dcgan", lambda: f"network family: {', '.join(networks.names())}")
     network_args: dict = _field({}, "the family's options as JSON or k=v,k=v (e.g. "
                                 "base_filters=64); see kgan.networks")
     loss: str = _field("non_saturating", f"adversarial loss: {', '.join(LOSSES)}")
