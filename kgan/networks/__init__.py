@@ -148,6 +148,7 @@ register(Family(
     resolutions=(16, 256),
 ))
 
+
 def names() -> tuple[str, ...]:
     """The registered families' names, those registered after import included."""
     return tuple(_REGISTRY)

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Callable
 from typing import Any
 
 from kgan import networks
@@ -46,7 +47,7 @@ _V01_DCGAN_KEYS = ("base_filters", "max_filters", "spectral_norm")
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-def _field(default, help_text: str, **kwargs):
+def _field(default, help_text: str | Callable[[], str], **kwargs):
     """A dataclass field whose help text doubles as the command-line help (a str, or a
     callable returning one when the parser is built)."""
     if isinstance(default, (list, tuple)):
