@@ -149,17 +149,13 @@ register(Family(
 ))
 
 
-def names() -> tuple[str, ...]:
-    """The registered families' names, those registered after import included."""
-    return tuple(_REGISTRY)
-
-
 def __getattr__(name: str):
-    """`NAMES` (`names()`, read when asked, so it lists families registered later), and
-    `kgan.networks.dcgan(...)` and friends, loaded on use: a family module's function of
-    the family's name where it has one (the 0.1 signatures), else `Family.build`."""
+    """`NAMES` (the registry's names, read when asked, so it lists families registered
+    after import), and `kgan.networks.dcgan(...)` and friends, loaded on use: a family
+    module's function of the family's name where it has one (the 0.1 signatures), else
+    `Family.build`."""
     if name == "NAMES":
-        return names()
+        return tuple(_REGISTRY)
     if name in _REGISTRY:
         family = _REGISTRY[name]
         return getattr(importlib.import_module(family.module), name, family.build)

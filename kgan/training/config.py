@@ -85,7 +85,7 @@ class TrainConfig:
     latent_dim: int = _field(64, "length of the latent vector z")
     # A callable help is read when the parser is built, so it names families registered
     # after this module was imported (a benchmark's or a user's own).
-    network: str = _field("dcgan", lambda: f"network family: {', '.join(networks.names())}")
+    network: str = _field("dcgan", lambda: f"network family: {', '.join(networks.NAMES)}")
     network_args: dict = _field({}, "the family's options as JSON or k=v,k=v (e.g. "
                                 "base_filters=64); see kgan.networks")
     loss: str = _field("non_saturating", f"adversarial loss: {', '.join(LOSSES)}")
