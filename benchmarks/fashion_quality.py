@@ -26,20 +26,25 @@ epochs. `--samples` generated images (10,000) are scored against the 10,000 test
 The machine's load average is recorded: quality per minute only compares between runs
 on an equally quiet machine.
 
-Recipes (`--recipe NAME`, or `--baseline NAME`; `--table` measures all three, one judge,
-the same minutes):
+Recipes (`--recipe NAME`, or `--baseline NAME`; `--table` measures them all, one judge,
+the same minutes: about 35 minutes per recipe at 3,10,30):
 
-- `fashion_mnist`: the preset;
+- `fashion_mnist`: the preset, and `fashion_mnist_unconditional` without its labels;
 - `keras_io`: keras-io's DCGAN (`dcgan_overriding_train_step.py`): its networks
   (`kerasio_dcgan.py`, a kgan family registered here), its loss and optimiser, at 32 px;
 - `kgan_0.2`: kgan 0.2's digits recipe on DCGAN as issue 23 states it (base 32,
-  relativistic + R1/R2 0.1, Adam 5e-4, EMA 3 kimg, batch 64).
+  relativistic + R1/R2 0.1, Adam 5e-4, EMA 3 kimg, batch 64);
+- the other families on the preset's data and recipe, conditional, as the digits table
+  has them: `resnet`, `r3gan_tiny` (R3GAN's tiny size), `stylegan2` (StyleGAN2's own
+  CPU-sized recipe, the `stylegan2_digits` preset, at 32 px).
 
 Run:
     python benchmarks/fashion_quality.py --minutes 10                # the fashion_mnist preset
     python benchmarks/fashion_quality.py --baseline keras_io --minutes 3,10
     python benchmarks/fashion_quality.py --baseline kgan_0.2 --minutes 3,10
-    python benchmarks/fashion_quality.py --table --grids DIR         # all three, 3/10/30 min
+    python benchmarks/fashion_quality.py --table --grids DIR         # all, 3/10/30 min
+    python benchmarks/fashion_quality.py --recipe resnet --recipe r3gan_tiny \
+        --recipe stylegan2 --minutes 3,10,30                        # the families
     python benchmarks/fashion_quality.py --minutes 1,3,10 --out results/fashion.json --grids DIR
     python benchmarks/fashion_quality.py --network r3gan --network-args \\
         widths=[64,64,32,32],blocks_per_stage=1 --minutes 10
@@ -102,6 +107,18 @@ RECIPES = (
     # rest is the preset's, which the issue leaves unsaid: conditional, latent 64, Adam
     # beta 0.5 / 0.999, the EMA half-life ramped up over 5 % of the images seen.
     {"name": "kgan_0.2", "flags": ["--batch-size", "64"]},
+    {"name": "fashion_mnist_unconditional", "flags": ["--no-conditional"]},
+    # The other families, conditional, with the digits table's flags (digits_quality.py):
+    # resnet its defaults; R3GAN its tiny size (the default widths run ~17x slower per
+    # step on 2 cores) and EMA 5 kimg; StyleGAN2 its own recipe (the stylegan2_digits
+    # preset: non-saturating, lazy R1, path length, style mixing, narrow networks) at 32 px
+    # (its R1 gamma stays the preset's 16 px value, 0.0016).
+    {"name": "resnet", "flags": ["--network", "resnet"]},
+    {"name": "r3gan_tiny", "flags": ["--network", "r3gan", "--network-args",
+                                     "widths=[64,64,32,32],blocks_per_stage=1",
+                                     "--ema-kimg", "5"]},
+    {"name": "stylegan2", "flags": ["--preset", "stylegan2_digits", "--dataset",
+                                    "fashion_mnist", "--resolution", "32", "--conditional"]},
 )
 
 

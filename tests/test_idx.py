@@ -283,11 +283,19 @@ def test_fashion_quality_measures_fashion_mnist_only():
         fashion_quality.train_config(["--preset", "digits"])
     config = fashion_quality.train_config(["--loss", "hinge"], quick=True)
     assert (config.preset, config.loss, config.steps_per_epoch) == ("fashion_mnist", "hinge", 2)
-    # The table's recipes: the preset and its two baselines, the command line's flags on top.
+    # The table's recipes: the preset, its two baselines, its unconditional variant and the
+    # other families, all at the preset's 32 px, the command line's flags on top.
     args = fashion_quality.parse_args(["--table", "--set", "seed=1"])
     configs = dict(fashion_quality.digits_quality.configs(
         args, fashion_quality.train_config, fashion_quality.RECIPES))
-    assert list(configs) == ["fashion_mnist", "keras_io", "kgan_0.2"]
+    assert list(configs) == ["fashion_mnist", "keras_io", "kgan_0.2",
+                             "fashion_mnist_unconditional", "resnet", "r3gan_tiny", "stylegan2"]
+    assert {(c.dataset, c.resolution) for c in configs.values()} == {("fashion_mnist", 32)}
+    assert [(c.network, c.conditional) for n, c in configs.items() if n != "keras_io"] == [
+        ("dcgan", True), ("dcgan", True), ("dcgan", False), ("resnet", True),
+        ("r3gan", True), ("stylegan2", True)]
+    assert (configs["stylegan2"].loss, configs["stylegan2"].reg_interval) == (
+        "non_saturating", 16)
     assert {c.seed for c in configs.values()} == {1} and args.minutes == [3.0, 10.0, 30.0]
     assert (configs["keras_io"].batch_size, configs["keras_io"].latent_dim) == (32, 128)
     assert configs["kgan_0.2"] == dataclasses.replace(configs["fashion_mnist"], batch_size=64)
