@@ -17,24 +17,14 @@ def test_dcgan_shapes(resolution, channels):
     assert d(images).shape == (2, 1)
 
 
-@pytest.mark.parametrize("label_input", ["multiply", "concat"])
-def test_conditional_dcgan_takes_labels(label_input):
-    g, d = networks.dcgan(8, 1, latent_dim=8, num_classes=10, base_filters=4,
-                          label_input=label_input)
+def test_conditional_dcgan_takes_labels():
+    g, d = networks.dcgan(8, 1, latent_dim=8, num_classes=10, base_filters=4)
     labels = keras.ops.convert_to_tensor(np.array([0, 9], np.int32))
     images = g([keras.ops.ones((2, 8)), labels])
     assert d([images, labels]).shape == (2, 1)
     # The label changes the image: conditioning is wired in.
     other = g([keras.ops.ones((2, 8)), keras.ops.convert_to_tensor(np.array([1, 2], np.int32))])
     assert not np.allclose(images, other)
-    # "concat" hands G's first layer z and the class side by side.
-    first = next(layer for layer in g.layers if isinstance(layer, keras.layers.Dense))
-    assert first.input.shape[-1] == (16 if label_input == "concat" else 8)
-
-
-def test_dcgan_refuses_an_unknown_label_input():
-    with pytest.raises(ValueError, match="label_input must be one of multiply, concat"):
-        networks.dcgan(8, 1, latent_dim=8, num_classes=10, label_input="add")
 
 
 def test_outputs_are_float32_under_mixed_precision():

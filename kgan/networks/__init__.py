@@ -115,7 +115,7 @@ def get(name: str) -> Family:
 register(Family(
     "dcgan", "kgan.networks.families.dcgan",
     "DCGAN (Radford et al. 2016): transposed convolutions + batch norm; fast, blurry",
-    options=dict(base_filters=64, max_filters=512, spectral_norm=False, label_input="multiply"),
+    options=dict(base_filters=64, max_filters=512, spectral_norm=False),
 ))
 register(Family(
     "mlp", "kgan.networks.families.mlp",

@@ -23,15 +23,13 @@ def dcgan(
     base_filters: int = 64,
     max_filters: int = 512,
     spectral_norm: bool = False,
-    label_input: str = "multiply",
 ) -> tuple[keras.Model, keras.Model]:
     """Builds a DCGAN generator and discriminator (Radford et al., 2016).
 
     The generator upsamples a 4x4 map with stride-2 transposed convolutions and batch
     norm; the discriminator mirrors it with stride-2 convolutions and leaky ReLU, and no
     batch norm, so gradient penalties stay per-example. With `num_classes`, G multiplies
-    z by a learned class embedding (or concatenates one to z: `label_input`) and D adds a
-    projection term (Miyato & Koyama, 2018).
+    z by a learned class embedding and D adds a projection term (Miyato & Koyama, 2018).
 
     Args:
         resolution: image side in pixels, a power of two in [8, 256].
@@ -41,9 +39,6 @@ def dcgan(
         base_filters: filters of the widest-resolution layer; width doubles per halving.
         max_filters: cap on filters in any layer.
         spectral_norm: wrap D's convolutions and dense layers in spectral normalization.
-        label_input: how G takes the class: "multiply" (z times a learned class embedding,
-            kgan 0.1's) or "concat" (z beside an embedding of the class, as R3GAN's G
-            takes it), which leaves every dimension of z to every class.
 
     Returns:
         `(generator, discriminator)`.
@@ -54,19 +49,13 @@ def dcgan(
         ((None, 32, 32, 1), (None, 1))
     """
     _check_dcgan_args(resolution, channels, latent_dim, num_classes, base_filters)
-    if label_input not in LABEL_INPUTS:
-        raise ValueError(f"dcgan option label_input must be one of {', '.join(LABEL_INPUTS)}, "
-                         f"got {label_input!r}.")
     widths = _widths(resolution, base_filters, max_filters)
-    generator = _dcgan_generator(resolution, channels, latent_dim, num_classes, widths,
-                                 label_input)
+    generator = _dcgan_generator(resolution, channels, latent_dim, num_classes, widths)
     discriminator = _dcgan_discriminator(resolution, channels, num_classes, widths, spectral_norm)
     return generator, discriminator
 
 
 build = dcgan
-LABEL_INPUTS = ("multiply", "concat")
-
 
 def _check_dcgan_args(resolution, channels, latent_dim, num_classes, base_filters) -> None:
     if (
@@ -95,20 +84,14 @@ def _widths(resolution: int, base_filters: int, max_filters: int) -> list[int]:
     return [min(base_filters * 2 ** (stages - i), max_filters) for i in range(stages + 1)]
 
 
-def _dcgan_generator(resolution, channels, latent_dim, num_classes, widths,
-                     label_input="multiply") -> keras.Model:
+def _dcgan_generator(resolution, channels, latent_dim, num_classes, widths) -> keras.Model:
     z = keras.Input((latent_dim,), name="z")
     inputs = [z]
     x = z
     if num_classes:
         label = keras.Input((), dtype="int32", name="label")
         inputs.append(label)
-        if label_input == "multiply":
-            x = layers.Multiply()([z, layers.Embedding(num_classes, latent_dim)(label)])
-        else:  # unit-variance embedding entries, on the scale of z's
-            embedded = layers.Embedding(num_classes, latent_dim, embeddings_initializer=(
-                keras.initializers.RandomNormal(stddev=1.0)))(label)
-            x = layers.Concatenate()([z, embedded])
+        x = layers.Multiply()([z, layers.Embedding(num_classes, latent_dim)(label)])
     x = layers.Dense(4 * 4 * widths[0], use_bias=False)(x)
     x = layers.Reshape((4, 4, widths[0]))(x)
     x = layers.ReLU()(_batch_norm()(x))
