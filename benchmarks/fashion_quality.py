@@ -43,8 +43,8 @@ Run:
     python benchmarks/fashion_quality.py --baseline keras_io --minutes 3,10
     python benchmarks/fashion_quality.py --baseline kgan_0.2 --minutes 3,10
     python benchmarks/fashion_quality.py --table --grids DIR         # all, 3/10/30 min
-    python benchmarks/fashion_quality.py --recipe resnet --recipe r3gan_tiny \
-        --recipe stylegan2 --minutes 3,10,30                        # the families
+    python benchmarks/fashion_quality.py --recipe resnet --recipe r3gan_tiny \\
+        --recipe stylegan2 --minutes 3,10,30 --grids DIR             # the families
     python benchmarks/fashion_quality.py --minutes 1,3,10 --out results/fashion.json --grids DIR
     python benchmarks/fashion_quality.py --network r3gan --network-args \\
         widths=[64,64,32,32],blocks_per_stage=1 --minutes 10
