@@ -115,7 +115,8 @@ def get(name: str) -> Family:
 register(Family(
     "dcgan", "kgan.networks.families.dcgan",
     "DCGAN (Radford et al. 2016): transposed convolutions + batch norm; fast, blurry",
-    options=dict(base_filters=64, max_filters=512, spectral_norm=False),
+    options=dict(base_filters=64, max_filters=512, spectral_norm=False, conditioning="multiply",
+                 mbstd_group_size=0),
 ))
 register(Family(
     "mlp", "kgan.networks.families.mlp",

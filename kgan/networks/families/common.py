@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 
 @keras.saving.register_keras_serializable(package="kgan")
@@ -25,3 +25,52 @@ class SyncBatchNormalization(layers.BatchNormalization):
         config = super().get_config()
         config.pop("synchronized", None)
         return config
+
+
+@keras.saving.register_keras_serializable(package="kgan")
+class ConditionalBatchNormalization(layers.Layer):
+    """Class-conditional batch norm: `gamma[y] * BN(x) + beta[y]`.
+
+    The normalisation has no affine part of its own and is synchronized (global batch
+    statistics across replicas); each class has its own gain (init 1) and bias (init 0).
+    Call it on `[x, labels]` with int labels of shape [N].
+
+    Args:
+        num_classes: number of classes.
+        momentum, epsilon: as `keras.layers.BatchNormalization`.
+    """
+
+    cross_sample = True  # batch statistics mix examples (see kgan.gan_options)
+
+    def __init__(self, num_classes: int, momentum: float = 0.99, epsilon: float = 1e-3,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+        self.momentum = momentum
+        self.epsilon = epsilon
+
+    def build(self, input_shape):
+        shape = input_shape[0]
+        channels = shape[-1]
+        self.norm = SyncBatchNormalization(
+            momentum=self.momentum, epsilon=self.epsilon, center=False, scale=False,
+            dtype=self.dtype_policy, name="norm")
+        self.norm.build(shape)
+        self.gamma = self.add_weight(shape=(self.num_classes, channels), initializer="ones",
+                                     name="gamma")
+        self.beta = self.add_weight(shape=(self.num_classes, channels), initializer="zeros",
+                                    name="beta")
+
+    def call(self, inputs, training=None):
+        x, labels = inputs
+        labels = ops.cast(labels, "int32")
+        gamma = ops.take(self.gamma, labels, axis=0)[:, None, None, :]
+        beta = ops.take(self.beta, labels, axis=0)[:, None, None, :]
+        return self.norm(x, training=training) * gamma + beta
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes,
+                "momentum": self.momentum, "epsilon": self.epsilon}

@@ -12,7 +12,8 @@ import keras
 from keras import layers
 
 from kgan.networks import MAX_RESOLUTION, MIN_RESOLUTION
-from kgan.networks.families.common import SyncBatchNormalization
+from kgan.networks.families.common import ConditionalBatchNormalization, SyncBatchNormalization
+from kgan.networks.families.stylegan2_layers import MinibatchStdDev
 
 
 def dcgan(
@@ -23,13 +24,15 @@ def dcgan(
     base_filters: int = 64,
     max_filters: int = 512,
     spectral_norm: bool = False,
+    conditioning: str = "multiply",
+    mbstd_group_size: int = 0,
 ) -> tuple[keras.Model, keras.Model]:
     """Builds a DCGAN generator and discriminator (Radford et al., 2016).
 
     The generator upsamples a 4x4 map with stride-2 transposed convolutions and batch
     norm; the discriminator mirrors it with stride-2 convolutions and leaky ReLU, and no
-    batch norm, so gradient penalties stay per-example. With `num_classes`, G multiplies
-    z by a learned class embedding and D adds a projection term (Miyato & Koyama, 2018).
+    batch norm, so gradient penalties stay per-example. With `num_classes`, D adds a
+    projection term (Miyato & Koyama, 2018) and G takes the class as `conditioning` says.
 
     Args:
         resolution: image side in pixels, a power of two in [8, 256].
@@ -39,6 +42,11 @@ def dcgan(
         base_filters: filters of the widest-resolution layer; width doubles per halving.
         max_filters: cap on filters in any layer.
         spectral_norm: wrap D's convolutions and dense layers in spectral normalization.
+        conditioning: how a conditional G takes its class: "multiply" multiplies z by a
+            learned class embedding (kgan 0.1's); "batchnorm" gives every batch norm a
+            per-class gain and bias (de Vries et al. 2017, as SNGAN and BigGAN do).
+        mbstd_group_size: append D's minibatch standard deviation over groups of this
+            many examples at 4x4 (Karras et al. 2018), a diversity signal; 0: none.
 
     Returns:
         `(generator, discriminator)`.
@@ -49,13 +57,23 @@ def dcgan(
         ((None, 32, 32, 1), (None, 1))
     """
     _check_dcgan_args(resolution, channels, latent_dim, num_classes, base_filters)
+    if conditioning not in CONDITIONINGS:
+        raise ValueError(f"conditioning must be one of {', '.join(CONDITIONINGS)}, got "
+                         f"{conditioning!r}.")
+    if isinstance(mbstd_group_size, bool) or not isinstance(mbstd_group_size, int) or (
+            mbstd_group_size < 0 or mbstd_group_size == 1):
+        raise ValueError(f"mbstd_group_size must be 0 (off) or an integer >= 2, got "
+                         f"{mbstd_group_size!r}.")
     widths = _widths(resolution, base_filters, max_filters)
-    generator = _dcgan_generator(resolution, channels, latent_dim, num_classes, widths)
-    discriminator = _dcgan_discriminator(resolution, channels, num_classes, widths, spectral_norm)
+    generator = _dcgan_generator(resolution, channels, latent_dim, num_classes, widths,
+                                 conditioning)
+    discriminator = _dcgan_discriminator(resolution, channels, num_classes, widths, spectral_norm,
+                                         mbstd_group_size)
     return generator, discriminator
 
 
 build = dcgan
+CONDITIONINGS = ("multiply", "batchnorm")
 
 def _check_dcgan_args(resolution, channels, latent_dim, num_classes, base_filters) -> None:
     if (
@@ -84,27 +102,38 @@ def _widths(resolution: int, base_filters: int, max_filters: int) -> list[int]:
     return [min(base_filters * 2 ** (stages - i), max_filters) for i in range(stages + 1)]
 
 
-def _dcgan_generator(resolution, channels, latent_dim, num_classes, widths) -> keras.Model:
+def _dcgan_generator(resolution, channels, latent_dim, num_classes, widths,
+                     conditioning) -> keras.Model:
     z = keras.Input((latent_dim,), name="z")
     inputs = [z]
     x = z
+    label = None
     if num_classes:
         label = keras.Input((), dtype="int32", name="label")
         inputs.append(label)
-        x = layers.Multiply()([z, layers.Embedding(num_classes, latent_dim)(label)])
+        if conditioning == "multiply":
+            x = layers.Multiply()([z, layers.Embedding(num_classes, latent_dim)(label)])
+            label = None
+
+    def norm(x):
+        if label is None:
+            return _batch_norm()(x)
+        return ConditionalBatchNormalization(num_classes)([x, label])
+
     x = layers.Dense(4 * 4 * widths[0], use_bias=False)(x)
     x = layers.Reshape((4, 4, widths[0]))(x)
-    x = layers.ReLU()(_batch_norm()(x))
+    x = layers.ReLU()(norm(x))
     for width in widths[1:]:
         x = layers.Conv2DTranspose(width, 4, strides=2, padding="same", use_bias=False)(x)
-        x = layers.ReLU()(_batch_norm()(x))
+        x = layers.ReLU()(norm(x))
     images = layers.Conv2D(
         channels, 3, padding="same", activation="tanh", dtype="float32", name="images"
     )(x)
     return keras.Model(inputs if num_classes else z, images, name="generator")
 
 
-def _dcgan_discriminator(resolution, channels, num_classes, widths, spectral_norm) -> keras.Model:
+def _dcgan_discriminator(resolution, channels, num_classes, widths, spectral_norm,
+                         mbstd_group_size) -> keras.Model:
     def maybe_sn(layer):
         # The wrapper computes the output, so it must carry the layer's dtype policy too.
         if not spectral_norm:
@@ -116,6 +145,8 @@ def _dcgan_discriminator(resolution, channels, num_classes, widths, spectral_nor
     for width in reversed(widths[:-1]):
         x = maybe_sn(layers.Conv2D(width, 4, strides=2, padding="same"))(x)
         x = layers.LeakyReLU(0.2)(x)
+    if mbstd_group_size:
+        x = MinibatchStdDev(mbstd_group_size, name="mbstd")(x)
     features = layers.Flatten()(x)
     logits = maybe_sn(layers.Dense(1, dtype="float32", name="logits"))(features)
     if not num_classes:

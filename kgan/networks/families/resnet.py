@@ -32,7 +32,7 @@ import math
 import keras
 from keras import layers, ops
 
-from kgan.networks.families.common import SyncBatchNormalization
+from kgan.networks.families.common import ConditionalBatchNormalization, SyncBatchNormalization
 
 # Recommended sizes: tiny for a 32 px digits demo on CPU, cifar32 = SNGAN's CIFAR-10 widths
 # (G 256, D 128), imagenet128 = SNGAN's 128 px projection-discriminator widths.
@@ -46,55 +46,6 @@ MAX_RESOLUTION = 128
 # SNGAN initialises residual convs with Glorot-uniform gain sqrt(2), shortcuts with gain 1.
 RESIDUAL_INIT = dict(class_name="VarianceScaling",
                      config=dict(scale=2.0, mode="fan_avg", distribution="uniform"))
-
-
-@keras.saving.register_keras_serializable(package="kgan")
-class ConditionalBatchNormalization(layers.Layer):
-    """Class-conditional batch norm: `gamma[y] * BN(x) + beta[y]`.
-
-    The normalisation has no affine part of its own and is synchronized (global batch
-    statistics across replicas); each class has its own gain (init 1) and bias (init 0).
-    Call it on `[x, labels]` with int labels of shape [N].
-
-    Args:
-        num_classes: number of classes.
-        momentum, epsilon: as `keras.layers.BatchNormalization`.
-    """
-
-    cross_sample = True  # batch statistics mix examples (see kgan.gan_options)
-
-    def __init__(self, num_classes: int, momentum: float = 0.99, epsilon: float = 1e-3,
-                 **kwargs):
-        super().__init__(**kwargs)
-        self.num_classes = num_classes
-        self.momentum = momentum
-        self.epsilon = epsilon
-
-    def build(self, input_shape):
-        shape = input_shape[0]
-        channels = shape[-1]
-        self.norm = SyncBatchNormalization(
-            momentum=self.momentum, epsilon=self.epsilon, center=False, scale=False,
-            dtype=self.dtype_policy, name="norm")
-        self.norm.build(shape)
-        self.gamma = self.add_weight(shape=(self.num_classes, channels), initializer="ones",
-                                     name="gamma")
-        self.beta = self.add_weight(shape=(self.num_classes, channels), initializer="zeros",
-                                    name="beta")
-
-    def call(self, inputs, training=None):
-        x, labels = inputs
-        labels = ops.cast(labels, "int32")
-        gamma = ops.take(self.gamma, labels, axis=0)[:, None, None, :]
-        beta = ops.take(self.beta, labels, axis=0)[:, None, None, :]
-        return self.norm(x, training=training) * gamma + beta
-
-    def compute_output_shape(self, input_shape):
-        return input_shape[0]
-
-    def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes,
-                "momentum": self.momentum, "epsilon": self.epsilon}
 
 
 @keras.saving.register_keras_serializable(package="kgan")
