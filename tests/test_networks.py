@@ -27,6 +27,49 @@ def test_conditional_dcgan_takes_labels():
     assert not np.allclose(images, other)
 
 
+def test_batchnorm_conditioning_gives_each_class_its_own_norm_gains():
+    """conditioning="batchnorm": z goes to G unchanged, and each batch norm scales and
+    shifts by the class (so a class changes the image for the same z)."""
+    g, d = networks.dcgan(8, 1, latent_dim=8, num_classes=3, base_filters=4,
+                          conditioning="batchnorm")
+    norms = [layer for layer in g.layers if type(layer).__name__ == "ConditionalBatchNormalization"]
+    assert len(norms) == 2 and not any(isinstance(layer, keras.layers.Embedding)
+                                       for layer in g.layers)
+    z = keras.ops.ones((2, 8))
+    same = keras.ops.convert_to_tensor(np.array([0, 0], np.int32))
+    other = keras.ops.convert_to_tensor(np.array([0, 1], np.int32))
+    gains = np.arange(1, 4, dtype=np.float32)[:, None]
+    norms[0].gamma.assign(gains * np.ones(norms[0].gamma.shape, np.float32))
+    first, second = g([z, same]), g([z, other])
+    np.testing.assert_allclose(first[0], second[0], atol=1e-6)
+    assert not np.allclose(first[1], second[1], atol=1e-3)
+    assert d([first, same]).shape == (2, 1)
+
+
+def test_minibatch_stddev_makes_d_score_real_and_fake_apart():
+    """mbstd_group_size appends the batch's spread to D's 4x4 features, so D mixes
+    examples and the GAN scores real and fake in separate calls."""
+    from kgan.gan.options import cross_sample_layers
+    _, d = networks.dcgan(16, 1, latent_dim=4, base_filters=4, mbstd_group_size=4)
+    assert cross_sample_layers(d) == ["mbstd"]
+    images = np.random.default_rng(0).normal(size=(4, 16, 16, 1)).astype(np.float32)
+    # The same two images score otherwise beside other company: their group's spread differs.
+    alone = d(np.concatenate([images[:2], images[:2]]))[:2]
+    assert not np.allclose(alone, d(images)[:2], atol=1e-5)
+    _, plain = networks.dcgan(16, 1, latent_dim=4, base_filters=4)
+    assert cross_sample_layers(plain) == []
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(conditioning="concat"), "conditioning must be one of multiply, batchnorm"),
+    (dict(mbstd_group_size=1), "mbstd_group_size must be 0"),
+    (dict(mbstd_group_size=True), "mbstd_group_size must be 0"),
+])
+def test_bad_dcgan_options_say_what_is_accepted(options, message):
+    with pytest.raises(ValueError, match=message):
+        networks.dcgan(8, 1, latent_dim=8, num_classes=2, **options)
+
+
 def test_outputs_are_float32_under_mixed_precision():
     keras.mixed_precision.set_global_policy("mixed_float16")
     g, d = networks.dcgan(8, 3, latent_dim=8, base_filters=4, spectral_norm=True)
@@ -61,6 +104,10 @@ def test_mlp_maps_latents_to_points():
 def test_dcgan_passes_the_family_checks(tmp_path):
     """Config round trip, .keras reload, EMA clone and float32 heads under mixed policies."""
     check_family("dcgan", tmp_path)
+
+
+def test_dcgan_with_class_norms_and_minibatch_stddev_passes_the_family_checks(tmp_path):
+    check_family("dcgan", tmp_path, num_classes=3, conditioning="batchnorm", mbstd_group_size=2)
 
 
 def test_a_family_registered_later_is_listed_and_offered_by_train_py(monkeypatch):
