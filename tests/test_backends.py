@@ -143,8 +143,9 @@ def test_a_gan_trained_on_jax_loads_on_tensorflow_and_generates_the_same_images(
 
 
 def test_a_gan_saved_on_tensorflow_loads_and_trains_on_jax(tmp_path):
+    # Class-conditional batch norm, as the fashion_mnist and mnist presets build G.
     g, d = kgan.networks.get("dcgan")(resolution=8, channels=1, latent_dim=8, num_classes=3,
-                                      base_filters=4)
+                                      base_filters=4, conditioning="batchnorm")
     gan = kgan.GAN(g, d, latent_dim=8, num_classes=3, ema_decay=0.9)
     gan.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3), r1_gamma=0.1)
     x = np.random.default_rng(0).uniform(-1, 1, (16, 8, 8, 1)).astype("float32")
