@@ -40,21 +40,24 @@ _DIGITS_RECIPE = dict(loss="relativistic", r1_gamma=0.1, r2_gamma=0.1, batch_siz
 
 def _digits_recipe_at_32px(dataset: str) -> dict[str, Any]:
     """The digits recipe for 28 px grayscale sets of 60,000 labelled images (MNIST,
-    Fashion-MNIST). Measured on Fashion-MNIST (benchmarks/RESULTS.md, "Fashion-MNIST at
-    30 CPU minutes"): recognised 1.03x the real rate, precision 0.93, recall 0.50, FD 0.85
-    over 3 seeds; batch 64 (kgan 0.2's recipe) reaches the same FD by 30 minutes with
-    recall 0.41 and is behind at 3 and 10, so batch 32 stays."""
+    Fashion-MNIST). Measured on Fashion-MNIST at 30 CPU minutes, 3 seeds (benchmarks/
+    RESULTS.md, "Class-conditional batch norm"): recognised 1.02x the real rate, precision
+    0.90, recall 0.82, FD 0.64. With 0.2's G (z x class embedding), batch 64 (kgan 0.2's
+    recipe) reached batch 32's FD by 30 minutes with recall 0.41 against 0.50 and was
+    behind at 3 and 10 ("Fashion-MNIST at 30 CPU minutes"), so batch 32 stays."""
     return dict(
         _SMALL, **_DIGITS_RECIPE, dataset=dataset,
         resolution=32,  # the smallest power of two >= 28 (the images are resized 28 -> 32)
         # labelled: conditioning took digit recognition 0.21 -> 0.84; on Fashion-MNIST at
-        # 10 CPU minutes, recognition 0.76x -> 1.02x the real rate, precision 0.82 -> 0.92,
-        # FD 2.73 -> 1.51, but recall 0.79 -> 0.36 (RESULTS.md, "per network family")
+        # 10 CPU minutes (unconditional -> conditional with the class-norm G below),
+        # recognition 0.76x -> 1.00x the real rate, precision 0.82 -> 0.87, FD 2.73 -> 1.58,
+        # recall 0.79 -> 0.73 (RESULTS.md, "per network family", "Class-conditional batch norm")
         conditional=True,
         # base 32 (digits: 64 was no better, 2.14x, and 4.6x slower); the class enters G
-        # through per-class batch-norm gains, not z x embedding: at 10 CPU minutes on
-        # Fashion-MNIST, recall 0.36 -> 0.73 for precision 0.92 -> 0.87 (RESULTS.md,
-        # "Class-conditional batch norm"); MNIST takes it unmeasured.
+        # through per-class batch-norm gains, not z x embedding: on Fashion-MNIST, 3 seeds,
+        # recall 0.36 -> 0.73 at 10 CPU minutes and 0.50 -> 0.82 at 30, precision 0.93 ->
+        # 0.90 and FD 0.85 -> 0.64 at 30 (RESULTS.md, "Class-conditional batch norm");
+        # MNIST takes it unmeasured.
         network_args=dict(base_filters=32, conditioning="batchnorm"),
         # 10 epochs of 60,000 images at batch 32 = 18,750 steps, the order of the ~21k
         # steps at which the digits DCGAN reached FD 1.38x its floor (10-minute row of
