@@ -90,9 +90,10 @@ def test_other_settings_on_an_existing_run_dir(capsys, tmp_path):
     training.prepare_run_dir(TrainConfig.from_preset("digits", run_dir=run_dir))
     assert main(["--run-dir", run_dir, "--base-filters", "16"]) == 1
     error = capsys.readouterr().err
-    assert ("holds a run with other settings (network_args: {'base_filters': 32, "
-            "'max_filters': 512, 'spectral_norm': False} -> {'base_filters': 16, "
-            "'max_filters': 512, 'spectral_norm': False})") in error
+    rest = "'max_filters': 512, 'spectral_norm': False, 'conditioning': 'multiply', " \
+           "'mbstd_group_size': 0}"
+    assert (f"holds a run with other settings (network_args: {{'base_filters': 32, {rest} -> "
+            f"{{'base_filters': 16, {rest})") in error
 
 
 def test_train_py_exit_code_and_stderr_in_a_real_process(tmp_path):

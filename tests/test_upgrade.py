@@ -30,7 +30,10 @@ def old_run(tmp_path):
 def test_a_0_1_config_reads_with_dcgan_options_under_network_args(old_run):
     config = TrainConfig.load(old_run / "config.json")
     assert config.network == "dcgan"
-    assert config.network_args == {"base_filters": 4, "max_filters": 8, "spectral_norm": False}
+    # Options added since (a conditional G's class input, D's minibatch stddev) take the
+    # defaults that build 0.1's networks.
+    assert config.network_args == {"base_filters": 4, "max_filters": 8, "spectral_norm": False,
+                                   "conditioning": "multiply", "mbstd_group_size": 0}
 
 
 def test_a_0_1_run_resumes_where_it_stopped(old_run, capsys):
