@@ -15,6 +15,8 @@ from kgan.networks import MAX_RESOLUTION, MIN_RESOLUTION
 from kgan.networks.families.common import ConditionalBatchNormalization, SyncBatchNormalization
 from kgan.networks.families.stylegan2_layers import MinibatchStdDev
 
+CONDITIONINGS = ("multiply", "batchnorm")  # how a conditional G takes its class
+
 
 def dcgan(
     resolution: int,
@@ -73,7 +75,6 @@ def dcgan(
 
 
 build = dcgan
-CONDITIONINGS = ("multiply", "batchnorm")
 
 def _check_dcgan_args(resolution, channels, latent_dim, num_classes, base_filters) -> None:
     if (
@@ -107,18 +108,19 @@ def _dcgan_generator(resolution, channels, latent_dim, num_classes, widths,
     z = keras.Input((latent_dim,), name="z")
     inputs = [z]
     x = z
-    label = None
+    norm_label = None  # the labels that pick each batch norm's gain and bias
     if num_classes:
         label = keras.Input((), dtype="int32", name="label")
         inputs.append(label)
-        if conditioning == "multiply":
+        if conditioning == "batchnorm":
+            norm_label = label
+        else:
             x = layers.Multiply()([z, layers.Embedding(num_classes, latent_dim)(label)])
-            label = None
 
     def norm(x):
-        if label is None:
+        if norm_label is None:
             return _batch_norm()(x)
-        return ConditionalBatchNormalization(num_classes)([x, label])
+        return ConditionalBatchNormalization(num_classes)([x, norm_label])
 
     x = layers.Dense(4 * 4 * widths[0], use_bias=False)(x)
     x = layers.Reshape((4, 4, widths[0]))(x)
