@@ -40,7 +40,7 @@ class ConditionalBatchNormalization(layers.Layer):
         momentum, epsilon: as `keras.layers.BatchNormalization`.
     """
 
-    cross_sample = True  # batch statistics mix examples (see kgan.gan_options)
+    cross_sample = True  # batch statistics mix examples (kgan.gan.options)
 
     def __init__(self, num_classes: int, momentum: float = 0.99, epsilon: float = 1e-3,
                  **kwargs):

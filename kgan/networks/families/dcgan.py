@@ -58,14 +58,8 @@ def dcgan(
         >>> g.output_shape, d.output_shape
         ((None, 32, 32, 1), (None, 1))
     """
-    _check_dcgan_args(resolution, channels, latent_dim, num_classes, base_filters)
-    if conditioning not in CONDITIONINGS:
-        raise ValueError(f"conditioning must be one of {', '.join(CONDITIONINGS)}, got "
-                         f"{conditioning!r}.")
-    if isinstance(mbstd_group_size, bool) or not isinstance(mbstd_group_size, int) or (
-            mbstd_group_size < 0 or mbstd_group_size == 1):
-        raise ValueError(f"mbstd_group_size must be 0 (off) or an integer >= 2, got "
-                         f"{mbstd_group_size!r}.")
+    _check_dcgan_args(resolution, channels, latent_dim, num_classes, base_filters,
+                      conditioning, mbstd_group_size)
     widths = _widths(resolution, base_filters, max_filters)
     generator = _dcgan_generator(resolution, channels, latent_dim, num_classes, widths,
                                  conditioning)
@@ -76,7 +70,8 @@ def dcgan(
 
 build = dcgan
 
-def _check_dcgan_args(resolution, channels, latent_dim, num_classes, base_filters) -> None:
+def _check_dcgan_args(resolution, channels, latent_dim, num_classes, base_filters,
+                      conditioning, mbstd_group_size) -> None:
     if (
         not isinstance(resolution, int)
         or resolution < MIN_RESOLUTION
@@ -95,6 +90,13 @@ def _check_dcgan_args(resolution, channels, latent_dim, num_classes, base_filter
         raise ValueError(f"num_classes must be >= 2 or None, got {num_classes!r}.")
     if base_filters < 1:
         raise ValueError(f"base_filters must be a positive integer, got {base_filters!r}.")
+    if conditioning not in CONDITIONINGS:
+        raise ValueError(f"conditioning must be one of {', '.join(CONDITIONINGS)}, got "
+                         f"{conditioning!r}.")
+    if isinstance(mbstd_group_size, bool) or not isinstance(mbstd_group_size, int) or (
+            mbstd_group_size < 0 or mbstd_group_size == 1):
+        raise ValueError(f"mbstd_group_size must be 0 (off) or an integer >= 2, got "
+                         f"{mbstd_group_size!r}.")
 
 
 def _widths(resolution: int, base_filters: int, max_filters: int) -> list[int]:
