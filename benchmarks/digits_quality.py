@@ -63,6 +63,7 @@ import kgan  # noqa: E402
 from kgan import networks  # noqa: E402
 from kgan.cli import train as cli  # noqa: E402
 from kgan.data.arrays import digits_arrays  # noqa: E402
+from kgan.gan import ema as gan_ema  # noqa: E402
 from kgan.gan.sampling import sample_images  # noqa: E402
 from kgan.images import to_uint8_numpy  # noqa: E402
 from kgan.serving.client import save_grid  # noqa: E402
@@ -174,12 +175,60 @@ class Deadline(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class ShadowEMA(keras.callbacks.Callback):
+    """EMA generators of other half-lives (kimg) kept beside the run's own, in NumPy
+    after every step by `kgan.gan.ema`'s rule and ramp-up. The EMA never feeds back into
+    training, so one run compares half-lives on one G trajectory: a paired comparison
+    that separate runs (each its own steps per minute) cannot give."""
+
+    def __init__(self, generator: keras.Model, half_lives_kimg: list[float],
+                 batch_size: int, rampup: float | None):
+        super().__init__()
+        self.generator, self.batch, self.rampup = generator, float(batch_size), rampup
+        self.trainable = [w.trainable for w in generator.weights]
+        start = generator.get_weights()  # as `gan_ema.clone` starts
+        self.weights = {kimg: [w.copy() for w in start] for kimg in half_lives_kimg}
+        self.step = 0
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.step = int(keras.ops.convert_to_numpy(self.model.step_counter))
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        current = self.generator.get_weights()
+        seen = (self.step + 1) * self.batch
+        for kimg, shadow in self.weights.items():
+            life = kimg * 1000.0 if self.rampup is None else min(kimg * 1000.0,
+                                                                  seen * self.rampup)
+            beta = np.float32(0.5 ** (self.batch / max(life, 1e-8)))
+            for i, (weight, trainable) in enumerate(zip(current, self.trainable, strict=True)):
+                shadow[i] = weight + beta * (shadow[i] - weight) if trainable else weight
+        self.step += 1
+
+    def models(self) -> list[tuple[float, keras.Model | None, float | None]]:
+        """(half-life, a generator holding its weights, None) per half-life, or (half-life,
+        None, an earlier half-life) when its weights equal that one's: under the ramp-up,
+        half-lives above the cap so far have not parted yet, and are scored once."""
+        out, distinct = [], []
+        for kimg, weights in self.weights.items():
+            twin = next((k for k, other in distinct if all(
+                np.array_equal(a, b) for a, b in zip(other, weights, strict=True))), None)
+            model = None
+            if twin is None:
+                distinct.append((kimg, weights))
+                model = gan_ema.clone(self.generator)
+                model.set_weights(weights)
+            out.append((kimg, model, twin))
+        return out
+
+
 class Trainer:
     """Trains a config's GAN on the training split as `kgan.training.runner` does: each
-    epoch's order is fixed by (seed, epoch), so stopping and going on changes nothing."""
+    epoch's order is fixed by (seed, epoch), so stopping and going on changes nothing.
+    `shadow_ema`: half-lives (kimg) of extra EMA generators to keep (`ShadowEMA`)."""
 
     def __init__(self, config: TrainConfig, images: np.ndarray, labels: np.ndarray,
-                 value_range: tuple[float, float] | None = (0.0, 1.0)):
+                 value_range: tuple[float, float] | None = (0.0, 1.0),
+                 shadow_ema: list[float] | None = None):
         keras.utils.set_random_seed(config.seed)
         tf.random.set_global_generator(tf.random.Generator.from_seed(config.seed))
         self.env = distribute.setup(config.strategy, config.mixed_precision,
@@ -191,6 +240,13 @@ class Trainer:
         with self.env.strategy.scope():
             self.gan = runner.build_gan(config, NUM_CLASSES, self.env.jit_compile,
                                         self.steps_per_epoch)
+        self.shadow = None
+        if shadow_ema:
+            if config.steps_per_execution != 1:
+                raise ValueError("--shadow-ema updates after every step: it needs "
+                                 "steps_per_execution 1")
+            self.shadow = ShadowEMA(self.gan.generator, shadow_ema, config.batch_size,
+                                    config.ema_rampup)
         self.step, self.seconds, self.finite = 0, 0.0, True
 
     def _epoch_data(self, epoch: int, skip: int) -> tf.data.Dataset:
@@ -208,8 +264,9 @@ class Trainer:
             epoch, batch = divmod(self.step, self.steps_per_epoch)
             steps = min(self.steps_per_epoch, max_steps - epoch * self.steps_per_epoch) - batch
             deadline = Deadline(start + budget_seconds - self.seconds)
+            callbacks = [deadline] if self.shadow is None else [self.shadow, deadline]
             self.gan.fit(self._epoch_data(epoch, batch), epochs=1, steps_per_epoch=steps,
-                         shuffle=False, verbose=0, callbacks=[deadline])
+                         shuffle=False, verbose=0, callbacks=callbacks)
             self.seconds += time.perf_counter() - start
             self.step += deadline.steps
             self.finite = all(np.isfinite(float(v)) for v in deadline.logs.values())
@@ -265,11 +322,12 @@ class Judge:
             "class_shares": [round(float(s), 4) for s in shares],
         }
 
-    def score_gan(self, gan: kgan.GAN) -> dict:
-        """Scores of the sampling generator (the EMA one if any) relative to the floor;
-        with EMA, the raw generator's headline figures too (same run, same latents)."""
+    def score_gan(self, gan: kgan.GAN, generator: keras.Model | None = None) -> dict:
+        """Scores of the sampling generator (the EMA one if any, or `generator`) relative
+        to the floor; with EMA, the raw generator's headline figures too (same latents)."""
         generated = score_samples(self, gan, len(self.train_real), (
-            "recognised", "frechet_distance", "precision", "recall", "classes_covered"))
+            "recognised", "frechet_distance", "precision", "recall", "classes_covered"),
+            generator=generator)
         generated["recognised_ratio"] = round(
             generated["recognised"] / max(self.floor["recognised"], 1e-9), 4)
         return generated
@@ -281,12 +339,19 @@ class Judge:
 
 
 def score_samples(judge, gan: kgan.GAN, count: int, headline: tuple[str, ...],
-                  labels: np.ndarray | None = None) -> dict:
+                  labels: np.ndarray | None = None, generator: keras.Model | None = None
+                  ) -> dict:
     """`judge.score(images, labels)` of `count` samples of the sampling generator (the EMA
     one if any; latent seeds GENERATED_SEED + i), its FD relative to `judge.floor`, and with
-    EMA the raw generator's `headline` figures (same latents and labels)."""
-    generated = judge.score(gan.generate(count, seed=GENERATED_SEED, labels=labels), labels)
-    if gan.ema_generator is not None:
+    EMA the raw generator's `headline` figures (same latents and labels). `generator`:
+    score that one (e.g. a `ShadowEMA` generator) on the same latents instead, alone."""
+    if generator is None:
+        images = gan.generate(count, seed=GENERATED_SEED, labels=labels)
+    else:
+        images = sample_images(generator, gan.latent_dim, gan.num_classes, count,
+                               seed=GENERATED_SEED, labels=labels)
+    generated = judge.score(images, labels)
+    if gan.ema_generator is not None and generator is None:
         raw = judge.score(sample_images(gan.generator, gan.latent_dim, gan.num_classes, count,
                                         seed=GENERATED_SEED, labels=labels), labels)
         generated["without_ema"] = {k: raw[k] for k in headline}
@@ -295,19 +360,23 @@ def score_samples(judge, gan: kgan.GAN, count: int, headline: tuple[str, ...],
     return generated
 
 
-def save_samples(gan: kgan.GAN, path: str, zoom: int = 4) -> str:
-    """A 10 x 10 PNG grid of the sampling generator, seeds 0-99: with a conditional GAN,
-    column j shows digit j (the default label of seed i is i % 10)."""
-    pixels = to_uint8_numpy(gan.generate(100, seed=0)).repeat(zoom, 1).repeat(zoom, 2)
+def save_samples(gan: kgan.GAN, path: str, zoom: int = 4,
+                 generator: keras.Model | None = None) -> str:
+    """A 10 x 10 PNG grid of the sampling generator (or `generator`), seeds 0-99: with a
+    conditional GAN, column j shows digit j (the default label of seed i is i % 10)."""
+    images = (gan.generate(100, seed=0) if generator is None else
+              sample_images(generator, gan.latent_dim, gan.num_classes, 100, seed=0))
+    pixels = to_uint8_numpy(images).repeat(zoom, 1).repeat(zoom, 2)
     return save_grid(pixels, path, columns=10, padding=zoom)
 
 
 def measure(judge: Judge, name: str, config: TrainConfig, budgets: list[float] | None,
-            grids: str | None = None) -> list[dict]:
+            grids: str | None = None, shadow_ema: list[float] | None = None) -> list[dict]:
     """Trains one recipe; scores it after `config.epochs` epochs or at each budget
     (minutes of training wall clock, the clock paused while scoring); with `grids`, saves
-    a 10 x 10 sample grid there per score (column j: class j when conditional)."""
-    trainer = Trainer(config, judge.train_x, judge.train_y, judge.value_range)
+    a 10 x 10 sample grid there per score (column j: class j when conditional). With
+    `shadow_ema`, each score adds a row per extra EMA half-life of the same run."""
+    trainer = Trainer(config, judge.train_x, judge.train_y, judge.value_range, shadow_ema)
     recipe = {"recipe": name, "config": config.to_dict()}
     rows = []
     for minutes in budgets or [None]:
@@ -315,16 +384,31 @@ def measure(judge: Judge, name: str, config: TrainConfig, budgets: list[float] |
             trainer.train(config.epochs * trainer.steps_per_epoch)
         else:
             trainer.train(sys.maxsize, minutes * 60.0)
-        rows.append({**recipe, "budget_minutes": minutes, **trainer.progress(),
-                     **judge.score_gan(trainer.gan)})
-        row = rows[-1]
-        if grids:
-            budget = f"{minutes:g}min" if minutes else f"{config.epochs}ep"
-            slug = "".join(c if c.isalnum() or c in "-." else "_" for c in name)
-            row["grid"] = save_samples(
-                trainer.gan, os.path.join(grids, f"{judge.grid_prefix}{slug}_{budget}.png"))
-        print(f"  {name}: {row['steps']} steps in {row['train_seconds']:.0f} s, "
-              f"{judge.summary(row)}, load {row['load_average']}", flush=True)
+        budget = f"{minutes:g}min" if minutes else f"{config.epochs}ep"
+        scored = [(name, {}, None)]
+        if trainer.shadow is not None:
+            scored += [(f"{name}, EMA {kimg:g} kimg (same run)",
+                        {"shadow_ema_kimg": kimg, "shadow_of": name}, (model, twin))
+                       for kimg, model, twin in trainer.shadow.models()]
+        by_kimg = {}
+        for label, extra, shadow in scored:
+            model, twin = shadow or (None, None)
+            if twin is not None:  # the same weights as an earlier half-life: its scores
+                scores = {**by_kimg[twin], "same_weights_as_kimg": twin}
+            else:
+                scores = judge.score_gan(trainer.gan, generator=model)
+                if extra:
+                    by_kimg[extra["shadow_ema_kimg"]] = scores
+            row = {**recipe, "recipe": label, **extra, "budget_minutes": minutes,
+                   **trainer.progress(), **scores}
+            if grids:
+                slug = "".join(c if c.isalnum() or c in "-." else "_" for c in label)
+                row["grid"] = save_samples(
+                    trainer.gan, os.path.join(grids, f"{judge.grid_prefix}{slug}_{budget}.png"),
+                    generator=model)
+            rows.append(row)
+            print(f"  {label}: {row['steps']} steps in {row['train_seconds']:.0f} s, "
+                  f"{judge.summary(row)}, load {row['load_average']}", flush=True)
     return rows
 
 
@@ -333,7 +417,8 @@ def measure_all(judge: Judge, chosen: list[tuple[str, TrainConfig]], args,
     """Measures every (name, config) into `result["rows"]`, writing `args.out` after each
     recipe (a long table keeps what it has measured)."""
     for name, config in chosen:
-        result["rows"] += measure(judge, name, config, args.minutes, args.grids)
+        result["rows"] += measure(judge, name, config, args.minutes, args.grids,
+                                  args.shadow_ema)
         result["load_average_at_end"] = common.load_average()
         common.write_json(result, args.out)
     return result
@@ -467,6 +552,10 @@ def parser(description: str, builtin=BUILTIN_RECIPES, table_budgets=TABLE_BUDGET
     p.add_argument("--seed", type=int, default=0, help="seed of the split and classifiers")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of seconds")
     p.add_argument("--out", help="write the JSON result here")
+    p.add_argument("--shadow-ema", type=_kimgs, metavar="KIMG[,KIMG...]",
+                   help="also keep EMA generators of these half-lives (kimg, the run's "
+                        "ramp-up) beside the run's own, and score each at every budget: "
+                        "half-lives compared on one training run")
     p.add_argument("--grids", metavar="DIR",
                    help="save a 10 x 10 sample grid (PNG) per recipe and budget here")
     return p
@@ -498,6 +587,17 @@ def _budgets(text: str) -> list[float]:
     if not values or any(not v > 0 for v in values) or values != sorted(values):
         raise argparse.ArgumentTypeError(f"expected increasing positive minutes like 1,3,10, "
                                          f"got {text!r}")
+    return values
+
+
+def _kimgs(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or any(not v > 0 for v in values) or len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"expected distinct positive half-lives in kimg like "
+                                         f"10,20, got {text!r}")
     return values
 
 

@@ -58,6 +58,7 @@ import argparse
 import os
 import sys
 
+import keras
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -223,13 +224,14 @@ class Judge:
             row["label_agreement"] = round(float(np.mean(predicted == asked)), 4)
         return row
 
-    def score_gan(self, gan: kgan.GAN) -> dict:
-        """Scores of the sampling generator (the EMA one if any), relative to the floor;
-        with EMA, the raw generator's headline figures too (same latents and labels)."""
+    def score_gan(self, gan: kgan.GAN, generator: keras.Model | None = None) -> dict:
+        """Scores of the sampling generator (the EMA one if any, or `generator`), relative
+        to the floor; with EMA, the raw generator's headline figures too (same latents and
+        labels)."""
         asked = np.arange(self.samples) % NUM_CLASSES if gan.num_classes else None
         return digits_quality.score_samples(self, gan, self.samples, (
             "recognised_ratio", "frechet_distance", "kid", "precision", "recall",
-            "classes_covered"), asked)
+            "classes_covered"), asked, generator)
 
     @staticmethod
     def summary(row: dict) -> str:

@@ -99,6 +99,46 @@ def test_digits_quality_quick(tmp_path):
     assert "| real training split (floor) |" in result["markdown"]
 
 
+def _shadow_trainer(flags, shadow_ema, steps):
+    config = digits_quality.train_config(flags, quick=True)
+    (train_x, train_y), _ = digits_quality.split(0.2, seed=0)
+    trainer = digits_quality.Trainer(config, train_x, train_y, shadow_ema=shadow_ema)
+    trainer.train(steps)
+    return trainer
+
+
+def test_a_shadow_ema_of_the_runs_own_half_life_holds_the_ema_generators_weights():
+    # Half-life 64 images (beta 0.71 per step of 32), capped by the ramp-up at 16, 32, 48
+    # images in the first 3 steps: each step's beta depends on the step, so the shadow
+    # agrees only if it counts steps as the graph does; 256 images parts from it at step 5.
+    trainer = _shadow_trainer(["--ema-kimg", "0.064", "--ema-rampup", "0.5"],
+                              [0.064, 0.256], steps=6)
+    own, longer = (trainer.shadow.weights[k] for k in (0.064, 0.256))
+    ema = trainer.gan.ema_generator.get_weights()
+    raw = trainer.gan.generator.get_weights()
+    for shadow, graph in zip(own, ema, strict=True):
+        np.testing.assert_allclose(shadow, graph, rtol=1e-5, atol=1e-6)
+    assert not all(np.allclose(a, b) for a, b in zip(longer, own, strict=True))
+    assert not all(np.allclose(a, b) for a, b in zip(own, raw, strict=True))
+
+
+def test_shadow_emas_are_scored_as_rows_of_the_same_run(tmp_path):
+    # The quick digits run (2 steps of 32 images, ramp-up 0.05): 5 and 9 kimg are both
+    # capped at 3.2 images so far, so 9 is 5's twin and is not scored again.
+    result = digits_quality.main(["--quick", "--shadow-ema", "5,9", "--grids", str(tmp_path)])
+    run, five, nine = result["rows"]
+    assert (five["recipe"], five["shadow_ema_kimg"], five["shadow_of"]) == (
+        "cli, EMA 5 kimg (same run)", 5.0, "cli")
+    assert five["steps"] == nine["steps"] == run["steps"] == 2
+    assert nine["same_weights_as_kimg"] == 5.0 and "same_weights_as_kimg" not in five
+    assert nine["frechet_distance"] == five["frechet_distance"]
+    assert "without_ema" in run and "without_ema" not in five
+    assert os.path.exists(five["grid"]) and five["grid"] != run["grid"]
+    assert "| cli, EMA 9 kimg (same run) |" in result["markdown"]
+    with pytest.raises(SystemExit):  # argparse: half-lives must be positive and distinct
+        digits_quality.parse_args(["--shadow-ema", "5,5"])
+
+
 @pytest.mark.slow  # heavy: run with -m slow
 def test_digits_quality_table_quick(tmp_path, capsys):
     recipes = tmp_path / "recipes.json"
