@@ -25,6 +25,8 @@ scores the same run as it passes each budget; `--table` does that for several re
 (built in: dcgan (the default demo), resnet, r3gan, stylegan2; families not
 registered are skipped) and prints a Markdown table. The machine's load average is recorded:
 quality per minute only compares between runs on an equally quiet machine.
+`--shadow-ema 6,10` keeps EMA generators of other half-lives (kimg) beside the run's own
+and scores each as a row of the same run (`ShadowEMA`).
 
 Run:
     python benchmarks/digits_quality.py                       # the default demo recipe

@@ -24,7 +24,9 @@ epochs. `--samples` generated images (10,000) are scored against the 10,000 test
   would score.
 
 The machine's load average is recorded: quality per minute only compares between runs
-on an equally quiet machine.
+on an equally quiet machine. `--shadow-ema 6,10,20` keeps EMA generators of those
+half-lives (kimg) beside the run's own and scores each as a row of the same run: the EMA
+never feeds back into training, so this compares half-lives on one G trajectory.
 
 Recipes (`--recipe NAME`, or `--baseline NAME`; `--table` measures them all, one judge,
 the same minutes: about 35 minutes per recipe at 3,10,30):
@@ -48,6 +50,7 @@ Run:
     python benchmarks/fashion_quality.py --minutes 1,3,10 --out results/fashion.json --grids DIR
     python benchmarks/fashion_quality.py --network r3gan --network-args \\
         widths=[64,64,32,32],blocks_per_stage=1 --minutes 10
+    python benchmarks/fashion_quality.py --minutes 10,30 --shadow-ema 6,10,20  # EMA half-lives
     python benchmarks/fashion_quality.py --set epochs=2               # the config's epochs
     python benchmarks/fashion_quality.py --quick                     # seconds: a smoke run
 """
