@@ -581,26 +581,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parse(p, argv)
 
 
-def _budgets(text: str) -> list[float]:
+def _positive_floats(text: str, condition, expected: str) -> list[float]:
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         values = []
-    if not values or any(not v > 0 for v in values) or values != sorted(values):
-        raise argparse.ArgumentTypeError(f"expected increasing positive minutes like 1,3,10, "
-                                         f"got {text!r}")
+    if not values or any(not v > 0 for v in values) or not condition(values):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return values
+
+
+def _budgets(text: str) -> list[float]:
+    return _positive_floats(text, lambda v: v == sorted(v),
+                            "increasing positive minutes like 1,3,10")
 
 
 def _kimgs(text: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        values = []
-    if not values or any(not v > 0 for v in values) or len(set(values)) != len(values):
-        raise argparse.ArgumentTypeError(f"expected distinct positive half-lives in kimg like "
-                                         f"10,20, got {text!r}")
-    return values
+    return _positive_floats(text, lambda v: len(set(v)) == len(v),
+                            "distinct positive half-lives in kimg like 10,20")
 
 
 def main(argv=None, benchmark=None) -> dict:
