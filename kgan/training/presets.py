@@ -45,8 +45,14 @@ def _digits_recipe_at_32px(dataset: str) -> dict[str, Any]:
     0.90, recall 0.81, FD 0.76. With 0.2's G (z x class embedding), batch 64 (kgan 0.2's
     recipe) reached batch 32's FD by 30 minutes with recall 0.41 against 0.50 and was
     behind at 3 and 10 ("Fashion-MNIST at 30 CPU minutes"), so batch 32 stays."""
+    # EMA half-life 10 kimg, StyleGAN2-ADA's at batch 32, where the digits' 50 short epochs
+    # measured 3 best: on Fashion-MNIST at 30 CPU minutes, half-lives kept beside one run
+    # (3 seeds), 3 -> 10 kimg took precision 0.889 -> 0.903, recall 0.823 -> 0.814, FD 0.71
+    # -> 0.76; 20 kimg reached 0.911 at FD 0.88 (RESULTS.md, "EMA half-life"). Until 0.05
+    # (ema_rampup) x the images seen passes a half-life, the ramp-up caps it.
+    recipe = {**_DIGITS_RECIPE, "ema_kimg": 10.0}
     return dict(
-        _SMALL, **_DIGITS_RECIPE, dataset=dataset,
+        _SMALL, **recipe, dataset=dataset,
         resolution=32,  # the smallest power of two >= 28 (the images are resized 28 -> 32)
         # labelled: conditioning took digit recognition 0.21 -> 0.84; on Fashion-MNIST at
         # 10 CPU minutes (unconditional -> conditional with the class-norm G below),
@@ -59,12 +65,6 @@ def _digits_recipe_at_32px(dataset: str) -> dict[str, Any]:
         # 0.90 and FD 0.85 -> 0.64 at 30 (RESULTS.md, "Class-conditional batch norm");
         # MNIST takes it unmeasured.
         network_args=dict(base_filters=32, conditioning="batchnorm"),
-        # EMA half-life 10 kimg, StyleGAN2-ADA's for batch 32, where the digits' 50 short
-        # epochs measured 3 best: on Fashion-MNIST at 30 CPU minutes, half-lives kept beside
-        # one run (3 seeds), 3 -> 10 kimg took precision 0.889 -> 0.903, recall 0.823 ->
-        # 0.814, FD 0.71 -> 0.76; 20 kimg reached 0.911 at FD 0.88 (RESULTS.md, "EMA
-        # half-life"). Below ~7 kimg of images seen x 0.05 (ema_rampup) all are the same.
-        ema_kimg=10.0,
         # 10 epochs of 60,000 images at batch 32 = 18,750 steps, the order of the ~21k
         # steps at which the digits DCGAN reached FD 1.38x its floor (10-minute row of
         # "Digits: quality per CPU minute").
