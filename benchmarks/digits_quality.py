@@ -403,9 +403,9 @@ def measure(judge: Judge, name: str, config: TrainConfig, budgets: list[float] |
                     by_kimg[extra["shadow_ema_kimg"]] = scores
             row = {**recipe, "recipe": label, **extra, "budget_minutes": minutes,
                    **trainer.progress(), **scores}
-            if grids:
+            if grids and twin is None:  # a twin's row has its twin's grid (from `scores`)
                 slug = "".join(c if c.isalnum() or c in "-." else "_" for c in label)
-                row["grid"] = save_samples(
+                row["grid"] = scores["grid"] = save_samples(
                     trainer.gan, os.path.join(grids, f"{judge.grid_prefix}{slug}_{budget}.png"),
                     generator=model)
             rows.append(row)

@@ -134,6 +134,7 @@ def test_shadow_emas_are_scored_as_rows_of_the_same_run(tmp_path):
     assert nine["frechet_distance"] == five["frechet_distance"]
     assert "without_ema" in run and "without_ema" not in five
     assert os.path.exists(five["grid"]) and five["grid"] != run["grid"]
+    assert nine["grid"] == five["grid"]  # the same weights: one grid
     assert "| cli, EMA 9 kimg (same run) |" in result["markdown"]
     with pytest.raises(SystemExit):  # argparse: half-lives must be positive and distinct
         digits_quality.parse_args(["--shadow-ema", "5,5"])
