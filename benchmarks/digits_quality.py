@@ -179,14 +179,14 @@ class Deadline(keras.callbacks.Callback):
 
 class ShadowEMA(keras.callbacks.Callback):
     """EMA generators of other half-lives (kimg) kept beside the run's own, in NumPy
-    after every step by `kgan.gan.ema`'s rule and ramp-up. The EMA never feeds back into
-    training, so one run compares half-lives on one G trajectory: a paired comparison
-    that separate runs (each its own steps per minute) cannot give."""
+    after every step with `kgan.gan.ema.beta` (its rule and ramp-up). The EMA never feeds
+    back into training, so one run compares half-lives on one G trajectory: a paired
+    comparison that separate runs (each its own steps per minute) cannot give."""
 
     def __init__(self, generator: keras.Model, half_lives_kimg: list[float],
                  batch_size: int, rampup: float | None):
         super().__init__()
-        self.generator, self.batch, self.rampup = generator, float(batch_size), rampup
+        self.generator, self.batch, self.rampup = generator, batch_size, rampup
         self.trainable = [w.trainable for w in generator.weights]
         start = generator.get_weights()  # as `gan_ema.clone` starts
         self.weights = {kimg: [w.copy() for w in start] for kimg in half_lives_kimg}
@@ -197,11 +197,9 @@ class ShadowEMA(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         current = self.generator.get_weights()
-        seen = (self.step + 1) * self.batch
         for kimg, shadow in self.weights.items():
-            life = kimg * 1000.0 if self.rampup is None else min(kimg * 1000.0,
-                                                                  seen * self.rampup)
-            beta = np.float32(0.5 ** (self.batch / max(life, 1e-8)))
+            beta = keras.ops.convert_to_numpy(gan_ema.beta(
+                self.step, self.batch, half_life=kimg * 1000.0, rampup=self.rampup))
             for i, (weight, trainable) in enumerate(zip(current, self.trainable, strict=True)):
                 shadow[i] = weight + beta * (shadow[i] - weight) if trainable else weight
         self.step += 1
