@@ -298,12 +298,12 @@ def test_fashion_quality_measures_fashion_mnist_only():
         "non_saturating", 16)
     assert {c.seed for c in configs.values()} == {1} and args.minutes == [3.0, 10.0, 30.0]
     assert (configs["keras_io"].batch_size, configs["keras_io"].latent_dim) == (32, 128)
-    # kgan 0.2's recipe is the preset at batch 64 with 0.2's G (z x class embedding) and
-    # EMA half-life (3 kimg).
+    # kgan 0.2's recipe is the preset at batch 64 with 0.2's G (z x class embedding), EMA
+    # half-life (3 kimg) and R1/R2 at every D step.
     assert configs["fashion_mnist"].network_args["conditioning"] == "batchnorm"
-    assert configs["fashion_mnist"].ema_kimg == 10.0
+    assert (configs["fashion_mnist"].ema_kimg, configs["fashion_mnist"].reg_interval) == (10.0, 4)
     assert configs["kgan_0.2"] == dataclasses.replace(
-        configs["fashion_mnist"], batch_size=64, ema_kimg=3.0,
+        configs["fashion_mnist"], batch_size=64, ema_kimg=3.0, reg_interval=1,
         network_args={**configs["fashion_mnist"].network_args, "conditioning": "multiply"})
     with pytest.raises(ValueError, match="no recipe 'keras'; recipes: fashion_mnist"):
         fashion_quality.digits_quality.recipes(fashion_quality.parse_args(
