@@ -38,7 +38,9 @@ the same minutes: about 35 minutes per recipe at 3,10,30):
   relativistic + R1/R2 0.1, Adam 5e-4, EMA 3 kimg, batch 64);
 - the other families on the preset's data and recipe, conditional, as the digits table
   has them: `resnet`, `r3gan_tiny` (R3GAN's tiny size), `stylegan2` (StyleGAN2's own
-  CPU-sized recipe, the `stylegan2_digits` preset, at 32 px).
+  CPU-sized recipe, the `stylegan2_digits` preset, at 32 px); `--no-conditional` (any
+  flag on the command line goes on top of every recipe named) gives their unconditional
+  variants.
 
 Run:
     python benchmarks/fashion_quality.py --minutes 10                # the fashion_mnist preset
