@@ -126,6 +126,11 @@ RECIPES = (
     # preset's 16 px value, 0.0016).
     {"name": "resnet", "flags": _DIGITS_TABLE["resnet"]},
     {"name": "r3gan_tiny", "flags": _DIGITS_TABLE["r3gan"]},
+    # The same with per-class gains in G's blocks instead of the reference's class
+    # embedding concatenated to z (kgan.networks.families.r3gan.CONDITIONINGS).
+    {"name": "r3gan_tiny_gain", "flags": [
+        f"{flag},conditioning=gain" if flag.startswith("widths=") else flag
+        for flag in _DIGITS_TABLE["r3gan"]]},
     {"name": "stylegan2", "flags": [*_DIGITS_TABLE["stylegan2"], "--dataset", "fashion_mnist",
                                     "--resolution", "32"]},
 )

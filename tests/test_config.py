@@ -46,7 +46,9 @@ def test_the_r3gan_presets_follow_the_reference_configurations():
 
     cifar, celeba = TrainConfig.from_preset("cifar10"), TrainConfig.from_preset("celeba64")
     for config, size in ((cifar, "cifar32"), (celeba, "ffhq64")):
-        assert config.network == "r3gan" and config.network_args == SIZES[size]
+        # The reference's sizes, and its conditioning (a class embedding concatenated to z).
+        assert config.network == "r3gan"
+        assert config.network_args == {**SIZES[size], "conditioning": "concat"}
         assert (config.loss, config.latent_dim) == ("relativistic", 64)
         assert config.lr_d == config.lr_g == 2e-4 and config.lr_final_ratio == 0.25
         assert (config.beta1, config.beta2_start, config.beta2) == (0.0, 0.9, 0.99)

@@ -289,11 +289,17 @@ def test_fashion_quality_measures_fashion_mnist_only():
     configs = dict(fashion_quality.digits_quality.configs(
         args, fashion_quality.train_config, fashion_quality.RECIPES))
     assert list(configs) == ["fashion_mnist", "keras_io", "kgan_0.2",
-                             "fashion_mnist_unconditional", "resnet", "r3gan_tiny", "stylegan2"]
+                             "fashion_mnist_unconditional", "resnet", "r3gan_tiny",
+                             "r3gan_tiny_gain", "stylegan2"]
     assert {(c.dataset, c.resolution) for c in configs.values()} == {("fashion_mnist", 32)}
     assert [(c.network, c.conditional) for n, c in configs.items() if n != "keras_io"] == [
         ("dcgan", True), ("dcgan", True), ("dcgan", False), ("resnet", True),
-        ("r3gan", True), ("stylegan2", True)]
+        ("r3gan", True), ("r3gan", True), ("stylegan2", True)]
+    # The two R3GAN rows differ only in how G takes the class.
+    tiny, gain = configs["r3gan_tiny"], configs["r3gan_tiny_gain"]
+    assert (tiny.network_args["conditioning"], gain.network_args["conditioning"]) == (
+        "concat", "gain")
+    assert {**tiny.network_args, "conditioning": "gain"} == gain.network_args
     assert (configs["stylegan2"].loss, configs["stylegan2"].reg_interval) == (
         "non_saturating", 16)
     assert {c.seed for c in configs.values()} == {1} and args.minutes == [3.0, 10.0, 30.0]

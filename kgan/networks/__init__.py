@@ -136,7 +136,7 @@ register(Family(
     "init and low-pass resampling; relativistic loss with R1+R2",
     # widths[i] is the width at 4 * 2^i px (4x4 first); longer lists serve every resolution.
     options=dict(widths=[256, 256, 256, 256, 128, 64, 32], blocks_per_stage=2, expansion=2,
-                 group_size=16),
+                 group_size=16, conditioning="concat"),
     resolutions=(8, 256),
 ))
 register(Family(

@@ -137,10 +137,51 @@ def test_conditional_networks_use_the_labels():
     assert not np.allclose(logits, d([images, second]))
 
 
-@pytest.mark.parametrize("num_classes", [None, 3])
-def test_family_contract(num_classes, tmp_path):
+def test_gain_conditioning_gives_each_generator_block_its_own_class_gains():
+    """conditioning="gain": z goes to the basis alone, and every G block scales and shifts
+    its hidden activations by the class (D keeps its projection)."""
+    g, d = tiny_networks("r3gan", num_classes=3, conditioning="gain")
+    assert [t.name for t in g.inputs] == ["z", "label"]
+    assert not any(isinstance(layer, keras.layers.Embedding) for layer in g.layers)
+    assert g.get_layer("generative_basis").input.shape[-1] == LATENT
+    assert all(block.num_classes == 3 for block in blocks(g))
+    assert not any(block.num_classes for block in blocks(d))
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((2, LATENT)).astype("float32")
+    same, other = np.array([0, 0], "int32"), np.array([0, 2], "int32")
+    # At initialisation every class is the same image (gains 1, biases 0) ...
+    np.testing.assert_allclose(np.asarray(g([z, same])), np.asarray(g([z, other])), atol=1e-6)
+    # ... and a class's own gain changes only that class's images.
+    for block in blocks(g):
+        block.project.kernel.assign(rng.standard_normal(block.project.kernel.shape) * 0.1)
+        gain = np.ones(block.class_gain.shape, "float32")
+        gain[2] = 3.0
+        block.class_gain.assign(gain)
+    first, second = np.asarray(g([z, same])), np.asarray(g([z, other]))
+    np.testing.assert_allclose(first[0], second[0], atol=1e-6)
+    assert not np.allclose(first[1], second[1], atol=1e-3)
+
+
+def test_gain_conditioning_is_a_scaled_and_shifted_hidden_activation():
+    block = r3gan.InvertedBottleneck(expansion=2, group_size=4, num_classes=2)
+    block.build([(None, 4, 4, 4), (None,)])
+    rng = np.random.default_rng(1)
+    for weight in (block.class_gain, block.class_bias, block.project.kernel):
+        weight.assign(rng.standard_normal(weight.shape))
+    x = rng.standard_normal((2, 4, 4, 4)).astype("float32")
+    label = np.array([1, 0], "int32")
+    hidden = np.asarray(block.expand(x))
+    hidden = hidden * block.class_gain.numpy()[label][:, None, None] \
+        + block.class_bias.numpy()[label][:, None, None]
+    expected = x + np.asarray(block.project(block.act2(block.grouped(block.act1(hidden)))))
+    np.testing.assert_allclose(np.asarray(block([x, label])), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("num_classes, conditioning", [
+    (None, "concat"), (3, "concat"), (3, "gain")])
+def test_family_contract(num_classes, conditioning, tmp_path):
     """Config round trip, .keras reload, EMA clone, float32 heads under mixed policies."""
-    check_family("r3gan", tmp_path, num_classes=num_classes)
+    check_family("r3gan", tmp_path, num_classes=num_classes, conditioning=conditioning)
 
 
 def test_registry_builds_and_checks_options():
@@ -157,6 +198,7 @@ def test_registry_builds_and_checks_options():
     (dict(group_size=5), "group_size=5 must divide every hidden width"),
     (dict(blocks_per_stage=0), "blocks_per_stage must be an integer >= 1"),
     (dict(expansion=0), "expansion must be an integer >= 1"),
+    (dict(conditioning="batchnorm"), "conditioning must be one of concat, gain"),
 ])
 def test_bad_option_values_name_the_option(options, message):
     with pytest.raises(ValueError, match=message):

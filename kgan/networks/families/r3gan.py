@@ -13,8 +13,11 @@ A ConvNeXt-like pair with no normalisation layers at all:
   strided downsampling, both zero-padded at the border, with a 1x1 conv where widths change;
 - G starts from a learned 4x4 basis modulated per channel by a linear map of z; D ends in a
   depthwise 4x4 conv and a linear layer. Both outputs are linear (no tanh): exports clip.
-- Classes: G concatenates an embedding of the label to z; D takes the inner product of a
-  class embedding with its final features (projection).
+- Classes: G concatenates an embedding of the label to z (the reference's; `conditioning=
+  "concat"`) or, with `conditioning="gain"`, leaves z alone and gives each of its blocks a
+  per-class gain and bias on the block's hidden activations (de Vries et al. 2017's
+  conditional affine, without the normalisation R3GAN does not have); D takes the inner
+  product of a class embedding with its final features (projection).
 
 D has no cross-sample layers, so a GAN can score real and fake in one call.
 
@@ -47,6 +50,10 @@ SIZES = {
                    group_size=16),
 }
 MIN_RESOLUTION = 8
+# How a conditional G takes its class: "concat" the reference's embedding concatenated to z;
+# "gain" per-class gains and biases inside G's blocks. On Fashion-MNIST (tiny size, 30 CPU
+# minutes) concat collapsed each class to one image (recall 0.004): benchmarks/RESULTS.md.
+CONDITIONINGS = ("concat", "gain")
 LEAK = 0.2
 # Gain of leaky ReLU(0.2) for MSR initialisation: sqrt(2 / (1 + 0.2^2)).
 ACTIVATION_GAIN = math.sqrt(2 / (1 + LEAK**2))
@@ -137,22 +144,30 @@ class InvertedBottleneck(layers.Layer):
     `ACTIVATION_GAIN * total_blocks^(-1/4)` (the L^(-1/(2m-2)) rule for m = 3 linear
     layers), the last conv is zero, so the block is the identity at initialisation.
 
+    With `num_classes`, the block is called on `[x, label]` and scales and shifts its hidden
+    activations (after the first conv) by the class's gain (init 1) and bias (init 0), so
+    the block stays the identity at initialisation and every class starts alike.
+
     Args:
         expansion: the hidden width is `expansion` times the input width.
         group_size: channels per group of the grouped conv (the hidden width must divide).
         total_blocks: residual blocks in the whole network (L above).
         kernel_size: side of the grouped conv.
+        num_classes: classes of a per-class gain and bias, or None for none.
     """
 
     def __init__(self, expansion: int = 2, group_size: int = 16, total_blocks: int = 1,
-                 kernel_size: int = 3, **kwargs):
+                 kernel_size: int = 3, num_classes: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.expansion = expansion
         self.group_size = group_size
         self.total_blocks = total_blocks
         self.kernel_size = kernel_size
+        self.num_classes = num_classes
 
     def build(self, input_shape):
+        if self.num_classes:
+            input_shape = input_shape[0]
         width = input_shape[-1]
         hidden = width * self.expansion
         if hidden % self.group_size:
@@ -167,6 +182,11 @@ class InvertedBottleneck(layers.Layer):
         self.act2 = BiasedLeakyReLU(dtype=self.dtype_policy, name="act2")
         self.project = layers.Conv2D(width, 1, kernel_initializer="zeros", name="project",
                                      **conv)
+        if self.num_classes:
+            self.class_gain = self.add_weight(shape=(self.num_classes, hidden), name="class_gain",
+                                              initializer="ones")
+            self.class_bias = self.add_weight(shape=(self.num_classes, hidden), name="class_bias",
+                                              initializer="zeros")
         shape = tuple(input_shape)
         self.expand.build(shape)
         self.act1.build((*shape[:-1], hidden))
@@ -175,17 +195,25 @@ class InvertedBottleneck(layers.Layer):
         self.project.build((*shape[:-1], hidden))
 
     def call(self, inputs):
-        y = self.act1(self.expand(inputs))
-        y = self.act2(self.grouped(y))
+        label = None
+        if self.num_classes:
+            inputs, label = inputs
+        y = self.expand(inputs)
+        if label is not None:
+            label = ops.cast(label, "int32")
+            gain = ops.cast(ops.take(self.class_gain, label, axis=0), y.dtype)
+            bias = ops.cast(ops.take(self.class_bias, label, axis=0), y.dtype)
+            y = y * gain[:, None, None, :] + bias[:, None, None, :]
+        y = self.act2(self.grouped(self.act1(y)))
         return inputs + self.project(y)
 
     def compute_output_shape(self, input_shape):
-        return input_shape
+        return input_shape[0] if self.num_classes else input_shape
 
     def get_config(self):
         return {**super().get_config(), "expansion": self.expansion,
                 "group_size": self.group_size, "total_blocks": self.total_blocks,
-                "kernel_size": self.kernel_size}
+                "kernel_size": self.kernel_size, "num_classes": self.num_classes}
 
 
 @keras.saving.register_keras_serializable(package="kgan")
@@ -216,7 +244,8 @@ class GenerativeBasis(layers.Layer):
 
 def r3gan(resolution: int, channels: int, latent_dim: int, num_classes: int | None = None,
           widths=(256, 256, 256, 256, 128, 64, 32), blocks_per_stage: int = 2,
-          expansion: int = 2, group_size: int = 16) -> tuple[keras.Model, keras.Model]:
+          expansion: int = 2, group_size: int = 16,
+          conditioning: str = "concat") -> tuple[keras.Model, keras.Model]:
     """Builds an R3GAN generator and discriminator.
 
     Args:
@@ -231,15 +260,22 @@ def r3gan(resolution: int, channels: int, latent_dim: int, num_classes: int | No
         expansion: hidden width of a block as a multiple of its width.
         group_size: channels per group in a block's 3x3 conv (the reference's
             cardinality is hidden width / group_size).
+        conditioning: how a conditional G takes its class: "concat" (the reference's)
+            concatenates a class embedding to z; "gain" gives each G block a per-class gain
+            and bias. D's projection is the same for both.
 
     Returns:
         `(generator, discriminator)`; G's output is linear (no tanh).
     """
     widths = _check(resolution, channels, latent_dim, num_classes, widths, blocks_per_stage,
                     expansion, group_size)
+    if conditioning not in CONDITIONINGS:
+        raise ValueError(f"r3gan option conditioning must be one of {', '.join(CONDITIONINGS)}, "
+                         f"got {conditioning!r}.")
     block = dict(expansion=expansion, group_size=group_size,
                  total_blocks=blocks_per_stage * len(widths))
-    generator = _generator(channels, latent_dim, num_classes, widths, blocks_per_stage, block)
+    generator = _generator(channels, latent_dim, num_classes, widths, blocks_per_stage, block,
+                           conditioning)
     discriminator = _discriminator(resolution, channels, num_classes, widths, blocks_per_stage,
                                    block)
     return generator, discriminator
@@ -276,9 +312,10 @@ def _check(resolution, channels, latent_dim, num_classes, widths, blocks_per_sta
     return widths
 
 
-def _blocks(x, count: int, block: dict, stage: str):
+def _blocks(x, count: int, block: dict, stage: str, label=None):
     for index in range(count):
-        x = InvertedBottleneck(**block, name=f"{stage}_block{index}")(x)
+        layer = InvertedBottleneck(**block, name=f"{stage}_block{index}")
+        x = layer(x) if label is None else layer([x, label])
     return x
 
 
@@ -286,25 +323,29 @@ def _conv1x1(width: int, name: str, **kwargs) -> layers.Conv2D:
     return layers.Conv2D(width, 1, use_bias=False, kernel_initializer=msr(), name=name, **kwargs)
 
 
-def _generator(channels, latent_dim, num_classes, widths, blocks_per_stage, block) -> keras.Model:
+def _generator(channels, latent_dim, num_classes, widths, blocks_per_stage, block,
+               conditioning) -> keras.Model:
     z = keras.Input((latent_dim,), name="z")
-    inputs, x = [z], z
+    inputs, x, block_label = [z], z, None
     if num_classes:
         label = keras.Input((), dtype="int32", name="label")
         inputs.append(label)
+    if num_classes and conditioning == "gain":
+        block, block_label = {**block, "num_classes": num_classes}, label
+    elif num_classes:
         # Reference: a bias-free linear map of the one-hot label (MSR gain 1), width latent_dim.
         embedded = layers.Embedding(num_classes, latent_dim, name="label_embedding",
                                     embeddings_initializer=keras.initializers.RandomNormal(
                                         stddev=num_classes**-0.5))(label)
         x = layers.Concatenate(name="z_and_label")([z, embedded])
     x = GenerativeBasis(widths[0], name="generative_basis")(x)
-    x = _blocks(x, blocks_per_stage, block, "g4")
+    x = _blocks(x, blocks_per_stage, block, "g4", block_label)
     for previous, width in zip(widths, widths[1:], strict=False):
         side = x.shape[1] * 2
         if width != previous:
             x = _conv1x1(width, f"g{side}_transition")(x)
         x = LowpassUpsample2D(name=f"g{side}_upsample")(x)
-        x = _blocks(x, blocks_per_stage, block, f"g{side}")
+        x = _blocks(x, blocks_per_stage, block, f"g{side}", block_label)
     images = _conv1x1(channels, "images", dtype="float32")(x)
     return keras.Model(inputs if num_classes else z, images, name="generator")
 
