@@ -40,7 +40,9 @@ the same minutes: about 35 minutes per recipe at 3,10,30):
   has them: `resnet`, `r3gan_tiny` (R3GAN's tiny size), `stylegan2` (StyleGAN2's own
   CPU-sized recipe, the `stylegan2_digits` preset, at 32 px); `--no-conditional` (any
   flag on the command line goes on top of every recipe named) gives their unconditional
-  variants.
+  variants;
+- `r3gan_tiny_gain`: `r3gan_tiny` with per-class gains in G's blocks
+  (`conditioning=gain`) instead of the reference's class embedding concatenated to z.
 
 Run:
     python benchmarks/fashion_quality.py --minutes 10                # the fashion_mnist preset
@@ -49,6 +51,8 @@ Run:
     python benchmarks/fashion_quality.py --table --grids DIR         # all, 3/10/30 min
     python benchmarks/fashion_quality.py --recipe resnet --recipe r3gan_tiny \\
         --recipe stylegan2 --minutes 3,10,30 --grids DIR             # the families
+    python benchmarks/fashion_quality.py --recipe r3gan_tiny --recipe r3gan_tiny_gain \\
+        --minutes 3,10,30 --grids DIR                                # R3GAN's conditioning
     python benchmarks/fashion_quality.py --minutes 1,3,10 --out results/fashion.json --grids DIR
     python benchmarks/fashion_quality.py --network r3gan --network-args \\
         widths=[64,64,32,32],blocks_per_stage=1 --minutes 10

@@ -122,7 +122,9 @@ TRAIN_AND_SAVE = """
 
 FAMILIES = {"dcgan": (8, "dict(base_filters=4)"),
             "resnet": (16, "dict(g_width=8, d_width=8)"),
-            "r3gan": (8, "dict(widths=[16, 8], blocks_per_stage=1, expansion=2, group_size=4)"),
+            # Per-class gains in G's blocks (the concat path runs on JAX in test_distribute).
+            "r3gan": (8, "dict(widths=[16, 8], blocks_per_stage=1, expansion=2, group_size=4, "
+                         "conditioning='gain')"),
             "stylegan2": (16, "dict(cbase=256, cmax=16, mapping_layers=2, w_dim=16)")}
 
 
