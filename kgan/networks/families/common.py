@@ -27,6 +27,14 @@ class SyncBatchNormalization(layers.BatchNormalization):
         return config
 
 
+def class_affine(x, labels, gain, bias):
+    """`gain[labels] * x + bias[labels]` per channel of NHWC `x`, from [classes, channels]
+    tables: conditional batch norm's affine, and R3GAN's per-class block gains."""
+    labels = ops.cast(labels, "int32")
+    return (x * ops.take(gain, labels, axis=0)[:, None, None, :]
+            + ops.take(bias, labels, axis=0)[:, None, None, :])
+
+
 @keras.saving.register_keras_serializable(package="kgan")
 class ConditionalBatchNormalization(layers.Layer):
     """Class-conditional batch norm: `gamma[y] * BN(x) + beta[y]`.
@@ -63,10 +71,7 @@ class ConditionalBatchNormalization(layers.Layer):
 
     def call(self, inputs, training=None):
         x, labels = inputs
-        labels = ops.cast(labels, "int32")
-        gamma = ops.take(self.gamma, labels, axis=0)[:, None, None, :]
-        beta = ops.take(self.beta, labels, axis=0)[:, None, None, :]
-        return self.norm(x, training=training) * gamma + beta
+        return class_affine(self.norm(x, training=training), labels, self.gamma, self.beta)
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]

@@ -38,6 +38,7 @@ import numpy as np
 from keras import layers, ops
 
 from kgan.networks import MAX_RESOLUTION
+from kgan.networks.families.common import class_affine
 
 # Recommended sizes. cifar32 and ffhq64 are the reference's CIFAR-10 and FFHQ-64 presets
 # (widths 3/4 of [1024, ..., 512], 2 blocks per stage, 16 channels per group, expansion 2);
@@ -202,10 +203,7 @@ class InvertedBottleneck(layers.Layer):
             inputs, label = inputs
         y = self.expand(inputs)
         if label is not None:
-            label = ops.cast(label, "int32")
-            gain = ops.cast(ops.take(self.class_gain, label, axis=0), y.dtype)
-            bias = ops.cast(ops.take(self.class_bias, label, axis=0), y.dtype)
-            y = y * gain[:, None, None, :] + bias[:, None, None, :]
+            y = class_affine(y, label, self.class_gain, self.class_bias)
         y = self.act2(self.grouped(self.act1(y)))
         return inputs + self.project(y)
 
@@ -332,14 +330,15 @@ def _generator(channels, latent_dim, num_classes, widths, blocks_per_stage, bloc
     if num_classes:
         label = keras.Input((), dtype="int32", name="label")
         inputs.append(label)
-    if num_classes and conditioning == "gain":
-        block, block_label = {**block, "num_classes": num_classes}, label
-    elif num_classes:
-        # Reference: a bias-free linear map of the one-hot label (MSR gain 1), width latent_dim.
-        embedded = layers.Embedding(num_classes, latent_dim, name="label_embedding",
-                                    embeddings_initializer=keras.initializers.RandomNormal(
-                                        stddev=num_classes**-0.5))(label)
-        x = layers.Concatenate(name="z_and_label")([z, embedded])
+        if conditioning == "gain":
+            block, block_label = {**block, "num_classes": num_classes}, label
+        else:
+            # Reference: a bias-free linear map of the one-hot label (MSR gain 1), width
+            # latent_dim.
+            embedded = layers.Embedding(num_classes, latent_dim, name="label_embedding",
+                                        embeddings_initializer=keras.initializers.RandomNormal(
+                                            stddev=num_classes**-0.5))(label)
+            x = layers.Concatenate(name="z_and_label")([z, embedded])
     x = GenerativeBasis(widths[0], name="generative_basis")(x)
     x = _blocks(x, blocks_per_stage, block, "g4", block_label)
     for previous, width in zip(widths, widths[1:], strict=False):
