@@ -49,7 +49,7 @@ from kgan.serving.client import (
     save_pngs,
     served_num_classes,
 )
-from kgan.serving.limits import check_truncation
+from kgan.serving.limits import INT64_MAX, check_model_name, check_truncation
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,6 +87,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_args(args) -> None:
+    """What can be wrong before any request is sent (bad input, exit 2, not exit 1)."""
+    check_model_name(args.model, "--model")
+    if args.version is not None and not 1 <= args.version <= INT64_MAX:
+        raise ValueError(f"--version must be a positive integer (int64), got {args.version}")
+    if not 0 < args.timeout <= 86_400:  # also refuses nan
+        raise ValueError(f"--timeout must be in (0, 86400] seconds, got {args.timeout}")
+    for flag in ("num_classes", "count", "latent_dim"):
+        value = getattr(args, flag, None)
+        if value is not None and value < 1:
+            raise ValueError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
+    if getattr(args, "truncation", None) is not None:
+        check_truncation(args.truncation, 1)
+
+
 def _client(args):
     if args.grpc:
         return GrpcClient(args.grpc, args.model, args.version, args.label, args.timeout)
@@ -103,8 +118,6 @@ def _num_classes(args, client) -> int | None:
                              "drop --num-classes")
         return None
     if args.num_classes is not None:
-        if args.num_classes < 1:
-            raise ValueError(f"--num-classes must be >= 1, got {args.num_classes}")
         return args.num_classes
     found = served_num_classes(client)
     if found is None:
@@ -115,7 +128,6 @@ def _num_classes(args, client) -> int | None:
 def _check_truncation(args, client) -> None:
     if args.truncation is None:
         return
-    check_truncation(args.truncation, 1)
     if not model_inputs(client).truncation:
         raise ValueError("this model takes no truncation (its export has no "
                          "generate_truncated signature: only generators with a mapping "
@@ -133,8 +145,6 @@ def _run(args, client) -> None:
         labels = None if k is None else labels_for_seeds(args.seeds, k)
         samples = generate(client, args.seeds, labels, args.truncation)
     else:
-        if args.count < 1:
-            raise ValueError(f"--count must be >= 1, got {args.count}")
         dim = args.latent_dim or model_inputs(client).latent_dim
         z = np.random.default_rng(args.latent_seed).standard_normal([args.count, dim])
         names = [f"latent_{i:04d}.png" for i in range(args.count)]
@@ -157,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet.quiet_tensorflow(args.debug, load=bool(args.grpc))  # REST needs no TensorFlow
     with exits.sigterm_as_interrupt():
         try:
+            _check_args(args)
             client = _client(args)
             _run(args, client)
         except (ServingError, ValueError, OSError) as error:

@@ -25,6 +25,7 @@ import tensorflow as tf
 from harness import checkpoint_state, run_train_py
 
 import kgan
+from kgan.images import to_uint8_numpy
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
@@ -142,6 +143,46 @@ def test_a_gan_trained_on_jax_loads_on_tensorflow_and_generates_the_same_images(
     assert int(loaded.step_counter.numpy()) == 2
     assert int(loaded.d_optimizer.iterations.numpy()) == 2
     np.testing.assert_allclose(loaded.generate(6, seed=4), np.load(path + ".npy"), atol=1e-4)
+
+
+EXPORT_ON_JAX = """
+    import sys, keras, numpy as np, kgan
+    keras.utils.set_random_seed(0)
+    g, d = kgan.networks.get("dcgan")(resolution=8, channels=1, latent_dim=8, num_classes=3,
+                                      base_filters=4)
+    gan = kgan.GAN(g, d, latent_dim=8, num_classes=3)
+    np.save(sys.argv[1] + "/images.npy", gan.generate(4, seed=7))
+    print(kgan.export_generator(gan, sys.argv[1], model_name="jax"))
+"""
+
+
+def test_the_library_export_works_in_a_jax_process(tmp_path):
+    # The README's library snippet calls kgan.export_generator; on JAX it exports through
+    # kgan-export in a TensorFlow process.
+    path = run_on_jax(EXPORT_ON_JAX, str(tmp_path)).strip().splitlines()[-1]
+    assert path == str(tmp_path / "jax" / "1")
+    from kgan.serving.export import ExportedGenerator
+
+    served = ExportedGenerator(path).generate(np.arange(7, 11), labels=[1, 2, 0, 1])["images"]
+    expected = to_uint8_numpy(np.load(tmp_path / "images.npy"))
+    assert np.abs(served.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_kgan_generate_reads_a_keras_file_on_jax(tmp_path):
+    keras.utils.set_random_seed(1)
+    g, d = kgan.networks.get("dcgan")(resolution=8, channels=1, latent_dim=8, base_filters=4)
+    gan = kgan.GAN(g, d, latent_dim=8)
+    gan.save(tmp_path / "gan.keras")
+    done = subprocess.run([sys.executable, "-m", "kgan.cli.generate", str(tmp_path / "gan.keras"),
+                           "--seeds", "3-6", "--grid", str(tmp_path / "grid.png"), "--padding",
+                           "0", "--columns", "4"], capture_output=True, text=True, env=jax_env(),
+                          cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    from PIL import Image
+
+    grid = np.asarray(Image.open(tmp_path / "grid.png"))
+    expected = np.concatenate(list(to_uint8_numpy(gan.generate(4, seed=3))[..., 0]), axis=1)
+    assert np.abs(grid.astype(int) - expected.astype(int)).max() <= 1
 
 
 def test_a_gan_saved_on_tensorflow_loads_and_trains_on_jax(tmp_path):

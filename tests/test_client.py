@@ -313,6 +313,24 @@ def test_seeds_beyond_int64_are_refused_clearly(served, capsys):
     assert "Traceback" not in error
 
 
+@pytest.mark.parametrize("argv, words", [
+    (["--model", "a b", "status"], "--model must be letters, digits"),
+    (["--model", "../x", "status"], "--model must be letters, digits"),
+    (["--model", "digits", "--version", "0", "status"], "--version must be a positive integer"),
+    (["--model", "digits", "--timeout", "inf", "status"], "--timeout must be in (0, 86400]"),
+    (["--model", "digits", "--timeout", "0", "status"], "--timeout must be in (0, 86400]"),
+    (["--model", "digits", "latents", "--count", "0"], "--count must be >= 1, got 0"),
+    (["--model", "digits", "generate", "--num-classes", "0"], "--num-classes must be >= 1"),
+    (["--model", "digits", "generate", "--truncation", "nan"], "truncation"),
+])
+def test_bad_arguments_exit_2_before_any_request(argv, words, monkeypatch, capsys):
+    module = cli_module()
+    monkeypatch.setattr(module, "_client", lambda args: pytest.fail("contacted a server"))
+    assert module.main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("client.py: error: ") and words in error and error.count("\n") == 1
+
+
 def test_conditional_model_without_num_classes(served, tmp_path, capsys):
     module = cli_module()
     assert module.main(["--rest", served["rest"].url, "--model", "digits", "generate",

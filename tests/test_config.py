@@ -146,7 +146,11 @@ def test_round_trip_keeps_every_kind_of_value(tmp_path):
         (dict(lr_d=0.0), "lr_d must be > 0"),
         (dict(beta1=1.0), "beta1 must be in [0, 1)"),
         (dict(ema_decay=1.0), "ema_decay must be in (0, 1)"),
-        (dict(augment="colour"), "unknown augment policy colour"),
+        (dict(augment="colour"), "unknown augment policy 'colour'"),
+        (dict(augment="color,,cutout"), "unknown augment policy ''; use none or a comma list"),
+        (dict(seed=2**32), "seed must be in [0, 2**32 - 1], got 4294967296"),
+        (dict(metrics=("fid", "pr"), metrics_samples=5),
+         "metrics_samples must be >= 6 for metrics fid, pr, got 5"),
         (dict(strategy="gpus"), "unknown strategy 'gpus'"),
         (dict(mixed_precision="fp16"), "unknown mixed_precision 'fp16'"),
         (dict(metrics=("fid", "is")), "unknown metric is"),
@@ -161,6 +165,11 @@ def test_invalid_values_name_the_field(overrides, message):
         TrainConfig(**overrides)
     assert message in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_a_config_file_may_list_metrics_as_the_flag_does():
+    assert TrainConfig(metrics="fid, kid").metrics == ("fid", "kid")
+    assert TrainConfig.from_json('{"metrics": "fid"}').metrics == ("fid",)
 
 
 def test_unknown_keys_and_bad_json_are_errors():
@@ -185,6 +194,17 @@ def test_differences_ignore_fields_that_do_not_change_the_computation():
         f"network_args: {{'base_filters': 64, {rest} -> {{'base_filters': 8, {rest}",
         "lr_d: 0.0002 -> 0.001"]
     assert "epochs" in RESUMABLE_FIELDS and "seed" not in RESUMABLE_FIELDS
+
+
+def test_one_folder_spelled_two_ways_is_the_same_dataset(tmp_path, monkeypatch):
+    (tmp_path / "data" / "faces").mkdir(parents=True)
+    (tmp_path / "data" / "cars").mkdir()
+    monkeypatch.chdir(tmp_path)
+    saved = TrainConfig.for_dataset("data/faces")
+    for spelling in ("./data/faces", str(tmp_path / "data" / "faces"), "data/faces/"):
+        assert saved.differences(TrainConfig.for_dataset(spelling)) == [], spelling
+    assert saved.differences(TrainConfig.for_dataset("./data/cars", model_name="faces")) == [
+        "dataset: 'data/faces' -> './data/cars'"]
 
 
 def test_presets_that_copy_the_pytorch_references_use_their_adam_epsilon():

@@ -48,13 +48,14 @@ def _run(capsys, *argv):
 def test_keras_file_and_export_give_the_same_scores(saved, capsys):
     root, _ = saved
     common = ["--data", root / "digits.npz", "--features", "classifier", "--classifier",
-              root / "clf.keras", "--num-samples", 100, "--batch-size", 32, "--json"]
-    code, out, err = _run(capsys, root / "gan.keras", *common)
+              root / "clf.keras", "--num-samples", 100, "--json"]
+    code, out, err = _run(capsys, root / "gan.keras", *common, "--batch-size", 32)
     assert code == 0, err
     from_keras = json.loads(out)
     assert from_keras["num_real"] == from_keras["num_fake"] == 100
     assert set(from_keras["metrics"]) == {"fid", "kid", "kid_std", "precision", "recall",
                                           "density", "coverage"}
+    # The default --batch-size (250) is above the export's 64 seeds per request.
     code, out, err = _run(capsys, root / "exports" / "tiny", *common)
     assert code == 0, err
     from_export = json.loads(out)["metrics"]
@@ -76,11 +77,17 @@ def test_trains_a_domain_classifier_and_prints_a_table(saved, capsys):
 @pytest.mark.parametrize("case, expected", [
     ("missing_model", "model not found"),
     ("empty_dir", "no SavedModel (saved_model.pb)"),
-    ("missing_data", "data file not found"),
+    ("missing_data", "Array file not found"),
+    ("truncated_data", "is not a readable .npz file"),
+    ("nan_data", "images contain NaN or infinite values"),
+    ("text_labels", "labels must be integers"),
+    ("huge_seed", "--seed must leave its 64 seeds in int64's range"),
+    ("damaged_model", "is not a readable .keras file: a .keras file is a zip archive"),
+    ("damaged_weights", "cannot read InceptionV3 weights from"),
     ("missing_weights", features.INCEPTION_WEIGHTS_FILE),
     ("bad_metric", "unknown metric 'fidd'; valid names: dc, fid, kid, pr"),
     ("no_metric", "--metrics names no metric"),
-    ("one_sample", "--num-samples must be >= 2, got 1"),
+    ("one_sample", "--num-samples must be >= 6, got 1"),  # pr and dc's k = 5 neighbours
     ("zero_batch", "--batch-size must be >= 1, got 0"),
 ])
 def test_bad_inputs_fail_with_one_line(saved, capsys, tmp_path, case, expected):
@@ -93,6 +100,25 @@ def test_bad_inputs_fail_with_one_line(saved, capsys, tmp_path, case, expected):
     elif case == "missing_data":
         data = tmp_path / "nope.npz"
         extra = ["--features", "classifier", "--classifier", root / "clf.keras"]
+    elif case in ("truncated_data", "nan_data", "text_labels"):
+        data = tmp_path / "data.npz"
+        images = np.zeros([40, RES, RES, 1], np.float32)
+        if case == "truncated_data":
+            np.savez(data, images=images)
+            data.write_bytes(data.read_bytes()[:300])
+        else:
+            labels = np.array(["a"] * 40) if case == "text_labels" else np.zeros(40, int)
+            np.savez(data, images=images * np.nan if case == "nan_data" else images,
+                     labels=labels)
+        extra = ["--features", "classifier", "--classifier-epochs", 1, "--num-samples", 32]
+    elif case == "huge_seed":
+        extra = ["--seed", 2**63 - 10, "--num-samples", 64]
+    elif case in ("damaged_model", "damaged_weights"):
+        (tmp_path / "damaged.keras").write_bytes(b"PK\x03")
+        if case == "damaged_model":
+            model = tmp_path / "damaged.keras"
+        else:
+            extra = ["--inception-weights", tmp_path / "damaged.keras"]
     elif case == "missing_weights":
         extra = ["--inception-weights", tmp_path]
     elif case == "bad_metric":

@@ -294,10 +294,17 @@ def test_existing_version_is_refused_unless_overwrite(exported, tmp_path):
     assert_close_images(ExportedGenerator(tmp_path / "3").images(z), keras_images(other, z))
 
 
+def test_a_version_folder_past_int64_does_not_set_the_next_version(exported, tmp_path):
+    os.makedirs(tmp_path / str(2**64))  # e.g. made by hand; TF Serving cannot load it
+    os.makedirs(tmp_path / "4")
+    assert export_generator(exported["plain"][0], tmp_path).endswith(os.sep + "5")
+
+
 def test_bad_arguments(exported, tmp_path):
     plain = exported["plain"][0]
-    with pytest.raises(ValueError, match="positive integer"):
-        export_generator(plain, tmp_path, version=0)
+    for version in (0, 2**63):  # TF Serving's versions are int64
+        with pytest.raises(ValueError, match=r"positive integer up to 2\*\*63 - 1"):
+            export_generator(plain, tmp_path, version=version)
     with pytest.raises(ValueError, match="needs num_classes"):
         export_generator(exported["cond"][0].generator, tmp_path)
     with pytest.raises(ValueError, match="kgan.GAN or a keras.Model"):

@@ -341,3 +341,17 @@ def test_demo_finds_the_truncated_signature(exported, served):
     assert remote.generate([6, 7], truncation=0.0).png == embedded.generate(
         [6, 7], truncation=0.0).png
     assert backends.EmbeddedBackend(exported["dcgan"][1]).info.truncation is None
+
+
+def test_a_saved_gan_samples_as_its_export_does(exported, tmp_path):
+    """kgan-generate on a StyleGAN2 .keras file: the export's seeds, noise and truncation."""
+    gan, version = exported["cond"]
+    gan.save(tmp_path / "gan.keras")
+    saved = backends.KerasBackend(str(tmp_path / "gan.keras"))
+    embedded = backends.EmbeddedBackend(version)
+    assert saved.info.truncation == embedded.info.truncation  # psi 0.7 unless asked
+    for truncation in (None, 1.0, 0.0, -0.5):
+        assert_close_images(saved.generate([4, 90, 5], truncation=truncation).images,
+                            embedded.generate([4, 90, 5], truncation=truncation).images)
+    assert_close_images(saved.interpolate(4, 8, 3, truncation=0.3),
+                        embedded.interpolate(4, 8, 3, truncation=0.3))

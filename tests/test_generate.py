@@ -137,16 +137,23 @@ def test_slerp_keeps_the_ends_and_the_norm():
     (["--seeds", "0-3"], "nothing to write"),
     (["--gif", "x.gif"], "pass --interpolate A B"),
     (["--interpolate", "1", "2"], "needs --gif or --mp4"),
-    (["--seeds", "0", "--grid", "g.png", "--scale", "0"], "--scale and --columns"),
+    (["--seeds", "0", "--grid", "g.png", "--scale", "0"], "--scale must be in 1..64"),
+    (["--seeds", "0", "--grid", "g.png", "--scale", "1000"], "--scale must be in 1..64"),
+    (["--seeds", "0", "--grid", "g.png", "--padding", "100000"], "--padding in 0..64"),
+    (["--interpolate", "1", "2", "--gif", "x.gif", "--fps", "nan"], "--fps must be in (0, 100]"),
+    (["--seeds", "0", "--grid", "file/g.png"], "--grid: "),  # tmp_path/file is a file
+    (["--seeds", "0", "--out", "file/pngs"], "--out: "),
+    (["--interpolate", "1", "2", "--gif", "x.gif", "--fps", "inf"], "--fps must be in (0, 100]"),
     (["--seeds", "0", "--grid", "g.png", "--label", "5"], "from 0 to 2"),
     (["--interpolate", "1", "2", "--frames", "1", "--gif", "x.gif"], "from 2 to 64"),
 ])
 def test_bad_requests_exit_2_with_a_reason(sources, argv, words, capsys, tmp_path,
                                            monkeypatch):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("a file, not a folder")
     assert cli.main([sources[1]["export"], *argv]) == 2
     assert words in capsys.readouterr().err
-    assert not list(tmp_path.iterdir())  # nothing half-written
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]  # nothing half-written
 
 
 def test_missing_source_and_bad_seeds(tmp_path, capsys):

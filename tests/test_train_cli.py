@@ -1,9 +1,11 @@
 """train.py / kgan-train: flags -> config, --dry-run, and one-line errors for bad input."""
 
+import gc
 import glob
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -66,6 +68,7 @@ def test_dry_run_prints_the_resolved_config(capsys, tmp_path):
         (["--epochs", "-1"], "epochs must be >= 1, got -1"),
         (["--batch-size", "4000"], "Only 1797 examples for a global batch of 4000"),
         (["--config", "/no/such/config.json"], "cannot read config file"),
+        (["--seed", str(2**32)], "seed must be in [0, 2**32 - 1], got 4294967296"),
     ],
 )
 def test_bad_flags_give_one_clear_line(argv, message, capsys, tmp_path):
@@ -74,6 +77,32 @@ def test_bad_flags_give_one_clear_line(argv, message, capsys, tmp_path):
     assert error.startswith("kgan-train: error: ") and message in error
     assert error.count("\n") == 1 and "Traceback" not in error
     assert not (tmp_path / "run").exists()  # nothing written for a run that never started
+
+
+def test_a_config_file_from_a_kgan_with_other_presets(capsys, tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(TrainConfig(preset="faces1024").to_json())  # informational in the file
+    assert main(["--config", str(path), "--dry-run"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"kgan-train: error: config file {path} names preset 'faces1024', "
+                            "which this kgan does not have; presets: digits, mnist")
+    assert "--preset NAME" in error and error.count("\n") == 1
+    assert main(["--config", str(path), "--preset", "digits", "--dry-run"]) == 0
+
+
+@pytest.mark.parametrize("dataset, message", [
+    ("data/faces_typo", "--dataset 'data/faces_typo': no such folder or file (and no TFDS "
+                        "data set has that name); check the path below data/"),
+    ("data/one.png", "--dataset 'data/one.png' is a file; --dataset takes a folder of images, "
+                     "a folder of IDX files, an .npz file or a TFDS name"),
+])
+def test_a_mistyped_dataset_path_is_named_as_a_path(dataset, message, capsys, tmp_path,
+                                                     monkeypatch):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "one.png").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    assert main(["--dataset", dataset, "--dry-run"]) == 2
+    assert capsys.readouterr().err == f"kgan-train: error: {message}\n"
 
 
 def test_unwritable_run_dir_is_bad_input(capsys, tmp_path):
@@ -182,6 +211,59 @@ def test_sigterm_before_training_exits_143_in_one_line(tmp_path):
         "kgan-train: stopped by SIGTERM before training started; nothing to save.")
     assert "Traceback" not in process.stderr
     assert not (tmp_path / "run").exists()
+
+
+DROPPED = """
+import gc, os, signal, sys
+from kgan.training import runner
+from kgan.cli.train import main
+
+read_data = runner._data_info
+
+def describe(config):  # SIGTERM inside a GC callback, where Python drops the exception
+    def kill(phase, info):
+        gc.callbacks.remove(kill)
+        os.kill(os.getpid(), signal.SIGTERM)
+    gc.callbacks.append(kill)
+    gc.collect()
+    return read_data(config)
+
+runner._data_info = describe
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_sigterm_whose_exception_python_dropped_still_stops_the_run(tmp_path):
+    # JAX's GC callback is where a real one lands; training must not run on to the end.
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
+    process = subprocess.run([sys.executable, "-c", DROPPED, *TINY, "--run-dir", "run"],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert process.returncode == 143, process.stderr[-2000:]
+    assert process.stderr.strip().splitlines()[-1] == (
+        "kgan-train: stopped by SIGTERM before training step 1; nothing new to save. Run "
+        "the same command again to resume.")
+    assert "Traceback" not in process.stderr and "Exception ignored" not in process.stderr
+    assert not os.listdir(tmp_path / "run" / "backup")  # no step was trained
+
+
+def test_a_signal_dropped_after_the_run_finished_still_exits_143(capsys, monkeypatch, tmp_path):
+    class Finished:
+        def summary(self):
+            return "Trained 1 epoch."
+
+    def run_then_drop_a_sigterm(config, restart=False):
+        def kill(phase, info):
+            gc.callbacks.remove(kill)
+            os.kill(os.getpid(), signal.SIGTERM)
+        gc.callbacks.append(kill)
+        gc.collect()
+        return Finished()
+
+    monkeypatch.setattr(training, "run", run_then_drop_a_sigterm)
+    assert main([*TINY, "--no-export", "--run-dir", str(tmp_path / "run")]) == 143
+    out, err = capsys.readouterr()
+    assert out.strip() == "Trained 1 epoch."
+    assert err.strip() == "kgan-train: stopped by SIGTERM after the run finished; nothing was lost."
 
 
 # ------------------------------------------------------------- deleted checkpoints

@@ -140,7 +140,27 @@ def test_rerunning_a_finished_run_does_nothing(reference, capsys):
     out = capsys.readouterr().out
     assert f"kgan: training is complete ({EPOCHS} epochs, step {STEPS * EPOCHS})" in out
     assert "resuming" not in out and "already complete" in out
-    assert result.export == "exp/digits/1" and not (cwd / "exp/digits/2").exists()
+    assert result.export == str(cwd / "exp/digits/1") and not (cwd / "exp/digits/2").exists()
+
+
+def test_rerunning_a_finished_run_writes_only_what_is_missing(reference, tmp_path, capsys):
+    cwd, _ = reference
+    shutil.copytree(cwd / "run", tmp_path / "copy")  # a finished run, moved without its export
+    (tmp_path / "copy/final.keras").unlink()
+    config = TrainConfig.load(tmp_path / "copy/config.json")
+    config = TrainConfig.from_dict({**config.to_dict(), "deterministic": False,
+                                    "run_dir": str(tmp_path / "copy"),
+                                    "export_dir": str(tmp_path / "exp")})
+    result = training.run(config)
+    assert ("kgan: this run is complete; writing what is missing: final.keras, the export."
+            in capsys.readouterr().out)
+    assert (tmp_path / "copy/final.keras").is_file()
+    assert result.export == str(tmp_path / "exp/digits/1")
+    assert result.run_dir == config.run_dir
+    assert result.final_model == str(tmp_path / "copy/final.keras")
+    again = training.run(config)
+    assert "already complete; nothing to do" in capsys.readouterr().out
+    assert again == result and not (tmp_path / "exp/digits/2").exists()
 
 
 def test_nan_in_the_data_stops_with_a_clear_message(tmp_path, monkeypatch, capsys):

@@ -63,6 +63,10 @@ def make_backend(args: argparse.Namespace):
         if args.num_classes is not None or args.version is not None:
             raise ValueError("--num-classes and --version are for --serving-url/--grpc; an "
                              "export folder describes itself")
+        if os.path.isfile(args.model) or os.path.isfile(os.path.join(args.model, "final.keras")):
+            raise ValueError(f"{args.model} is a saved model, not an export: kgan-demo shows "
+                             f"an export folder; run kgan-export {args.model} exports, then "
+                             "kgan-demo exports/<model>")
         return backends.EmbeddedBackend(args.model)
     # Stop-gap: kgan.serving.client still imports kgan.sampling, whose TensorFlow import
     # fires kgan's serializable registration, which imports kgan.sampling again half-made

@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             names = check_args(args)  # before TensorFlow loads
             quiet.quiet_tensorflow(args.debug)
             report = evaluate(args, names)
+            exits.check_received()  # a signal whose exception Python dropped: answer it
     except KeyboardInterrupt as error:
         how = exits.interruption(error)
         print(f"{PROG}: {how}", file=sys.stderr)
@@ -118,11 +119,15 @@ def check_args(args: argparse.Namespace) -> tuple[str, ...]:
                          f"{', '.join(metrics_lib.metric_names())}")
     for name in names:
         metrics_lib.get_metric(name)
-    for flag, value, least in (("--num-samples", args.num_samples, 2),
+    for flag, value, least in (("--num-samples", args.num_samples,
+                                metrics_lib.min_samples(names, k=args.k)),
                                ("--batch-size", args.batch_size, 1), ("--k", args.k, 1),
                                ("--classifier-epochs", args.classifier_epochs, 1)):
         if value < least:
             raise ValueError(f"{flag} must be >= {least}, got {value}")
+    if not -(2**63) <= args.seed <= 2**63 - args.num_samples:  # seeds seed.. are int64
+        raise ValueError(f"--seed must leave its {args.num_samples} seeds in int64's range "
+                         f"[-2**63, 2**63 - 1], got {args.seed}")
     return names
 
 
@@ -162,9 +167,11 @@ def _keras_sampler(path: str) -> tuple[Sampler, tuple[int, int, int]]:
     import keras
 
     import kgan  # noqa: F401  (registers kgan>GAN for deserialisation)
+    from kgan.training.sources import check_keras_archive
 
     if not path.endswith(".keras"):
         raise ValueError(f"expected a .keras file or an export folder, got {path}")
+    check_keras_archive(path)
     gan = keras.models.load_model(path, compile=False)
     if not hasattr(gan, "generate"):
         raise ValueError(f"{path} holds a {type(gan).__name__}, not a kgan.GAN")
@@ -184,6 +191,7 @@ def _version_dir(path: str) -> str:
 def _export_sampler(version_dir: str) -> tuple[Sampler, tuple[int, int, int]]:
     from kgan.gan.sampling import labels_from_seeds
     from kgan.serving.export import ExportedGenerator
+    from kgan.serving.limits import MAX_BATCH_SIZE
 
     served = ExportedGenerator(version_dir)
 
@@ -192,8 +200,10 @@ def _export_sampler(version_dir: str) -> tuple[Sampler, tuple[int, int, int]]:
         # Same default labels as GAN.generate, so a .keras file and its export agree.
         labels = (np.asarray(labels_from_seeds(seeds, served.num_classes))
                   if served.num_classes else None)
-        images = served.generate(seeds, labels)["images"]
-        return images.astype(np.float32) / 127.5 - 1.0
+        images = [served.generate(seeds[i:i + MAX_BATCH_SIZE], None if labels is None
+                                  else labels[i:i + MAX_BATCH_SIZE])["images"]
+                  for i in range(0, count, MAX_BATCH_SIZE)]  # the export's request limit
+        return np.concatenate(images).astype(np.float32) / 127.5 - 1.0
 
     return sample, tuple(sample(1, 0).shape[1:])
 
@@ -201,35 +211,15 @@ def _export_sampler(version_dir: str) -> tuple[Sampler, tuple[int, int, int]]:
 def _real_batches(args, image_shape, conditional: bool) -> Iterator:
     """Real batches ((images, labels) when `conditional`) at the model's geometry."""
     height, _, channels = image_shape
-    if args.data.endswith(".npz"):
-        yield from _npz_batches(args.data, args.batch_size, conditional)
-        return
-    import kgan.data
+    import kgan.data  # .npz files too: the same range checks and scaling as kgan-train's
 
     dataset = kgan.data.load(
         args.data, resolution=height, channels=channels, batch_size=args.batch_size,
         conditional=conditional, split=args.split, data_dir=args.data_dir, shuffle=False,
+        drop_remainder=False,
     )
     for batch in dataset.as_numpy_iterator():
         yield batch if conditional else (batch[0] if isinstance(batch, tuple) else batch)
-
-
-def _npz_batches(path: str, batch_size: int, conditional: bool) -> Iterator:
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"data file not found: {path}")
-    with np.load(path) as arrays:
-        if "images" not in arrays or (conditional and "labels" not in arrays):
-            raise ValueError(f"{path} needs an 'images' array (and 'labels' to train a "
-                             f"classifier); it has {', '.join(arrays.files) or 'nothing'}")
-        images = arrays["images"]
-        labels = arrays["labels"] if conditional else None
-    if images.dtype == np.uint8:
-        images = images.astype(np.float32) / 127.5 - 1.0
-    if images.ndim == 3:
-        images = images[..., None]
-    for start in range(0, len(images), batch_size):
-        chunk = images[start : start + batch_size].astype(np.float32)
-        yield (chunk, labels[start : start + batch_size]) if conditional else chunk
 
 
 def _extractor(args, image_shape):

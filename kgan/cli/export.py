@@ -22,7 +22,7 @@ import os
 import sys
 
 from kgan.cli import exits, quiet
-from kgan.training.sources import FINAL_MODEL, SourceError, find_model_file
+from kgan.training.sources import FINAL_MODEL, SourceError, check_keras_archive, find_model_file
 
 PROG = "kgan-export"
 __all__ = ["FINAL_MODEL", "SourceError", "find_model_file", "main"]
@@ -104,6 +104,7 @@ def _export(args: argparse.Namespace) -> str:
     import kgan  # noqa: F401  (registers kgan classes so load_model finds them)
     from kgan.serving.export import export_generator
 
+    check_keras_archive(path)
     try:
         model = keras.models.load_model(path, compile=False)
     except (OSError, ValueError) as error:

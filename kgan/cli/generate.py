@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Bounds that keep a typo from asking for gigabytes of pixels; a GIF's frame delay is
+# counted in hundredths of a second.
+MAX_SCALE, MAX_PADDING, MAX_FPS = 64, 64, 100.0
+
+
 def _check(args: argparse.Namespace) -> None:
     if args.interpolate and not (args.gif or args.mp4):
         raise ValueError("--interpolate needs --gif or --mp4 to write it to")
@@ -68,14 +73,30 @@ def _check(args: argparse.Namespace) -> None:
         raise ValueError("nothing to write: pass --grid, --out, --gif or --mp4")
     if (args.gif or args.mp4) and not args.interpolate:
         raise ValueError("--gif/--mp4 show an interpolation: pass --interpolate A B")
-    if args.scale < 1 or args.padding < 0 or (args.columns is not None and args.columns < 1):
-        raise ValueError("--scale and --columns must be >= 1 and --padding >= 0")
-    if args.fps <= 0:
-        raise ValueError(f"--fps must be > 0, got {args.fps}")
+    if not (1 <= args.scale <= MAX_SCALE and 0 <= args.padding <= MAX_PADDING) or (
+            args.columns is not None and args.columns < 1):
+        raise ValueError(f"--scale must be in 1..{MAX_SCALE}, --padding in 0..{MAX_PADDING} "
+                         "and --columns >= 1")
+    if not 0 < args.fps <= MAX_FPS:  # also refuses nan
+        raise ValueError(f"--fps must be in (0, {MAX_FPS:g}], got {args.fps}")
     if args.truncation is not None:  # the export's range (kgan.serving.limits), up front
         from kgan.serving.limits import check_truncation
 
         check_truncation(args.truncation, 1)
+    _check_outputs(args)
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuses an output that cannot be written before the model loads and renders."""
+    from kgan.training.rundir import writable_problem  # no TensorFlow
+
+    folders = [("--out", args.out)] if args.out else []
+    folders += [(flag, os.path.dirname(os.path.abspath(path))) for flag, path in
+                (("--grid", args.grid), ("--gif", args.gif), ("--mp4", args.mp4)) if path]
+    for flag, folder in folders:
+        problem = writable_problem(folder)
+        if problem:
+            raise ValueError(f"{flag}: {problem}")
 
 
 def main(argv: list[str] | None = None) -> int:

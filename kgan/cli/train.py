@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    result = None
     try:
         config = backend.resolve(config_from_args(args))
         if args.dry_run:
@@ -51,12 +52,17 @@ def _train(args: argparse.Namespace) -> int:
             from kgan.training import runner  # TensorFlow work starts here
 
             result = runner.run(config, restart=args.restart)
+        exits.check_received()  # a signal whose exception Python dropped while exporting
     except TrainingInterrupted as error:
         print(f"{PROG}: {error}", file=sys.stderr)
         return exits.interrupted_status(error)
     except KeyboardInterrupt as error:
         how = exits.interruption(error)
-        print(f"{PROG}: {how} before training started; nothing to save.", file=sys.stderr)
+        if result is not None:  # the work is done: say so, and still answer the signal
+            print(result.summary())
+            print(f"{PROG}: {how} after the run finished; nothing was lost.", file=sys.stderr)
+        else:
+            print(f"{PROG}: {how} before training started; nothing to save.", file=sys.stderr)
         return exits.interrupted_status(error)
     except (ConfigError, RunError) as error:
         if args.debug:
@@ -191,6 +197,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         file_values = json.loads(TrainConfig.load(args.config).to_json())
     preset = (getattr(args, "preset", None) or file_values.get("preset")
               or preset_for(getattr(args, "dataset", None)))
+    if preset not in PRESETS:  # a config file written by another kgan version
+        raise ConfigError(f"config file {args.config} names preset {preset!r}, which this "
+                          f"kgan does not have; presets: {', '.join(PRESETS)} (pass --preset "
+                          "NAME to start from one)")
     flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
              if hasattr(args, f.name)}
     v01 = {k[4:]: v for k, v in vars(args).items() if k.startswith("v01_")}

@@ -3,7 +3,8 @@
 Every source ends in the same contract: a `tf.data.Dataset` of float32 images in
 [-1, 1], [B, resolution, resolution, channels] (NHWC; plus int32 [B] labels when
 `conditional`), batched with the *global* batch size and `drop_remainder=True`, so a
-distribution strategy can split each batch evenly over replicas.
+distribution strategy can split each batch evenly over replicas (`drop_remainder=False`
+keeps the last, smaller batch, for scoring every image).
 
 What to build is one `DataOptions`; which source reads a name is the registry's choice
 (`find_source`): IDX files or folders and "fashion_mnist" ("idx": Debian's files when

@@ -5,6 +5,8 @@ scikit-learn `digits` demo set. TensorFlow loads only when a pipeline is built.
 from __future__ import annotations
 
 import os
+import zipfile
+import zlib
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -173,19 +175,31 @@ def read_npz(
                          "Keep each split in its own file.")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Array file not found: {path}.")
-    with np.load(path, allow_pickle=False) as arrays:
-        found = f"it has {', '.join(arrays.files) or 'no arrays'}"
-        save = "save with np.savez(path, images=images, labels=labels)"
-        if "images" not in arrays:
-            raise ValueError(f"{path} has no 'images' array ({found}); {save}.")
-        if labelled and "labels" not in arrays:
-            raise ValueError(
-                f"conditional=True (kgan-train: --conditional) needs a 'labels' array in "
-                f"{path} ({found}); {save}, or train unconditionally."
-            )
-        images = as_nhwc(arrays["images"])
-        labels = arrays.get("labels")
+    save = "save with np.savez(path, images=images, labels=labels)"
+    try:
+        arrays = np.load(path, allow_pickle=False)
+        if not isinstance(arrays, np.lib.npyio.NpzFile):  # a bare .npy array
+            raise ValueError("one array, not named arrays")
+        with arrays:
+            found = f"it has {', '.join(arrays.files) or 'no arrays'}"
+            if "images" not in arrays:
+                raise _NpzError(f"{path} has no 'images' array ({found}); {save}.")
+            if labelled and "labels" not in arrays:
+                raise _NpzError(
+                    f"conditional=True (kgan-train: --conditional) needs a 'labels' array in "
+                    f"{path} ({found}); {save}, or train unconditionally.")
+            images, labels = arrays["images"], arrays.get("labels")
+    except _NpzError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as error:
+        # truncated, damaged, pickled or not an .npz at all
+        raise ValueError(f"{path} is not a readable .npz file ({error}); {save}.") from None
+    images = as_nhwc(images)
     return images, check_labels(labels, len(images))
+
+
+class _NpzError(ValueError):
+    """A readable .npz file without the arrays kgan needs."""
 
 
 def _abspath(path: str | os.PathLike) -> str:

@@ -35,7 +35,9 @@ class DataOptions:
         resolution: output side in pixels (centre square crop, then resize).
         channels: 1 (grayscale) or 3 (RGB); sources are converted (gray->RGB,
             RGB->luma, alpha over white).
-        batch_size: the *global* batch size; batches use drop_remainder=True.
+        batch_size: the *global* batch size.
+        drop_remainder: drop the last, smaller batch (True for training: every replica
+            gets equal batches; False to score every image, as kgan-evaluate does).
         conditional: yield (images, int32 labels); needs a labelled source.
         split: TFDS split, slicing syntax allowed ("train[:90%]"); IDX folders have
             "train" and "test" (sliced alike); other sources have only "train".
@@ -56,6 +58,7 @@ class DataOptions:
     resolution: int
     channels: int
     batch_size: int
+    drop_remainder: bool = True
     conditional: bool = False
     split: str = "train"
     data_dir: str | None = None
@@ -75,7 +78,7 @@ class DataOptions:
                              f"got {self.channels!r}.")
         object.__setattr__(self, "channels", int(self.channels))
         _check_int(self, "batch_size", 1, "the global batch size, e.g. 64")
-        for name in ("conditional", "download", "shuffle"):
+        for name in ("drop_remainder", "conditional", "download", "shuffle"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
         if not isinstance(self.split, str) or not self.split.strip():

@@ -98,7 +98,7 @@ def finish(
     still gets a new order. Orders are a function of `options.seed` (a new order per
     epoch, reproducibly), and parallel maps stay deterministic: same seed, same batches.
     """
-    if num_examples is not None and num_examples < options.batch_size:
+    if options.drop_remainder and num_examples is not None and num_examples < options.batch_size:
         raise ValueError(
             f"Only {num_examples} examples for a global batch of {options.batch_size} with "
             "drop_remainder: no batch would be produced. Lower batch_size "
@@ -118,7 +118,8 @@ def finish(
     dataset = dataset.map(preprocess, num_parallel_calls=AUTOTUNE, deterministic=True)
     if options.cache:
         dataset = shuffled(dataset.cache("" if options.cache is True else options.cache))
-    dataset = dataset.batch(options.batch_size, drop_remainder=True, num_parallel_calls=AUTOTUNE)
+    dataset = dataset.batch(options.batch_size, drop_remainder=options.drop_remainder,
+                            num_parallel_calls=AUTOTUNE)
     return dataset.prefetch(AUTOTUNE)
 
 

@@ -45,6 +45,7 @@ from kgan.demo.model import (  # noqa: F401  (re-exported: the backends' vocabul
     truncation_from,
     version_dir,
 )
+from kgan.serving.limits import TRUNCATED_SIGNATURES, TRUNCATION_INFO
 
 
 class Backend:
@@ -247,7 +248,9 @@ class KerasBackend(Backend):
         import keras
 
         import kgan  # noqa: F401  (registers kgan classes for load_model)
+        from kgan.training.sources import check_keras_archive
 
+        check_keras_archive(path)
         model = keras.models.load_model(path, compile=False)
         if hasattr(model, "sampling_generator"):
             self._generator = model.sampling_generator
@@ -260,20 +263,36 @@ class KerasBackend(Backend):
         shape = tuple(int(d) for d in self._generator.outputs[0].shape[1:])
         self.info = ModelInfo(name=os.path.splitext(os.path.basename(path))[0],
                               image_shape=shape, latent_dim=latent_dim,
-                              num_classes=num_classes, source=os.fspath(path))
+                              num_classes=num_classes, truncation=_keras_truncation(
+                                  self._generator), source=os.fspath(path))
 
     def _run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The export's signatures computed with Keras: seeds give the same latents (and a
+        style-based generator the same noise) as `generate`, latents as `serving_default`,
+        and the truncated ones take `truncation` besides."""
         from kgan.gan.sampling import latents_from_seeds, sample_images
         from kgan.images import to_uint8_numpy
 
-        outputs = {}
-        z = inputs.get("z")
-        if signature == "generate":
-            z = outputs["z"] = latents_from_seeds(inputs["seed"], self.info.latent_dim).numpy()
+        outputs, z, seeds = {}, inputs.get("z"), inputs.get("seed")
+        if seeds is not None:
+            outputs["z"] = np.asarray(latents_from_seeds(seeds, self.info.latent_dim))
         images = sample_images(self._generator, self.info.latent_dim, self.info.num_classes,
-                               z, labels=inputs.get("label"))
+                               z, labels=inputs.get("label"), seeds=seeds,
+                               truncation=inputs.get(TRUNCATION_INPUT))
         outputs["images"] = to_uint8_numpy(images)
         return outputs
+
+
+def _keras_truncation(generator) -> Truncation | None:
+    """A style-based generator takes truncation as its export's truncated signatures do."""
+    from kgan.gan.sampling import is_style_based
+
+    if not is_style_based(generator):
+        return None
+    return Truncation(default=TRUNCATION_INFO["default"], minimum=TRUNCATION_INFO["min"],
+                      maximum=TRUNCATION_INFO["max"], rank=1,
+                      signature=TRUNCATED_SIGNATURES["generate"],
+                      latents_signature=TRUNCATED_SIGNATURES["serving_default"])
 
 
 def load_backend(source: str) -> Backend:

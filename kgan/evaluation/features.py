@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import zipfile
 from collections.abc import Iterable, Iterator
 
 import keras
@@ -175,7 +176,12 @@ class InceptionFeatures(FeatureExtractor):
                 include_top=False, weights=None, pooling="avg",
                 input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3),
             )
-        self.model.load_weights(path)
+        try:
+            self.model.load_weights(path)
+        except (OSError, ValueError, zipfile.BadZipFile) as error:
+            reason = " ".join(str(error).split())[:200]
+            raise ValueError(f"cannot read InceptionV3 weights from {path} ({reason}); it "
+                             f"should be Keras's {INCEPTION_WEIGHTS_FILE}") from None
 
     def prepare(self, images: tf.Tensor) -> tf.Tensor:
         images = keras.ops.image.resize(images, (INCEPTION_SIZE, INCEPTION_SIZE), "bilinear")
@@ -240,6 +246,9 @@ class ClassifierFeatures(FeatureExtractor):
         """Loads a saved `.keras` classifier, with a one-line error for a bad path."""
         if not os.path.isfile(path):
             raise FileNotFoundError(f"classifier model not found: {path}")
+        if not zipfile.is_zipfile(path):
+            raise ValueError(f"{path} is not a readable .keras classifier: a .keras file is "
+                             "a zip archive, and this one is damaged or truncated")
         with float32_policy():
             model = keras.models.load_model(path, compile=False)
         return cls(model, layer, batch_size)

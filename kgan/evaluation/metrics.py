@@ -258,26 +258,30 @@ def _check_pair(real: np.ndarray, fake: np.ndarray, minimum: int) -> tuple[np.nd
 
 @dataclass(frozen=True)
 class Metric:
-    """A registered metric: its output names and a function of two FeatureStats."""
+    """A registered metric: its output names, a function of two FeatureStats, and the
+    fewest images it can score with the given options (checked before a run starts)."""
 
     name: str
     outputs: tuple[str, ...]
     compute: Callable[..., dict[str, float]]
     needs_samples: bool
+    min_samples: Callable[..., int] = lambda **_: 2
 
 
 _REGISTRY: dict[str, Metric] = {}
 
 
 def register_metric(
-    name: str, outputs: tuple[str, ...], needs_samples: bool = True
+    name: str, outputs: tuple[str, ...], needs_samples: bool = True,
+    min_samples: Callable[..., int] = lambda **_: 2,
 ) -> Callable[[Callable[..., dict[str, float]]], Callable[..., dict[str, float]]]:
-    """Decorator adding `fn(real_stats, fake_stats, **options) -> dict` to the registry."""
+    """Decorator adding `fn(real_stats, fake_stats, **options) -> dict` to the registry;
+    `min_samples(**options)` is the fewest images per side it can score."""
 
     def decorate(fn: Callable[..., dict[str, float]]) -> Callable[..., dict[str, float]]:
         if name in _REGISTRY:
             raise ValueError(f"metric {name!r} is already registered")
-        _REGISTRY[name] = Metric(name, outputs, fn, needs_samples)
+        _REGISTRY[name] = Metric(name, outputs, fn, needs_samples, min_samples)
         return fn
 
     return decorate
@@ -339,13 +343,18 @@ def _kid_metric(
     return {"kid": mean, "kid_std": std}
 
 
-@register_metric("pr", ("precision", "recall"))
+@register_metric("pr", ("precision", "recall"), min_samples=lambda k=5, **_: k + 1)
 def _pr_metric(real: FeatureStats, fake: FeatureStats, k: int = 5, **_) -> dict[str, float]:
     precision, recall = precision_recall(real.samples(), fake.samples(), k)
     return {"precision": precision, "recall": recall}
 
 
-@register_metric("dc", ("density", "coverage"))
+@register_metric("dc", ("density", "coverage"), min_samples=lambda k=5, **_: k + 1)
 def _dc_metric(real: FeatureStats, fake: FeatureStats, k: int = 5, **_) -> dict[str, float]:
     density, coverage = density_coverage(real.samples(), fake.samples(), k)
     return {"density": density, "coverage": coverage}
+
+
+def min_samples(names, **options) -> int:
+    """The fewest images per side that every metric in `names` can score with `options`."""
+    return max((get_metric(name).min_samples(**options) for name in names), default=2)

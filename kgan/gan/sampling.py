@@ -56,25 +56,29 @@ def check_truncation(truncation, n: int):
 def sample_images(
     generator, latent_dim: int, num_classes: int | None, n_or_z,
     seed: int | None = None, labels=None, batch_size: int = 256, truncation=None,
+    seeds=None,
 ) -> np.ndarray:
     """Runs `generator` on seed-addressed (or given) latents; float32 NumPy images.
 
     With a number n and `seed` s, image i comes from `latents_from_seeds(s + i)`, which is
-    what the export's `generate` signature computes; None draws fresh seeds. Labels of a
+    what the export's `generate` signature computes; None draws fresh seeds. With
+    `n_or_z=None`, `seeds` gives any int64 seeds, one per image, as the export takes. Labels of a
     conditional generator default to `labels_from_seeds` (or i % num_classes for given
     latents). A style-based generator takes image i's noise from its seed (with given
     latents, from a hash of z) and `truncation` psi (a number or one per image). Runs in
     chunks of `batch_size` to bound memory.
     """
-    seeds = None
-    if isinstance(n_or_z, (int, np.integer)):
+    if n_or_z is None:
+        seeds = np.asarray(seeds, np.int64).reshape(-1)
+        z = np.asarray(latents_from_seeds(seeds, latent_dim))
+    elif isinstance(n_or_z, (int, np.integer)):
         if n_or_z < 1:
             raise ValueError(f"Number of images must be >= 1, got {n_or_z}.")
         start = np.random.randint(0, 2**31) if seed is None else int(seed)
         seeds = np.arange(start, start + int(n_or_z), dtype=np.int64)
         z = np.asarray(latents_from_seeds(seeds, latent_dim))
     else:
-        z = np.asarray(n_or_z, dtype=np.float32)
+        seeds, z = None, np.asarray(n_or_z, dtype=np.float32)
         if z.ndim != 2 or z.shape[1] != latent_dim:
             raise ValueError(f"Latents must have shape [N, {latent_dim}], got {list(z.shape)}.")
     labels = _sampling_labels(len(z), num_classes, seeds, labels)

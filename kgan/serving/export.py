@@ -26,6 +26,9 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
 
@@ -35,6 +38,7 @@ import tensorflow as tf
 
 from kgan.gan.sampling import latents_from_seeds
 from kgan.serving.limits import (
+    INT64_MAX,
     MAX_BATCH_SIZE,
     TRUNCATED_SIGNATURES,
     check_labels,
@@ -107,8 +111,9 @@ def export_generator(
         ExportError: the written SavedModel did not load or answer correctly.
     """
     if version is not None and (isinstance(version, bool) or int(version) != version
-                                or version < 1):
-        raise ValueError(f"version must be a positive integer, got {version!r}")
+                                or not 1 <= version <= INT64_MAX):
+        raise ValueError(f"version must be a positive integer up to 2**63 - 1 (TF Serving's "
+                         f"int64 versions), got {version!r}")
     if model_name is not None:
         check_model_name(model_name, "model_name")  # a folder of export_dir, never a path
     model_dir = os.path.join(os.fspath(export_dir), model_name) if model_name else (
@@ -118,6 +123,9 @@ def export_generator(
     if target and os.path.exists(target) and not overwrite:
         raise FileExistsError(f"version {version} already exists at {target}; pass "
                               "overwrite=True (kgan-export --overwrite) to replace it")
+    if keras.backend.backend() != "tensorflow":
+        return _export_in_tensorflow_process(gan_or_generator, model_dir, version, overwrite,
+                                             num_classes)
     generator, spec = _resolve(gan_or_generator, num_classes)
     generator = float32_generator(generator)
     os.makedirs(model_dir, exist_ok=True)
@@ -131,6 +139,46 @@ def export_generator(
             return _publish(temp, model_dir, target, overwrite, token)
         finally:
             shutil.rmtree(temp, ignore_errors=True)
+
+
+def _export_in_tensorflow_process(model, model_dir: str, version: int | None,
+                                  overwrite: bool, num_classes: int | None) -> str:
+    """On JAX: the model saved as .keras, then exported by TensorFlow (`export_keras_file`)."""
+    model_dir = os.path.normpath(model_dir)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.keras")
+        model.save(path)
+        return export_keras_file(path, os.path.dirname(model_dir) or ".",
+                                 os.path.basename(model_dir), version=version,
+                                 overwrite=overwrite, num_classes=num_classes)
+
+
+def export_keras_file(path: str | os.PathLike, export_dir: str | os.PathLike, model_name: str,
+                      version: int | None = None, overwrite: bool = False,
+                      num_classes: int | None = None) -> str:
+    """Exports a saved `.keras` GAN (or generator) with kgan-export in a TensorFlow process,
+    from a process on any Keras backend: a SavedModel is a TensorFlow graph, and Keras runs
+    one backend per process. Returns the version directory; raises as `export_generator`
+    does (ValueError, FileExistsError; OSError when the export itself failed)."""
+    command = [sys.executable, "-m", "kgan.cli.export", os.fspath(path), os.fspath(export_dir),
+               "--model-name", model_name]
+    command += ["--version", str(int(version))] if version is not None else []
+    command += ["--overwrite"] if overwrite else []
+    command += ["--num-classes", str(int(num_classes))] if num_classes else []
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, KERAS_BACKEND="tensorflow", PYTHONPATH=os.pathsep.join(
+        filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    lines = done.stderr.strip().splitlines()
+    message = (lines[-1] if lines else f"kgan-export exited {done.returncode}").removeprefix(
+        "kgan-export: error: ")
+    if done.returncode == 2:
+        raise (FileExistsError if "already exists" in message else ValueError)(message)
+    if done.returncode in (130, 143):
+        raise KeyboardInterrupt(message)
+    if done.returncode:
+        raise OSError(message)
+    return done.stdout.strip().splitlines()[-1]
 
 
 class _TempLock:
@@ -302,8 +350,9 @@ def _replace(temp: str, target: str, token: str) -> str:
 
 
 def _next_version(model_dir: str) -> int:
+    # Folders past int64 are no versions TF Serving can load: they do not count.
     numbers = [int(name) for name in os.listdir(model_dir) if name.isdigit()]
-    return max(numbers, default=0) + 1
+    return max((n for n in numbers if n < INT64_MAX), default=0) + 1
 
 
 class ExportedGenerator:

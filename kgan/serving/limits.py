@@ -14,10 +14,10 @@ from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["INT64_MAX", "INT64_MIN", "MAX_BATCH_SIZE", "MODEL_NAME_PATTERN", "TRUNCATED_SIGNATURES",
-           "TRUNCATION_RANGE", "as_seeds", "check_batch_size", "check_labels", "check_latents",
-           "check_model_name", "check_seeds", "check_truncation", "labels_from_seeds",
-           "model_name_from"]
+__all__ = ["INT64_MAX", "INT64_MIN", "MAX_BATCH_SIZE", "MODEL_NAME_PATTERN",
+           "TRUNCATED_SIGNATURES", "TRUNCATION_INFO", "TRUNCATION_RANGE", "as_seeds",
+           "check_batch_size", "check_labels", "check_latents", "check_model_name",
+           "check_seeds", "check_truncation", "labels_from_seeds", "model_name_from"]
 
 #: Largest batch one request may carry. Equals `max_batch_size` in
 #: serving/batching_parameters.txt, so server-side batching never builds a batch the graph
@@ -34,6 +34,11 @@ TRUNCATION_RANGE = (-1.0, 2.0)
 MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 #: The export's signature with a per-row `truncation` input, by the signature it extends.
 TRUNCATED_SIGNATURES = {"generate": "generate_truncated", "serving_default": "latents_truncated"}
+#: kgan.json's "truncation" entry: the default (StyleGAN's usual 0.7), the range the graph
+#: accepts (TRUNCATION_RANGE, so kgan-demo and kgan-generate accept what the export does)
+#: and the signature that takes it.
+TRUNCATION_INFO = {"default": 0.7, "min": TRUNCATION_RANGE[0], "max": TRUNCATION_RANGE[1],
+                   "signature": TRUNCATED_SIGNATURES["generate"]}
 
 
 def check_model_name(name: str, what: str = "model name") -> str:
@@ -109,8 +114,10 @@ def check_labels(labels, batch: int, num_classes: int | None) -> np.ndarray | No
     labels = np.asarray(labels)
     if labels.shape != (batch,) or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"labels must be {batch} integers, got shape {list(labels.shape)}")
-    if labels.min() < 0 or labels.max() >= num_classes:
-        raise ValueError(f"labels must lie in [0, {num_classes}), got {labels.tolist()}")
+    outside = np.unique(labels[(labels < 0) | (labels >= num_classes)])
+    if outside.size:
+        shown = ", ".join(str(v) for v in outside[:8]) + (", ..." if outside.size > 8 else "")
+        raise ValueError(f"labels must lie in [0, {num_classes}), got {shown}")
     return labels.astype(np.int32)
 
 

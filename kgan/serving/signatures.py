@@ -29,6 +29,7 @@ from kgan.gan.sampling import latents_from_seeds
 from kgan.serving.limits import (
     MAX_BATCH_SIZE,
     TRUNCATED_SIGNATURES,
+    TRUNCATION_INFO,
     TRUNCATION_RANGE,
     check_labels,
     check_latents,
@@ -39,11 +40,6 @@ __all__ = ["MAX_BATCH_SIZE", "TRUNCATION_INFO", "GeneratorSpec", "build_module",
            "check_latents", "check_seeds", "float32_generator", "is_style_based", "to_uint8"]
 
 _HALF_DTYPES = ("float16", "bfloat16", "mixed_float16", "mixed_bfloat16")
-#: kgan.json's "truncation" entry: the default (StyleGAN's usual 0.7), the range the graph
-#: accepts (TRUNCATION_RANGE, so kgan-demo and kgan-generate accept what the export does)
-#: and the signature that takes it.
-TRUNCATION_INFO = {"default": 0.7, "min": TRUNCATION_RANGE[0], "max": TRUNCATION_RANGE[1],
-                   "signature": TRUNCATED_SIGNATURES["generate"]}
 
 
 def is_style_based(generator) -> bool:

@@ -39,6 +39,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kgan.training import signals
 from kgan.training.errors import NonFiniteLossError, RunError, TrainingInterrupted
 
 __all__ = ["NonFiniteLossError", "NonFiniteGuard", "RunError", "RunState", "Saver",
@@ -398,6 +399,9 @@ class Saver(keras.callbacks.Callback):
         self._previous_step: int | None = None
 
     def __enter__(self) -> Saver:
+        # A signal whose exception Python dropped during start-up (kgan.training.signals)
+        # still stops the run: `on_train_begin` answers it before the first step.
+        self.signum = signals.received()
         for signum in STOP_SIGNALS:
             try:
                 self._previous[signum] = signal.signal(signum, self._on_signal)
@@ -426,18 +430,21 @@ class Saver(keras.callbacks.Callback):
         got = [s for s, count in zip(STOP_SIGNALS, counts, strict=True) if count > 0]
         return max(got) if got else None
 
-    def check(self) -> None:
-        """Saves and raises `TrainingInterrupted` if a stop signal arrived."""
+    def check(self, save: bool = True) -> None:
+        """Saves (unless `save` is False: nothing trained yet) and raises
+        `TrainingInterrupted` if a stop signal arrived."""
         signum = self._agreed_signal()
         if signum is None:
             return
-        path = self.state.save()
         what = ("interrupted" if signum == signal.SIGINT
                 else f"stopped by {signal.Signals(signum).name}")
         if self.signum is None:
             what += " (on another worker)"
-        error = TrainingInterrupted(f"{what} at step {self.state.step}; saved {path}. Run "
-                                    "the same command again to resume.")
+        if save:
+            done = f"at step {self.state.step}; saved {self.state.save()}"
+        else:
+            done = f"before training step {self.state.step + 1}; nothing new to save"
+        error = TrainingInterrupted(f"{what} {done}. Run the same command again to resume.")
         error.signum = signum
         raise error
 
@@ -453,6 +460,7 @@ class Saver(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._previous_step = self.state.step
+        self.check(save=False)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.state.save(epoch_end=True)

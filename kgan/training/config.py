@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kgan import networks
-from kgan.evaluation.metrics import metric_names
+from kgan.evaluation.metrics import metric_names, min_samples
 from kgan.networks import MAX_RESOLUTION, MIN_RESOLUTION
 from kgan.training.errors import ConfigError
 from kgan.training.presets import DEFAULT_PRESET, PRESETS, preset_for
@@ -158,7 +158,10 @@ class TrainConfig:
     inception_weights: str | None = _field(None, "local InceptionV3 notop weights file")
 
     def __post_init__(self):
-        object.__setattr__(self, "metrics", tuple(self.metrics))
+        metrics = self.metrics  # a config file may spell them "fid,kid", as the flag does
+        if isinstance(metrics, str):
+            metrics = [name.strip() for name in metrics.split(",") if name.strip()]
+        object.__setattr__(self, "metrics", tuple(metrics))
 
         for name in ("model_name", "run_dir"):
             if getattr(self, name) is None:
@@ -247,7 +250,8 @@ class TrainConfig:
         excluded): what stops a run directory from being resumed with `other`."""
         mine, theirs = self.to_dict(), other.to_dict()
         return [f"{k}: {mine[k]!r} -> {theirs[k]!r}" for k in mine
-                if k not in RESUMABLE_FIELDS and mine[k] != theirs[k]]
+                if k not in RESUMABLE_FIELDS and mine[k] != theirs[k]
+                and not (k == "dataset" and _same_file(mine[k], theirs[k]))]
 
     def field_names(self) -> list[str]:
         return [f.name for f in dataclasses.fields(self)]
@@ -265,6 +269,14 @@ RESUMABLE_FIELDS = frozenset({
     "num_samples", "checkpoint_every", "keep_checkpoints", "metrics", "metrics_every",
     "metrics_samples", "metrics_features", "inception_weights",
 })
+
+def _same_file(a: str, b: str) -> bool:
+    """Two spellings of one existing path (./data/faces, data/faces, /abs/data/faces)."""
+    try:
+        return os.path.samefile(os.path.expanduser(a), os.path.expanduser(b))
+    except (OSError, ValueError):
+        return False
+
 
 # ----------------------------------------------------------------- validation
 def _upgrade(values: dict[str, Any]) -> dict[str, Any]:
@@ -323,7 +335,7 @@ def _check_data(c: TrainConfig) -> None:
     _require(c.epochs >= 1, f"epochs must be >= 1, got {c.epochs}")
     _require(c.steps_per_epoch is None or c.steps_per_epoch >= 1,
              f"steps_per_epoch must be >= 1, got {c.steps_per_epoch}")
-    _require(c.seed >= 0, f"seed must be >= 0, got {c.seed}")
+    _require(0 <= c.seed < 2**32, f"seed must be in [0, 2**32 - 1], got {c.seed}")
 
 
 def _check_model(c: TrainConfig) -> None:
@@ -345,7 +357,8 @@ def _check_model(c: TrainConfig) -> None:
     _require(c.ada_target is None or 0 < c.ada_target < 1,
              f"ada_target must be in (0, 1) or none, got {c.ada_target}")
     if c.augment != NO_AUGMENT:
-        unknown = [p for p in c.augment.split(",") if p.strip() not in AUGMENT_POLICIES]
+        unknown = [repr(p.strip()) for p in c.augment.split(",")
+                   if p.strip() not in AUGMENT_POLICIES]
         _require(not unknown, f"unknown augment policy {', '.join(unknown)}; use none or a "
                  f"comma list of {', '.join(AUGMENT_POLICIES)}")
     for name, valid in (("backend", BACKENDS), ("strategy", STRATEGIES),
@@ -400,7 +413,9 @@ def _check_outputs(c: TrainConfig) -> None:
     unknown = [m for m in c.metrics if m not in metric_names()]
     _require(not unknown, f"unknown metric {', '.join(unknown)}; choose from "
              f"{', '.join(metric_names())}")
-    _require(c.metrics_samples >= 2, f"metrics_samples must be >= 2, got {c.metrics_samples}")
+    least = min_samples(c.metrics) if not unknown else 2
+    _require(c.metrics_samples >= least, f"metrics_samples must be >= {least} for metrics "
+             f"{', '.join(c.metrics) or 'none'}, got {c.metrics_samples}")
     _require(c.metrics_features in FEATURE_EXTRACTORS or c.metrics_features.endswith(".keras"),
              f"metrics_features must be classifier, inception or a .keras path, got "
              f"{c.metrics_features!r}")

@@ -236,8 +236,23 @@ def preset_for(dataset: str | os.PathLike | None) -> str:
                 return DATASET_PRESETS.get(set_name, DEFAULT_PRESET)
         what = "IDX files"
     else:
+        if kind == "tfds" and (hint := _mistyped_path(name)):
+            raise ConfigError(hint)
         what = {"tfds": "a TFDS name", "arrays": "an array file"}.get(kind, kind)
     raise ConfigError(
         f"no preset fits --dataset {name!r} ({what}) by name: pick the closest with --preset NAME "
         f"({_CHOICES}; all: {', '.join(PRESETS)}) and adjust it with flags (--resolution, "
         "--channels, --conditional, ...).")
+
+
+def _mistyped_path(name: str) -> str | None:
+    """Why a name that only TFDS would take is more likely a path gone wrong: an existing
+    file, or a folder path whose first folder exists but the rest does not."""
+    if os.path.isfile(name):
+        return (f"--dataset {name!r} is a file; --dataset takes a folder of images, a folder "
+                "of IDX files, an .npz file or a TFDS name")
+    first = name.split("/")[0]
+    if "/" in name and first and os.path.isdir(first):
+        return (f"--dataset {name!r}: no such folder or file (and no TFDS data set has that "
+                f"name); check the path below {first}/")
+    return None

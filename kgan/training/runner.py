@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import errno
 import os
-import subprocess
 import sys
 
 import keras
@@ -324,14 +323,16 @@ def _finish(config: TrainConfig, gan: GAN, state: RunState, paths: RunPaths,
     if not env.chief:
         return RunResult(paths.root, config.epochs, state.step, paths.final_model, None,
                          worker=env.worker_index)
-    previous = read_result(paths)
-    if previous is not None and previous.steps == state.step:
+    saved, export = _finished_before(config, state, paths)
+    if saved and (export or not config.export):
         print("kgan: this run is already complete; nothing to do.")
-        return previous
+        return RunResult(paths.root, config.epochs, state.step, paths.final_model, export)
     where = f"training is complete and saved in {state.latest}"
     try:
-        save_final(gan, paths, where)
-        export = _export(config, gan, paths)
+        if not saved:
+            save_final(gan, paths, where)
+        if config.export and not export:
+            export = _export(config, gan, paths)
     except KeyboardInterrupt as error:
         raise interrupted(error, f"interrupted after training ({where})") from None
     result = RunResult(paths.root, config.epochs, state.step, paths.final_model, export)
@@ -339,14 +340,37 @@ def _finish(config: TrainConfig, gan: GAN, state: RunState, paths: RunPaths,
     return result
 
 
+def _finished_before(config: TrainConfig, state: RunState, paths: RunPaths
+                     ) -> tuple[bool, str | None]:
+    """Whether an earlier command already wrote this length of run's `final.keras`, and
+    the export it made if that is still there: a re-run writes only what is missing (a
+    deleted final.keras, an export that an earlier `--no-export` skipped)."""
+    previous = read_result(paths)
+    if previous is None or previous.steps != state.step:
+        return False, None
+    saved = os.path.isfile(paths.final_model)
+    export = None
+    if previous.export:  # as recorded (relative to that command's folder), or where the
+        # config's export folder is now
+        version = os.path.basename(os.path.normpath(previous.export))
+        candidates = (previous.export,
+                      os.path.join(config.export_dir, config.model_name, version))
+        export = next((path for path in candidates if os.path.isdir(path)), None)
+    if not saved or (config.export and not export):
+        missing = [name for name, gone in (("final.keras", not saved),
+                                           ("the export", config.export and not export)) if gone]
+        print(f"kgan: this run is complete; writing what is missing: {', '.join(missing)}.")
+    return saved, export
+
+
 def _export(config: TrainConfig, gan: GAN, paths: RunPaths) -> str | None:
     if not config.export:
         return None
     try:
-        if keras.backend.backend() != "tensorflow":
-            return _export_on_tensorflow(config, paths)
-        from kgan.serving.export import export_generator
+        from kgan.serving.export import export_generator, export_keras_file
 
+        if keras.backend.backend() != "tensorflow":  # exported by TensorFlow, from final.keras
+            return export_keras_file(paths.final_model, config.export_dir, config.model_name)
         return export_generator(gan, config.export_dir, model_name=config.model_name)
     except KeyboardInterrupt as error:
         raise interrupted(error, f"interrupted while exporting to {config.export_dir}; "
@@ -358,16 +382,3 @@ def _export(config: TrainConfig, gan: GAN, paths: RunPaths) -> str | None:
         raise RunError(f"export to {config.export_dir} failed ({cause}); the trained model "
                        f"is saved in {paths.final_model}: run the same command again, or "
                        f"kgan-export {paths.root} {config.export_dir}") from None
-
-
-def _export_on_tensorflow(config: TrainConfig, paths: RunPaths) -> str:
-    """Exports `final.keras` with kgan-export in a TensorFlow process: the SavedModel is a
-    TensorFlow graph, and Keras runs one backend per process."""
-    command = [sys.executable, "-m", "kgan.cli.export", paths.final_model, config.export_dir,
-               "--model-name", config.model_name]
-    env = dict(os.environ, KERAS_BACKEND="tensorflow")
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
-    if done.returncode != 0:
-        lines = done.stderr.strip().splitlines()
-        raise OSError(lines[-1] if lines else f"kgan-export exited {done.returncode}")
-    return done.stdout.strip().splitlines()[-1]

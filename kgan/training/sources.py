@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 
 FINAL_MODEL = "final.keras"
 
@@ -30,3 +31,10 @@ def find_model_file(source: str) -> str:
                           f"{FINAL_MODEL} and exports)")
     raise SourceError(f"{source} is not a kgan run directory (no {FINAL_MODEL}); pass a run "
                       "directory or a .keras file")
+
+
+def check_keras_archive(path: str) -> None:
+    """Names a damaged `.keras` file (a zip archive) before Keras calls it "not found"."""
+    if os.path.isfile(path) and not zipfile.is_zipfile(path):
+        raise SourceError(f"{path} is not a readable .keras file: a .keras file is a zip "
+                          "archive, and this one is damaged or truncated")
