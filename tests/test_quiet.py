@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -90,7 +91,8 @@ def test_kgan_export_error_after_tensorflow_loads_is_its_only_line(tmp_path):
     (tmp_path / "broken.keras").write_bytes(b"not a zip file")
     done, loaded = _run("export", "broken.keras", "exports", cwd=tmp_path)
     assert done.returncode == 2 and loaded  # the error came after TensorFlow loaded
-    assert done.stderr.startswith("kgan-export: error: cannot load broken.keras")
+    assert done.stderr.startswith("kgan-export: error: broken.keras is not a readable .keras "
+                                  "file: a .keras file is a zip archive")
     assert done.stderr.count("\n") == 1, done.stderr
 
 
@@ -101,3 +103,17 @@ def test_kgan_train_error_after_tensorflow_loads_is_its_only_line(tmp_path):
     assert done.stderr.startswith("kgan-train: error: 'no_such_dataset_xyz'"), done.stderr
     assert done.stderr.count("\n") == 1, done.stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_kgan_warnings_print_as_one_plain_line(capsys, monkeypatch):
+    others = []
+    monkeypatch.setattr(warnings, "showwarning", lambda *args: others.append(args[:2]))
+    quiet._plain_kgan_warnings()
+    quiet._plain_kgan_warnings()  # once is enough: no second wrapper
+    from kgan.data import SkippedImagesWarning
+
+    warnings.showwarning("5 usable images in faces; 1 skipped", SkippedImagesWarning,
+                         "kgan/training/runner.py", 192)
+    warnings.showwarning("other", DeprecationWarning, "elsewhere.py", 3)
+    assert capsys.readouterr().err == "kgan: warning: 5 usable images in faces; 1 skipped\n"
+    assert others == [("other", DeprecationWarning)]  # the others keep Python's format

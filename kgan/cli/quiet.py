@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import re
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 
 __all__ = ["DEBUG_HELP", "add_debug_flag", "is_noise", "quiet_tensorflow"]
@@ -56,13 +58,33 @@ def quiet_tensorflow(debug: bool = False, load: bool = True) -> None:
     Does nothing with `debug`, when the user set TF_CPP_MIN_LOG_LEVEL themselves, or when
     TensorFlow is already loaded.
     """
-    if debug or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+    if debug:
         return
+    _plain_kgan_warnings()
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        return
+    logging.getLogger("absl").setLevel(logging.ERROR)  # Keras's Python-side WARNING:absl
     for name, value in QUIET_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
     if load and "tensorflow" not in sys.modules:
         with _filtered_stderr():
             import tensorflow  # noqa: F401
+
+
+def _plain_kgan_warnings() -> None:
+    """kgan's own warnings (e.g. the images a folder skipped) as `kgan: warning: ...` lines,
+    without the file, line number and source line that Python's format adds."""
+    if getattr(warnings.showwarning, "kgan_plain", False):
+        return
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not category.__module__.startswith("kgan."):
+            return shown(message, category, filename, lineno, file, line)
+        print(f"kgan: warning: {message}", file=file or sys.stderr)
+
+    show.kgan_plain = True
+    warnings.showwarning = show
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ HWC, then `preprocess_image` makes the float32 [-1, 1] image the GAN trains on.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -152,8 +153,14 @@ def decode_error(path: str) -> str:
         decode_file(tf.constant(path))
     except (tf.errors.OpError, ValueError) as error:
         message = getattr(error, "message", str(error)).strip().splitlines()
-        return message[0] if message else type(error).__name__
+        return _without_op_names(message[0]) if message else type(error).__name__
     return "failed to decode inside tf.data"
+
+
+def _without_op_names(message: str) -> str:
+    """TensorFlow's reason without its "{{function_node ...}}" and "[Op:...]" wrapping."""
+    message = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", message)
+    return re.sub(r"\s*\[Op:\w+\](\s*name:.*)?$", "", message).strip()
 
 
 def to_rgba(image: tf.Tensor) -> tf.Tensor:
