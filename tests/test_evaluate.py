@@ -79,6 +79,7 @@ def test_trains_a_domain_classifier_and_prints_a_table(saved, capsys):
     ("empty_dir", "no SavedModel (saved_model.pb)"),
     ("missing_data", "Array file not found"),
     ("truncated_data", "is not a readable .npz file"),
+    ("unlabelled_data", "which has none: pass a trained one with --classifier MODEL.keras"),
     ("nan_data", "images contain NaN or infinite values"),
     ("text_labels", "labels must be integers"),
     ("huge_seed", "--seed must leave its 64 seeds in int64's range"),
@@ -100,12 +101,13 @@ def test_bad_inputs_fail_with_one_line(saved, capsys, tmp_path, case, expected):
     elif case == "missing_data":
         data = tmp_path / "nope.npz"
         extra = ["--features", "classifier", "--classifier", root / "clf.keras"]
-    elif case in ("truncated_data", "nan_data", "text_labels"):
+    elif case in ("truncated_data", "unlabelled_data", "nan_data", "text_labels"):
         data = tmp_path / "data.npz"
         images = np.zeros([40, RES, RES, 1], np.float32)
-        if case == "truncated_data":
+        if case in ("truncated_data", "unlabelled_data"):
             np.savez(data, images=images)
-            data.write_bytes(data.read_bytes()[:300])
+            if case == "truncated_data":
+                data.write_bytes(data.read_bytes()[:300])
         else:
             labels = np.array(["a"] * 40) if case == "text_labels" else np.zeros(40, int)
             np.savez(data, images=images * np.nan if case == "nan_data" else images,

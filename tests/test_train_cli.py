@@ -69,6 +69,8 @@ def test_dry_run_prints_the_resolved_config(capsys, tmp_path):
         (["--batch-size", "4000"], "Only 1797 examples for a global batch of 4000"),
         (["--config", "/no/such/config.json"], "cannot read config file"),
         (["--seed", str(2**32)], "seed must be in [0, 2**32 - 1], got 4294967296"),
+        (["--metrics", "fid", "--metrics-features", "inception", "--inception-weights",
+          "/no/weights.h5"], "InceptionV3 weights not found at /no/weights.h5"),
     ],
 )
 def test_bad_flags_give_one_clear_line(argv, message, capsys, tmp_path):

@@ -229,6 +229,12 @@ def _extractor(args, image_shape):
         return features_lib.InceptionFeatures(args.inception_weights, args.batch_size)
     if args.classifier:
         return features_lib.ClassifierFeatures.from_file(args.classifier, args.layer)
+    import kgan.data
+
+    if not kgan.data.describe(args.data, split=args.split, data_dir=args.data_dir).num_classes:
+        raise ValueError(f"--features classifier trains a classifier on the class labels of "
+                         f"{args.data}, which has none: pass a trained one with --classifier "
+                         "MODEL.keras, or use --features inception")
     images, labels = _labelled_arrays(args, image_shape)
     model = features_lib.train_classifier(
         images, labels, int(labels.max()) + 1, epochs=args.classifier_epochs

@@ -80,6 +80,7 @@ def run(config: TrainConfig, restart: bool = False, callbacks=(), verbose: int |
             stop signal arrived (`TrainingInterrupted`, state saved).
     """
     check_export_dir(config)
+    _check_feature_files(config)
     config = _on_this_backend(config)
     # The strategy comes before any other TensorFlow op: a multi-worker strategy cannot
     # configure collective ops once the runtime has started.
@@ -92,6 +93,22 @@ def run(config: TrainConfig, restart: bool = False, callbacks=(), verbose: int |
         if lost is None:
             raise
         raise lost from None
+
+
+def _check_feature_files(config: TrainConfig) -> None:
+    """Fails before the run directory changes when the metrics' feature model is missing."""
+    from kgan.evaluation import features
+
+    if not config.metrics:
+        return
+    try:
+        if config.metrics_features == "inception":
+            features.resolve_inception_weights(config.inception_weights)
+        elif config.metrics_features.endswith(".keras") and not os.path.isfile(
+                config.metrics_features):
+            raise FileNotFoundError(f"classifier model not found: {config.metrics_features}")
+    except FileNotFoundError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _run(config: TrainConfig, env: distribute.Setup, restart: bool, callbacks: list,
