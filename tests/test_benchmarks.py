@@ -222,6 +222,9 @@ for policy in b.POLICIES:
     last = float(trainer.run(real, 1)[0])
     out["training"][policy] = [first, last, moved(g0, trainer.state[0]),
                                moved(d0, trainer.state[2])]
+import grouped_conv_jax
+out["grouped"] = grouped_conv_jax.main(["--groups", "1,4", "--channels", "8", "--size", "4",
+                                        "--batch", "2", "--seconds", "0.01"])
 g, d = b.build_networks("dcgan", 8, "float32", {"base_filters": 2})
 out["tiny_d_flops"] = b.forward_flops(d)
 g, d = b.build_networks("resnet", 16, "float32", {"g_width": 4, "d_width": 4})
@@ -280,3 +283,11 @@ def test_jax_flop_count_leaves_out_padding_taps(jax_checks):
     checks = jax_checks[0]
     assert 2 * (2352 + 64) <= checks["tiny_d_flops"] <= 1.1 * 2 * (2352 + 64)
     assert all(flops > 0 for flops in checks["resnet_flops"])  # the other Keras-only family
+
+
+def test_grouped_convolution_timing_on_jax_quick(jax_checks):
+    rows = jax_checks[0]["grouped"]["rows"]
+    assert [row["groups"] for row in rows] == [1, 4]
+    assert all(row["forward_ms"] > 0 and row["gradient_ms"] > 0 for row in rows)
+    # 4 groups do a quarter of the dense convolution's multiply-adds
+    assert rows[0]["multiply_adds"] == 4 * rows[1]["multiply_adds"] == 2 * 16 * 9 * 64
