@@ -84,6 +84,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         sys.unraisablehook = unraisable_hook
+        signals.clear()  # answered by now; a later library run in this process starts clean
 
 
 def _quiet_dropped_interruptions(unraisable) -> None:

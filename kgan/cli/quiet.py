@@ -53,10 +53,11 @@ def is_noise(line: str) -> bool:
 
 def quiet_tensorflow(debug: bool = False, load: bool = True) -> None:
     """Hides TensorFlow's start-up lines: sets `QUIET_ENVIRONMENT`'s variables the user did
-    not set and, with `load`, imports TensorFlow with its early lines filtered out.
+    not set, lowers absl's Python logger to errors and, with `load`, imports TensorFlow
+    with its early lines filtered out. kgan's own warnings print as one plain line.
 
-    Does nothing with `debug`, when the user set TF_CPP_MIN_LOG_LEVEL themselves, or when
-    TensorFlow is already loaded.
+    Does nothing with `debug`; only the plain warnings when the user set
+    TF_CPP_MIN_LOG_LEVEL themselves; no import when TensorFlow is already loaded.
     """
     if debug:
         return

@@ -87,6 +87,9 @@ def export_generator(
 ) -> str:
     """Exports a generator as a new TF Serving version and returns its directory.
 
+    A SavedModel is a TensorFlow graph: on another Keras backend (JAX) the model is saved
+    as a temporary `.keras` file and exported by kgan-export in a TensorFlow process.
+
     Args:
         gan_or_generator: a `kgan.GAN` (its `sampling_generator`, the EMA generator when
             there is one, is exported with the GAN's latent_dim / num_classes) or a bare
