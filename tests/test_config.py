@@ -149,6 +149,8 @@ def test_round_trip_keeps_every_kind_of_value(tmp_path):
         (dict(augment="colour"), "unknown augment policy 'colour'"),
         (dict(augment="color,,cutout"), "unknown augment policy ''; use none or a comma list"),
         (dict(seed=2**32), "seed must be in [0, 2**32 - 1], got 4294967296"),
+        (dict(num_samples=10**8), "num_samples (the sample grid's images) must be at most 1024"),
+        (dict(latent_dim=10**11), "latent_dim must be at most 16384, got 100000000000"),
         (dict(metrics=("fid", "pr"), metrics_samples=5),
          "metrics_samples must be >= 6 for metrics fid, pr, got 5"),
         (dict(strategy="gpus"), "unknown strategy 'gpus'"),

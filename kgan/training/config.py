@@ -278,6 +278,11 @@ def _same_file(a: str, b: str) -> bool:
         return False
 
 
+# Far above any use (StyleGAN2: z of 512, grids of 64) and below what runs out of memory
+# only after a whole epoch of training.
+MAX_LATENT_DIM, MAX_SAMPLE_GRID = 16_384, 1_024
+
+
 # ----------------------------------------------------------------- validation
 def _upgrade(values: dict[str, Any]) -> dict[str, Any]:
     """Reads a kgan 0.1 config: DCGAN's top-level options move into `network_args`."""
@@ -339,6 +344,8 @@ def _check_data(c: TrainConfig) -> None:
 
 
 def _check_model(c: TrainConfig) -> None:
+    _require(c.latent_dim <= MAX_LATENT_DIM, f"latent_dim must be at most {MAX_LATENT_DIM}, "
+             f"got {c.latent_dim}")
     for name in ("latent_dim", "d_steps"):
         _require(getattr(c, name) >= 1, f"{name} must be >= 1, got {getattr(c, name)}")
     _require(0 < c.adam_epsilon < 1, f"adam_epsilon must be in (0, 1), got {c.adam_epsilon}")
@@ -407,6 +414,8 @@ def _check_outputs(c: TrainConfig) -> None:
     _require(bool(c.run_dir.strip()), "run_dir must not be empty")
     _require(c.log_every_n_steps >= 0, f"log_every_n_steps must be >= 0, got "
              f"{c.log_every_n_steps}")
+    _require(c.num_samples <= MAX_SAMPLE_GRID, f"num_samples (the sample grid's images) "
+             f"must be at most {MAX_SAMPLE_GRID}, got {c.num_samples}")
     for name in ("sample_every", "num_samples", "checkpoint_every", "keep_checkpoints",
                  "metrics_every", "steps_per_execution"):
         _require(getattr(c, name) >= 1, f"{name} must be >= 1, got {getattr(c, name)}")
