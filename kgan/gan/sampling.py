@@ -36,10 +36,19 @@ def generator_options(generator, seeds=None, truncation=None) -> dict:
         return {}
     options = {}
     if seeds is not None:
-        options["noise_seeds"] = ops.convert_to_tensor(np.asarray(seeds, np.int64), "int64")
+        options["noise_seeds"] = seed_words(seeds)
     if truncation is not None:
         options["truncation_psi"] = ops.convert_to_tensor(truncation, "float32")
     return options
+
+
+def seed_words(seeds) -> np.ndarray:
+    """int64 seeds [N] as int32 (low, high) word pairs [N, 2]: a layer call turns its
+    arguments into backend tensors, and JAX (x64 off) would cut int64 to int32, so seeds of
+    2**31 and up would draw other noise than on TensorFlow. Two int32 words stay exact."""
+    seeds = np.asarray(seeds, np.int64).reshape(-1)
+    low = (seeds & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
+    return np.stack([low, (seeds >> 32).astype(np.int32)], axis=-1)
 
 
 def check_truncation(truncation, n: int):
@@ -125,7 +134,7 @@ def style_mix_images(generator, latent_dim: int, num_classes: int | None, seeds_
             inputs = z if side_labels is None else [z, side_labels[rows]]
             ws.append(generator.map_ws(inputs, 1.0 if psi is None else psi[rows]))
         mixed = generator.mix_styles(ws[0], ws[1], cutoff)
-        images = generator.synthesis(mixed, noise_seeds=ops.convert_to_tensor(a[rows], "int64"))
+        images = generator.synthesis(mixed, noise_seeds=seed_words(a[rows]))
         chunks.append(np.asarray(images, np.float32))
     return _in_range(np.concatenate(chunks))
 

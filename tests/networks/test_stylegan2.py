@@ -460,6 +460,19 @@ def test_noise_from_seeds_is_tensorflow_stateless_normal_on_every_backend():
     np.testing.assert_allclose(np.asarray(sg.noise_from_seeds(seeds, 50)), expected, atol=1e-5)
 
 
+def test_seed_words_keep_int64_seeds_exact_through_a_layer_call():
+    # A layer call makes its arguments backend tensors; on JAX (x64 off) int64 becomes
+    # int32, so generate() passes seeds as (low, high) int32 words.
+    from kgan.gan import philox
+    from kgan.gan.sampling import seed_words
+
+    seeds = np.array([5, 2**32 + 5, -3, 2**31, 2**63 - 1, -(2**63)], np.int64)
+    expected = np.stack([philox.normal(np, (20,), philox.words(np, int(s), sg.NOISE_STREAM))
+                         for s in seeds])
+    words = ops.convert_to_tensor(seed_words(seeds))  # what a layer call hands on
+    np.testing.assert_allclose(np.asarray(sg.noise_from_seeds(words, 20)), expected, atol=1e-5)
+
+
 @TF_ONLY
 def test_noise_seeds_in_a_graph_of_unknown_batch():
     import tensorflow as tf

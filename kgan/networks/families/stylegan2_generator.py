@@ -140,17 +140,28 @@ def hash_bits(xp, bits):
 def noise_from_seeds(seeds, size: int):
     """Standard-normal noise [N, size], row i a pure function of seeds[i]: TensorFlow's
     `stateless_normal([size], [seeds[i], NOISE_STREAM])` (one `tf.map_fn` in the export's
-    graph), the same numbers on JAX. JAX keeps int64 seeds exact where they are concrete
-    values; traced seeds are int32 there (x64 off), sign-extended as TensorFlow would."""
+    graph), the same numbers on JAX. Seeds are int64 [N], or [N, 2] int32 (low, high)
+    words (`kgan.gan.sampling.seed_words`, exact on every backend). JAX keeps int64 seeds
+    exact where they are concrete values; traced seeds are int32 there (x64 off),
+    sign-extended as TensorFlow would."""
     backend = backends.current()
+    pairs = len(getattr(seeds, "shape", np.shape(seeds))) == 2  # tensors, arrays or lists
     if backend.name == "tensorflow":
+        if pairs:  # high * 2^32 + the low word read as unsigned
+            seeds = (ops.cast(seeds[:, 1], "int64") * 2**32
+                     + ops.mod(ops.cast(seeds[:, 0], "int64"), 2**32))
         return backend.random.latents(ops.reshape(seeds, [-1]), size, NOISE_STREAM)
     import jax
     import jax.numpy as jnp
 
     from kgan.gan import philox
 
-    if isinstance(seeds, jax.core.Tracer):
+    if pairs:
+        pair = jnp.asarray(seeds).astype(jnp.int32).astype(jnp.uint32)
+        words = jnp.stack([pair[:, 0], pair[:, 1], jnp.full(pair.shape[:1], NOISE_STREAM,
+                                                            jnp.uint32),
+                           jnp.zeros(pair.shape[:1], jnp.uint32)], axis=-1)
+    elif isinstance(seeds, jax.core.Tracer):
         words = philox.words(jnp, jnp.reshape(seeds, [-1]).astype(jnp.int32), NOISE_STREAM)
     else:
         seeds = np.asarray(seeds).reshape(-1).astype(np.int64)
