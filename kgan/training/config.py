@@ -270,6 +270,7 @@ RESUMABLE_FIELDS = frozenset({
     "metrics_samples", "metrics_features", "inception_weights",
 })
 
+
 def _same_file(a: str, b: str) -> bool:
     """Two spellings of one existing path (./data/faces, data/faces, /abs/data/faces)."""
     try:
