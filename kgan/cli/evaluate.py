@@ -125,7 +125,9 @@ def check_args(args: argparse.Namespace) -> tuple[str, ...]:
                                ("--classifier-epochs", args.classifier_epochs, 1)):
         if value < least:
             raise ValueError(f"{flag} must be >= {least}, got {value}")
-    if not -(2**63) <= args.seed <= 2**63 - args.num_samples:  # seeds seed.. are int64
+    from kgan.serving.limits import INT64_MAX, INT64_MIN  # NumPy only
+
+    if not INT64_MIN <= args.seed <= INT64_MAX + 1 - args.num_samples:  # seeds seed.. int64
         raise ValueError(f"--seed must leave its {args.num_samples} seeds in int64's range "
                          f"[-2**63, 2**63 - 1], got {args.seed}")
     return names

@@ -79,17 +79,17 @@ def sample_images(
     """
     if n_or_z is None:
         seeds = np.asarray(seeds, np.int64).reshape(-1)
-        z = np.asarray(latents_from_seeds(seeds, latent_dim))
     elif isinstance(n_or_z, (int, np.integer)):
         if n_or_z < 1:
             raise ValueError(f"Number of images must be >= 1, got {n_or_z}.")
         start = np.random.randint(0, 2**31) if seed is None else int(seed)
         seeds = np.arange(start, start + int(n_or_z), dtype=np.int64)
-        z = np.asarray(latents_from_seeds(seeds, latent_dim))
     else:
         seeds, z = None, np.asarray(n_or_z, dtype=np.float32)
         if z.ndim != 2 or z.shape[1] != latent_dim:
             raise ValueError(f"Latents must have shape [N, {latent_dim}], got {list(z.shape)}.")
+    if seeds is not None:
+        z = np.asarray(latents_from_seeds(seeds, latent_dim))
     labels = _sampling_labels(len(z), num_classes, seeds, labels)
     generator_options(generator, truncation=truncation)  # refuses psi without a mapping
     psi = check_truncation(truncation, len(z))

@@ -155,21 +155,16 @@ def noise_from_seeds(seeds, size: int):
     import jax.numpy as jnp
 
     from kgan.gan import philox
+    from kgan.gan.sampling import seed_words
 
-    if pairs:
-        pair = jnp.asarray(seeds).astype(jnp.int32).astype(jnp.uint32)
+    if not pairs and isinstance(seeds, jax.core.Tracer):
+        words = philox.words(jnp, jnp.reshape(seeds, [-1]).astype(jnp.int32), NOISE_STREAM)
+    else:  # concrete int64 seeds become exact (low, high) words too
+        pair = jnp.asarray(seeds if pairs else seed_words(seeds)).astype(jnp.uint32)
         words = jnp.stack([pair[:, 0], pair[:, 1], jnp.full(pair.shape[:1], NOISE_STREAM,
                                                             jnp.uint32),
                            jnp.zeros(pair.shape[:1], jnp.uint32)], axis=-1)
-    elif isinstance(seeds, jax.core.Tracer):
-        words = philox.words(jnp, jnp.reshape(seeds, [-1]).astype(jnp.int32), NOISE_STREAM)
-    else:
-        seeds = np.asarray(seeds).reshape(-1).astype(np.int64)
-        words = np.stack([(seeds & 0xFFFFFFFF).astype(np.uint32),
-                          ((seeds >> 32) & 0xFFFFFFFF).astype(np.uint32),
-                          np.full(seeds.shape, NOISE_STREAM, np.uint32),
-                          np.zeros(seeds.shape, np.uint32)], axis=-1)
-    return philox.normal(jnp, (size,), jnp.asarray(words))
+    return philox.normal(jnp, (size,), words)
 
 
 def noise_from_batch_seed(batch, size: int, seed):
