@@ -487,7 +487,8 @@ def test_steps_per_execution_trains_as_one_step_per_call():
 
 
 def test_a_non_finite_loss_stops_fit_with_the_loss_named():
-    from kgan.training.checkpointing import NonFiniteGuard, NonFiniteLossError
+    from kgan.training.checkpointing import NonFiniteLossError
+    from kgan.training.guards import NonFiniteGuard
 
     gan = tiny_gan()
     gan.compile(adam(), adam())

@@ -31,14 +31,9 @@ from kgan import data
 from kgan.gan import GAN
 from kgan.training import distribute
 from kgan.training.callbacks import HParams, ImageGrid, QualityMetrics, ScalarLogger
-from kgan.training.checkpointing import (
-    NonFiniteGuard,
-    RunError,
-    RunState,
-    Saver,
-    find_checkpoints,
-)
+from kgan.training.checkpointing import RunError, RunState, find_checkpoints
 from kgan.training.config import ConfigError, TrainConfig
+from kgan.training.guards import NonFiniteGuard, Saver
 from kgan.training.recipe import build_gan
 from kgan.training.rundir import (
     RunPaths,
