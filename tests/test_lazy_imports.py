@@ -46,10 +46,10 @@ def test_import_kgan_and_its_registries_load_no_tensorflow():
 
 def test_config_catalogues_match_the_tensorflow_side_registries():
     from kgan import augment, losses
-    from kgan.training import config
+    from kgan.training import validation
 
-    assert set(config.LOSSES) == set(losses.NAMES)
-    assert set(config.AUGMENT_POLICIES) == set(augment.POLICIES)
+    assert set(validation.LOSSES) == set(losses.NAMES)
+    assert set(validation.AUGMENT_POLICIES) == set(augment.POLICIES)
 
 
 @pytest.mark.parametrize("first", [

@@ -1,0 +1,170 @@
+"""The rules a `TrainConfig` must satisfy: each field's type and range, the names it may
+take, and the bounds that keep a mistyped value from failing only after an epoch. A
+field that breaks a rule raises `ConfigError` naming the field, its value and what it
+accepts, before anything is built or written."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from typing import TYPE_CHECKING
+
+from kgan import networks
+from kgan.evaluation.metrics import metric_names, min_samples
+from kgan.networks import MAX_RESOLUTION, MIN_RESOLUTION
+from kgan.training.errors import ConfigError
+
+if TYPE_CHECKING:
+    from kgan.training.config import TrainConfig
+
+AUTO = "auto"
+NO_AUGMENT = "none"
+FEATURE_EXTRACTORS = ("classifier", "inception")
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
+# Keras backends kgan trains on; "auto" is KERAS_BACKEND's, else tensorflow.
+BACKENDS = ("auto", "tensorflow", "jax")
+POLICIES = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+# Registered names of TensorFlow-side registries, listed here so that validating a config
+# loads no TensorFlow; tests/test_lazy_imports.py checks them against `kgan.losses.NAMES` and
+# `kgan.augment.POLICIES`.
+LOSSES = ("non_saturating", "minimax", "wasserstein", "hinge", "least_squares", "relativistic")
+AUGMENT_POLICIES = ("color", "translation", "cutout")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# Far above any use (StyleGAN2: z of 512, grids of 64) and below what runs out of memory
+# only after a whole epoch of training.
+MAX_LATENT_DIM, MAX_SAMPLE_GRID = 16_384, 1_024
+
+
+def validate(config: TrainConfig) -> None:
+    """Raises `ConfigError` naming the first field that is out of range or of the wrong type."""
+    _check_types(config)
+    _check_data(config)
+    _check_model(config)
+    _check_outputs(config)
+
+
+def _check_types(config: TrainConfig) -> None:
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        kind = str(field.type)
+        if value is None and "None" in kind:
+            continue
+        ok = {
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+            "bool": isinstance(value, bool),
+            "str": isinstance(value, str),
+            "tuple": isinstance(value, tuple) and all(isinstance(v, str) for v in value),
+            "dict": isinstance(value, dict) and all(isinstance(k, str) for k in value),
+        }[kind.split(" ")[0].split("[")[0]]
+        if not ok:
+            raise ConfigError(f"{field.name} must be of type {kind}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{field.name} must be finite, got {value!r}")
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _check_data(c: TrainConfig) -> None:
+    _require(bool(c.dataset.strip()), "dataset must not be empty")
+    power = c.resolution > 0 and c.resolution & (c.resolution - 1) == 0
+    _require(power and MIN_RESOLUTION <= c.resolution <= MAX_RESOLUTION,
+             f"resolution must be a power of two in [{MIN_RESOLUTION}, {MAX_RESOLUTION}], "
+             f"got {c.resolution}")
+    _require(c.channels in (1, 3), f"channels must be 1 or 3, got {c.channels}")
+    _require(c.batch_size >= 1, f"batch_size must be >= 1, got {c.batch_size}")
+    _require(c.epochs >= 1, f"epochs must be >= 1, got {c.epochs}")
+    _require(c.steps_per_epoch is None or c.steps_per_epoch >= 1,
+             f"steps_per_epoch must be >= 1, got {c.steps_per_epoch}")
+    _require(0 <= c.seed < 2**32, f"seed must be in [0, 2**32 - 1], got {c.seed}")
+
+
+def _check_model(c: TrainConfig) -> None:
+    _require(c.latent_dim <= MAX_LATENT_DIM, f"latent_dim must be at most {MAX_LATENT_DIM}, "
+             f"got {c.latent_dim}")
+    for name in ("latent_dim", "d_steps"):
+        _require(getattr(c, name) >= 1, f"{name} must be >= 1, got {getattr(c, name)}")
+    _require(0 < c.adam_epsilon < 1, f"adam_epsilon must be in (0, 1), got {c.adam_epsilon}")
+    _check_network(c)
+    _require(c.loss in LOSSES, f"unknown loss {c.loss!r}; choose from {', '.join(LOSSES)}")
+    for name in ("gradient_penalty", "r1_gamma", "r2_gamma"):
+        _require(getattr(c, name) >= 0, f"{name} must be >= 0, got {getattr(c, name)}")
+    for name in ("lr_d", "lr_g"):
+        _require(getattr(c, name) > 0, f"{name} must be > 0, got {getattr(c, name)}")
+    for name in ("beta1", "beta2"):
+        _require(0 <= getattr(c, name) < 1, f"{name} must be in [0, 1), got {getattr(c, name)}")
+    _require(c.ema_decay is None or 0 < c.ema_decay < 1,
+             f"ema_decay must be in (0, 1) or none, got {c.ema_decay}")
+    _check_schedules(c)
+    _check_style(c)
+    _require(c.ada_target is None or 0 < c.ada_target < 1,
+             f"ada_target must be in (0, 1) or none, got {c.ada_target}")
+    if c.augment != NO_AUGMENT:
+        unknown = [repr(p.strip()) for p in c.augment.split(",")
+                   if p.strip() not in AUGMENT_POLICIES]
+        _require(not unknown, f"unknown augment policy {', '.join(unknown)}; use none or a "
+                 f"comma list of {', '.join(AUGMENT_POLICIES)}")
+    for name, valid in (("backend", BACKENDS), ("strategy", STRATEGIES),
+                        ("mixed_precision", POLICIES),
+                        ("jit_compile", (AUTO, "on", "off"))):
+        _require(getattr(c, name) in valid,
+                 f"unknown {name} {getattr(c, name)!r}; choose from {', '.join(valid)}")
+
+
+def _check_schedules(c: TrainConfig) -> None:
+    _require(c.ramp_epochs is None or c.ramp_epochs >= 1,
+             f"ramp_epochs must be >= 1 or none, got {c.ramp_epochs}")
+    for name in ("lr_final_ratio", "gamma_final_ratio"):
+        _require(0 < getattr(c, name) <= 1, f"{name} must be in (0, 1], got "
+                 f"{getattr(c, name)}")
+    _require(c.beta2_start is None or 0 <= c.beta2_start < 1,
+             f"beta2_start must be in [0, 1) or none, got {c.beta2_start}")
+    _require(c.ema_kimg is None or c.ema_kimg > 0, f"ema_kimg must be > 0, got {c.ema_kimg}")
+    _require(not (c.ema_kimg and c.ema_decay), "use ema_kimg or ema_decay, not both")
+    _require(c.ema_rampup is None or (c.ema_kimg and 0 < c.ema_rampup <= 1),
+             f"ema_rampup must be in (0, 1] and needs ema_kimg, got {c.ema_rampup}")
+    _require(0 <= c.augment_p <= 1, f"augment_p must be in [0, 1], got {c.augment_p}")
+
+
+def _check_style(c: TrainConfig) -> None:
+    for name in ("reg_interval", "pl_interval"):
+        _require(getattr(c, name) >= 1, f"{name} must be >= 1, got {getattr(c, name)}")
+    _require(0 <= c.style_mixing <= 1, f"style_mixing must be in [0, 1], got {c.style_mixing}")
+    _require(c.pl_weight >= 0, f"pl_weight must be >= 0, got {c.pl_weight}")
+
+
+def _check_network(c: TrainConfig) -> None:
+    try:
+        family = networks.get(c.network)
+        family.check_options(c.network_args)
+        family.check_resolution(c.resolution)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    _require(family.image_data, f"network {c.network!r} models flat vectors, not images; "
+             "use it from Python (kgan.networks.get), or pick an image family")
+
+
+def _check_outputs(c: TrainConfig) -> None:
+    _require(bool(NAME_PATTERN.match(c.model_name)),
+             f"model_name must be letters, digits, '_', '.', '-', got {c.model_name!r}")
+    _require(bool(c.run_dir.strip()), "run_dir must not be empty")
+    _require(c.log_every_n_steps >= 0, f"log_every_n_steps must be >= 0, got "
+             f"{c.log_every_n_steps}")
+    _require(c.num_samples <= MAX_SAMPLE_GRID, f"num_samples (the sample grid's images) "
+             f"must be at most {MAX_SAMPLE_GRID}, got {c.num_samples}")
+    for name in ("sample_every", "num_samples", "checkpoint_every", "keep_checkpoints",
+                 "metrics_every", "steps_per_execution"):
+        _require(getattr(c, name) >= 1, f"{name} must be >= 1, got {getattr(c, name)}")
+    unknown = [m for m in c.metrics if m not in metric_names()]
+    _require(not unknown, f"unknown metric {', '.join(unknown)}; choose from "
+             f"{', '.join(metric_names())}")
+    least = min_samples(c.metrics) if not unknown else 2
+    _require(c.metrics_samples >= least, f"metrics_samples must be >= {least} for metrics "
+             f"{', '.join(c.metrics) or 'none'}, got {c.metrics_samples}")
+    _require(c.metrics_features in FEATURE_EXTRACTORS or c.metrics_features.endswith(".keras"),
+             f"metrics_features must be classifier, inception or a .keras path, got "
+             f"{c.metrics_features!r}")
