@@ -151,6 +151,23 @@ def test_a_run_directory_means_its_final_keras(saved, capsys, tmp_path):
     assert json.loads(out)["metrics"] == pytest.approx(json.loads(out_file)["metrics"])
 
 
+def test_a_run_directory_scores_with_its_own_classifier(saved, capsys, tmp_path):
+    """kgan-train --metrics saves its classifier in the run dir; kgan-evaluate picks it up
+    for the run (or its final.keras), so the scores are on the TensorBoard metrics' scale."""
+    root, _ = saved
+    shutil.copy(root / "gan.keras", tmp_path / "final.keras")
+    shutil.copy(root / "clf.keras", tmp_path / "metrics_classifier.keras")
+    flags = ["--data", root / "digits.npz", "--features", "classifier", "--num-samples", 64,
+             "--batch-size", 32, "--json"]
+    code, explicit, err = _run(capsys, tmp_path, *flags, "--classifier", root / "clf.keras")
+    assert code == 0, err
+    for model in (tmp_path, tmp_path / "final.keras"):
+        code, out, err = _run(capsys, model, *flags)
+        assert code == 0, err
+        assert "features from the run's classifier" in err
+        assert json.loads(out)["metrics"] == pytest.approx(json.loads(explicit)["metrics"])
+
+
 def test_a_diverged_generator_stops_the_work_with_exit_1(saved, capsys, tmp_path):
     generator, discriminator = tiny_networks("dcgan", resolution=RES)
     generator.set_weights([np.full_like(w, np.nan) for w in generator.get_weights()])

@@ -140,6 +140,16 @@ def test_kid_matches_unbiased_mmd_formula_on_one_subset():
     assert mean == pytest.approx(expected) and std == pytest.approx(0.0, abs=1e-9)
 
 
+def test_kid_std_measures_a_spread_below_1000_samples():
+    """By default a subset is 1000 rows, or half the smaller set: subsets of the whole set
+    would all be one set, with std 0 (what 500-sample runs logged as kid_std)."""
+    a, b = _gaussians(300, 8, seed=6)
+    mean, std = metrics.kernel_inception_distance(a, b, num_subsets=20)
+    full, full_std = metrics.kernel_inception_distance(a, b, num_subsets=20, subset_size=300)
+    assert std > 0 and full_std == pytest.approx(0.0, abs=1e-9)
+    assert abs(mean - full) < 3 * std  # unbiased either way: the same expected value
+
+
 def test_prdc_sanity_figures_for_one_1000d_gaussian():
     """Naeem et al. 2020 / prdc README (10k samples, 1000-D, k=5): P 0.48, R 0.47, D 1.06,
     C 0.97. With 2000 samples P and R sit a little higher (~0.56); D and C match."""

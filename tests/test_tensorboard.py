@@ -49,11 +49,13 @@ def _quality():
                                     batch_size=8)
 
 
-def _train(logs: str, seed: int, epochs: tuple[int, int], lr: float) -> kgan.GAN:
+def _train(logs: str, seed: int, epochs: tuple[int, int], lr: float,
+           metrics: tuple[str, ...]) -> kgan.GAN:
     gan = _gan(seed)
+    scoring = [_quality()] if metrics else []
     gan.fit(_data(), initial_epoch=epochs[0], epochs=epochs[1], verbose=0, callbacks=[
-        _quality(), callbacks.ScalarLogger(logs, update_freq=2),
-        callbacks.HParams(logs, {"lr": lr, "loss": "non_saturating", "metrics": ("fid",)}),
+        *scoring, callbacks.ScalarLogger(logs, update_freq=2),
+        callbacks.HParams(logs, {"lr": lr, "loss": "non_saturating", "metrics": metrics}),
     ])
     return gan
 
@@ -84,14 +86,15 @@ def _hparams_table(logdir: str) -> dict[str, dict[str, tuple[float, int]]]:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Two runs under one folder; the first trained 2 epochs, then resumed for a third."""
+    """Two runs under one folder; the first scored fid and trained 2 epochs, then resumed
+    for a third; the second scored no quality metric."""
     root = tmp_path_factory.mktemp("runs")
     first, second = str(root / "a" / "logs"), str(root / "b" / "logs")
-    gan = _train(first, seed=0, epochs=(0, 2), lr=2e-4)
+    gan = _train(first, seed=0, epochs=(0, 2), lr=2e-4, metrics=("fid",))
     # Resume: a new fit continues the step counter, as the runner's resume does.
     gan.fit(_data(), initial_epoch=2, epochs=3, verbose=0,
             callbacks=[callbacks.ScalarLogger(first, update_freq=2)])
-    _train(second, seed=1, epochs=(0, 1), lr=1e-3)
+    _train(second, seed=1, epochs=(0, 1), lr=1e-3, metrics=())
     return str(root), first, second
 
 
@@ -112,25 +115,29 @@ def test_hparams_table_shows_final_losses_and_quality_metrics(runs, where):
     table = _hparams_table(root if where == "runs folder" else first)
     expected = {first: 12, second: 4} if where == "runs folder" else {first: 12}
     assert len(table) == len(expected)
+    # The dashboard takes its columns from one run's declaration: every run declares
+    # every quality metric, so the second run's (no metrics) keeps the first's fid column.
+    scored = {first: {"d_loss", "g_loss", "fid"}, second: {"d_loss", "g_loss"}}
     for logs, last_step in expected.items():
         name = os.path.relpath(os.path.join(logs, callbacks.EPOCH_RUN),
                                root if where == "runs folder" else first)
         metrics = table[name]
-        assert set(metrics) == {"d_loss", "g_loss", "fid"}
+        assert set(metrics) == scored[logs]
         for tag in ("d_loss", "g_loss"):
             final_step, final_value = _scalars(os.path.join(logs, callbacks.EPOCH_RUN), tag)[-1]
             assert metrics[tag] == (pytest.approx(final_value), final_step)
             assert final_step == last_step
+        if "fid" not in scored[logs]:
+            continue
         # fid was scored in the first fit only (the resumed fit has no QualityMetrics).
         fid_step, fid_value = _scalars(os.path.join(logs, callbacks.EPOCH_RUN), "fid")[-1]
         assert metrics["fid"] == (pytest.approx(fid_value), fid_step) and fid_value >= 0
 
 
-def test_hparams_declares_quality_metric_outputs():
-    hparams = callbacks.HParams("unused", {"lr": 1.0, "metrics": ("kid", "pr")})
-    assert hparams.metrics == ("d_loss", "g_loss", "kid", "kid_std", "precision",
-                               "recall")
-    assert callbacks.HParams("unused", {"lr": 1.0}).metrics == ("d_loss", "g_loss", "fid")
+def test_hparams_declares_every_quality_metric_output():
+    declared = callbacks.HParams("unused", {"lr": 1.0, "metrics": ("kid",)}).metrics
+    assert declared[:2] == ("d_loss", "g_loss")
+    assert {"fid", "kid", "kid_std", "precision", "recall", "density",
+            "coverage"} == set(declared[2:])
+    assert callbacks.HParams("unused", {"lr": 1.0}).metrics == declared
     assert callbacks.HParams("unused", {"lr": 1.0}, metrics=["x"]).metrics == ("x",)
-    with pytest.raises(ValueError, match="nope"):
-        callbacks.HParams("unused", {"lr": 1.0, "metrics": ("nope",)})

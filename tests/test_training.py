@@ -18,6 +18,7 @@ import pytest
 import tensorflow as tf
 from harness import checkpoint_state, run_train_py
 from tensorboard.backend.event_processing import event_accumulator
+from tensorboard.plugins.hparams import metadata as hparams_metadata
 from tensorflow.python.checkpoint import functional_saver
 
 import kgan.data
@@ -71,6 +72,34 @@ def test_end_to_end_run_dir_tensorboard_and_export(reference):
     batches = event_accumulator.EventAccumulator(str(run / "logs/batch"))
     batches.Reload()
     assert "d_loss" in batches.Tags()["tensors"] + batches.Tags()["scalars"]
+
+
+def test_result_json_and_hparams_record_what_the_run_ran_on(reference):
+    cwd, _ = reference
+    run = cwd / "run"
+    result = json.loads((run / "result.json").read_text())
+    # Absolute paths: readable from any folder, not only the one the run started in.
+    assert result["final_model"] == str(run / "final.keras")
+    assert result["export"] == str(cwd / "exp/digits/1")
+    assert (result["backend"], result["precision"], result["replicas"]) == (
+        "tensorflow", "float32", 1)
+    hparams = _hparams_session(run / "logs/epoch")
+    # `auto` precision resolved; fields a resume may change (epochs, paths) left out, so
+    # the session TensorBoard shows never goes stale.
+    assert hparams["mixed_precision"] == "float32" and hparams["backend"] == "tensorflow"
+    assert hparams["loss"] == "relativistic" and hparams["metrics_features"] == "classifier"
+    assert not {"epochs", "run_dir", "export_dir", "checkpoint_every"} & set(hparams)
+
+
+def _hparams_session(folder) -> dict:
+    """The hyperparameters of the hparams session written into a run's `epoch` folder."""
+    accumulator = event_accumulator.EventAccumulator(str(folder))
+    accumulator.Reload()
+    content = accumulator.PluginTagToContent(hparams_metadata.PLUGIN_NAME)
+    start = hparams_metadata.parse_session_start_info_plugin_data(
+        content[hparams_metadata.SESSION_START_INFO_TAG])
+    return {name: value.WhichOneof("kind") and getattr(value, value.WhichOneof("kind"))
+            for name, value in start.hparams.items()}
 
 
 def test_one_line_per_epoch_when_not_a_terminal(reference):
@@ -197,6 +226,21 @@ def test_epoch_order_depends_only_on_seed_and_epoch():
     assert all(np.array_equal(a, b) for a, b in zip(first, batches(1), strict=True))
     assert all(np.array_equal(a, b) for a, b in zip(first[2:], batches(1, skip=2), strict=True))
     assert not np.array_equal(first[0], batches(0)[0])
+
+
+def test_metrics_reference_sample_does_not_depend_on_the_runs_seed():
+    """The classifier's training images and the metrics' real sample are the same for
+    every seed, batch size and --metrics-samples, so a seed sweep scores on one scale."""
+
+    def sample(count, **settings):
+        config = TrainConfig(**{**TINY_CONFIG, **settings})
+        parts = list(training._real_sample(config, count, labelled=True).as_numpy_iterator())
+        return [np.concatenate(column)[:count] for column in zip(*parts, strict=True)]
+
+    (images, labels), (other_images, other_labels) = (
+        sample(40), sample(40, seed=7, batch_size=8, metrics_samples=300))
+    assert len(images) == 40
+    assert np.array_equal(images, other_images) and np.array_equal(labels, other_labels)
 
 
 def _tiny_state(run_dir):

@@ -9,8 +9,9 @@ Usage:
     kgan-evaluate runs/digits/final.keras --data digits.npz --classifier clf.keras
     kgan-evaluate exports/cifar10 --data cifar10 --inception-weights ~/weights/ --json
 
-Expect a few seconds for digits with the domain classifier (it trains one on the
-data's labels unless --classifier gives a saved one) and minutes for 10k Inception
+Expect a few seconds for digits with the domain classifier (a run's own, which
+kgan-train --metrics saved as RUN_DIR/metrics_classifier.keras; --classifier a saved
+one; else it trains one on the data's labels) and minutes for 10k Inception
 samples on a CPU. `--help` and flag errors answer without loading TensorFlow.
 
 Exit codes: 0 done, 1 the work stopped (the generator produced NaN images, a runtime
@@ -51,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--features", choices=("inception", "classifier"), default="inception")
     p.add_argument("--inception-weights", default=None, help="InceptionV3 notop .h5 (or dir)")
     p.add_argument("--classifier", default=None,
-                   help="saved .keras classifier; default: train one on the data's labels")
+                   help="saved .keras classifier; default: the run's own (RUN_DIR/"
+                        "metrics_classifier.keras, from kgan-train --metrics), else train "
+                        "one on the data's labels")
     p.add_argument("--layer", default=None, help="classifier feature layer (default penultimate)")
     p.add_argument("--classifier-epochs", type=int, default=10)
     p.add_argument("--save-classifier", default=None, help="where to save a trained classifier")
@@ -231,6 +234,11 @@ def _extractor(args, image_shape):
         return features_lib.InceptionFeatures(args.inception_weights, args.batch_size)
     if args.classifier:
         return features_lib.ClassifierFeatures.from_file(args.classifier, args.layer)
+    run_classifier = _run_classifier(args)
+    if run_classifier:
+        print(f"{PROG}: features from the run's classifier, {run_classifier} (the one its "
+              "TensorBoard metrics used); --classifier names another", file=sys.stderr)
+        return features_lib.ClassifierFeatures.from_file(run_classifier, args.layer)
     import kgan.data
 
     if not kgan.data.describe(args.data, split=args.split, data_dir=args.data_dir).num_classes:
@@ -244,6 +252,17 @@ def _extractor(args, image_shape):
     if args.save_classifier:
         model.save(args.save_classifier)
     return features_lib.ClassifierFeatures(model, args.layer)
+
+
+def _run_classifier(args) -> str | None:
+    """The domain classifier kgan-train saved beside the model (RUN_DIR or its
+    final.keras), so the scores are on its TensorBoard metrics' scale; None when there
+    is none or --save-classifier asks for a newly trained one."""
+    if args.save_classifier:
+        return None
+    folder = args.model if os.path.isdir(args.model) else os.path.dirname(args.model)
+    path = os.path.join(folder, "metrics_classifier.keras")
+    return path if os.path.isfile(path) else None
 
 
 def _labelled_arrays(args, image_shape, limit: int = 50_000):

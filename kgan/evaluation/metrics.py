@@ -126,7 +126,7 @@ def kernel_inception_distance(
     real: np.ndarray,
     fake: np.ndarray,
     num_subsets: int = 100,
-    subset_size: int = 1000,
+    subset_size: int | None = None,
     seed: int = 0,
 ) -> tuple[float, float]:
     """Kernel Inception distance: unbiased MMD^2 with k(x, y) = (x.y / D + 1)^3.
@@ -140,7 +140,11 @@ def kernel_inception_distance(
         real: real activations [N, D].
         fake: generated activations [M, D].
         num_subsets: number of random subsets to average over.
-        subset_size: rows per subset, capped at min(N, M).
+        subset_size: rows per subset, capped at min(N, M). Default 1000 (stylegan2-ada),
+            or half the smaller set when that is less, so the subsets differ and the std
+            measures a spread (subsets of a whole set are all one set: std 0). Each
+            subset's estimate is unbiased: the size changes the spread, not the
+            expected value.
         seed: seed of the subset draws, so a result is reproducible.
 
     Returns:
@@ -150,7 +154,8 @@ def kernel_inception_distance(
     if num_subsets < 1:
         raise ValueError(f"num_subsets must be >= 1, got {num_subsets}")
     dim = real.shape[1]
-    m = min(len(real), len(fake), subset_size)
+    smaller = min(len(real), len(fake))
+    m = min(smaller, subset_size) if subset_size else max(2, min(1000, smaller // 2))
     rng = np.random.default_rng(seed)
     estimates = np.empty(num_subsets)
     for i in range(num_subsets):
@@ -334,7 +339,7 @@ def _fid_metric(real: FeatureStats, fake: FeatureStats, **_) -> dict[str, float]
 
 @register_metric("kid", ("kid", "kid_std"))
 def _kid_metric(
-    real: FeatureStats, fake: FeatureStats, num_subsets: int = 100, subset_size: int = 1000,
+    real: FeatureStats, fake: FeatureStats, num_subsets: int = 100, subset_size: int | None = None,
     seed: int = 0, **_,
 ) -> dict[str, float]:
     mean, std = kernel_inception_distance(

@@ -10,14 +10,14 @@ Layout under `log_dir` (design.md, TensorBoard contract):
 
 | run | step | content |
 |---|---|---|
-| `log_dir/epoch` | global train step at the epoch's end | epoch scalars, metrics, hparams session |
-| `log_dir/epoch` | epochs completed (1, 2, ...) | image `samples` |
+| `log_dir/epoch` | global train step at the epoch's end | epoch scalars, metrics, `samples` |
+| `log_dir/epoch` | - | hparams session |
 | `log_dir/batch` | global train step (`gan.step_counter`) | scalars every N steps |
 | `log_dir` | - | profiler traces |
 
-Both scalar runs count train steps, so an epoch's mean lands where its last batch did
-and the two runs' curves share one x axis (epoch numbers would squeeze the epoch curves
-into the first few steps of the batch curves).
+Everything counts train steps, so an epoch's mean and its sample grid land where its
+last batch did and all curves share one x axis (epoch numbers would squeeze the epoch
+curves into the first few steps of the batch curves).
 
 Example:
     >>> logs = "runs/digits/logs"
@@ -115,11 +115,17 @@ class ScalarLogger(keras.callbacks.Callback):
         self.log_dir = log_dir
         self.update_freq = int(update_freq)
 
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._last_step = _global_step(self.model)
+
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if not self.update_freq:
             return
-        step = _global_step(self.model)
-        if step % self.update_freq == 0:
+        step, last = _global_step(self.model), self._last_step
+        self._last_step = step
+        # A multiple of N was reached or passed: with steps_per_execution > 1 the
+        # callbacks see only every k-th step, which may step over the multiple itself.
+        if step // self.update_freq > last // self.update_freq:
             self._write(BATCH_RUN, logs or {}, step)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -170,7 +176,8 @@ class ImageGrid(keras.callbacks.Callback):
     export's `generate` signature returns for those seeds).
 
     Args:
-        log_dir: TensorBoard folder; the image goes to the `epoch` run at step epoch + 1.
+        log_dir: TensorBoard folder; the image goes to the `epoch` run at the global
+            train step that ended the epoch, as the epoch scalars do.
         samples_dir: folder for `epoch_NNNN.png` (NNNN = epoch + 1, as ModelCheckpoint
             counts); None writes no PNG.
         num_images: images in the grid.
@@ -199,7 +206,7 @@ class ImageGrid(keras.callbacks.Callback):
             return
         grid = image_grid(self.model.generate(self.num_images, seed=self.seed), self.columns)
         writer = summary_writer(os.path.join(self.log_dir, EPOCH_RUN))
-        with writer.as_default(step=epoch + 1):
+        with writer.as_default(step=_global_step(self.model)):
             tf.summary.image("samples", grid[None], max_outputs=1)
         writer.flush()
         if self.samples_dir:
@@ -226,10 +233,15 @@ class HParams(keras.callbacks.Callback):
         log_dir: TensorBoard folder (RUN_DIR/logs); the session goes to its `epoch` run.
         hparams: name -> value, e.g. the TrainConfig as a dict.
         metrics: scalar tags of the `epoch` run to show; default `d_loss`, `g_loss` and
-            the outputs of the quality metrics `hparams["metrics"]` names (a
-            TrainConfig's: fid -> `fid`, kid -> `kid`, `kid_std`, pr -> `precision`,
-            `recall`), or `fid` when hparams has no "metrics" entry.
+            the outputs of every registered quality metric (fid -> `fid`, kid -> `kid`,
+            `kid_std`, pr -> `precision`, `recall`, ...). The dashboard takes its
+            columns from one run's declaration, so every run declares them all: a run
+            that did not score a metric shows an empty cell, and runs with other
+            `--metrics` keep their columns.
         trial_id: groups sessions in the table (default: a hash of the hyperparameters).
+            A resumed run writes its session again; keep the hyperparameters the same
+            across resumes (kgan-train leaves out the fields a resume may change) so it
+            stays one session.
     """
 
     def __init__(
@@ -243,8 +255,7 @@ class HParams(keras.callbacks.Callback):
         if not hparams:
             raise ValueError("hparams must be a non-empty dict")
         self.log_dir = log_dir
-        self.metrics = tuple(metrics) if metrics is not None else _default_metrics(
-            hparams.get("metrics", ("fid",)))
+        self.metrics = tuple(metrics) if metrics is not None else _default_metrics()
         self.hparams = {str(k): _hparam_value(v) for k, v in hparams.items()}
         self.trial_id = trial_id
 
@@ -259,11 +270,10 @@ class HParams(keras.callbacks.Callback):
         writer.flush()
 
 
-def _default_metrics(quality: Sequence[str] | str) -> tuple[str, ...]:
-    """`d_loss`, `g_loss`, then every output of the named quality metrics (kgan.metrics)."""
-    names = quality.split(",") if isinstance(quality, str) else quality
-    outputs = [out for name in names if str(name).strip()
-               for out in metrics_lib.get_metric(str(name).strip()).outputs]
+def _default_metrics() -> tuple[str, ...]:
+    """`d_loss`, `g_loss`, then every output of every registered quality metric."""
+    outputs = [out for name in metrics_lib.metric_names()
+               for out in metrics_lib.get_metric(name).outputs]
     return ("d_loss", "g_loss", *outputs)
 
 

@@ -56,7 +56,11 @@ class RunPaths:
 
 @dataclasses.dataclass(frozen=True)
 class RunResult:
-    """What a finished run produced."""
+    """What a finished run produced, and what it ran on (`auto` settings resolved).
+
+    `result.json` holds it with absolute paths, so tools that read it need not know the
+    folder the run was started from.
+    """
 
     run_dir: str
     epochs: int
@@ -64,13 +68,17 @@ class RunResult:
     final_model: str
     export: str | None
     worker: int = 0  # another worker of a multi-worker run: the chief wrote the files
+    backend: str | None = None  # None: written by kgan before 0.3
+    precision: str | None = None  # the dtype policy used (`auto` resolved)
+    replicas: int | None = None
 
     def summary(self) -> str:
+        trained = f"{self.epochs} epoch{'s' if self.epochs != 1 else ''} ({self.steps} steps)"
         if self.worker:
-            return (f"Worker {self.worker} trained {self.epochs} epochs ({self.steps} steps); "
-                    f"the chief (worker 0) writes {self.run_dir}.")
+            return (f"Worker {self.worker} trained {trained}; the chief (worker 0) writes "
+                    f"{self.run_dir}.")
         logs = os.path.join(self.run_dir, "logs")
-        lines = [f"Trained {self.epochs} epochs ({self.steps} steps).",
+        lines = [f"Trained {trained}.",
                  f"  run dir:     {self.run_dir}",
                  f"  samples:     {os.path.join(self.run_dir, 'samples')}",
                  f"  final model: {self.final_model}"]
@@ -367,19 +375,22 @@ def write_atomic(path: str, text: str) -> None:
     os.replace(temp, path)
 
 
-
-
 def read_result(paths: RunPaths) -> RunResult | None:
     """The run's `result.json`, or None when absent or damaged (then written again)."""
     try:
         with open(paths.result, encoding="utf-8") as file:
-            return RunResult(**json.load(file))
-    except (OSError, ValueError, TypeError):
+            values = json.load(file)
+        known = {field.name for field in dataclasses.fields(RunResult)}
+        return RunResult(**{k: v for k, v in values.items() if k in known})
+    except (OSError, ValueError, TypeError, AttributeError):
         return None
 
 
 def write_result(paths: RunPaths, result: RunResult) -> None:
-    write_atomic(paths.result, json.dumps(dataclasses.asdict(result), indent=2) + "\n")
+    absolute = {name: os.path.abspath(getattr(result, name))
+                for name in ("run_dir", "final_model", "export") if getattr(result, name)}
+    values = dataclasses.asdict(dataclasses.replace(result, **absolute))
+    write_atomic(paths.result, json.dumps(values, indent=2) + "\n")
 
 
 def save_final(gan, paths: RunPaths, where: str) -> None:

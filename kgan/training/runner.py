@@ -32,7 +32,7 @@ from kgan.gan import GAN
 from kgan.training import distribute
 from kgan.training.callbacks import HParams, ImageGrid, QualityMetrics, ScalarLogger
 from kgan.training.checkpointing import RunError, RunState, find_checkpoints
-from kgan.training.config import ConfigError, TrainConfig
+from kgan.training.config import RESUMABLE_FIELDS, ConfigError, TrainConfig
 from kgan.training.guards import NonFiniteGuard, Saver
 from kgan.training.recipe import build_gan
 from kgan.training.rundir import (
@@ -255,7 +255,7 @@ def _train(config, gan, state, paths, info, extra, verbose, env: distribute.Setu
                   cluster=env.strategy if env.num_workers > 1 else None)
     # Only the chief logs: TensorBoard, samples and metrics are files of the run dir.
     logging = _logging_callbacks(config, paths, info) if env.chief else []
-    once = [HParams(paths.logs, config.to_dict())] if env.chief else []
+    once = [HParams(paths.logs, _hparams(config, env))] if env.chief else []
     with saver:
         try:
             while state.step < config.epochs * state.steps_per_epoch:
@@ -280,6 +280,17 @@ def _train(config, gan, state, paths, info, extra, verbose, env: distribute.Setu
         saver.check()  # a signal after the last batch: saved at the epoch end, stop now
 
 
+def _hparams(config: TrainConfig, env: distribute.Setup) -> dict:
+    """The hyperparameters of the hparams table: the fields that decide what a step
+    computes, with `auto` precision resolved. Fields a resume may change (epochs, paths,
+    logging) stay out: TensorBoard keeps the first session a run wrote, so they would
+    show their first values after a resume changed them; `metrics_features` stays in,
+    as it says what the quality columns measure."""
+    values = {k: v for k, v in config.to_dict().items() if k not in RESUMABLE_FIELDS}
+    return {**values, "backend": config.backend, "mixed_precision": env.policy,
+            "metrics_features": config.metrics_features}
+
+
 def _logging_callbacks(config: TrainConfig, paths: RunPaths, info) -> list:
     found = [_quality_metrics(config, paths, info)] if config.metrics else []
     return found + [
@@ -292,7 +303,10 @@ def _logging_callbacks(config: TrainConfig, paths: RunPaths, info) -> list:
 def _quality_metrics(config: TrainConfig, paths: RunPaths, info) -> QualityMetrics:
     """Scores against a fixed real sample with features fixed for the whole run (a trained
     domain classifier is saved in the run dir, so resumed runs score on the same scale).
-    Extractors compute in float32 whatever the run's dtype policy (kgan.evaluation.features)."""
+    Neither depends on the run's seed or `metrics_samples`: runs on the same data (at
+    the same resolution) score against the same real images with the same classifier
+    recipe, so a seed sweep compares on one scale. Extractors compute in float32
+    whatever the run's dtype policy (kgan.evaluation.features)."""
     from kgan.evaluation import features
 
     labelled = config.metrics_features == "classifier"
@@ -303,10 +317,12 @@ def _quality_metrics(config: TrainConfig, paths: RunPaths, info) -> QualityMetri
         if config.metrics_features == "inception":
             extractor = features.InceptionFeatures(config.inception_weights)
         elif labelled and not os.path.isfile(paths.classifier):
-            parts = list(_real_sample(config, labelled=True).as_numpy_iterator())
-            images, labels = (np.concatenate(column)[: config.metrics_samples]
+            parts = list(_real_sample(config, features.CLASSIFIER_IMAGES, labelled=True)
+                         .as_numpy_iterator())
+            images, labels = (np.concatenate(column)[: features.CLASSIFIER_IMAGES]
                               for column in zip(*parts, strict=True))
-            model = features.train_classifier(images, labels, info.num_classes, seed=config.seed)
+            model = features.train_classifier(images, labels, info.num_classes,
+                                              seed=_REFERENCE_SEED)
             model.save(paths.classifier)
             extractor = features.ClassifierFeatures(model)
         else:
@@ -314,17 +330,22 @@ def _quality_metrics(config: TrainConfig, paths: RunPaths, info) -> QualityMetri
             extractor = features.ClassifierFeatures.from_file(path)
     except FileNotFoundError as error:
         raise ConfigError(str(error)) from None
-    return QualityMetrics(_real_sample(config, labelled=False), extractor,
-                          metrics=config.metrics, every=config.metrics_every,
+    return QualityMetrics(_real_sample(config, config.metrics_samples, labelled=False),
+                          extractor, metrics=config.metrics, every=config.metrics_every,
                           num_samples=config.metrics_samples)
 
 
-def _real_sample(config: TrainConfig, labelled: bool) -> tf.data.Dataset:
-    """The run's fixed real sample: the first `metrics_samples` images (and labels) of the
-    data in the order `config.seed` shuffles it, as a dataset, so the callback streams it
-    into statistics once instead of holding the images for the whole run."""
-    batches = -(-config.metrics_samples // config.batch_size)
-    return _load(config, seed=config.seed, conditional=labelled).take(batches)
+# The shuffle seed of the metrics' real sample and the classifier's training data and
+# initialisation: fixed, not the run's seed, so that runs compare.
+_REFERENCE_SEED = 0
+
+
+def _real_sample(config: TrainConfig, count: int, labelled: bool) -> tf.data.Dataset:
+    """The first `count` images (and labels) of the data in the order `_REFERENCE_SEED`
+    shuffles it, as a dataset, so the callback streams it into statistics once instead
+    of holding the images for the whole run."""
+    batches = -(-count // config.batch_size)
+    return _load(config, seed=_REFERENCE_SEED, conditional=labelled).take(batches)
 
 
 # ------------------------------------------------------------------- the end
@@ -332,13 +353,17 @@ def _finish(config: TrainConfig, gan: GAN, state: RunState, paths: RunPaths,
             env: distribute.Setup) -> RunResult:
     """Saves `final.keras` and exports, once per trained length of the run (the chief
     only: the other workers of a multi-worker run hold the same weights)."""
+    def result(export: str | None) -> RunResult:
+        return RunResult(paths.root, config.epochs, state.step, paths.final_model, export,
+                         worker=env.worker_index, backend=config.backend,
+                         precision=env.policy, replicas=env.num_replicas)
+
     if not env.chief:
-        return RunResult(paths.root, config.epochs, state.step, paths.final_model, None,
-                         worker=env.worker_index)
+        return result(None)
     saved, export = _finished_before(config, state, paths)
     if saved and (export or not config.export):
         print("kgan: this run is already complete; nothing to do.")
-        return RunResult(paths.root, config.epochs, state.step, paths.final_model, export)
+        return result(export)
     where = f"training is complete and saved in {state.latest}"
     try:
         if not saved:
@@ -347,9 +372,9 @@ def _finish(config: TrainConfig, gan: GAN, state: RunState, paths: RunPaths,
             export = _export(config, gan, paths)
     except KeyboardInterrupt as error:
         raise interrupted(error, f"interrupted after training ({where})") from None
-    result = RunResult(paths.root, config.epochs, state.step, paths.final_model, export)
-    write_result(paths, result)
-    return result
+    finished = result(export)
+    write_result(paths, finished)
+    return finished
 
 
 def _finished_before(config: TrainConfig, state: RunState, paths: RunPaths
@@ -362,12 +387,10 @@ def _finished_before(config: TrainConfig, state: RunState, paths: RunPaths
         return False, None
     saved = os.path.isfile(paths.final_model)
     export = None
-    if previous.export:  # as recorded (relative to that command's folder), or where the
-        # config's export folder is now
+    if previous.export:  # still there, in the folder this command would export to
         version = os.path.basename(os.path.normpath(previous.export))
-        candidates = (previous.export,
-                      os.path.join(config.export_dir, config.model_name, version))
-        export = next((path for path in candidates if os.path.isdir(path)), None)
+        path = os.path.join(config.export_dir, config.model_name, version)
+        export = path if os.path.isdir(path) else None
     if not saved or (config.export and not export):
         missing = [name for name, gone in (("final.keras", not saved),
                                            ("the export", config.export and not export)) if gone]
