@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from harness import checkpoint_state, run_train_py
+from PIL import Image
 from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 from tensorflow.python.checkpoint import functional_saver
@@ -69,6 +70,9 @@ def test_end_to_end_run_dir_tensorboard_and_export(reference):
                 "g_learning_rate"}
     assert expected <= set(tags["tensors"] + tags["scalars"])
     assert "samples" in tags["tensors"] + tags["images"]
+    # Conditional digits: one column per class, --num-samples 4 rounded up to a whole row.
+    with Image.open(run / "samples/epoch_0002.png") as grid:
+        assert grid.size == (10 * (8 + 1) + 1, 8 + 2)
     batches = event_accumulator.EventAccumulator(str(run / "logs/batch"))
     batches.Reload()
     assert "d_loss" in batches.Tags()["tensors"] + batches.Tags()["scalars"]
@@ -226,6 +230,13 @@ def test_epoch_order_depends_only_on_seed_and_epoch():
     assert all(np.array_equal(a, b) for a, b in zip(first, batches(1), strict=True))
     assert all(np.array_equal(a, b) for a, b in zip(first[2:], batches(1, skip=2), strict=True))
     assert not np.array_equal(first[0], batches(0)[0])
+
+
+def test_sample_grid_has_one_column_per_class_for_up_to_16_classes():
+    assert training.sample_grid(64, 10) == (70, 10)  # 7 whole rows of classes 0-9
+    assert training.sample_grid(64, None) == (64, None)  # unconditional: square
+    assert training.sample_grid(64, 100) == (64, None)  # too many classes for columns
+    assert training.sample_grid(3, 16) == (16, 16)
 
 
 def test_metrics_reference_sample_does_not_depend_on_the_runs_seed():

@@ -141,7 +141,8 @@ class TrainConfig:
     export: bool = _field(True, "export the generator for TF Serving at the end")
     log_every_n_steps: int = _field(50, "TensorBoard scalars every N steps; 0: epochs only")
     sample_every: int = _field(1, "sample grid every N epochs")
-    num_samples: int = _field(64, "images in the sample grid")
+    num_samples: int = _field(64, "images in the sample grid (a conditional run with at "
+                              "most 16 classes: one column per class, whole rows)")
     checkpoint_every: int = _field(200, "resume checkpoint every N steps (and each epoch)")
     keep_checkpoints: int = _field(3, "epoch checkpoints kept in checkpoints/")
     # quality metrics

@@ -293,11 +293,28 @@ def _hparams(config: TrainConfig, env: distribute.Setup) -> dict:
 
 def _logging_callbacks(config: TrainConfig, paths: RunPaths, info) -> list:
     found = [_quality_metrics(config, paths, info)] if config.metrics else []
+    num_images, columns = sample_grid(config.num_samples,
+                                      info.num_classes if config.conditional else None)
     return found + [
         ScalarLogger(paths.logs, update_freq=config.log_every_n_steps),
-        ImageGrid(paths.logs, samples_dir=paths.samples, num_images=config.num_samples,
-                  every=config.sample_every),
+        ImageGrid(paths.logs, samples_dir=paths.samples, num_images=num_images,
+                  columns=columns, every=config.sample_every),
     ]
+
+
+# Up to this many classes, a conditional run's sample grid has one column per class.
+MAX_CLASS_COLUMNS = 16
+
+
+def sample_grid(num_samples: int, num_classes: int | None) -> tuple[int, int | None]:
+    """The sample grid's image count and columns. Image k is drawn for class
+    k % num_classes (`GAN.generate`'s default labels), so with one column per class each
+    column shows one class; the count is rounded up to whole rows. Otherwise the grid is
+    square (columns None)."""
+    if not num_classes or num_classes > MAX_CLASS_COLUMNS:
+        return num_samples, None
+    rows = -(-num_samples // num_classes)
+    return rows * num_classes, num_classes
 
 
 def _quality_metrics(config: TrainConfig, paths: RunPaths, info) -> QualityMetrics:
