@@ -317,6 +317,72 @@ def test_folder_with_no_usable_image_is_a_clear_error(tmp_path):
         data.load(tmp_path / "empty_dir", resolution=8, channels=3, batch_size=1)
 
 
+def test_photos_are_read_upright_as_viewers_show_them(tmp_path):
+    """Phones store portraits as landscape pixels with an EXIF orientation; each of the 8
+    orientations gives Pillow's `exif_transpose` image (lossless PNGs, no resize)."""
+    from PIL import ImageOps
+
+    quadrants = np.zeros([12, 20, 3], np.uint8)  # four colours: any flip or turn shows
+    quadrants[:6, 10:], quadrants[6:, :10], quadrants[6:, 10:] = [255] * 3, [255, 0, 0], 128
+    quadrants[0, 0] = [0, 0, 255]
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        Image.fromarray(quadrants).save(tmp_path / f"o{orientation}.png", exif=exif)
+    report = data.scan_image_folder(tmp_path)
+    assert report.orientations == tuple(range(1, 9))
+    loaded = _batches(data.load(tmp_path, resolution=12, channels=3, batch_size=8,
+                                shuffle=False))[0]
+    for path, image in zip(report.files, loaded, strict=True):
+        upright = np.asarray(ImageOps.exif_transpose(Image.open(path)), np.float32)
+        height, width = upright.shape[:2]
+        top, left = (height - 12) // 2, (width - 12) // 2
+        expected = upright[top:top + 12, left:left + 12] / 127.5 - 1
+        np.testing.assert_allclose(image, expected, atol=1e-5, err_msg=path)
+
+
+def test_large_jpegs_decode_at_a_dct_scale_that_keeps_twice_the_resolution(tmp_path):
+    assert [pipeline.jpeg_scale(side, 32) for side in (0, 100, 128, 256, 512, 4000)] == [
+        0, 0, 1, 2, 3, 3]
+    rows, columns = np.mgrid[0:600, 0:800]
+    smooth = np.stack([columns * 255 / 800, rows * 255 / 600,
+                       127 + 100 * np.sin(columns / 40.0)], -1).astype(np.uint8)
+    Image.fromarray(smooth).save(tmp_path / "photo.jpg", quality=95)
+    assert data.scan_image_folder(tmp_path).jpeg_sides == (600,)
+    scaled = _batches(data.load(tmp_path, resolution=32, channels=3, batch_size=1))[0][0]
+    full = pipeline.decode_file(tf.constant(str(tmp_path / "photo.jpg")))
+    full = pipeline.preprocess_image(pipeline.center_crop_square(full), 32, 3).numpy()
+    # 2.3 grey levels on average here, most in the sine's chroma (libjpeg upsamples
+    # chroma differently at DCT scale); the full decode would take 64x the pixels.
+    assert np.abs(scaled - full).mean() * 127.5 < 4
+
+
+def test_folder_scan_skips_hidden_names_follows_links_and_names_what_it_cannot_read(
+        tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 256, [8, 8, 3], dtype=np.uint8)
+    root, elsewhere = tmp_path / "images", tmp_path / "elsewhere"
+    for path in ("cat/a.png", "cat/b.png", ".ipynb_checkpoints/c.png", "cat/.d.png"):
+        _save(str(root / path), rgb, "PNG")
+    _save(str(elsewhere / "dog" / "e.png"), rgb, "PNG")
+    os.symlink(elsewhere / "dog", root / "dog")  # a linked class folder
+    os.symlink(root, root / "cat" / "loop")  # a link loop ends at the folder seen
+    os.symlink(tmp_path / "gone.png", root / "cat" / "broken.png")
+    Image.fromarray(rgb).convert("P").save(root / "cat" / "palette.bmp")
+    (root / "cat" / "scan.tif").write_bytes(b"II*\0")
+    (root / "cat" / "phone.HEIC").write_bytes(b"")
+    report = data.scan_image_folder(root)
+    assert [os.path.relpath(p, root) for p in report.files] == [
+        "cat/a.png", "cat/b.png", "dog/e.png"]
+    assert report.class_names == ("cat", "dog")
+    skipped = {os.path.basename(p): why for p, why in report.skipped}
+    assert skipped["broken.png"] == f"broken symbolic link to {tmp_path / 'gone.png'}"
+    assert "palette or 1-bit BMP" in skipped["palette.bmp"]
+    assert sorted(os.path.basename(p) for p in report.ignored) == ["phone.HEIC", "scan.tif"]
+    with pytest.warns(data.SkippedImagesWarning, match="2 ignored in formats kgan cannot "
+                      r"read \(2 other file\(s\) \(.heic, .tif\)\): convert them to PNG"):
+        data.load(root, resolution=8, channels=3, batch_size=1)
+
+
 def test_unlabelled_folder_says_conditional_needs_class_subfolders(tmp_path):
     _save(str(tmp_path / "x.png"), np.zeros([4, 4], np.uint8), "PNG")
     _save(str(tmp_path / "cat" / "y.png"), np.zeros([4, 4], np.uint8), "PNG")

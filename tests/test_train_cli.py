@@ -107,6 +107,34 @@ def test_a_mistyped_dataset_path_is_named_as_a_path(dataset, message, capsys, tm
     assert capsys.readouterr().err == f"kgan-train: error: {message}\n"
 
 
+def _unlabelled_folder(path):
+    from PIL import Image
+
+    path.mkdir()
+    for i in range(4):
+        Image.new("RGB", (8, 8), (60 * i, 0, 0)).save(path / f"{i}.png")
+    return path
+
+
+def test_what_an_image_folder_cannot_do_is_refused_before_the_run_dir(capsys, tmp_path,
+                                                                       monkeypatch):
+    photos = _unlabelled_folder(tmp_path / "photos")
+    monkeypatch.chdir(photos)
+    # `cd photos && kgan-train --dataset .`: the run is named after the folder, and its
+    # run dir (runs/photos, inside the folder) would feed its sample grids back in.
+    assert _config("--dataset", ".").model_name == "photos"
+    assert main(["--dataset", ".", *TINY, "--batch-size", "2"]) == 2
+    _one_line_error(capsys, "the run directory runs/photos is inside the image folder "
+                    f"{photos}", "--run-dir outside the folder")
+    assert not (photos / "runs").exists()
+    run_dir = tmp_path / "run"
+    assert main(["--dataset", str(photos), *TINY, "--batch-size", "2", "--metrics", "fid",
+                 "--run-dir", str(run_dir)]) == 2
+    _one_line_error(capsys, "--metrics with the default features (classifier) needs class "
+                    "labels", "--metrics-features inception")
+    assert not run_dir.exists()
+
+
 def test_unwritable_run_dir_is_bad_input(capsys, tmp_path):
     (tmp_path / "file").write_text("")
     assert main(["--run-dir", str(tmp_path / "file" / "run")]) == 2

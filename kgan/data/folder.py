@@ -4,6 +4,13 @@ Every file is decoded once by TensorFlow's own decoder before training starts, s
 corrupt, truncated, empty or mislabelled file is reported by name and skipped, instead
 of stopping an epoch halfway with "jpeg::Uncompress failed" and no file name.
 TensorFlow loads on the first scan, not on import.
+
+Photos are read as viewers show them: the EXIF orientation (phone cameras store
+portraits as rotated landscapes) is applied, and a JPEG much larger than the training
+resolution is decoded at 1/2, 1/4 or 1/8 scale by libjpeg's DCT scaling (still at least
+twice the resolution before the antialiased resize), which makes a 12-megapixel photo
+several times cheaper per step. Hidden files and folders (".thumbnails",
+".ipynb_checkpoints") are not data; symbolic links are followed.
 """
 
 from __future__ import annotations
@@ -22,6 +29,11 @@ if TYPE_CHECKING:
     from kgan.data.options import DataOptions
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+# Image formats TensorFlow cannot decode: named in the report instead of dropped silently.
+UNSUPPORTED_EXTENSIONS = (".tif", ".tiff", ".heic", ".heif", ".avif", ".jxl", ".psd",
+                          ".dng", ".cr2", ".nef", ".arw", ".raw", ".ico", ".svg")
+# EXIF orientation tag; values 1-8 (1: as stored).
+_ORIENTATION_TAG = 0x0112
 
 
 class SkippedImagesWarning(UserWarning):
@@ -39,6 +51,10 @@ class FolderReport:
         class_names: sorted first-level subfolder names when every usable image lies in
             one (used as labels for conditional training), else None.
         labels: class index per entry of `files` when `class_names` is set, else None.
+        orientations: EXIF orientation (1-8) per entry of `files`.
+        jpeg_sides: the shorter side of each entry of `files` that is a JPEG, else 0
+            (for DCT-scaled decoding).
+        ignored: files in image formats TensorFlow cannot decode (.tif, .heic, ...).
     """
 
     root: str
@@ -46,10 +62,16 @@ class FolderReport:
     skipped: tuple[tuple[str, str], ...]
     class_names: tuple[str, ...] | None
     labels: tuple[int, ...] | None
+    orientations: tuple[int, ...] = ()
+    jpeg_sides: tuple[int, ...] = ()
+    ignored: tuple[str, ...] = ()
 
     def summary(self, limit: int = 20) -> str:
         """One readable paragraph: counts, then up to `limit` skipped names and reasons."""
         text = f"{len(self.files)} usable images in {self.root}; {len(self.skipped)} skipped"
+        if self.ignored:
+            text += (f"; {len(self.ignored)} ignored in formats kgan cannot read "
+                     f"({_describe_others(list(self.ignored))}): convert them to PNG or JPEG")
         if not self.skipped:
             return text + "."
         lines = [f"  {os.path.relpath(p, self.root)}: {why}" for p, why in self.skipped[:limit]]
@@ -63,8 +85,11 @@ def scan_image_folder(root: str | os.PathLike) -> FolderReport:
     """Finds and validates every image under `root` (recursively).
 
     Files with an image extension (jpg, jpeg, png, bmp, gif, webp; any case) are fully
-    decoded with the same decoder the pipeline uses; other files are ignored. Results
-    are memoised on (path, size, mtime) so `describe` followed by `load` scans once.
+    decoded with the same decoder the pipeline uses; other files are ignored (those in
+    image formats TensorFlow cannot read are named in the report), and so are hidden
+    files and folders. Symbolic links are followed; a broken one is reported as
+    skipped. Results are memoised on (path, size, mtime) so `describe` followed by
+    `load` scans once.
 
     Args:
         root: folder of images, possibly nested (one subfolder per class is allowed).
@@ -93,8 +118,11 @@ def scan_image_folder(root: str | os.PathLike) -> FolderReport:
             f"{', '.join(IMAGE_EXTENSIONS)}; found {_describe_others(others)}. Convert the "
             "images to PNG or JPEG."
         )
-    entries = tuple((path, os.path.getsize(path), os.stat(path).st_mtime_ns) for path in paths)
+    entries, unreadable = _entries(paths)
     report = _validate(root, entries)
+    ignored = tuple(p for p in others if p.lower().endswith(UNSUPPORTED_EXTENSIONS))
+    report = dataclasses.replace(report, skipped=tuple(sorted(report.skipped + unreadable)),
+                                 ignored=ignored)
     if not report.files:
         raise ValueError(
             f"None of the {len(report.skipped)} image files under {root} could be decoded, "
@@ -104,14 +132,39 @@ def scan_image_folder(root: str | os.PathLike) -> FolderReport:
 
 
 def _image_paths(root: str) -> tuple[list[str], list[str]]:
-    """Image files and other files under `root`, each list sorted."""
-    images, others = [], []
-    for folder, subfolders, names in os.walk(root):
-        subfolders.sort()
+    """Image files and other files under `root`, each list sorted; hidden names are
+    left out, and linked folders are followed once (a link loop ends there)."""
+    images, others, seen = [], [], set()
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
         for name in sorted(names):
+            if name.startswith("."):
+                continue
             is_image = name.lower().endswith(IMAGE_EXTENSIONS)
             (images if is_image else others).append(os.path.join(folder, name))
     return images, others
+
+
+def _entries(paths: list[str]) -> tuple[tuple[tuple[str, int, int], ...],
+                                        tuple[tuple[str, str], ...]]:
+    """(path, size, mtime) of each readable file, and (path, reason) for the others."""
+    entries, unreadable = [], []
+    for path in paths:
+        try:
+            status = os.stat(path)
+        except OSError as error:
+            broken = os.path.islink(path) and not os.path.exists(path)
+            why = (f"broken symbolic link to {os.readlink(path)}" if broken
+                   else error.strerror or str(error))
+            unreadable.append((path, why))
+            continue
+        entries.append((path, status.st_size, status.st_mtime_ns))
+    return tuple(entries), tuple(unreadable)
 
 
 def _describe_others(others: list[str]) -> str:
@@ -128,14 +181,36 @@ def _validate(root: str, entries: tuple[tuple[str, int, int], ...]) -> FolderRep
     from kgan.data import pipeline
 
     empty = {path for path, size, _ in entries if size == 0}
-    candidates = [path for path, _, _ in entries if path not in empty]
+    headers = {path: _header(path) for path, _, _ in entries if path not in empty}
+    refused = {path: why for path, (_, _, why) in headers.items() if why}
+    candidates = [path for path in headers if path not in refused]
     decodable = pipeline.decodable_files(candidates)
     files = tuple(p for i, p in enumerate(candidates) if i in decodable)
     bad = [p for i, p in enumerate(candidates) if i not in decodable]
-    skipped = [(p, "empty file (0 bytes)") for p in sorted(empty)]
+    skipped = [(p, "empty file (0 bytes)") for p in sorted(empty)] + list(refused.items())
     skipped += [(p, pipeline.decode_error(p)) for p in bad]
     class_names, labels = _classes(root, files)
-    return FolderReport(root, files, tuple(sorted(skipped)), class_names, labels)
+    return FolderReport(root, files, tuple(sorted(skipped)), class_names, labels,
+                        orientations=tuple(headers[p][0] for p in files),
+                        jpeg_sides=tuple(headers[p][1] for p in files))
+
+
+def _header(path: str) -> tuple[int, int, str | None]:
+    """From the file's header (Pillow reads no pixels): its EXIF orientation, its
+    shorter side if it is a JPEG (else 0), and a reason to skip it, if any. A header
+    Pillow cannot read is left to TensorFlow's decode check."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            if image.format == "BMP" and image.mode in ("1", "P"):
+                return 1, 0, ("palette or 1-bit BMP, which TensorFlow decodes as grey "
+                              "indices: convert it to PNG")
+            orientation = image.getexif().get(_ORIENTATION_TAG, 1)
+            side = min(image.size) if image.format == "JPEG" else 0
+    except Exception:  # noqa: BLE001 (any unreadable header: TensorFlow names the reason)
+        return 1, 0, None
+    return (orientation if orientation in range(1, 9) else 1), side, None
 
 
 def _classes(
@@ -178,7 +253,7 @@ class FolderSource(Source):
         """
         _check_split(options.split)
         report = scan_image_folder(name)
-        if report.skipped:
+        if report.skipped or report.ignored:
             warnings.warn(report.summary(), SkippedImagesWarning, stacklevel=3)
         if options.conditional:
             _check_classes(report)
@@ -219,14 +294,17 @@ def _dataset(report: FolderReport, options: DataOptions) -> tf.data.Dataset:
 
     from kgan.data import pipeline
 
-    def preprocess(path: tf.Tensor, *label: tf.Tensor) -> tf.Tensor | tuple:
-        image = tf.cast(pipeline.decode_file(path), tf.float32) / 255.0
-        image = pipeline.to_rgba(image)
+    def preprocess(path, orientation, scale, *label) -> tf.Tensor | tuple:
+        image = pipeline.decode_file(path, scale)
+        image = pipeline.center_crop_square(pipeline.orient(image, orientation))
+        image = pipeline.to_rgba(tf.cast(image, tf.float32) / 255.0)
         image = pipeline.preprocess_image(image, options.resolution, options.channels)
         return (image, *label) if label else image
 
-    elements = tf.constant(report.files)
+    scales = [pipeline.jpeg_scale(side, options.resolution) for side in report.jpeg_sides]
+    elements = (tf.constant(report.files), tf.constant(report.orientations, tf.int32),
+                tf.constant(scales, tf.int32))
     if options.conditional:
-        elements = (elements, tf.constant(report.labels, tf.int32))
+        elements = (*elements, tf.constant(report.labels, tf.int32))
     dataset = tf.data.Dataset.from_tensor_slices(elements)
     return pipeline.finish(dataset, preprocess, options, num_examples=len(report.files))

@@ -124,10 +124,54 @@ def finish(
     return dataset.prefetch(AUTOTUNE)
 
 
-def decode_file(path: tf.Tensor) -> tf.Tensor:
-    """Reads and decodes one image file to uint8 [H, W, C], C in 1..4 (first GIF frame)."""
-    image = tf.io.decode_image(tf.io.read_file(path), channels=0, expand_animations=False)
-    return tf.ensure_shape(image, [None, None, None])
+# libjpeg's DCT scaling factors, by `jpeg_scale` index.
+JPEG_RATIOS = (1, 2, 4, 8)
+
+
+def jpeg_scale(side: int, resolution: int) -> int:
+    """The index into `JPEG_RATIOS` of the largest DCT scaling that leaves a JPEG whose
+    shorter side is `side` at least twice `resolution` (0: full size; also non-JPEGs,
+    whose `side` is 0), so the antialiased resize still has pixels to average."""
+    index = 0
+    while index + 1 < len(JPEG_RATIOS) and side // JPEG_RATIOS[index + 1] >= 2 * resolution:
+        index += 1
+    return index
+
+
+def decode_file(path: tf.Tensor, scale: tf.Tensor | int = 0) -> tf.Tensor:
+    """Reads and decodes one image file to uint8 [H, W, C], C in 1..4 (first GIF frame);
+    a JPEG with `scale` > 0 at 1 / JPEG_RATIOS[scale] of its size (`jpeg_scale`)."""
+    contents = tf.io.read_file(path)
+
+    def full() -> tf.Tensor:
+        image = tf.io.decode_image(contents, channels=0, expand_animations=False)
+        return tf.ensure_shape(image, [None, None, None])
+
+    def scaled(ratio: int):
+        return lambda: tf.ensure_shape(tf.io.decode_jpeg(contents, ratio=ratio),
+                                       [None, None, None])
+
+    if isinstance(scale, int) and scale == 0:
+        return full()
+    return tf.switch_case(scale, [full, *(scaled(r) for r in JPEG_RATIOS[1:])])
+
+
+def orient(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
+    """Applies an EXIF orientation (1-8) the way image viewers (and Pillow's
+    `ImageOps.exif_transpose`) do, so a phone's portrait photo stands upright."""
+    transposed = lambda: tf.transpose(image, [1, 0, 2])  # noqa: E731
+    branches = [
+        lambda: image,  # 1: as stored
+        lambda: tf.reverse(image, [1]),  # 2: mirrored left-right
+        lambda: tf.image.rot90(image, 2),  # 3: rotated 180
+        lambda: tf.reverse(image, [0]),  # 4: mirrored top-bottom
+        transposed,  # 5: mirrored along the main diagonal
+        lambda: tf.image.rot90(image, 3),  # 6: stored 90 degrees counter-clockwise
+        lambda: tf.image.rot90(transposed(), 2),  # 7: mirrored along the anti-diagonal
+        lambda: tf.image.rot90(image, 1),  # 8: stored 90 degrees clockwise
+    ]
+    index = tf.clip_by_value(tf.cast(orientation, tf.int32) - 1, 0, 7)
+    return tf.ensure_shape(tf.switch_case(index, branches), [None, None, None])
 
 
 def decodable_files(paths: list[str]) -> set[int]:

@@ -168,7 +168,10 @@ class TrainConfig:
 
     def _default(self, name: str) -> str:
         if name == "model_name":
-            base = os.path.basename(os.path.normpath(str(self.dataset))) or "model"
+            # "." or "../faces/" name the folder's own name, not "model".
+            path = os.path.expanduser(str(self.dataset))
+            base = os.path.basename(os.path.abspath(path) if os.path.isdir(path)
+                                    else os.path.normpath(path)) or "model"
             return re.sub(r"[^A-Za-z0-9_.-]", "_", base).lstrip("_.-") or "model"
         return os.path.join("runs", self.model_name)
 

@@ -109,6 +109,7 @@ def _check_feature_files(config: TrainConfig) -> None:
 def _run(config: TrainConfig, env: distribute.Setup, restart: bool, callbacks: list,
          verbose: int | None) -> RunResult:
     info, steps_per_epoch = _data_info(config)
+    _check_data_use(config, info)
     paths = check_run_dir(config, restart) if env.chief else RunPaths(config.run_dir)
     with env.strategy.scope():
         gan = build_gan(config, info.num_classes, env.jit_compile, steps_per_epoch)
@@ -126,6 +127,24 @@ def _run(config: TrainConfig, env: distribute.Setup, restart: bool, callbacks: l
         return _finish(config, gan, state, paths, env)
     finally:
         state.close()
+
+
+def _check_data_use(config: TrainConfig, info) -> None:
+    """What the data cannot do, refused before the run directory changes."""
+    if (config.metrics and config.metrics_features == "classifier"
+            and not info.num_classes):
+        raise ConfigError(f"--metrics with the default features (classifier) needs class "
+                          f"labels, which {config.dataset!r} lacks: use --metrics-features "
+                          "inception (with --inception-weights) or a .keras model")
+    if info.kind == "folder" and _inside(config.run_dir, info.name):
+        raise ConfigError(f"the run directory {config.run_dir} is inside the image folder "
+                          f"{info.name}: its sample grids would be read as training images "
+                          "by the next run; pass --run-dir outside the folder")
+
+
+def _inside(path: str, folder: str) -> bool:
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath([path, folder]) == folder
 
 
 def _resume(config: TrainConfig, state: RunState, paths: RunPaths) -> None:
@@ -326,10 +345,7 @@ def _quality_metrics(config: TrainConfig, paths: RunPaths, info) -> QualityMetri
     whatever the run's dtype policy (kgan.evaluation.features)."""
     from kgan.evaluation import features
 
-    labelled = config.metrics_features == "classifier"
-    if labelled and not info.num_classes:
-        raise ConfigError(f"metrics_features=classifier needs class labels, which "
-                          f"{config.dataset!r} lacks; use inception or a .keras model")
+    labelled = config.metrics_features == "classifier"  # labels: _check_data_use
     try:
         if config.metrics_features == "inception":
             extractor = features.InceptionFeatures(config.inception_weights)
