@@ -27,6 +27,7 @@ from kgan.cli.train import main
 from kgan.training import runner as training
 from kgan.training.checkpointing import NonFiniteLossError, RunError, RunState
 from kgan.training.config import TrainConfig
+from kgan.training.rundir import RunPaths
 
 STEPS, EPOCHS = 5, 2
 TINY = ["--resolution", "8", "--base-filters", "4", "--latent-dim", "8", "--batch-size", "16",
@@ -70,9 +71,13 @@ def test_end_to_end_run_dir_tensorboard_and_export(reference):
                 "g_learning_rate"}
     assert expected <= set(tags["tensors"] + tags["scalars"])
     assert "samples" in tags["tensors"] + tags["images"]
-    # Conditional digits: one column per class, --num-samples 4 rounded up to a whole row.
+    # Conditional digits: one column per class, --num-samples 4 rounded up to a whole row;
+    # real.png shows real digits the same way, column k holding digit k.
     with Image.open(run / "samples/epoch_0002.png") as grid:
         assert grid.size == (10 * (8 + 1) + 1, 8 + 2)
+    with Image.open(run / "samples/real.png") as real:
+        assert real.size == grid.size
+    assert "real" in tags["tensors"] + tags["images"]
     batches = event_accumulator.EventAccumulator(str(run / "logs/batch"))
     batches.Reload()
     assert "d_loss" in batches.Tags()["tensors"] + batches.Tags()["scalars"]
@@ -237,6 +242,28 @@ def test_sample_grid_has_one_column_per_class_for_up_to_16_classes():
     assert training.sample_grid(64, None) == (64, None)  # unconditional: square
     assert training.sample_grid(64, 100) == (64, None)  # too many classes for columns
     assert training.sample_grid(3, 16) == (16, 16)
+
+
+def test_real_grid_shows_each_class_in_its_column(tmp_path):
+    config = TrainConfig(**{**TINY_CONFIG, "num_samples": 20, "conditional": True})
+    info, _ = training._data_info(config)
+    path = training.write_real_grid(config, RunPaths(str(tmp_path)), info)
+    grid = np.asarray(Image.open(path), np.float32)[..., None]  # grey PNG: no channel axis
+    assert grid.shape == (2 * 9 + 1, 10 * 9 + 1, 1)
+    # Each cell is a real digit of its column's class: its nearest neighbour among all
+    # digits (the same preprocessing; the PNG rounds to 8 bits) has that label.
+    digits = kgan.data.load("digits", resolution=8, channels=1, batch_size=1797,
+                            conditional=True, shuffle=False)
+    images, labels = next(digits.as_numpy_iterator())
+    for row in range(2):
+        for column in range(10):
+            top, left = 1 + 9 * row, 1 + 9 * column
+            cell = grid[top:top + 8, left:left + 8] / 127.5 - 1
+            distances = ((images - cell) ** 2).sum((1, 2, 3))
+            assert labels[np.argmin(distances)] == column and distances.min() < 0.01
+    unconditional = TrainConfig(**{**TINY_CONFIG, "conditional": False, "num_samples": 5})
+    path = training.write_real_grid(unconditional, RunPaths(str(tmp_path)), info)
+    assert np.asarray(Image.open(path)).shape == (2 * 9 + 1, 3 * 9 + 1)  # square
 
 
 def test_metrics_reference_sample_does_not_depend_on_the_runs_seed():

@@ -30,7 +30,15 @@ import tensorflow as tf
 from kgan import data
 from kgan.gan import GAN
 from kgan.training import distribute
-from kgan.training.callbacks import HParams, ImageGrid, QualityMetrics, ScalarLogger
+from kgan.training.callbacks import (
+    EPOCH_RUN,
+    HParams,
+    ImageGrid,
+    QualityMetrics,
+    ScalarLogger,
+    image_grid,
+    summary_writer,
+)
 from kgan.training.checkpointing import RunError, RunState, find_checkpoints
 from kgan.training.config import RESUMABLE_FIELDS, ConfigError, TrainConfig
 from kgan.training.guards import NonFiniteGuard, Saver
@@ -120,6 +128,8 @@ def _run(config: TrainConfig, env: distribute.Setup, restart: bool, callbacks: l
         if env.chief:  # the request is accepted: only now does the run dir change
             write_run_dir(config, paths)
         _announce(config, paths, state, env)
+        if state.step == 0 and env.chief:
+            write_real_grid(config, paths, info)
         if state.step < config.epochs * steps_per_epoch:
             if verbose is None:
                 verbose = 1 if sys.stdout.isatty() else 2
@@ -255,7 +265,8 @@ def _announce(config: TrainConfig, paths: RunPaths, state: RunState, env) -> Non
         where = "starting"
     worker = "" if env.chief else f"worker {env.worker_index} of {env.num_workers}: "
     print(f"kgan: {worker}{where}; {config.dataset} at {config.resolution}px, "
-          f"{config.epochs} epochs x {state.steps_per_epoch} steps, "
+          f"{config.epochs} epoch{'s' if config.epochs != 1 else ''} x "
+          f"{state.steps_per_epoch} steps, "
           f"{env.num_replicas} replica(s), {env.policy}"
           f"{f' ({env.policy_reason})' if env.policy_reason else ''}; run dir {paths.root}",
           flush=True)
@@ -319,6 +330,40 @@ def _logging_callbacks(config: TrainConfig, paths: RunPaths, info) -> list:
         ImageGrid(paths.logs, samples_dir=paths.samples, num_images=num_images,
                   columns=columns, every=config.sample_every),
     ]
+
+
+def write_real_grid(config: TrainConfig, paths: RunPaths, info) -> str:
+    """`samples/real.png` (and TensorBoard image `real` at step 0): real images as the
+    GAN sees them (crop, orientation, channels, resolution) in the sample grids' layout,
+    one class per column in a conditional run, so the two compare at a glance."""
+    classes = info.num_classes if config.conditional else None
+    count, columns = sample_grid(config.num_samples, classes)
+    by_class = columns is not None and classes is not None
+    rows = count // columns if by_class else count
+    cells: list[list[np.ndarray]] = [[] for _ in range(columns if by_class else 1)]
+    for batch in _load(config, seed=_REFERENCE_SEED).take(256).as_numpy_iterator():
+        images, labels = batch if isinstance(batch, tuple) else (batch, None)
+        for image, label in zip(images, labels if by_class else [0] * len(images),
+                                strict=True):
+            if len(cells[int(label)]) < rows:
+                cells[int(label)].append(image)
+        if all(len(cell) == rows for cell in cells):
+            break
+    # Grid cell k shows class k % columns, as GAN.generate's default labels do; a class
+    # with too few images leaves its cells black.
+    blank = np.full(next(cell[0] for cell in cells if cell).shape, -1.0, np.float32)
+    width = len(cells)
+    grid = image_grid(np.stack([
+        cells[k % width][k // width] if k // width < len(cells[k % width]) else blank
+        for k in range(count if by_class else len(cells[0]))]), columns)
+    writer = summary_writer(os.path.join(paths.logs, EPOCH_RUN))
+    with writer.as_default(step=0):
+        tf.summary.image("real", grid[None], max_outputs=1)
+    writer.flush()
+    os.makedirs(paths.samples, exist_ok=True)
+    path = os.path.join(paths.samples, "real.png")
+    tf.io.write_file(path, tf.io.encode_png(grid))
+    return path
 
 
 # Up to this many classes, a conditional run's sample grid has one column per class.
