@@ -1,12 +1,15 @@
 """Test session set-up: quiet TensorFlow and two logical CPUs for MirroredStrategy tests."""
 
 import os
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # `auto` stays float32 on every CPU here (kgan.training.distribute.cpu_policy), so results
 # do not depend on whether the CI machine's CPU has bfloat16 units.
 os.environ["KGAN_AUTO_CPU_BFLOAT16"] = "0"
+# Image-folder scan results (kgan.data.scans) go to a folder of this session, not ~/.cache.
+os.environ["KGAN_CACHE_DIR"] = tempfile.mkdtemp(prefix="kgan-test-cache-")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402

@@ -383,6 +383,30 @@ def test_folder_scan_skips_hidden_names_follows_links_and_names_what_it_cannot_r
         data.load(root, resolution=8, channels=3, batch_size=1)
 
 
+def test_a_later_scan_decodes_only_new_or_changed_files(tmp_path, monkeypatch):
+    """Scan results outlive the process (kgan.data.scans), so a resume or kgan-evaluate
+    does not decode a large folder again."""
+    from kgan.data import folder
+
+    rgb = np.random.default_rng(0).integers(0, 256, [8, 8, 3], dtype=np.uint8)
+    for name in ("a.png", "b.png", "c.png"):
+        _save(str(tmp_path / "photos" / name), rgb, "PNG")
+    (tmp_path / "photos" / "bad.png").write_text("not an image")
+    first = data.scan_image_folder(tmp_path / "photos")
+    decoded = []
+    decodable_files = pipeline.decodable_files
+    monkeypatch.setattr(pipeline, "decodable_files",
+                        lambda paths: decoded.append(paths) or decodable_files(paths))
+    folder._validate.cache_clear()  # as a new process would start
+    assert data.scan_image_folder(tmp_path / "photos") == first and decoded == []
+    _save(str(tmp_path / "photos" / "b.png"), rgb[:4], "PNG")  # changed
+    _save(str(tmp_path / "photos" / "d.png"), rgb, "PNG")  # new
+    again = data.scan_image_folder(tmp_path / "photos")
+    assert [[os.path.basename(p) for p in paths] for paths in decoded] == [["b.png", "d.png"]]
+    assert len(again.files) == 4 and [os.path.basename(p) for p, _ in again.skipped] == [
+        "bad.png"]
+
+
 def test_unlabelled_folder_says_conditional_needs_class_subfolders(tmp_path):
     _save(str(tmp_path / "x.png"), np.zeros([4, 4], np.uint8), "PNG")
     _save(str(tmp_path / "cat" / "y.png"), np.zeros([4, 4], np.uint8), "PNG")

@@ -21,6 +21,7 @@ import os
 import warnings
 from typing import TYPE_CHECKING
 
+from kgan.data import scans
 from kgan.data.registry import Source, SourceInfo
 
 if TYPE_CHECKING:
@@ -178,21 +179,37 @@ def _describe_others(others: list[str]) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _validate(root: str, entries: tuple[tuple[str, int, int], ...]) -> FolderReport:
+    """Checks the files that earlier scans (`kgan.data.scans`) have not seen as they are."""
+    known = scans.load(root)
+    results = {path: known[path][2:] for path, size, mtime in entries
+               if known.get(path, [None, None])[:2] == [size, mtime]}
+    fresh = [entry for entry in entries if entry[0] not in results]
+    if fresh:
+        results.update(_check(fresh))
+        scans.save(root, {path: [size, mtime, *results[path]] for path, size, mtime in entries})
+    files = tuple(path for path, _, _ in entries if results[path][0] is None)
+    skipped = tuple(sorted((path, results[path][0]) for path, _, _ in entries
+                           if results[path][0] is not None))
+    class_names, labels = _classes(root, files)
+    return FolderReport(root, files, skipped, class_names, labels,
+                        orientations=tuple(results[p][1] for p in files),
+                        jpeg_sides=tuple(results[p][2] for p in files))
+
+
+def _check(entries: list[tuple[str, int, int]]) -> dict[str, list]:
+    """{path: [reason to skip or None, EXIF orientation, JPEG shorter side or 0]}."""
     from kgan.data import pipeline
 
-    empty = {path for path, size, _ in entries if size == 0}
-    headers = {path: _header(path) for path, _, _ in entries if path not in empty}
-    refused = {path: why for path, (_, _, why) in headers.items() if why}
-    candidates = [path for path in headers if path not in refused]
+    results = {path: ["empty file (0 bytes)", 1, 0] for path, size, _ in entries if size == 0}
+    headers = {path: _header(path) for path, _, _ in entries if path not in results}
+    results.update({path: [why, 1, 0] for path, (_, _, why) in headers.items() if why})
+    candidates = [path for path in headers if path not in results]
     decodable = pipeline.decodable_files(candidates)
-    files = tuple(p for i, p in enumerate(candidates) if i in decodable)
-    bad = [p for i, p in enumerate(candidates) if i not in decodable]
-    skipped = [(p, "empty file (0 bytes)") for p in sorted(empty)] + list(refused.items())
-    skipped += [(p, pipeline.decode_error(p)) for p in bad]
-    class_names, labels = _classes(root, files)
-    return FolderReport(root, files, tuple(sorted(skipped)), class_names, labels,
-                        orientations=tuple(headers[p][0] for p in files),
-                        jpeg_sides=tuple(headers[p][1] for p in files))
+    for index, path in enumerate(candidates):
+        orientation, side, _ = headers[path]
+        why = None if index in decodable else pipeline.decode_error(path)
+        results[path] = [why, orientation, side]
+    return results
 
 
 def _header(path: str) -> tuple[int, int, str | None]:
