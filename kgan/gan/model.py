@@ -14,6 +14,8 @@ from kgan.gan.style import StyleHooks
 
 # Random streams per train step: 4 per discriminator step plus 4 for the generator step.
 _STREAMS_PER_D_STEP = 4
+# What every step logs; `test_step` logs only these (it computes no penalty).
+_LOSS_LOGS = ("d_loss", "g_loss", "d_real", "d_fake")
 
 
 @saving.register_keras_serializable(package="kgan")
@@ -114,7 +116,7 @@ class GAN(StyleHooks, Model):
         if self.style_based:  # the path lengths' running mean (checkpointed)
             self.pl_mean = self.add_weight(shape=(), initializer="zeros", trainable=False,
                                            aggregation="only_first_replica", name="pl_mean")
-        self._trackers = {n: metrics.Mean(name=n) for n in ("d_loss", "g_loss", "d_real", "d_fake")}
+        self._trackers = {n: metrics.Mean(name=n) for n in _LOSS_LOGS}
         self.built = True
 
     # ----------------------------------------------------------------- compile
@@ -159,6 +161,10 @@ class GAN(StyleHooks, Model):
             pl_decay: the rate at which pl_mean follows the mean path length (0.01).
             **kwargs: passed to `keras.Model.compile` (`jit_compile`, `steps_per_execution`).
         """
+        if d_optimizer is g_optimizer and gan_options.is_keras_object(d_optimizer):
+            raise ValueError("d_optimizer and g_optimizer are the same optimizer object; each "
+                             "network needs its own (its moments are per variable): pass two, "
+                             "e.g. keras.optimizers.Adam(2e-4, beta_1=0.5) twice.")
         self.adversarial_loss = losses.get(loss)
         if not np.isfinite(gradient_penalty) or gradient_penalty < 0:
             raise ValueError(f"gradient_penalty must be a finite number >= 0, got "
@@ -206,6 +212,8 @@ class GAN(StyleHooks, Model):
                         if gan_options.is_serialized(v) else v for k, v in config.items()})
 
     def _add_optional_trackers(self):
+        # Rebuilt on every compile: a penalty compiled away no longer logs a stale 0.
+        self._trackers = {n: self._trackers.get(n) or metrics.Mean(name=n) for n in _LOSS_LOGS}
         optional = {
             "gp": self.gradient_penalty_weight > 0,
             "r1": schedules.is_active(self.r1_gamma),
@@ -250,6 +258,12 @@ class GAN(StyleHooks, Model):
         """`keras.Model.fit`, after checking that every replica gets an equal batch and
         that no callback tunes `model.optimizer`, which a GAN does not train with."""
         gan_options.refuse_single_optimizer_callbacks(kwargs.get("callbacks"))
+        if isinstance(x, (tuple, list)):
+            raise ValueError("fit() got a tuple or list as x; pass the arrays as fit(images) or "
+                             "fit(images, labels), or a dataset of (images, labels) batches.")
+        if isinstance(x, np.ndarray):
+            labels = kwargs.get("y", args[0] if args else None)
+            gan_options.check_array_data(x, labels, self.num_classes)
         self._backend.check_fit(self, x, kwargs.get("batch_size"))
         return super().fit(x, *args, **kwargs)
 
@@ -421,10 +435,11 @@ class GAN(StyleHooks, Model):
         self._track_discriminator(d_loss, real_logits, fake_logits)
         g_loss = self.adversarial_loss.generator_loss(fake_logits, real_logits)
         self._trackers["g_loss"].update_state(g_loss)
-        return self._results()
+        return self._results(_LOSS_LOGS)
 
-    def _results(self):
-        return self._backend.step_logs(self, {m.name: m.result() for m in self.metrics})
+    def _results(self, names=None):
+        return self._backend.step_logs(self, {m.name: m.result() for m in self.metrics
+                                              if names is None or m.name in names})
 
     # ----------------------------------------------------------- randomness
     def _seed(self, step, stream):
@@ -456,6 +471,8 @@ class GAN(StyleHooks, Model):
                 f"This GAN is conditional (num_classes={self.num_classes}) but the data has no "
                 "labels. Feed (images, labels) batches, e.g. kgan.data.load(..., conditional=True)."
             )
+        if self.num_classes:
+            gan_options.check_labels_shape(labels.shape, self.num_classes)
         labels = ops.cast(ops.reshape(labels, [-1]), "int32") if self.num_classes else None
         return ops.cast(images, "float32"), labels
 

@@ -4,6 +4,8 @@ one-D-pass choice, loss-scale wrapping, and the `LastValue` tracker."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from keras import callbacks, layers, metrics, mixed_precision, ops, optimizers, saving
 
@@ -24,7 +26,9 @@ class LastValue(metrics.Metric):
         self.value.assign(ops.cast(value, "float32"))
 
     def result(self):
-        return ops.convert_to_tensor(self.value)
+        # A copy: on TensorFlow the variable itself would land in fit's epoch logs, and
+        # the reset before validation would then log 0 for it.
+        return ops.copy(self.value)
 
     def reset_state(self):
         self.value.assign(0.0)
@@ -123,6 +127,13 @@ def refuse_single_optimizer_callbacks(given) -> None:
 
 
 def check_networks(generator, discriminator, latent_dim, num_classes):
+    for name, network in (("generator", generator), ("discriminator", discriminator)):
+        if getattr(network, "inputs", None) is None:
+            raise ValueError(
+                f"The {name} ({type(network).__name__}) has no known inputs: kgan.GAN needs "
+                "functional or Sequential networks that start with keras.Input(shape), so it "
+                "can check their shapes (a subclassed model: wrap it, e.g. "
+                "keras.Sequential([keras.Input(shape), model])).")
     g_inputs, d_inputs = list(generator.inputs), list(discriminator.inputs)
     expected_inputs = 2 if num_classes else 1
     for name, inputs in (("generator", g_inputs), ("discriminator", d_inputs)):
@@ -143,16 +154,70 @@ def check_networks(generator, discriminator, latent_dim, num_classes):
             f"The generator makes images of shape {g_out} but the discriminator takes {d_in}. "
             "Build both networks for the same resolution and channels."
         )
+    d_out = tuple(discriminator.output_shape[1:])
+    if d_out not in ((1,), ()):
+        raise ValueError(
+            f"The discriminator outputs shape {d_out} per image; kgan's losses take one "
+            "logit per image, shape (1,): end it with keras.layers.Dense(1) and no "
+            "activation (the losses apply the sigmoid themselves)."
+        )
 
 
 def check_batch_shape(shape, image_shape):
     shape = tuple(shape)
+    if shape == tuple(image_shape):
+        raise ValueError(
+            f"The data yields single images of shape {shape}, not batches: batch the "
+            "dataset, e.g. dataset.batch(64, drop_remainder=True) (kgan.data.load batches).")
     if len(shape) and shape[1:] != tuple(image_shape) and None not in shape[1:]:
         raise ValueError(
             f"The data has images of shape {tuple(shape[1:])} but the networks expect "
             f"{tuple(image_shape)}. Load the data at this resolution and channel count "
             "(e.g. kgan.data.load(..., resolution=..., channels=...))."
         )
+
+
+def check_labels_shape(shape, num_classes: int) -> None:
+    """Class indices [N] (or [N, 1]); one-hot labels get the conversion to use."""
+    shape = tuple(shape)
+    if len(shape) == 2 and shape[1] not in (1, None):
+        raise ValueError(
+            f"The labels have shape {shape}, one row of {shape[1]} per image (one-hot?); "
+            f"the GAN takes class indices in [0, {num_classes}), shape (N,): pass "
+            "labels.argmax(-1).")
+
+
+def check_array_data(images, labels, num_classes: int | None) -> None:
+    """What `fit` can check on NumPy data before the first step: images are floats in
+    [-1, 1] (the generator's tanh range), finite; labels are class indices in range."""
+    images = np.asarray(images)
+    if not np.issubdtype(images.dtype, np.floating):
+        raise ValueError(
+            f"fit() got images of dtype {images.dtype}; the GAN trains on floats in [-1, 1], "
+            "the range of the generator's tanh: pass x.astype('float32') / 127.5 - 1 for "
+            "[0, 255] images, or kgan.data.from_arrays(x), which scales and batches them.")
+    low, high = float(np.min(images)), float(np.max(images))
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise ValueError("fit() got images with NaN or infinite values.")
+    if low < -1.001 or high > 1.001:
+        raise ValueError(
+            f"fit() got images in [{low:g}, {high:g}]; the GAN trains on [-1, 1], the range "
+            "of the generator's tanh (D would tell real from fake by range alone): use "
+            "x / 127.5 - 1 for [0, 255] data, or kgan.data.from_arrays(x).")
+    if low >= 0:
+        warnings.warn(
+            f"fit() got images in [{low:g}, {high:g}], none negative: if they are in [0, 1], "
+            "scale them to [-1, 1] (x * 2 - 1), the range of the generator's tanh.",
+            UserWarning, stacklevel=3)
+    if num_classes and labels is not None:
+        labels = np.asarray(labels)
+        check_labels_shape(labels.shape, num_classes)
+        if not np.issubdtype(labels.dtype, np.integer) or not len(labels) or (
+                labels.min() < 0 or labels.max() >= num_classes):
+            found = (f"[{labels.min()}, {labels.max()}]" if len(labels) and
+                     np.issubdtype(labels.dtype, np.number) else str(labels.dtype))
+            raise ValueError(f"fit() got labels {found}; a GAN with num_classes={num_classes} "
+                             f"takes integer class indices in [0, {num_classes}).")
 
 
 class OptimizerPair:

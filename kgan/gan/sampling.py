@@ -79,6 +79,9 @@ def sample_images(
     """
     if n_or_z is None:
         seeds = np.asarray(seeds, np.int64).reshape(-1)
+    elif np.ndim(n_or_z) == 0 and not isinstance(n_or_z, (int, np.integer)):
+        raise ValueError(f"generate() takes a number of images (an int) or latents "
+                         f"[N, {latent_dim}], got {n_or_z!r}.")
     elif isinstance(n_or_z, (int, np.integer)):
         if n_or_z < 1:
             raise ValueError(f"Number of images must be >= 1, got {n_or_z}.")

@@ -44,6 +44,7 @@ from kgan.evaluation import quality
 from kgan.evaluation.features import FeatureExtractor
 from kgan.evaluation.stats import FeatureStats
 from kgan.images import tile_grid, to_uint8_numpy
+from kgan.training.guards import NonFiniteGuard  # noqa: F401  (kgan.callbacks.NonFiniteGuard)
 
 EPOCH_RUN = "epoch"
 BATCH_RUN = "batch"

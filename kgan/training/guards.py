@@ -22,16 +22,21 @@ class NonFiniteGuard(keras.callbacks.Callback):
     """Stops training at the first step whose logged losses are NaN or infinite.
 
     Keras's `TerminateOnNaN` watches only a `loss` key, which a GAN does not log, and
-    its graceful stop still lets later callbacks save NaN weights; this raises before
-    any callback after it (place it first) can save anything from the bad step.
-    Logged values are running means over the epoch, so the first non-finite one is
-    the step where it happened.
+    its graceful stop still lets later callbacks (ModelCheckpoint) save NaN weights; this
+    raises `NonFiniteLossError` before any callback after it (place it first) can save
+    anything from the bad step. Logged values are running means over the epoch, so the
+    first non-finite one is the step where it happened.
 
     Args:
-        state: the run's `RunState` (to name the step and the last good checkpoint).
+        state: the run's `RunState` (kgan-train: to name the last good checkpoint); None
+            in a plain `fit`, where the step comes from `gan.step_counter`.
+
+    Example:
+        >>> gan.fit(data, epochs=10, callbacks=[kgan.callbacks.NonFiniteGuard(),
+        ...                                     keras.callbacks.ModelCheckpoint(...)])
     """
 
-    def __init__(self, state: RunState):
+    def __init__(self, state: RunState | None = None):
         super().__init__()
         self.state = state
 
@@ -39,13 +44,20 @@ class NonFiniteGuard(keras.callbacks.Callback):
         for name, value in (logs or {}).items():
             value = np.asarray(keras.ops.convert_to_numpy(value))
             if value.size == 1 and not np.isfinite(value).all():
-                step = self.state.step
-                epoch, within = divmod(step - 1, self.state.steps_per_epoch)
-                raise NonFiniteLossError(
-                    f"{name} is {value.item()} at step {step} (epoch {epoch + 1}, batch "
-                    f"{within + 1}); training stopped. The last good checkpoint is kept: "
-                    f"{self.state.latest or 'none yet'}. Check the data for "
-                    "NaN/Inf, or lower the learning rates.")
+                raise NonFiniteLossError(f"{name} is {value.item()} at {self._where()}; "
+                                         f"training stopped. {self._advice()}")
+
+    def _where(self) -> str:
+        if self.state is None:
+            return f"step {int(keras.ops.convert_to_numpy(self.model.step_counter))}"
+        step = self.state.step
+        epoch, within = divmod(step - 1, self.state.steps_per_epoch)
+        return f"step {step} (epoch {epoch + 1}, batch {within + 1})"
+
+    def _advice(self) -> str:
+        kept = (f"The last good checkpoint is kept: {self.state.latest or 'none yet'}. "
+                if self.state is not None else "")
+        return f"{kept}Check the data for NaN/Inf, or lower the learning rates."
 
 
 #: What the process does on these signals while training: save, then stop.

@@ -64,6 +64,14 @@ def check_batch_split(x, batch_size, parts: int, noun: str) -> None:
                 f"Training on {parts} {noun} needs batches of a fixed size that splits "
                 "evenly across them: batch the dataset with drop_remainder=True and a global "
                 f"batch size divisible by {parts} (kgan.data.load does both).")
+    elif hasattr(x, "shape") and len(getattr(x, "shape", ())) and batch_size is None:
+        batch_size = 32  # fit's default for arrays
     if batch_size is not None and int(batch_size) % parts:
         raise ValueError(f"The global batch size {int(batch_size)} does not split evenly "
                          f"across {parts} {noun}; use a multiple of {parts}.")
+    last = int(x.shape[0]) % int(batch_size) if hasattr(x, "shape") and batch_size else 0
+    if last % parts:  # arrays: fit's last batch holds the remainder
+        raise ValueError(
+            f"{int(x.shape[0])} images in batches of {int(batch_size)} leave a last batch of "
+            f"{last}, which does not split across {parts} {noun}: drop the remainder "
+            f"(x[:{int(x.shape[0]) - last}]), or use kgan.data.from_arrays (whole batches).")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+
+import keras
 import numpy as np
 import tensorflow as tf
 from keras import optimizers
@@ -176,6 +179,7 @@ def check_compile(model, kwargs: dict) -> None:
     disagree on entering it wait for each other for ever.
     """
     _refuse_collectives_in_cond(model)
+    _warn_unsynchronized_norms(model)
     steps = kwargs.get("steps_per_execution", 1)
     mirrored = (tf.distribute.MirroredStrategy, tf.distribute.MultiWorkerMirroredStrategy)
     if steps not in (None, 1, "auto") and isinstance(model.distribute_strategy, mirrored):
@@ -185,14 +189,42 @@ def check_compile(model, kwargs: dict) -> None:
             "inside the graph). Use steps_per_execution=1.")
 
 
+def _warn_unsynchronized_norms(model) -> None:
+    """Batch norm that is not synchronized normalises each replica's slice on its own, so
+    N replicas no longer compute one device's update (design.md, rule 2)."""
+    replicas = model.distribute_strategy.num_replicas_in_sync
+    if replicas == 1:
+        return
+    found = [name for network in (model.generator, model.discriminator)
+             for name in _layers_where(network, _unsynchronized_norm)]
+    if found:
+        warnings.warn(
+            f"{', '.join(found[:4])}{' ...' if len(found) > 4 else ''}: batch norm without "
+            f"synchronized=True normalises each of the {replicas} replicas' slices on its "
+            "own, so the run no longer computes one device's update for the same global "
+            "batch; build them with keras.layers.BatchNormalization(synchronized=True) "
+            "(kgan's networks do).", UserWarning, stacklevel=4)
+
+
+def _unsynchronized_norm(layer) -> bool:
+    return (isinstance(layer, keras.layers.BatchNormalization)
+            and not getattr(layer, "synchronized", False))
+
+
 def _synchronized_layers(network) -> list[str]:
+    return _layers_where(network, lambda layer: getattr(layer, "synchronized", False))
+
+
+def _layers_where(network, keep) -> list[str]:
+    """Names of the layers of `network` (nested models and wrappers opened) that `keep`
+    accepts."""
     found = []
     for layer in getattr(network, "layers", []):
         inner = getattr(layer, "layer", layer)
-        if getattr(inner, "synchronized", False):
+        if keep(inner):
             found.append(layer.name)
         elif hasattr(layer, "layers"):
-            found += _synchronized_layers(layer)
+            found += _layers_where(layer, keep)
     return found
 
 
