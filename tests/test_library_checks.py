@@ -124,3 +124,15 @@ def test_plain_batch_norm_under_two_replicas_warns(two_replicas):
         gan = kgan.GAN(generator, plain, latent_dim=LATENT)
         with pytest.warns(UserWarning, match="plain_bn: batch norm without synchronized=True"):
             gan.compile(adam(), adam())
+
+
+@pytest.mark.backends
+def test_training_warns_nothing_about_int64():
+    """JAX without x64 stores int64 as int32 and warns at every read: the step counter
+    is int32 there (2**31 steps are out of reach), so a plain fit prints no warning."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gan = _compiled()
+        gan.fit(image_batches(16), epochs=1, verbose=0)
+        gan.generate(2, seed=2**33)
+    assert not [w for w in caught if "int64" in str(w.message)]

@@ -110,8 +110,8 @@ class GAN(StyleHooks, Model):
         if augment is not None and not augment.built:
             augment.build((None, *self.image_shape))
         self.step_counter = self.add_weight(
-            shape=(), dtype="int64", initializer="zeros", trainable=False,
-            aggregation="only_first_replica", name="step_counter",
+            shape=(), dtype=backends.current().counter_dtype(), initializer="zeros",
+            trainable=False, aggregation="only_first_replica", name="step_counter",
         )
         if self.style_based:  # the path lengths' running mean (checkpointed)
             self.pl_mean = self.add_weight(shape=(), initializer="zeros", trainable=False,

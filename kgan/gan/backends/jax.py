@@ -238,6 +238,14 @@ def step_logs(model, logs: dict) -> dict:
     return logs
 
 
+def counter_dtype() -> str:
+    """int64 where JAX has it (x64 on); else int32, which JAX would store anyway, with a
+    warning at every read (2**31 train steps are out of reach)."""
+    import jax
+
+    return "int64" if jax.config.jax_enable_x64 else "int32"
+
+
 def check_compile(model, kwargs: dict) -> None:
     return None
 

@@ -169,6 +169,10 @@ def step_logs(model, logs: dict) -> dict:
     return logs
 
 
+def counter_dtype() -> str:
+    return "int64"
+
+
 def check_compile(model, kwargs: dict) -> None:
     """Refuses what a mirrored strategy cannot run.
 
