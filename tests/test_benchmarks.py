@@ -17,6 +17,7 @@ sys.path.insert(0, BENCHMARKS)
 
 import digits_quality  # noqa: E402
 import mixture_quality  # noqa: E402
+import photo_pipeline  # noqa: E402
 import serving_latency  # noqa: E402
 import train_throughput  # noqa: E402
 
@@ -291,3 +292,10 @@ def test_grouped_convolution_timing_on_jax_quick(jax_checks):
     assert all(row["forward_ms"] > 0 and row["gradient_ms"] > 0 for row in rows)
     # 4 groups do a quarter of the dense convolution's multiply-adds
     assert rows[0]["multiply_adds"] == 4 * rows[1]["multiply_adds"] == 2 * 16 * 9 * 64
+
+
+def test_photo_pipeline_quick():
+    result = photo_pipeline.measure(4, 16, 1, size=(640, 480))
+    assert set(result["images_per_second"]) == {"full decode", "DCT scaled"}
+    assert all(rate > 0 for rate in result["images_per_second"].values())
+    assert result["mean_abs_difference_grey_levels"] < 4
