@@ -357,6 +357,43 @@ def _cli_error(capsys, code, *argv):
     return error
 
 
+USER_LAYERS = """
+import keras
+
+@keras.saving.register_keras_serializable(package="user")
+class PixelNorm(keras.layers.Layer):
+    def call(self, x):
+        return x * keras.ops.rsqrt(keras.ops.mean(x * x, axis=-1, keepdims=True) + 1e-8)
+"""
+
+
+def test_a_model_with_its_own_layers_exports_with_import(tmp_path, capsys, monkeypatch):
+    """kgan-export --import MODULE loads a model whose layers MODULE registers; without
+    it, the error names the class and the flag (not Keras's pages of config); a JAX
+    process passes the modules that registered classes (`_registering_modules`)."""
+    (tmp_path / "user_layers_mod.py").write_text(USER_LAYERS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import user_layers_mod
+
+    generator = keras.Sequential([keras.Input((4,)), user_layers_mod.PixelNorm(),
+                                  keras.layers.Dense(16), keras.layers.Reshape((4, 4, 1)),
+                                  keras.layers.Activation("tanh")])
+    discriminator = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+                                      keras.layers.Dense(1)])
+    kgan.GAN(generator, discriminator, latent_dim=4).save(tmp_path / "mine.keras")
+    assert "user_layers_mod" in export_module._registering_modules()
+    registry = keras.saving.get_custom_objects()
+    monkeypatch.delitem(registry, "user>PixelNorm")  # as in a process that never imported it
+    monkeypatch.delitem(sys.modules, "user_layers_mod")
+    error = _cli_error(capsys, 2, tmp_path / "mine.keras", tmp_path / "exports")
+    assert error.endswith("it uses PixelNorm, which is not registered in this process: pass "
+                          "--import user_layers_mod (the module that registers it with "
+                          "keras.saving.register_keras_serializable)\n")
+    assert cli.main([str(tmp_path / "mine.keras"), str(tmp_path / "exports"),
+                     "--import", "user_layers_mod"]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "exports" / "mine" / "1")
+
+
 def test_cli_bad_input_exits_2_in_one_line(exported, tmp_path, capsys):
     assert "does not exist" in _cli_error(capsys, 2, tmp_path / "missing", tmp_path)
     (tmp_path / "notes.txt").write_text("hi")

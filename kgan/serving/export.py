@@ -153,24 +153,40 @@ def _export_in_tensorflow_process(model, model_dir: str, version: int | None,
         model.save(path)
         return export_keras_file(path, os.path.dirname(model_dir) or ".",
                                  os.path.basename(model_dir), version=version,
-                                 overwrite=overwrite, num_classes=num_classes)
+                                 overwrite=overwrite, num_classes=num_classes,
+                                 imports=_registering_modules())
+
+
+def _registering_modules() -> list[str]:
+    """The modules (other than kgan's and Keras's) that registered Keras classes in this
+    process, for the exporting process to import: the user's own layers."""
+    import keras
+
+    modules = {getattr(obj, "__module__", None)
+               for obj in keras.saving.get_custom_objects().values()}
+    return sorted(m for m in modules if m and m != "__main__"
+                  and not m.startswith(("kgan.", "keras.")) and m not in ("kgan", "keras"))
 
 
 def export_keras_file(path: str | os.PathLike, export_dir: str | os.PathLike, model_name: str,
                       version: int | None = None, overwrite: bool = False,
-                      num_classes: int | None = None) -> str:
+                      num_classes: int | None = None, imports: list[str] = ()) -> str:
     """Exports a saved `.keras` GAN (or generator) with kgan-export in a TensorFlow process,
     from a process on any Keras backend: a SavedModel is a TensorFlow graph, and Keras runs
-    one backend per process. Returns the version directory; raises as `export_generator`
-    does (ValueError, FileExistsError; OSError when the export itself failed)."""
+    one backend per process. `imports`: modules that process imports first (where the
+    model's own layers are registered). Returns the version directory; raises as
+    `export_generator` does (ValueError, FileExistsError; OSError when the export itself
+    failed)."""
     command = [sys.executable, "-m", "kgan.cli.export", os.fspath(path), os.fspath(export_dir),
-               "--model-name", model_name]
+               "--model-name", model_name, *(f"--import={name}" for name in imports)]
     command += ["--version", str(int(version))] if version is not None else []
     command += ["--overwrite"] if overwrite else []
     command += ["--num-classes", str(int(num_classes))] if num_classes else []
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ, KERAS_BACKEND="tensorflow", PYTHONPATH=os.pathsep.join(
-        filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+    # This process's import path too, so that `imports` found here are found there.
+    paths = [package_root, os.environ.get("PYTHONPATH"), *(p for p in sys.path if p)]
+    env = dict(os.environ, KERAS_BACKEND="tensorflow",
+               PYTHONPATH=os.pathsep.join(dict.fromkeys(filter(None, paths))))
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     lines = done.stderr.strip().splitlines()
     message = (lines[-1] if lines else f"kgan-export exited {done.returncode}").removeprefix(
