@@ -57,6 +57,8 @@ def test_common_mistakes_get_one_clear_error():
         gan.fit((random_images(16), np.zeros(16, int)), epochs=1, verbose=0)
     with pytest.raises(ValueError, match="single images of shape"):
         gan.fit(tf.data.Dataset.from_tensor_slices(random_images(16)), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="sample_weight, which a GAN's losses do not take"):
+        gan.fit(random_images(16), sample_weight=np.ones(16), epochs=1, verbose=0)
     with pytest.raises(ValueError, match="generate\\(\\) takes a number of images"):
         gan.generate(4.0)
     optimizer = adam()

@@ -23,7 +23,9 @@ class GAN(StyleHooks, Model):
     """A generator and a discriminator trained against each other with `fit()`.
 
     Each train step runs `d_steps` discriminator updates on real and generated batches,
-    then one generator update. Latent noise, penalty weights and augmentation draws are
+    then one generator update. The `d_steps` updates share the step's real batch, each
+    with fresh fakes and penalty draws (WGAN-GP's paper draws a new real batch per critic
+    update). Latent noise, penalty weights and augmentation draws are
     stateless functions of (seed, step, stream), drawn for the global batch, so a run on N
     replicas computes the same update as one device with the same global batch, and a
     resumed run continues the same random stream.
@@ -258,6 +260,11 @@ class GAN(StyleHooks, Model):
         """`keras.Model.fit`, after checking that every replica gets an equal batch and
         that no callback tunes `model.optimizer`, which a GAN does not train with."""
         gan_options.refuse_single_optimizer_callbacks(kwargs.get("callbacks"))
+        weights = [k for k in ("sample_weight", "class_weight") if kwargs.get(k) is not None]
+        if weights:
+            raise ValueError(f"fit() got {' and '.join(weights)}, which a GAN's losses do not "
+                             "take; to change the class mix, resample the data (e.g. "
+                             "tf.data.Dataset.sample_from_datasets).")
         if isinstance(x, (tuple, list)):
             raise ValueError("fit() got a tuple or list as x; pass the arrays as fit(images) or "
                              "fit(images, labels), or a dataset of (images, labels) batches.")

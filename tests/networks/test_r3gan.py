@@ -11,6 +11,7 @@ from harness import (
     LATENT,
     adam,
     check_family,
+    dtype_policy,
     image_batches,
     network_inputs,
     tiny_gan,
@@ -231,6 +232,17 @@ def test_gan_trains_a_few_steps_with_finite_losses(num_classes, compile_args):
     logs = gan.fit(data, epochs=1, verbose=0).history
     assert logs["d_loss"] and all(np.isfinite(v[-1]) for v in logs.values())
     assert gan.generate(2, seed=0).shape == (2, 8, 8, 1)
+
+
+def test_gan_trains_under_mixed_float16_on_a_cpu():
+    """TensorFlow's CPU kernels have no float16 grouped-conv gradient; GroupedConv2D
+    convolves in float32 there."""
+    with dtype_policy("mixed_float16"):
+        gan = tiny_gan("r3gan")
+        gan.compile(adam(), adam(), loss="relativistic", r1_gamma=1.0)
+        logs = gan.fit(image_batches(8, batch=4), epochs=1, verbose=0).history
+    assert all(np.isfinite(v[-1]) for v in logs.values())
+    assert gan.generator.layers[-1].compute_dtype == "float32"  # G's output layer
 
 
 def _xla_compiled_functions(model) -> list[str]:

@@ -135,8 +135,15 @@ class GroupedConv2D(layers.Conv2D):
             return super().convolution_op(inputs, kernel)
         import tensorflow as tf
 
-        return tf.nn.convolution(inputs, kernel, strides=self.strides,
-                                 padding=self.padding.upper(), dilations=self.dilation_rate)
+        # TensorFlow's CPU kernels have no float16 grouped-conv gradient ("filter_size
+        # does not have enough elements"): under mixed_float16 without a GPU, convolve
+        # in float32.
+        half_on_cpu = inputs.dtype == tf.float16 and not tf.config.list_logical_devices("GPU")
+        if half_on_cpu:
+            inputs, kernel = tf.cast(inputs, tf.float32), tf.cast(kernel, tf.float32)
+        outputs = tf.nn.convolution(inputs, kernel, strides=self.strides,
+                                    padding=self.padding.upper(), dilations=self.dilation_rate)
+        return tf.cast(outputs, tf.float16) if half_on_cpu else outputs
 
 
 @keras.saving.register_keras_serializable(package="kgan")
