@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from kgan.cli.train import build_parser, config_from_args
-from kgan.training import backend, runner
+from kgan.training import backend, inputs
 from kgan.training.config import TrainConfig
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -66,8 +66,8 @@ def test_a_readme_training_command_resolves_and_finds_its_data(command, tmp_path
     if getattr(args, "dry_run", False) or not (
             os.path.exists(config.dataset) or config.dataset in OFFLINE):
         return  # a TFDS name: its data comes from a download
-    info, steps = runner._data_info(config)
+    info, steps = inputs.data_info(config)
     assert steps >= 1
-    batch = next(iter(runner._load(config, seed=0)))
+    batch = next(iter(inputs.load(config, seed=0)))
     images = batch[0] if isinstance(batch, (tuple, list)) else batch
     assert tuple(images.shape[1:]) == (config.resolution, config.resolution, config.channels)

@@ -24,6 +24,7 @@ from tensorflow.python.checkpoint import functional_saver
 
 import kgan.data
 from kgan.cli.train import main
+from kgan.training import inputs, monitoring
 from kgan.training import runner as training
 from kgan.training.checkpointing import NonFiniteLossError, RunError, RunState
 from kgan.training.config import TrainConfig
@@ -238,16 +239,16 @@ def test_epoch_order_depends_only_on_seed_and_epoch():
 
 
 def test_sample_grid_has_one_column_per_class_for_up_to_16_classes():
-    assert training.sample_grid(64, 10) == (70, 10)  # 7 whole rows of classes 0-9
-    assert training.sample_grid(64, None) == (64, None)  # unconditional: square
-    assert training.sample_grid(64, 100) == (64, None)  # too many classes for columns
-    assert training.sample_grid(3, 16) == (16, 16)
+    assert monitoring.sample_grid(64, 10) == (70, 10)  # 7 whole rows of classes 0-9
+    assert monitoring.sample_grid(64, None) == (64, None)  # unconditional: square
+    assert monitoring.sample_grid(64, 100) == (64, None)  # too many classes for columns
+    assert monitoring.sample_grid(3, 16) == (16, 16)
 
 
 def test_real_grid_shows_each_class_in_its_column(tmp_path):
     config = TrainConfig(**{**TINY_CONFIG, "num_samples": 20, "conditional": True})
-    info, _ = training._data_info(config)
-    path = training.write_real_grid(config, RunPaths(str(tmp_path)), info)
+    info, _ = inputs.data_info(config)
+    path = monitoring.write_real_grid(config, RunPaths(str(tmp_path)), info)
     grid = np.asarray(Image.open(path), np.float32)[..., None]  # grey PNG: no channel axis
     assert grid.shape == (2 * 9 + 1, 10 * 9 + 1, 1)
     # Each cell is a real digit of its column's class: its nearest neighbour among all
@@ -262,7 +263,7 @@ def test_real_grid_shows_each_class_in_its_column(tmp_path):
             distances = ((images - cell) ** 2).sum((1, 2, 3))
             assert labels[np.argmin(distances)] == column and distances.min() < 0.01
     unconditional = TrainConfig(**{**TINY_CONFIG, "conditional": False, "num_samples": 5})
-    path = training.write_real_grid(unconditional, RunPaths(str(tmp_path)), info)
+    path = monitoring.write_real_grid(unconditional, RunPaths(str(tmp_path)), info)
     assert np.asarray(Image.open(path)).shape == (2 * 9 + 1, 3 * 9 + 1)  # square
 
 
@@ -272,7 +273,7 @@ def test_metrics_reference_sample_does_not_depend_on_the_runs_seed():
 
     def sample(count, **settings):
         config = TrainConfig(**{**TINY_CONFIG, **settings})
-        parts = list(training._real_sample(config, count, labelled=True).as_numpy_iterator())
+        parts = list(inputs.real_sample(config, count, labelled=True).as_numpy_iterator())
         return [np.concatenate(column)[:count] for column in zip(*parts, strict=True)]
 
     (images, labels), (other_images, other_labels) = (

@@ -24,24 +24,16 @@ import os
 import sys
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from kgan import data
 from kgan.gan import GAN
-from kgan.training import distribute
-from kgan.training.callbacks import (
-    EPOCH_RUN,
-    HParams,
-    ImageGrid,
-    QualityMetrics,
-    ScalarLogger,
-    image_grid,
-    summary_writer,
-)
+from kgan.training import distribute, monitoring
+from kgan.training.callbacks import HParams
 from kgan.training.checkpointing import RunError, RunState, find_checkpoints
-from kgan.training.config import RESUMABLE_FIELDS, ConfigError, TrainConfig
+from kgan.training.config import ConfigError, TrainConfig
 from kgan.training.guards import NonFiniteGuard, Saver
+from kgan.training.inputs import data_info as _data_info
+from kgan.training.inputs import epoch_dataset, epoch_seed
 from kgan.training.recipe import build_gan
 from kgan.training.rundir import (
     RunPaths,
@@ -129,7 +121,7 @@ def _run(config: TrainConfig, env: distribute.Setup, restart: bool, callbacks: l
             write_run_dir(config, paths)
         _announce(config, paths, state, env)
         if state.step == 0 and env.chief:
-            write_real_grid(config, paths, info)
+            monitoring.write_real_grid(config, paths, info)
         if state.step < config.epochs * steps_per_epoch:
             if verbose is None:
                 verbose = 1 if sys.stdout.isatty() else 2
@@ -201,58 +193,6 @@ def _setup(config: TrainConfig) -> distribute.Setup:
     return env
 
 
-# ---------------------------------------------------------------------- data
-def epoch_seed(seed: int, epoch: int) -> int:
-    """The shuffle seed of one epoch: a hash of (seed, epoch), so any epoch's order can
-    be rebuilt without replaying the epochs before it."""
-    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0] & 0x7FFFFFFF)
-
-
-def epoch_dataset(config: TrainConfig, epoch: int, steps: int, skip: int = 0) -> tf.data.Dataset:
-    """Batches `skip`..`steps` of epoch `epoch`, in an order fixed by (seed, epoch).
-
-    Skipping reads (but does not train on) the skipped batches, so resuming costs at
-    most one epoch of input work. `repeat` lets `steps` exceed one pass over the data.
-    """
-    dataset = _load(config, seed=epoch_seed(config.seed, epoch))
-    return dataset.repeat().skip(skip).take(steps - skip)
-
-
-def data_options(config: TrainConfig) -> data.DataOptions:
-    """The config's data settings as one `kgan.data.DataOptions`."""
-    return data.DataOptions(resolution=config.resolution, channels=config.channels,
-                            batch_size=config.batch_size, conditional=config.conditional,
-                            data_dir=config.data_dir, download=config.download)
-
-
-def _load(config: TrainConfig, seed: int, conditional: bool | None = None) -> tf.data.Dataset:
-    try:
-        options = data_options(config).replace(seed=seed, shuffle=True)
-        if conditional is not None:
-            options = options.replace(conditional=conditional)
-        return data.load(config.dataset, options)
-    except (ValueError, FileNotFoundError) as error:
-        raise ConfigError(str(error)) from None
-
-
-def _data_info(config: TrainConfig):
-    """The source's description and the epoch length; fails fast on missing data."""
-    try:
-        info = data.describe(config.dataset, data_dir=config.data_dir)
-    except (ValueError, FileNotFoundError) as error:
-        raise ConfigError(str(error)) from None
-    # Missing TFDS data fails here (or downloads); each source says what a conditional
-    # run needs (e.g. one subfolder per class).
-    _load(config, seed=config.seed)
-    if info.num_examples is None:
-        info = data.describe(config.dataset, data_dir=config.data_dir)
-    steps = config.steps_per_epoch or info.steps_per_epoch(config.batch_size)
-    if not steps:
-        raise ConfigError(f"cannot tell how many batches {config.dataset!r} has; pass "
-                          "--steps-per-epoch")
-    return info, steps
-
-
 # ------------------------------------------------------------------ training
 def _announce(config: TrainConfig, paths: RunPaths, state: RunState, env) -> None:
     epoch, batch = state.position()
@@ -284,8 +224,8 @@ def _train(config, gan, state, paths, info, extra, verbose, env: distribute.Setu
     saver = Saver(state, config.checkpoint_every,
                   cluster=env.strategy if env.num_workers > 1 else None)
     # Only the chief logs: TensorBoard, samples and metrics are files of the run dir.
-    logging = _logging_callbacks(config, paths, info) if env.chief else []
-    once = [HParams(paths.logs, _hparams(config, env))] if env.chief else []
+    logging = monitoring.logging_callbacks(config, paths, info) if env.chief else []
+    once = [HParams(paths.logs, monitoring.hparams(config, env))] if env.chief else []
     with saver:
         try:
             while state.step < config.epochs * state.steps_per_epoch:
@@ -308,122 +248,6 @@ def _train(config, gan, state, paths, info, extra, verbose, env: distribute.Setu
                               f"saved, the last checkpoint is {state.latest or 'none yet'}"
                               ) from None
         saver.check()  # a signal after the last batch: saved at the epoch end, stop now
-
-
-def _hparams(config: TrainConfig, env: distribute.Setup) -> dict:
-    """The hyperparameters of the hparams table: the fields that decide what a step
-    computes, with `auto` precision resolved. Fields a resume may change (epochs, paths,
-    logging) stay out: TensorBoard keeps the first session a run wrote, so they would
-    show their first values after a resume changed them; `metrics_features` stays in,
-    as it says what the quality columns measure."""
-    values = {k: v for k, v in config.to_dict().items() if k not in RESUMABLE_FIELDS}
-    return {**values, "backend": config.backend, "mixed_precision": env.policy,
-            "metrics_features": config.metrics_features}
-
-
-def _logging_callbacks(config: TrainConfig, paths: RunPaths, info) -> list:
-    found = [_quality_metrics(config, paths, info)] if config.metrics else []
-    num_images, columns = sample_grid(config.num_samples,
-                                      info.num_classes if config.conditional else None)
-    return found + [
-        ScalarLogger(paths.logs, update_freq=config.log_every_n_steps),
-        ImageGrid(paths.logs, samples_dir=paths.samples, num_images=num_images,
-                  columns=columns, every=config.sample_every),
-    ]
-
-
-def write_real_grid(config: TrainConfig, paths: RunPaths, info) -> str:
-    """`samples/real.png` (and TensorBoard image `real` at step 0): real images as the
-    GAN sees them (crop, orientation, channels, resolution) in the sample grids' layout,
-    one class per column in a conditional run, so the two compare at a glance."""
-    classes = info.num_classes if config.conditional else None
-    count, columns = sample_grid(config.num_samples, classes)
-    by_class = columns is not None and classes is not None
-    rows = count // columns if by_class else count
-    cells: list[list[np.ndarray]] = [[] for _ in range(columns if by_class else 1)]
-    for batch in _load(config, seed=_REFERENCE_SEED).take(256).as_numpy_iterator():
-        images, labels = batch if isinstance(batch, tuple) else (batch, None)
-        for image, label in zip(images, labels if by_class else [0] * len(images),
-                                strict=True):
-            if len(cells[int(label)]) < rows:
-                cells[int(label)].append(image)
-        if all(len(cell) == rows for cell in cells):
-            break
-    # Grid cell k shows class k % columns, as GAN.generate's default labels do; a class
-    # with too few images leaves its cells black.
-    blank = np.full(next(cell[0] for cell in cells if cell).shape, -1.0, np.float32)
-    width = len(cells)
-    grid = image_grid(np.stack([
-        cells[k % width][k // width] if k // width < len(cells[k % width]) else blank
-        for k in range(count if by_class else len(cells[0]))]), columns)
-    writer = summary_writer(os.path.join(paths.logs, EPOCH_RUN))
-    with writer.as_default(step=0):
-        tf.summary.image("real", grid[None], max_outputs=1)
-    writer.flush()
-    os.makedirs(paths.samples, exist_ok=True)
-    path = os.path.join(paths.samples, "real.png")
-    tf.io.write_file(path, tf.io.encode_png(grid))
-    return path
-
-
-# Up to this many classes, a conditional run's sample grid has one column per class.
-MAX_CLASS_COLUMNS = 16
-
-
-def sample_grid(num_samples: int, num_classes: int | None) -> tuple[int, int | None]:
-    """The sample grid's image count and columns. Image k is drawn for class
-    k % num_classes (`GAN.generate`'s default labels), so with one column per class each
-    column shows one class; the count is rounded up to whole rows. Otherwise the grid is
-    square (columns None)."""
-    if not num_classes or num_classes > MAX_CLASS_COLUMNS:
-        return num_samples, None
-    rows = -(-num_samples // num_classes)
-    return rows * num_classes, num_classes
-
-
-def _quality_metrics(config: TrainConfig, paths: RunPaths, info) -> QualityMetrics:
-    """Scores against a fixed real sample with features fixed for the whole run (a trained
-    domain classifier is saved in the run dir, so resumed runs score on the same scale).
-    Neither depends on the run's seed or `metrics_samples`: runs on the same data (at
-    the same resolution) score against the same real images with the same classifier
-    recipe, so a seed sweep compares on one scale. Extractors compute in float32
-    whatever the run's dtype policy (kgan.evaluation.features)."""
-    from kgan.evaluation import features
-
-    labelled = config.metrics_features == "classifier"  # labels: _check_data_use
-    try:
-        if config.metrics_features == "inception":
-            extractor = features.InceptionFeatures(config.inception_weights)
-        elif labelled and not os.path.isfile(paths.classifier):
-            parts = list(_real_sample(config, features.CLASSIFIER_IMAGES, labelled=True)
-                         .as_numpy_iterator())
-            images, labels = (np.concatenate(column)[: features.CLASSIFIER_IMAGES]
-                              for column in zip(*parts, strict=True))
-            model = features.train_classifier(images, labels, info.num_classes,
-                                              seed=_REFERENCE_SEED)
-            model.save(paths.classifier)
-            extractor = features.ClassifierFeatures(model)
-        else:
-            path = paths.classifier if labelled else config.metrics_features
-            extractor = features.ClassifierFeatures.from_file(path)
-    except FileNotFoundError as error:
-        raise ConfigError(str(error)) from None
-    return QualityMetrics(_real_sample(config, config.metrics_samples, labelled=False),
-                          extractor, metrics=config.metrics, every=config.metrics_every,
-                          num_samples=config.metrics_samples)
-
-
-# The shuffle seed of the metrics' real sample and the classifier's training data and
-# initialisation: fixed, not the run's seed, so that runs compare.
-_REFERENCE_SEED = 0
-
-
-def _real_sample(config: TrainConfig, count: int, labelled: bool) -> tf.data.Dataset:
-    """The first `count` images (and labels) of the data in the order `_REFERENCE_SEED`
-    shuffles it, as a dataset, so the callback streams it into statistics once instead
-    of holding the images for the whole run."""
-    batches = -(-count // config.batch_size)
-    return _load(config, seed=_REFERENCE_SEED, conditional=labelled).take(batches)
 
 
 # ------------------------------------------------------------------- the end
