@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -405,6 +406,19 @@ def test_a_later_scan_decodes_only_new_or_changed_files(tmp_path, monkeypatch):
     assert [[os.path.basename(p) for p in paths] for paths in decoded] == [["b.png", "d.png"]]
     assert len(again.files) == 4 and [os.path.basename(p) for p, _ in again.skipped] == [
         "bad.png"]
+
+
+def test_a_folder_of_images_smaller_than_the_resolution_warns(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 256, [24, 30, 3], dtype=np.uint8)
+    for name in ("a.png", "b.jpg", "c.png"):
+        _save(str(tmp_path / name), rgb, "JPEG" if name.endswith("jpg") else "PNG")
+    assert data.scan_image_folder(tmp_path).sides == (24, 24, 24)
+    with pytest.warns(data.UpscaledImagesWarning, match="3 of the 3 images .* smaller than "
+                      "32 px on their shorter side and are upscaled"):
+        data.load(tmp_path, resolution=32, channels=3, batch_size=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", data.UpscaledImagesWarning)
+        data.load(tmp_path, resolution=16, channels=3, batch_size=1)
 
 
 def test_unlabelled_folder_says_conditional_needs_class_subfolders(tmp_path):

@@ -467,5 +467,5 @@ def test_ctrl_c_during_the_export_says_what_is_saved(tmp_path, monkeypatch, caps
     monkeypatch.undo()
     assert main(flags) == 0
     out = capsys.readouterr().out
-    assert f"training is complete (1 epochs, step {STEPS})" in out
+    assert f"training is complete (1 epoch, step {STEPS})" in out
     assert f"export:      {export_dir}/digits/1" in out

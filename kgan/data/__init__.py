@@ -30,7 +30,13 @@ from typing import TYPE_CHECKING
 
 from kgan.data.arrays import ArraysSource, from_arrays
 from kgan.data.digits import DIGITS, DigitsSource
-from kgan.data.folder import FolderReport, FolderSource, SkippedImagesWarning, scan_image_folder
+from kgan.data.folder import (
+    FolderReport,
+    FolderSource,
+    SkippedImagesWarning,
+    UpscaledImagesWarning,
+    scan_image_folder,
+)
 from kgan.data.idx import IdxSource
 from kgan.data.options import DataOptions
 from kgan.data.registry import (
@@ -53,6 +59,7 @@ __all__ = [
     "DatasetNotPreparedError",
     "FolderReport",
     "SkippedImagesWarning",
+    "UpscaledImagesWarning",
     "Source",
     "SourceInfo",
     "describe",

@@ -41,6 +41,10 @@ class SkippedImagesWarning(UserWarning):
     """Some files of an image folder could not be decoded and were left out."""
 
 
+class UpscaledImagesWarning(UserWarning):
+    """Most images of a folder are smaller than the training resolution."""
+
+
 @dataclasses.dataclass(frozen=True)
 class FolderReport:
     """What a scan of an image folder found.
@@ -55,6 +59,8 @@ class FolderReport:
         orientations: EXIF orientation (1-8) per entry of `files`.
         jpeg_sides: the shorter side of each entry of `files` that is a JPEG, else 0
             (for DCT-scaled decoding).
+        sides: the shorter side of each entry of `files` (0 where the header did not
+            say), to warn when a resolution upscales most of them.
         ignored: files in image formats TensorFlow cannot decode (.tif, .heic, ...).
     """
 
@@ -65,6 +71,7 @@ class FolderReport:
     labels: tuple[int, ...] | None
     orientations: tuple[int, ...] = ()
     jpeg_sides: tuple[int, ...] = ()
+    sides: tuple[int, ...] = ()
     ignored: tuple[str, ...] = ()
 
     def summary(self, limit: int = 20) -> str:
@@ -193,41 +200,45 @@ def _validate(root: str, entries: tuple[tuple[str, int, int], ...]) -> FolderRep
     class_names, labels = _classes(root, files)
     return FolderReport(root, files, skipped, class_names, labels,
                         orientations=tuple(results[p][1] for p in files),
-                        jpeg_sides=tuple(results[p][2] for p in files))
+                        jpeg_sides=tuple(results[p][2] for p in files),
+                        sides=tuple(results[p][3] for p in files))
 
 
 def _check(entries: list[tuple[str, int, int]]) -> dict[str, list]:
-    """{path: [reason to skip or None, EXIF orientation, JPEG shorter side or 0]}."""
+    """{path: [reason to skip or None, EXIF orientation, JPEG shorter side or 0,
+    shorter side]}."""
     from kgan.data import pipeline
 
-    results = {path: ["empty file (0 bytes)", 1, 0] for path, size, _ in entries if size == 0}
+    results = {path: ["empty file (0 bytes)", 1, 0, 0] for path, size, _ in entries
+               if size == 0}
     headers = {path: _header(path) for path, _, _ in entries if path not in results}
-    results.update({path: [why, 1, 0] for path, (_, _, why) in headers.items() if why})
+    results.update({path: [why, 1, 0, 0] for path, (*_, why) in headers.items() if why})
     candidates = [path for path in headers if path not in results]
     decodable = pipeline.decodable_files(candidates)
     for index, path in enumerate(candidates):
-        orientation, side, _ = headers[path]
+        orientation, jpeg_side, side, _ = headers[path]
         why = None if index in decodable else pipeline.decode_error(path)
-        results[path] = [why, orientation, side]
+        results[path] = [why, orientation, jpeg_side, side]
     return results
 
 
-def _header(path: str) -> tuple[int, int, str | None]:
+def _header(path: str) -> tuple[int, int, int, str | None]:
     """From the file's header (Pillow reads no pixels): its EXIF orientation, its
-    shorter side if it is a JPEG (else 0), and a reason to skip it, if any. A header
-    Pillow cannot read is left to TensorFlow's decode check."""
+    shorter side if it is a JPEG (else 0), its shorter side, and a reason to skip it, if
+    any. A header Pillow cannot read is left to TensorFlow's decode check."""
     from PIL import Image
 
     try:
         with Image.open(path) as image:
             if image.format == "BMP" and image.mode in ("1", "P"):
-                return 1, 0, ("palette or 1-bit BMP, which TensorFlow decodes as grey "
-                              "indices: convert it to PNG")
+                return 1, 0, 0, ("palette or 1-bit BMP, which TensorFlow decodes as grey "
+                                 "indices: convert it to PNG")
             orientation = image.getexif().get(_ORIENTATION_TAG, 1)
-            side = min(image.size) if image.format == "JPEG" else 0
+            side = min(image.size)
+            jpeg_side = side if image.format == "JPEG" else 0
     except Exception:  # noqa: BLE001 (any unreadable header: TensorFlow names the reason)
-        return 1, 0, None
-    return (orientation if orientation in range(1, 9) else 1), side, None
+        return 1, 0, 0, None
+    return (orientation if orientation in range(1, 9) else 1), jpeg_side, side, None
 
 
 def _classes(
@@ -272,6 +283,13 @@ class FolderSource(Source):
         report = scan_image_folder(name)
         if report.skipped or report.ignored:
             warnings.warn(report.summary(), SkippedImagesWarning, stacklevel=3)
+        small = sum(0 < side < options.resolution for side in report.sides)
+        if small * 2 > len(report.files):  # most images: the samples will look soft
+            warnings.warn(
+                f"{small} of the {len(report.files)} images in {report.root} are smaller "
+                f"than {options.resolution} px on their shorter side and are upscaled: "
+                "train at a lower resolution, or use larger images.",
+                UpscaledImagesWarning, stacklevel=3)
         if options.conditional:
             _check_classes(report)
         return _dataset(report, options)

@@ -16,7 +16,7 @@ import os
 import tempfile
 
 # Bump when what a scan records changes: older files are then ignored.
-_VERSION = 1
+_VERSION = 2
 
 
 def cache_dir() -> str:

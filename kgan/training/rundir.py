@@ -54,6 +54,11 @@ class RunPaths:
         self.classifier = os.path.join(root, "metrics_classifier.keras")
 
 
+def count(number: int, noun: str) -> str:
+    """'1 epoch', '2 epochs'."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 @dataclasses.dataclass(frozen=True)
 class RunResult:
     """What a finished run produced, and what it ran on (`auto` settings resolved).
@@ -73,7 +78,7 @@ class RunResult:
     replicas: int | None = None
 
     def summary(self) -> str:
-        trained = f"{self.epochs} epoch{'s' if self.epochs != 1 else ''} ({self.steps} steps)"
+        trained = f"{count(self.epochs, 'epoch')} ({count(self.steps, 'step')})"
         if self.worker:
             return (f"Worker {self.worker} trained {trained}; the chief (worker 0) writes "
                     f"{self.run_dir}.")

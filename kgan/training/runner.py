@@ -40,6 +40,7 @@ from kgan.training.rundir import (
     RunResult,
     check_export_dir,
     check_run_dir,
+    count,
     interrupted,
     prepare_run_dir,
     read_result,
@@ -198,15 +199,14 @@ def _announce(config: TrainConfig, paths: RunPaths, state: RunState, env) -> Non
     epoch, batch = state.position()
     total = config.epochs * state.steps_per_epoch
     if state.step >= total:
-        where = f"training is complete ({config.epochs} epochs, step {state.step})"
+        where = f"training is complete ({count(config.epochs, 'epoch')}, step {state.step})"
     elif state.step:
         where = f"resuming at epoch {epoch + 1}, batch {batch} (step {state.step})"
     else:
         where = "starting"
     worker = "" if env.chief else f"worker {env.worker_index} of {env.num_workers}: "
     print(f"kgan: {worker}{where}; {config.dataset} at {config.resolution}px, "
-          f"{config.epochs} epoch{'s' if config.epochs != 1 else ''} x "
-          f"{state.steps_per_epoch} steps, "
+          f"{count(config.epochs, 'epoch')} x {count(state.steps_per_epoch, 'step')}, "
           f"{env.num_replicas} replica(s), {env.policy}"
           f"{f' ({env.policy_reason})' if env.policy_reason else ''}; run dir {paths.root}",
           flush=True)
