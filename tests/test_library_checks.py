@@ -42,12 +42,20 @@ def test_fit_warns_about_images_in_zero_one():
     (np.array([0, 1, 2, 3] * 4), r"labels \[0, 3\]; a GAN with num_classes=3"),
     (np.array([-1, 0, 1, 2] * 4), r"labels \[-1, 2\]"),
     (np.eye(3, dtype=np.int32)[np.arange(16) % 3], "one-hot"),
+    (np.linspace(0, 2, 16), r"labels \[0.0, 2.0\]; .* integer class indices"),
 ])
 @pytest.mark.backends
 def test_fit_refuses_labels_that_are_not_class_indices_in_range(labels, message):
     gan = _compiled(num_classes=3)
     with pytest.raises(ValueError, match=message):
         gan.fit(random_images(16), labels, batch_size=8, epochs=1, verbose=0)
+
+
+@pytest.mark.backends
+def test_whole_float_labels_are_class_indices():
+    gan = _compiled(num_classes=3)
+    gan.fit(random_images(16), (np.arange(16) % 3).astype("float32"), batch_size=8, epochs=1,
+            verbose=0)
 
 
 @pytest.mark.backends

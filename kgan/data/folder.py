@@ -96,8 +96,8 @@ def scan_image_folder(root: str | os.PathLike) -> FolderReport:
     decoded with the same decoder the pipeline uses; other files are ignored (those in
     image formats TensorFlow cannot read are named in the report), and so are hidden
     files and folders. Symbolic links are followed; a broken one is reported as
-    skipped. Results are memoised on (path, size, mtime) so `describe` followed by
-    `load` scans once.
+    skipped. Results are kept per (path, size, mtime), in the process and on disk
+    (`kgan.data.scans`), so later scans decode only new or changed files.
 
     Args:
         root: folder of images, possibly nested (one subfolder per class is allowed).
