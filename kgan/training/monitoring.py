@@ -1,7 +1,7 @@
 """What a run writes for people to watch it: the TensorBoard callbacks (scalars, sample
 grids, quality metrics, the hparams session) and `samples/real.png`, built from the
-config. The metrics score against a fixed real sample with a domain classifier that
-depend on the data only, so runs on the same data compare."""
+config. The metrics score against a fixed real sample with a domain classifier, both
+of which depend on the data only, so runs on the same data compare."""
 
 from __future__ import annotations
 
