@@ -245,12 +245,17 @@ def test_train_py_on_jax_writes_the_run_dir_and_a_tensorflow_export(jax_referenc
 
 
 def test_train_py_on_jax_resumes_exactly_after_sigkill(jax_reference, tmp_path):
-    flags = ("--run-dir", "run", "--no-export")
+    from test_tensorboard import _raw_steps
+
+    # Batch scalars every step: step 7 is logged, then killed, past the checkpoint at 6.
+    flags = ("--run-dir", "run", "--no-export", "--log-every-n-steps", "1")
     killed = _train_on_jax(tmp_path, *flags, signal_at=("SIGKILL", 7))
     assert killed.returncode == -signal.SIGKILL
     resumed = _train_on_jax(tmp_path, *flags)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming at epoch 2, batch 1 (step 6)" in resumed.stdout
+    assert "TensorBoard events the stopped run logged after step 6" in resumed.stdout
+    assert _raw_steps(tmp_path / "run/logs/batch", "d_loss") == list(range(1, 11))
     expected = checkpoint_state(jax_reference[0] / "run")
     actual = checkpoint_state(tmp_path / "run")
     assert sorted(actual) == sorted(expected)

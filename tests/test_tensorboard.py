@@ -141,3 +141,40 @@ def test_hparams_declares_every_quality_metric_output():
             "coverage"} == set(declared[2:])
     assert callbacks.HParams("unused", {"lr": 1.0}).metrics == declared
     assert callbacks.HParams("unused", {"lr": 1.0}, metrics=["x"]).metrics == ("x",)
+
+
+def test_a_resume_drops_what_the_stopped_process_logged_after_its_checkpoint(tmp_path):
+    """A SIGKILL leaves steps logged past the last checkpoint; the resumed run logs them
+    again. drop_events_after(logs, 6) keeps steps <= 6 (and step-0 metadata), even from
+    a file the kill cut short, so every step appears once."""
+    from kgan.training import monitoring
+
+    logs = str(tmp_path / "logs")
+    batch = os.path.join(logs, callbacks.BATCH_RUN)
+    with callbacks.summary_writer(batch).as_default():  # the process-wide writer
+        for step in range(1, 11):
+            tf.summary.scalar("d_loss", float(step), step=step)
+    callbacks.summary_writer(batch).flush()
+    (path,) = [os.path.join(batch, f) for f in os.listdir(batch)]
+    with open(path, "ab") as file:
+        file.write(b"\x10\x00\x00")  # a record cut short by the kill
+    assert monitoring.drop_events_after(logs, 6) == 4
+    with callbacks.summary_writer(batch).as_default():  # the resumed run
+        for step in (7, 8):
+            tf.summary.scalar("d_loss", 100.0 + step, step=step)
+    callbacks.summary_writer(batch).flush()
+    # Read raw (TensorBoard's own reader would hide duplicates): each step once.
+    assert _raw_steps(batch, "d_loss") == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert monitoring.drop_events_after(logs, 8) == 0  # nothing past the checkpoint
+
+
+def _raw_steps(folder: str, tag: str) -> list[int]:
+    """The steps of `tag` in the order the event files hold them, duplicates included."""
+    from tensorboard.compat.proto import event_pb2
+
+    steps = []
+    for name in sorted(os.listdir(folder)):
+        for record in tf.data.TFRecordDataset(os.path.join(folder, name)):
+            event = event_pb2.Event.FromString(record.numpy())
+            steps += [event.step for value in event.summary.value if value.tag == tag]
+    return steps

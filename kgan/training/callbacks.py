@@ -62,6 +62,14 @@ def summary_writer(folder: str) -> tf.summary.SummaryWriter:
     return _WRITERS[key]
 
 
+def close_writers(under: str) -> None:
+    """Closes this process's summary writers of folders under `under`, before their event
+    files are rewritten (`kgan.training.monitoring.drop_events_after`)."""
+    root = os.path.abspath(under)
+    for key in [k for k in _WRITERS if k == root or k.startswith(root + os.sep)]:
+        _WRITERS.pop(key).close()
+
+
 def _scalar(value) -> float | None:
     """A float for a numeric scalar log value, None for anything else (strings, arrays)."""
     try:

@@ -5,6 +5,7 @@ of which depend on the data only, so runs on the same data compare."""
 
 from __future__ import annotations
 
+import glob
 import os
 
 import numpy as np
@@ -16,14 +17,15 @@ from kgan.training.callbacks import (
     ImageGrid,
     QualityMetrics,
     ScalarLogger,
+    close_writers,
     image_grid,
     summary_writer,
 )
 from kgan.training.config import RESUMABLE_FIELDS, ConfigError, TrainConfig
 from kgan.training.rundir import RunPaths
 
-__all__ = ["MAX_CLASS_COLUMNS", "hparams", "logging_callbacks", "quality_metrics",
-           "sample_grid", "write_real_grid"]
+__all__ = ["MAX_CLASS_COLUMNS", "drop_events_after", "hparams", "logging_callbacks",
+           "quality_metrics", "sample_grid", "write_real_grid"]
 
 
 def hparams(config: TrainConfig, env: distribute.Setup) -> dict:
@@ -127,3 +129,41 @@ def quality_metrics(config: TrainConfig, paths: RunPaths, info) -> QualityMetric
     return QualityMetrics(inputs.real_sample(config, config.metrics_samples, labelled=False),
                           extractor, metrics=config.metrics, every=config.metrics_every,
                           num_samples=config.metrics_samples)
+
+
+def drop_events_after(logs: str, step: int) -> int:
+    """Removes what a stopped process logged after `step`, the checkpoint its resume goes
+    back to (a SIGKILL or a lost machine leaves up to `--checkpoint-every` steps logged
+    past it), so the resumed run does not log those steps a second time with other values.
+    TensorBoard's Python reader hides such duplicates; other readers of event files do
+    not. Each changed event file is rewritten whole and replaced atomically; a record cut
+    short by the kill is dropped too. Returns the number of events removed."""
+    from tensorboard.compat.proto import event_pb2
+
+    close_writers(logs)
+    dropped = 0
+    for path in sorted(glob.glob(os.path.join(logs, "**", "*.tfevents.*"), recursive=True)):
+        events, complete = _read_events(path, event_pb2.Event)
+        keep = [e for e in events if not (e.step > step and e.HasField("summary"))]
+        if len(keep) == len(events) and complete:
+            continue
+        temp = os.path.join(os.path.dirname(path), ".kgan-rewrite")
+        with tf.io.TFRecordWriter(temp) as writer:
+            for event in keep:
+                writer.write(event.SerializeToString())
+        os.replace(temp, path)
+        dropped += len(events) - len(keep)
+    return dropped
+
+
+def _read_events(path: str, event_type) -> tuple[list, bool]:
+    """The events of one file, and whether it ended cleanly (not cut short mid-record)."""
+    events = []
+    iterator = iter(tf.data.TFRecordDataset(path).as_numpy_iterator())
+    while True:
+        try:
+            events.append(event_type.FromString(next(iterator)))
+        except StopIteration:
+            return events, True
+        except tf.errors.DataLossError:
+            return events, False

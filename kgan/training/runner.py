@@ -123,6 +123,11 @@ def _run(config: TrainConfig, env: distribute.Setup, restart: bool, callbacks: l
         _announce(config, paths, state, env)
         if state.step == 0 and env.chief:
             monitoring.write_real_grid(config, paths, info)
+        elif env.chief:
+            dropped = monitoring.drop_events_after(paths.logs, state.step)
+            if dropped:
+                print(f"kgan: removed {dropped} TensorBoard events the stopped run logged "
+                      f"after step {state.step}, where it resumes", flush=True)
         if state.step < config.epochs * steps_per_epoch:
             if verbose is None:
                 verbose = 1 if sys.stdout.isatty() else 2
