@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -170,7 +171,7 @@ def _registering_modules() -> list[str]:
 
 def export_keras_file(path: str | os.PathLike, export_dir: str | os.PathLike, model_name: str,
                       version: int | None = None, overwrite: bool = False,
-                      num_classes: int | None = None, imports: list[str] = ()) -> str:
+                      num_classes: int | None = None, imports: Sequence[str] = ()) -> str:
     """Exports a saved `.keras` GAN (or generator) with kgan-export in a TensorFlow process,
     from a process on any Keras backend: a SavedModel is a TensorFlow graph, and Keras runs
     one backend per process. `imports`: modules that process imports first (where the
