@@ -161,8 +161,6 @@ def _export_in_tensorflow_process(model, model_dir: str, version: int | None,
 def _registering_modules() -> list[str]:
     """The modules (other than kgan's and Keras's) that registered Keras classes in this
     process, for the exporting process to import: the user's own layers."""
-    import keras
-
     modules = {getattr(obj, "__module__", None)
                for obj in keras.saving.get_custom_objects().values()}
     return sorted(m for m in modules if m and m != "__main__"
