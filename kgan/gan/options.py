@@ -215,8 +215,7 @@ def check_array_data(images, labels, num_classes: int | None) -> None:
         numeric = np.issubdtype(labels.dtype, np.number) and len(labels)
         whole = numeric and np.array_equal(labels, np.round(labels))  # 2.0 is class 2
         if not whole or labels.min() < 0 or labels.max() >= num_classes:
-            found = (f"[{labels.min()}, {labels.max()}]" if len(labels) and
-                     np.issubdtype(labels.dtype, np.number) else str(labels.dtype))
+            found = f"[{labels.min()}, {labels.max()}]" if numeric else str(labels.dtype)
             raise ValueError(f"fit() got labels {found}; a GAN with num_classes={num_classes} "
                              f"takes integer class indices in [0, {num_classes}).")
 

@@ -56,7 +56,7 @@ def write_real_grid(config: TrainConfig, paths: RunPaths, info) -> str:
     one class per column in a conditional run, so the two compare at a glance."""
     classes = info.num_classes if config.conditional else None
     count, columns = sample_grid(config.num_samples, classes)
-    by_class = columns is not None and classes is not None
+    by_class = columns is not None  # sample_grid gives columns only for classes
     rows = count // columns if by_class else count
     cells: list[list[np.ndarray]] = [[] for _ in range(columns if by_class else 1)]
     for batch in inputs.load(config, seed=inputs.REFERENCE_SEED).take(256).as_numpy_iterator():

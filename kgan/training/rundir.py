@@ -190,9 +190,15 @@ def _check_checkpoint_folders(paths: RunPaths) -> None:
                    "aside and start over")
 
 
+def inside(path: str, folder: str) -> bool:
+    """Whether `path` is `folder` or lies under it, links resolved."""
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath([path, folder]) == folder
+
+
 def _move_aside(root: str) -> str:
-    here, old = os.path.realpath(os.getcwd()), os.path.realpath(root)
-    if here == old or here.startswith(old.rstrip(os.sep) + os.sep):
+    old = os.path.realpath(root)
+    if inside(os.getcwd(), root):
         raise ConfigError(f"--restart cannot move {root} aside: it is the current directory "
                           "or holds it; run from its parent folder (e.g. cd .. and "
                           f"--run-dir {os.path.basename(old)})")

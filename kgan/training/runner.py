@@ -41,6 +41,7 @@ from kgan.training.rundir import (
     check_export_dir,
     check_run_dir,
     count,
+    inside,
     interrupted,
     prepare_run_dir,
     read_result,
@@ -144,15 +145,10 @@ def _check_data_use(config: TrainConfig, info) -> None:
         raise ConfigError(f"--metrics with the default features (classifier) needs class "
                           f"labels, which {config.dataset!r} lacks: use --metrics-features "
                           "inception (with --inception-weights) or a .keras model")
-    if info.kind == "folder" and _inside(config.run_dir, info.name):
+    if info.kind == "folder" and inside(config.run_dir, info.name):
         raise ConfigError(f"the run directory {config.run_dir} is inside the image folder "
                           f"{info.name}: its sample grids would be read as training images "
                           "by the next run; pass --run-dir outside the folder")
-
-
-def _inside(path: str, folder: str) -> bool:
-    path, folder = os.path.realpath(path), os.path.realpath(folder)
-    return os.path.commonpath([path, folder]) == folder
 
 
 def _resume(config: TrainConfig, state: RunState, paths: RunPaths) -> None:

@@ -64,7 +64,7 @@ def check_batch_split(x, batch_size, parts: int, noun: str) -> None:
                 f"Training on {parts} {noun} needs batches of a fixed size that splits "
                 "evenly across them: batch the dataset with drop_remainder=True and a global "
                 f"batch size divisible by {parts} (kgan.data.load does both).")
-    elif hasattr(x, "shape") and len(getattr(x, "shape", ())) and batch_size is None:
+    elif hasattr(x, "shape") and batch_size is None:
         batch_size = 32  # fit's default for arrays
     if batch_size is not None and int(batch_size) % parts:
         raise ValueError(f"The global batch size {int(batch_size)} does not split evenly "
