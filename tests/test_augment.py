@@ -84,6 +84,29 @@ def test_p_rises_when_d_is_overconfident_on_real_and_falls_otherwise():
     assert Augment(adaptive=False).update(tf.ones([4, 1])).numpy() == 0.0
 
 
+@pytest.mark.parametrize("batch", [8, 32])
+def test_ada_moves_p_by_images_seen_over_kimg_whatever_the_batch(batch):
+    """stylegan2-ada-pytorch: adjust = sign(r_t - target) * batch * interval / (kimg * 1000)."""
+    augment = Augment(initial_probability=0.5, interval=4, kimg=0.5)
+    for _ in range(4):
+        augment.update(tf.ones([batch, 1]))
+    assert float(augment.probability) == pytest.approx(0.5 + batch * 4 / 500)
+    default = Augment()
+    for _ in range(8):  # two adjustments at batch 32: 2 x 128 / 500k
+        default.update(tf.ones([32, 1]))
+    assert float(default.probability) == pytest.approx(2 * 128 / 500_000)
+
+
+def test_a_layer_saved_with_a_fixed_speed_keeps_it():
+    """Augment layers saved by kgan 0.3.0 carry `speed=0.005` and no `kimg`."""
+    config = Augment().get_config()
+    del config["kimg"]
+    old = Augment.from_config({**config, "speed": 0.005})
+    for _ in range(4):
+        old.update(tf.ones([64, 1]))
+    assert float(old.probability) == pytest.approx(0.005)
+
+
 def test_replicas_agree_on_p_from_all_reduced_statistics(two_replicas):
     strategy = two_replicas
     with strategy.scope():
@@ -119,10 +142,11 @@ def test_config_round_trip_and_probability_is_saved_state(tmp_path):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"policy": "colour"}, {"initial_probability": 1.5}, {"interval": 0}, {"cutout_ratio": 1.0}],
+    [{"policy": "colour"}, {"initial_probability": 1.5}, {"interval": 0}, {"cutout_ratio": 1.0},
+     {"kimg": 0}],
 )
 def test_bad_arguments_are_clear_errors(kwargs):
-    with pytest.raises(ValueError, match="colour|initial_probability|interval|cutout_ratio"):
+    with pytest.raises(ValueError, match="colour|initial_probability|interval|cutout_ratio|kimg"):
         Augment(**kwargs)
 
 

@@ -59,12 +59,52 @@ def test_the_r3gan_presets_follow_the_reference_configurations():
     assert (cifar.batch_size, cifar.conditional, cifar.resolution) == (512, True, 32)
     assert cifar.r1_gamma == cifar.r2_gamma == 0.05 and cifar.augment_p == 0.55
     assert cifar.ramp_epochs == 400
-    assert cifar.ema_kimg == 5000 and cifar.ema_rampup * 20_000 == pytest.approx(5000)
+    assert cifar.ema_kimg == 5000 and cifar.ema_rampup is None
     # FFHQ-64: --batch=256, unconditional, gamma 2, aug p 0.3, EMA 500 kimg.
     assert (celeba.batch_size, celeba.conditional, celeba.resolution) == (256, False, 64)
     assert celeba.r1_gamma == celeba.r2_gamma == 2.0 and celeba.augment_p == 0.3
-    assert celeba.ema_kimg == 500 and celeba.ema_rampup * 20_000 == pytest.approx(500)
+    assert celeba.ema_kimg == 500 and celeba.ema_rampup is None
     assert celeba.ramp_epochs * 162_770 == pytest.approx(2e7, rel=0.01)
+
+
+def test_the_r3gan_ema_half_life_ramps_as_the_references_cosine():
+    """R3GAN's ema_scheduler: cosine_decay_with_warmup(cur_nimg, base_value=0,
+    final_value=ema_nimg, total_nimg=2e7), then ema_nimg."""
+    from kgan.training import recipe
+
+    config = TrainConfig.from_preset("cifar10")
+    steps_per_epoch = 50_000 // config.batch_size
+    half_life = recipe._Ramp(config, steps_per_epoch).ema_half_life()
+    total = config.ramp_epochs * steps_per_epoch  # 2e7 images, in steps
+    for step in (0, total // 100, total // 10, total // 2, total, 2 * total):
+        decay = 0.5 * (1 + np.cos(np.pi * min(step / total, 1.0)))
+        reference = (1 - decay) * 5_000_000
+        assert float(half_life(step)) == pytest.approx(reference, rel=1e-5, abs=1.0), step
+    # A cap by ema_rampup keeps the constant half-life it caps; no ramp, no schedule.
+    assert recipe._Ramp(TrainConfig.from_preset("cifar10", ema_rampup=0.05),
+                        steps_per_epoch).ema_half_life() == 5_000_000
+    assert recipe._Ramp(TrainConfig.from_preset("faces64"), 10).ema_half_life() == 10_000
+
+
+def test_ada_speed_is_the_references_and_old_config_files_keep_theirs():
+    """ADA moves p by up to 1 per ada_kimg thousand images (stylegan2-ada-pytorch: 500);
+    a config.json written before ada_kimg existed trained at 5e-3 per 4 steps."""
+    from kgan.training import recipe
+
+    faces = TrainConfig.from_preset("faces64")
+    assert faces.ada_kimg == 500 and recipe._augment(faces).kimg == 500
+    assert TrainConfig.from_preset("folder64").ada_kimg == pytest.approx(25.6)
+    old = faces.to_dict()
+    del old["ada_kimg"]
+    upgraded = TrainConfig.from_json(json.dumps(old))
+    assert upgraded.ada_kimg * 1000 == pytest.approx(4 * faces.batch_size / 0.005)
+    # Without ADA the speed is unused: an old file resumes under the same command.
+    digits = TrainConfig.from_preset("digits").to_dict()
+    del digits["ada_kimg"]
+    assert TrainConfig.from_json(json.dumps(digits)).differences(
+        TrainConfig.from_preset("digits")) == []
+    with pytest.raises(ConfigError, match="ada_kimg must be > 0"):
+        TrainConfig.from_preset("faces64", ada_kimg=0.0)
 
 
 def _idx_folder(folder):
@@ -151,8 +191,8 @@ def test_round_trip_keeps_every_kind_of_value(tmp_path):
         (dict(seed=2**32), "seed must be in [0, 2**32 - 1], got 4294967296"),
         (dict(num_samples=10**8), "num_samples (the sample grid's images) must be at most 1024"),
         (dict(latent_dim=10**11), "latent_dim must be at most 16384, got 100000000000"),
-        (dict(metrics=("fid", "pr"), metrics_samples=5),
-         "metrics_samples must be >= 6 for metrics fid, pr, got 5"),
+        (dict(metrics=("fid", "pr"), metrics_samples=3),
+         "metrics_samples must be >= 4 for metrics fid, pr, got 3"),
         (dict(strategy="gpus"), "unknown strategy 'gpus'"),
         (dict(mixed_precision="fp16"), "unknown mixed_precision 'fp16'"),
         (dict(metrics=("fid", "is")), "unknown metric is"),

@@ -183,6 +183,21 @@ def test_precision_recall_on_hand_built_sets():
     assert coverage == pytest.approx(2 / 4)  # the balls of 0 and 1 hold a fake point
 
 
+def test_precision_recall_defaults_to_the_papers_k_3():
+    """Kynkaanniemi et al. (and StyleGAN's pr50k3): a point counts when it lies within
+    the distance from some reference point to that point's 3rd nearest other point."""
+    real, fake = _gaussians(60, 4, seed=2, shift=0.5)
+
+    def inside(points, reference):
+        gaps = np.linalg.norm(reference[:, None] - reference[None], axis=-1)
+        radii = np.sort(gaps, axis=1)[:, 3]  # column 0 is the point itself
+        return np.mean([(np.linalg.norm(reference - p, axis=1) <= radii).any() for p in points])
+
+    expected = (inside(fake, real), inside(real, fake))
+    assert metrics.precision_recall(real, fake) == pytest.approx(expected)
+    assert metrics.precision_recall(real, fake, k=5) != pytest.approx(expected)
+
+
 def test_streaming_equals_batch_computation():
     real, fake = _gaussians(600, 24, seed=6, shift=0.2)
     stats = [metrics.FeatureStats(capacity=1000), metrics.FeatureStats(capacity=1000)]

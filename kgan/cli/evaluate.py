@@ -62,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="TFDS data dir")
     p.add_argument("--seed", type=int, default=0, help="first latent seed")
     p.add_argument("--batch-size", type=int, default=250)
-    p.add_argument("--k", type=int, default=5, help="neighbourhood size for pr/dc")
+    p.add_argument("--k", type=int, default=None,
+                   help="neighbourhood size for pr/dc (default: each metric's own: pr 3, as "
+                        "the paper and StyleGAN's pr50k3; dc 5, as Naeem et al.)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     quiet.add_debug_flag(p)
     return p
@@ -123,8 +125,9 @@ def check_args(args: argparse.Namespace) -> tuple[str, ...]:
     for name in names:
         metrics_lib.get_metric(name)
     for flag, value, least in (("--num-samples", args.num_samples,
-                                metrics_lib.min_samples(names, k=args.k)),
-                               ("--batch-size", args.batch_size, 1), ("--k", args.k, 1),
+                                metrics_lib.min_samples(names, **_k(args))),
+                               ("--batch-size", args.batch_size, 1),
+                               ("--k", 1 if args.k is None else args.k, 1),
                                ("--classifier-epochs", args.classifier_epochs, 1)):
         if value < least:
             raise ValueError(f"{flag} must be >= {least}, got {value}")
@@ -136,6 +139,11 @@ def check_args(args: argparse.Namespace) -> tuple[str, ...]:
     return names
 
 
+def _k(args: argparse.Namespace) -> dict:
+    """`--k` as a metric option, when given (else each metric keeps its own k)."""
+    return {} if args.k is None else {"k": args.k}
+
+
 def evaluate(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
     """Loads everything named in `args`, computes the metrics, returns the report dict."""
     from kgan.evaluation import quality
@@ -145,7 +153,7 @@ def evaluate(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
     real = quality.real_statistics(_real_batches(args, image_shape, conditional=False),
                                    extractor, names, args.num_samples, args.batch_size)
     results = quality.evaluate_quality(sampler, real, extractor, names, args.num_samples,
-                                       seed=args.seed, batch_size=args.batch_size, k=args.k)
+                                       seed=args.seed, batch_size=args.batch_size, **_k(args))
     # evaluate_quality scores exactly num_samples generated images (or raises).
     return {"model": args.model, "data": args.data, "features": args.features,
             "num_real": real.count, "num_fake": args.num_samples, "metrics": results}

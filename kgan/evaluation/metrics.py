@@ -169,7 +169,7 @@ def kernel_inception_distance(
     return float(estimates.mean()), float(estimates.std())
 
 
-def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 5) -> tuple[float, float]:
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[float, float]:
     """Improved precision and recall (Kynkaanniemi et al., 2019).
 
     Each set's manifold is the union of balls around its points with radius the distance
@@ -180,7 +180,8 @@ def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 5) -> tuple[fl
     Args:
         real: real activations [N, D].
         fake: generated activations [M, D].
-        k: neighbourhood size of the manifold estimate (the paper uses 3; prdc uses 5).
+        k: neighbourhood size of the manifold estimate (3, the paper's and StyleGAN's
+            `pr50k3`; a larger k gives larger balls, so higher values of both).
 
     Returns:
         `(precision, recall)`, each in [0, 1].
@@ -348,8 +349,8 @@ def _kid_metric(
     return {"kid": mean, "kid_std": std}
 
 
-@register_metric("pr", ("precision", "recall"), min_samples=lambda k=5, **_: k + 1)
-def _pr_metric(real: FeatureStats, fake: FeatureStats, k: int = 5, **_) -> dict[str, float]:
+@register_metric("pr", ("precision", "recall"), min_samples=lambda k=3, **_: k + 1)
+def _pr_metric(real: FeatureStats, fake: FeatureStats, k: int = 3, **_) -> dict[str, float]:
     precision, recall = precision_recall(real.samples(), fake.samples(), k)
     return {"precision": precision, "recall": recall}
 

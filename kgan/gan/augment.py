@@ -5,8 +5,10 @@ and fake alike, with ops that pass gradients to G removes that shortcut without
 leaking the augmentation into G's samples (DiffAugment, Zhao et al., 2020). Each op
 is applied per image with probability `p`; with `adaptive=True`, `p` follows ADA
 (Karras et al., 2020): every `interval` calls of `update(real_logits)`,
-r_t = E[sign(D(real))] is compared with `target` (0.6) and `p` moves by `speed` towards
-less overfitting (up when r_t > target, down otherwise), clipped to [0, 1].
+r_t = E[sign(D(real))] is compared with `target` (0.6) and `p` moves towards less
+overfitting (up when r_t > target, down otherwise), clipped to [0, 1], by the number of
+real images D saw since the last adjustment / (`kimg` x 1000): as stylegan2-ada-pytorch,
+p can move by 1 in `kimg` thousand images (500) whatever the batch size.
 
 Ops (images in [-1, 1]): brightness (+U(-0.5, 0.5)), saturation (x 2U(0, 1) around the
 per-pixel channel mean), contrast (x U(0.5, 1.5) around the image mean), translation
@@ -73,8 +75,10 @@ class Augment(keras.layers.Layer):
         adaptive: adjust `p` from `update(real_logits)`.
         target: ADA target for r_t = E[sign(D(real))].
         interval: `update` calls between adjustments.
-        speed: change of `p` per adjustment (ADA's is batch * interval / 500k, about
-            5e-4 at batch 64; kgan's runs are shorter, so the default is 5e-3).
+        kimg: thousands of real images over which ADA can move `p` by 1 (ADA's
+            `ada_kimg`, 500); smaller adapts faster, for runs far shorter than ADA's.
+        speed: a fixed change of `p` per adjustment instead of `kimg`'s rate (kgan 0.3.0
+            moved it by 5e-3 every 4 updates; layers saved then keep that).
         translation_ratio: largest shift as a fraction of the image side.
         cutout_ratio: cutout square side as a fraction of the image side.
         seed: seed for calls without `seed=` (standalone use; the GAN always passes one).
@@ -95,7 +99,8 @@ class Augment(keras.layers.Layer):
         adaptive: bool = True,
         target: float = 0.6,
         interval: int = 4,
-        speed: float = 0.005,
+        kimg: float = 500.0,
+        speed: float | None = None,
         translation_ratio: float = 0.125,
         cutout_ratio: float = 0.5,
         seed: int | None = None,
@@ -104,12 +109,14 @@ class Augment(keras.layers.Layer):
         kwargs.setdefault("dtype", "float32")  # geometry and colour maths stay float32
         super().__init__(**kwargs)
         self.policy = _parse_policy(policy)
-        _check(initial_probability, target, interval, speed, translation_ratio, cutout_ratio)
+        _check(initial_probability, target, interval, kimg, speed, translation_ratio,
+               cutout_ratio)
         self.initial_probability = float(initial_probability)
         self.adaptive = bool(adaptive)
         self.target = float(target)
         self.interval = int(interval)
-        self.speed = float(speed)
+        self.kimg = float(kimg)
+        self.speed = None if speed is None else float(speed)
         self.translation_ratio = float(translation_ratio)
         self.cutout_ratio = float(cutout_ratio)
         self.seed = seed
@@ -223,7 +230,11 @@ class Augment(keras.layers.Layer):
         totals = self.accumulator.value + reduced + ops.convert_to_tensor([0.0, 0.0, 1.0])
         due = totals[2] >= self.interval
         r_t = totals[0] / ops.maximum(totals[1], 1.0)
-        step = ops.sign(r_t - self.target) * self.speed
+        if self.speed is None:  # the images seen since the last adjustment, in kimg units
+            rate = totals[1] / ops.convert_to_tensor(self.kimg * 1000.0, "float32")
+        else:
+            rate = ops.convert_to_tensor(self.speed, "float32")
+        step = ops.sign(r_t - self.target) * rate
         probability = self.probability.value
         adjusted = ops.clip(probability + step, 0.0, 1.0)
         self.probability.assign(ops.where(due, adjusted, probability))
@@ -239,6 +250,7 @@ class Augment(keras.layers.Layer):
             adaptive=self.adaptive,
             target=self.target,
             interval=self.interval,
+            kimg=self.kimg,
             speed=self.speed,
             translation_ratio=self.translation_ratio,
             cutout_ratio=self.cutout_ratio,
@@ -303,12 +315,14 @@ def _parse_policy(policy: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
     return names
 
 
-def _check(probability, target, interval, speed, translation_ratio, cutout_ratio) -> None:
+def _check(probability, target, interval, kimg, speed, translation_ratio,
+           cutout_ratio) -> None:
     checks = [
         (0.0 <= probability <= 1.0, f"initial_probability must be in [0, 1], got {probability}"),
         (0.0 <= target <= 1.0, f"target must be in [0, 1], got {target}"),
         (int(interval) >= 1, f"interval must be >= 1, got {interval}"),
-        (0.0 < speed <= 1.0, f"speed must be in (0, 1], got {speed}"),
+        (kimg > 0.0, f"kimg must be > 0, got {kimg}"),
+        (speed is None or 0.0 < speed <= 1.0, f"speed must be in (0, 1] or None, got {speed}"),
         (
             0.0 <= translation_ratio < 0.5,
             f"translation_ratio must be in [0, 0.5), got {translation_ratio}",

@@ -25,7 +25,8 @@ class GAN(StyleHooks, Model):
     Each train step runs `d_steps` discriminator updates on real and generated batches,
     then one generator update. The `d_steps` updates share the step's real batch, each
     with fresh fakes and penalty draws (WGAN-GP's paper draws a new real batch per critic
-    update). Latent noise, penalty weights and augmentation draws are
+    update), and a relativistic G loss pairs its fakes with that batch too (R3GAN's
+    reference fetches a second one). Latent noise, penalty weights and augmentation draws are
     stateless functions of (seed, step, stream), drawn for the global batch, so a run on N
     replicas computes the same update as one device with the same global batch, and a
     resumed run continues the same random stream.
@@ -39,8 +40,8 @@ class GAN(StyleHooks, Model):
     Keras's stateless `train_step(state, data)`).
 
     Conditional runs: the fakes of both the D and the G step take the real batch's labels
-    (stylegan2-ada-pytorch draws them from the training set's labels for both phases),
-    so fakes follow the data's class frequencies and relativistic pairs share a class.
+    (as R3GAN does; stylegan2-ada-pytorch draws other labels from the training set's), so
+    fakes follow the data's class frequencies and relativistic pairs share a class.
 
     A style-based generator (with `mapping` and `synthesis`, e.g. StyleGAN2) trains as
     Karras et al. 2020 do (`kgan.gan.style`): noise drawn per pass from the step's

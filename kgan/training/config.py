@@ -106,7 +106,8 @@ class TrainConfig:
     ramp_epochs: int | None = _field(None, "cosine ramps over this many epochs, as R3GAN "
                                      "trains: lr -> lr x lr_final_ratio, beta2_start -> beta2, "
                                      "gammas -> gamma x gamma_final_ratio, augment p 0 -> "
-                                     "augment_p; none: constant values")
+                                     "augment_p, EMA half-life 0 -> ema_kimg (unless "
+                                     "ema_rampup caps it instead); none: constant values")
     lr_final_ratio: float = _field(0.25, "final / initial learning rate of the ramp")
     beta2_start: float | None = _field(None, "Adam beta_2 at the start of the ramp (R3GAN: "
                                        "0.9 -> 0.99); none: constant beta2")
@@ -121,6 +122,9 @@ class TrainConfig:
                           "color, translation, cutout")
     ada_target: float | None = _field(0.6, "ADA target for E[sign D(real)]; none applies "
                                       "the augmentation with probability augment_p")
+    ada_kimg: float = _field(500.0, "thousands of real images over which ADA can move the "
+                             "probability by 1 (stylegan2-ada-pytorch: 500); smaller adapts "
+                             "faster, for short runs")
     augment_p: float = _field(1.0, "augmentation probability without ADA (ramped up from 0 "
                               "with ramp_epochs, as R3GAN does)")
     seed: int = _field(0, "seed of weights, data order and training noise")
@@ -197,10 +201,18 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
+        """Reads a config file's text; a file written before `ada_kimg` existed (every
+        file kgan writes has it) keeps the ADA speed its run trained with."""
         try:
-            return cls.from_dict(json.loads(text))
+            values = json.loads(text)
         except json.JSONDecodeError as error:
             raise ConfigError(f"config is not valid JSON: {error}") from None
+        if isinstance(values, dict) and "ada_kimg" not in values and _adaptive(values):
+            # kgan <= 0.3.0 moved p by 5e-3 every 4 steps of batch_size images.
+            batch = values.get("batch_size", cls.__dataclass_fields__["batch_size"].default)
+            if isinstance(batch, int) and batch > 0:
+                values["ada_kimg"] = 4 * batch / 0.005 / 1000
+        return cls.from_dict(values)
 
     @property
     def family(self) -> networks.Family:
@@ -276,6 +288,13 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.samefile(os.path.expanduser(a), os.path.expanduser(b))
     except (OSError, ValueError):
         return False
+
+
+def _adaptive(values: dict[str, Any]) -> bool:
+    """Whether a config's values train with ADA (else its speed is never used)."""
+    fields = TrainConfig.__dataclass_fields__
+    return (values.get("augment", fields["augment"].default) != NO_AUGMENT
+            and values.get("ada_target", fields["ada_target"].default) is not None)
 
 
 def _upgrade(values: dict[str, Any]) -> dict[str, Any]:

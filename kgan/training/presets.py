@@ -91,12 +91,10 @@ _R3GAN_IMAGES = 20_000_000  # decay_nimg
 
 
 def _r3gan(num_examples: int, ema_kimg: float, **settings) -> dict[str, Any]:
-    """R3GAN's schedules in epochs of a data set of `num_examples` images. The EMA
-    half-life ramps linearly (ema_rampup) to `ema_kimg` at 2e7 images, where R3GAN's
-    ramps as a cosine over the same span."""
+    """R3GAN's schedules in epochs of a data set of `num_examples` images; the EMA
+    half-life ramps with them, as a cosine from 0 to `ema_kimg` (no ema_rampup cap)."""
     epochs = round(_R3GAN_IMAGES / num_examples)
-    return dict(_R3GAN, ramp_epochs=epochs, epochs=epochs, ema_kimg=ema_kimg,
-                ema_rampup=ema_kimg * 1000 / _R3GAN_IMAGES, **settings)
+    return dict(_R3GAN, ramp_epochs=epochs, epochs=epochs, ema_kimg=ema_kimg, **settings)
 
 
 # = kgan.networks.families.r3gan.SIZES["cifar32"] / ["ffhq64"] (tests/test_config.py
@@ -167,13 +165,16 @@ PRESETS: dict[str, dict[str, Any]] = {
     # - DiffAugment's color, translation and cutout (Zhao et al. 2020, their policy for
     #   100-shot data) applied with ADA's adaptive probability, target 0.6 (Karras et al.
     #   2020), so that D does not memorise a small folder;
+    # - ADA moves p by up to 1 per 25.6k images (5e-3 every 4 steps, kgan's earlier rate,
+    #   not measured): ADA's 500 kimg suits runs of millions of images, and at 500 this
+    #   preset's 200,000 images could raise p by 0.4 at most;
     # - latent 128, base_filters 64 and 200 epochs: kgan's earlier folder64 values, not
     #   measured (200 epochs of 1,000 images are 6,250 steps: raise --epochs for more).
     "folder64": dict(dataset="images", resolution=64, channels=3, batch_size=32, epochs=200,
                      latent_dim=128, network="dcgan", network_args=_DCGAN64,
                      loss="relativistic", r1_gamma=2.0, r2_gamma=2.0, lr_d=2e-4, lr_g=2e-4,
                      beta1=0.0, beta2=0.99, ema_kimg=10.0, ema_rampup=0.05,
-                     augment="color,translation,cutout", ada_target=0.6),
+                     augment="color,translation,cutout", ada_target=0.6, ada_kimg=25.6),
     # StyleGAN2 on the 8x8 digits at 16 px, its smallest size, with narrow networks:
     # 1680 steps of 0.25-0.6 s on 2 CPU cores (17 min measured on busy cores); legible
     # digits from about epoch 10.

@@ -29,7 +29,7 @@ def build_gan(config: TrainConfig, num_classes: int | None, jit_compile: bool = 
     gan = _refusing_config_errors(GAN)(
         generator, discriminator, config.latent_dim, num_classes=num_classes,
         d_steps=config.d_steps, ema_decay=config.ema_decay,
-        ema_half_life=config.ema_kimg * 1000 if config.ema_kimg else None,
+        ema_half_life=ramp.ema_half_life(),
         ema_rampup=config.ema_rampup, augment=augment, seed=config.seed,
         style_mixing=config.style_mixing)
     _refusing_config_errors(gan.compile)(
@@ -77,6 +77,15 @@ class _Ramp:
             schedules.Cosine(lr, lr * c.lr_final_ratio, duration), beta_1=c.beta1, beta_2=beta_2,
             epsilon=c.adam_epsilon)
 
+    def ema_half_life(self):
+        """In images; with the ramp and no ema_rampup cap, a cosine from 0 (R3GAN)."""
+        c = self.config
+        if not c.ema_kimg:
+            return None
+        if not self.steps or c.ema_rampup is not None:
+            return c.ema_kimg * 1000
+        return schedules.Cosine(0.0, c.ema_kimg * 1000, self.steps)
+
     def gamma(self, gamma: float):
         if not self.steps or gamma == 0:
             return gamma
@@ -95,4 +104,4 @@ def _augment(config: TrainConfig):
 
     adaptive = config.ada_target is not None
     return Augment(config.augment, initial_probability=0.0 if adaptive else config.augment_p,
-                   adaptive=adaptive, target=config.ada_target or 0.6)
+                   adaptive=adaptive, target=config.ada_target or 0.6, kimg=config.ada_kimg)

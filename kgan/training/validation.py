@@ -103,6 +103,7 @@ def _check_model(c: TrainConfig) -> None:
     _check_style(c)
     _require(c.ada_target is None or 0 < c.ada_target < 1,
              f"ada_target must be in (0, 1) or none, got {c.ada_target}")
+    _require(c.ada_kimg > 0, f"ada_kimg must be > 0, got {c.ada_kimg}")
     if c.augment != NO_AUGMENT:
         unknown = [repr(p.strip()) for p in c.augment.split(",")
                    if p.strip() not in AUGMENT_POLICIES]
