@@ -14,10 +14,11 @@ Examples:
     python serving/client.py --model digits status
     python serving/client.py --model digits metadata
 
-A conditional model's class count comes from --num-classes, or else from the server
-(its metadata says the model takes labels; one probe request then reads the count from the
-export's own check). `--truncation PSI` (generators with a mapping network, e.g.
-stylegan2) asks the truncated signatures; the metadata says whether the model has them.
+A conditional model's class count comes from the server (its metadata says the model
+takes labels; one probe request then reads the count from the export's own check);
+--num-classes, if given, must match it, and is used only when the server does not say.
+`--truncation PSI` (generators with a mapping network, e.g. stylegan2) asks the truncated
+signatures; the metadata says whether the model has them.
 Needs kgan installed (`pip install -e .` from the repository root); for REST alone, NumPy,
 Pillow and `pip install --no-deps .` are enough, no TensorFlow ("A light client" in
 serving/README.md). `--debug` shows tracebacks (and TensorFlow's log, for gRPC).
@@ -41,13 +42,13 @@ from kgan.serving.client import (
     GrpcClient,
     RestClient,
     ServingError,
+    checked_num_classes,
     from_latents,
     generate,
     labels_for_seeds,
     model_inputs,
     save_grid,
     save_pngs,
-    served_num_classes,
 )
 from kgan.serving.limits import INT64_MAX, check_model_name, check_truncation
 
@@ -110,19 +111,8 @@ def _client(args):
 
 
 def _num_classes(args, client) -> int | None:
-    """--num-classes, checked against the served model, or the count the server gives."""
-    inputs = model_inputs(client)
-    if not inputs.conditional:
-        if args.num_classes is not None:
-            raise ValueError("this model is unconditional (its signatures take no label); "
-                             "drop --num-classes")
-        return None
-    if args.num_classes is not None:
-        return args.num_classes
-    found = served_num_classes(client)
-    if found is None:
-        raise ValueError("this model is conditional: pass --num-classes N (its class count)")
-    return found
+    """The served model's class count (one probe request), checked against --num-classes."""
+    return checked_num_classes(client, args.num_classes)
 
 
 def _check_truncation(args, client) -> None:

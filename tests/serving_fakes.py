@@ -101,9 +101,30 @@ def _columns_from_request(body: dict, spec) -> dict[str, np.ndarray]:
         if value and isinstance(value[0], dict):
             arrays[key] = np.array([base64.b64decode(v["b64"]) for v in value], dtype=object)
         else:
-            arrays[key] = np.asarray(
-                value, tf.dtypes.as_dtype(spec.inputs[key].dtype).as_numpy_dtype)
+            dtype = tf.dtypes.as_dtype(spec.inputs[key].dtype)
+            _check_json_numbers(value, dtype)
+            arrays[key] = np.asarray(value, dtype.as_numpy_dtype)
     return arrays
+
+
+def _check_json_numbers(value, dtype: tf.dtypes.DType) -> None:
+    """Refuses what the server's JSON decoder refuses (tensorflow_serving/util/
+    json_tensor.cc, AddValueToTensor): an integer input takes only JSON integers in its
+    range (1.5, 1.0 and "3" are errors, never rounded), a float input only numbers."""
+    if isinstance(value, list):
+        for item in value:
+            _check_json_numbers(item, dtype)
+        return
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if dtype.is_integer:
+        fits = whole and dtype.min <= value <= dtype.max
+    else:
+        fits = whole or isinstance(value, float)
+    if not fits:
+        kind = (str(value) if isinstance(value, bool) else "Number" if isinstance(
+            value, int | float) else {str: "String", dict: "Object"}.get(type(value), "Null"))
+        raise ValueError(f"JSON Value: {json.dumps(value)} Type: {kind} is not of expected "
+                         f"type: {_type_name(dtype.as_datatype_enum)}")
 
 
 def _json_value(name: str, value: np.ndarray):
@@ -198,6 +219,51 @@ class RestServer:
         handler = type("Handler", (_Handler,), {"backend": backend,
                                                 "requests": self.requests})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class FlakyProxy:
+    """A proxy in front of a REST server that fails its :predict calls, as an overloaded
+    server or a gateway does: `status` answers with that HTTP status and a plain-text
+    body (a proxy's error page), `delay` waits that many seconds first. GETs (status,
+    metadata) pass through; `.url` is the proxy's root."""
+
+    def __init__(self, upstream: str, status: int | None = None, delay: float = 0.0):
+        import time
+        import urllib.request
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                with urllib.request.urlopen(upstream + self.path) as answer:
+                    self._send(200, answer.read(), "application/json")
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                time.sleep(delay)
+                if status is not None:
+                    self._send(status, b"<html>Bad Gateway</html>", "text/html")
+
+            def _send(self, code, data, kind):
+                self.send_response(code)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

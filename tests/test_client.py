@@ -5,18 +5,21 @@ from __future__ import annotations
 import base64
 import importlib.util
 import io
+import json
 import os
 import re
 import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 
 import keras
 import numpy as np
 import pytest
 import yaml
 from PIL import Image
-from serving_fakes import Backend, GrpcServer, RestServer
+from serving_fakes import Backend, FlakyProxy, GrpcServer, RestServer
 
 import kgan
 from kgan.serving.client import (
@@ -30,6 +33,7 @@ from kgan.serving.client import (
     rest_body,
     save_grid,
     save_pngs,
+    served_num_classes,
 )
 from kgan.serving.export import MAX_BATCH_SIZE, ExportedGenerator, export_generator
 
@@ -339,13 +343,34 @@ def test_conditional_model_without_num_classes(served, tmp_path, capsys):
     for seed, image in zip((4, 5), expected, strict=True):
         np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / f"seed_{seed}.png")),
                                       image[..., 0])
-    # The library call without labels says what is missing.
-    with pytest.raises(ServingError, match="a conditional model takes a label per seed"):
-        generate(RestClient(served["rest"].url, model="digits"), [4, 5])
+
+
+def test_library_calls_default_the_labels_as_the_cli_does(served):
+    """serving/README's `generate(client, range(16))` works on a conditional model."""
+    for client in rest_and_grpc(served):
+        samples = generate(client, [4, 5])  # labels seed % 3, as GAN.generate draws them
+        np.testing.assert_array_equal(samples.images,
+                                      served["local"].generate([4, 5], [1, 2])["images"])
+        z = np.random.default_rng(0).normal(size=[3, LATENT]).astype(np.float32)
+        np.testing.assert_array_equal(from_latents(client, z).images,  # labels row % 3
+                                      served["local"].images(z, [0, 1, 2]))
+        with pytest.raises(ValueError, match=r"labels must be 3 integers, one per row of z, "
+                                             r"got shape \[1\]"):
+            from_latents(client, z, [1])
+
+
+def test_num_classes_is_checked_against_the_server(served, capsys):
+    url = served["rest"].url
+    for given in ("2", "4"):  # too few would draw wrong classes, too many fail later
+        assert cli_module().main(["--rest", url, "--model", "digits", "generate", "--seeds",
+                                  "1", "--num-classes", given]) == 2
+        assert capsys.readouterr().err == (
+            f"client.py: error: --num-classes {given} does not match the served model, "
+            "which has 3 classes; drop --num-classes (the server says it)\n")
 
 
 class _SilentServer:
-    """A conditional model whose server does not name its class count."""
+    """A conditional model whose server accepts any label, so it never names its count."""
 
     def metadata(self):
         dims = {"dim": [{"size": "-1"}, {"size": str(LATENT)}]}
@@ -354,7 +379,7 @@ class _SilentServer:
             "serving_default": {"inputs": {"z": {"tensor_shape": dims}}}}}}}
 
     def predict(self, inputs, signature):
-        raise ServingError("server error: something else")
+        return {"images": np.zeros([1, 8, 8, 1], np.uint8)}
 
 
 def test_unknown_class_count_asks_for_num_classes(monkeypatch, capsys):
@@ -362,7 +387,64 @@ def test_unknown_class_count_asks_for_num_classes(monkeypatch, capsys):
     monkeypatch.setattr(module, "_client", lambda args: _SilentServer())
     assert module.main(["--model", "digits", "generate", "--seeds", "1"]) == 2
     assert capsys.readouterr().err == ("client.py: error: this model is conditional: pass "
-                                       "--num-classes N (its class count)\n")
+                                       "--num-classes N (its class count; labels= in "
+                                       "Python)\n")
+
+
+def test_a_failing_server_is_reported_as_such_not_as_a_missing_flag(served, capsys):
+    """A 502 from a gateway while asking for the class count: the real cause, exit 1."""
+    with FlakyProxy(served["rest"].url, status=502) as proxy:
+        assert cli_module().main(["--rest", proxy.url, "--model", "digits", "generate",
+                                  "--seeds", "1"]) == 1
+        error = capsys.readouterr().err
+        assert f"server error (HTTP 502 from {proxy.url})" in error
+        assert "--num-classes" not in error
+        with pytest.raises(ServingError, match="HTTP 502"):
+            served_num_classes(RestClient(proxy.url, model="digits"))
+
+
+def test_a_slow_server_is_named_a_timeout(served, capsys):
+    with FlakyProxy(served["rest"].url, delay=2) as proxy:
+        with pytest.raises(ServingError, match=re.escape(
+                f"no answer from TF Serving at {proxy.url} within 0.5 s; raise --timeout")):
+            generate(RestClient(proxy.url, model="digits", timeout=0.5), [1], [0])
+        assert cli_module().main(["--rest", proxy.url, "--model", "digits", "--timeout",
+                                  "0.5", "generate", "--seeds", "1"]) == 1
+        assert "within 0.5 s; raise --timeout" in capsys.readouterr().err
+    with pytest.raises(ServingError, match="within 0.001 s; raise --timeout"):
+        GrpcClient(served["grpc"].target, model="digits", timeout=0.001).predict(
+            {"seed": np.arange(64), "label": np.zeros(64, np.int32)}, "generate")
+
+
+def test_server_errors_are_trimmed_to_the_exports_words(served):
+    for client in rest_and_grpc(served):
+        with pytest.raises(ServingError) as caught:
+            client.predict({"seed": np.array([1]), "label": np.array([7], np.int32)},
+                           "generate")
+        assert re.fullmatch(r"the server refused the request \((HTTP 400|gRPC "
+                            r"INVALID_ARGUMENT) from \S+\): kgan: label must be < "
+                            r"num_classes = 3", str(caught.value))
+        assert caught.value.refused
+
+
+def test_rest_url_without_scheme_is_bad_input(capsys):
+    with pytest.raises(ValueError, match="must start with http:// or https://"):
+        RestClient("localhost:8501", model="digits")
+    assert cli_module().main(["--rest", "localhost:8501", "--model", "digits",
+                              "status"]) == 2
+    assert capsys.readouterr().err == (
+        "client.py: error: the REST URL must start with http:// or https://, got "
+        "'localhost:8501' (e.g. http://localhost:8501)\n")
+
+
+def test_fake_server_refuses_non_integer_seeds_as_tf_serving_does(served):
+    for seed in (1.5, 1.0, "3"):
+        body = json.dumps({"signature_name": "generate",
+                           "inputs": {"seed": [seed], "label": [0]}}).encode()
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(served["rest"].url + "/v1/models/digits:predict", body)
+        assert caught.value.code == 400
+        assert "is not of expected type: int64" in json.load(caught.value)["error"]
 
 
 def test_columnar_rest_with_one_latent_vector_is_named(served):

@@ -15,7 +15,8 @@ model's name (a local export folder also names the model and describes it).
 Needs the demo extra: pip install -e ".[demo]". Binds 127.0.0.1 unless --host says
 otherwise (the page has no login: expose it only on networks you trust).
 Exit status: 0 stopped (SIGTERM), 1 could not start (port taken, TF Serving
-unreachable), 2 bad arguments or missing extra, 130 Ctrl-C.
+unreachable, failing or too slow: raise --timeout), 2 bad arguments (a --num-classes
+the served model does not have, too) or missing extra, 130 Ctrl-C.
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--model-name", help="served model name (default: MODEL's folder name)")
     parser.add_argument("--version", type=int, help="served version to pin (default: latest)")
     parser.add_argument("--num-classes", type=int,
-                        help="classes of a served conditional model (default: asked)")
+                        help="classes of a served conditional model (default: asked; "
+                             "given, it must match the server's answer)")
+    parser.add_argument("--timeout", type=float, default=30.0,
+                        help="seconds to wait for TF Serving per request (default %(default)s)")
     quiet.add_debug_flag(parser)
     return parser
 
@@ -59,6 +63,8 @@ def make_backend(args: argparse.Namespace):
     """The backend the arguments name (embedded unless --serving-url/--grpc)."""
     from kgan.demo import backends
 
+    if not 0 < args.timeout <= 86_400:  # also refuses nan
+        raise ValueError(f"--timeout must be in (0, 86400] seconds, got {args.timeout}")
     if not (args.serving_url or args.grpc):
         if args.num_classes is not None or args.version is not None:
             raise ValueError("--num-classes and --version are for --serving-url/--grpc; an "
@@ -79,9 +85,10 @@ def make_backend(args: argparse.Namespace):
     local = os.path.isdir(args.model)
     name = args.model_name or (backends.model_name(args.model) if local else args.model)
     if args.serving_url:
-        client = RestClient(args.serving_url, model=name, version=args.version)
+        client = RestClient(args.serving_url, model=name, version=args.version,
+                            timeout=args.timeout)
     else:
-        client = GrpcClient(args.grpc, model=name, version=args.version)
+        client = GrpcClient(args.grpc, model=name, version=args.version, timeout=args.timeout)
     return backends.ServingBackend(client, num_classes=args.num_classes,
                                    info_dir=args.model if local else None)
 

@@ -24,7 +24,6 @@ Example:
 from __future__ import annotations
 
 import os
-import re
 
 import numpy as np
 
@@ -45,6 +44,7 @@ from kgan.demo.model import (  # noqa: F401  (re-exported: the backends' vocabul
     truncation_from,
     version_dir,
 )
+from kgan.serving.client import ServingError, checked_num_classes, kgan_message
 from kgan.serving.limits import TRUNCATED_SIGNATURES, TRUNCATION_INFO
 
 
@@ -171,9 +171,8 @@ class EmbeddedBackend(Backend):
 
 
 def _graph_message(message: str) -> str:
-    """The kgan check's own words from a TF error (the graph prefixes them with 'kgan: ')."""
-    found = re.search(r"kgan: ([^\n.]+)", message)
-    return found.group(1) if found else message.strip().splitlines()[0]
+    """The kgan check's own words from a TF error, else its first line."""
+    return kgan_message(message) or message.strip().splitlines()[0]
 
 
 class ServingBackend(Backend):
@@ -181,8 +180,9 @@ class ServingBackend(Backend):
 
     Args:
         client: a connected client; its `model` is the served model name.
-        num_classes: classes of a conditional model; None reads them from `info_dir`'s
-            kgan.json, else asks the server (see `_discover_classes`).
+        num_classes: classes of a conditional model, checked against the server's answer
+            (`kgan.serving.client.checked_num_classes`); None reads them from `info_dir`'s
+            kgan.json, else asks the server.
         info_dir: a local copy of the export (optional): its kgan.json describes the model.
     """
 
@@ -199,8 +199,10 @@ class ServingBackend(Backend):
         inputs = all_inputs["generate"]
         image_shape = extra.get("image_shape") or _dims(generate["outputs"]["images"])[1:]
         latent_dim = extra.get("latent_dim") or _dims(generate["outputs"]["z"])[1]
-        if "label" in inputs:
-            num_classes = num_classes or extra.get("num_classes") or self._discover_classes()
+        if "label" in inputs and (num_classes is not None or not extra.get("num_classes")):
+            num_classes = checked_num_classes(client, num_classes)
+        elif "label" in inputs:
+            num_classes = extra["num_classes"]
         elif num_classes is not None:
             raise ValueError("--num-classes given, but the served model takes no label")
         where = getattr(client, "url", None) or getattr(client, "target", "")
@@ -210,22 +212,13 @@ class ServingBackend(Backend):
             truncation=truncation_from(all_inputs, extra.get(TRUNCATION_INPUT)),
             source=f"TF Serving {where}")
 
-    def _discover_classes(self) -> int:
-        """Asks the graph: a label past any real class count fails with 'num_classes = K'."""
-        from kgan.serving.client import ServingError
-
-        probe = {"seed": np.zeros(1, np.int64), "label": np.full(1, 2**31 - 1, np.int32)}
-        try:
-            self.client.predict(probe, "generate")
-        except ServingError as error:
-            found = re.search(r"num_classes = (\d+)", str(error))
-            if found:
-                return int(found.group(1))
-        raise ValueError("cannot tell how many classes the served model has; pass "
-                         "--num-classes or a local copy of the export")
-
     def _run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return self.client.predict(inputs, signature)
+        try:
+            return self.client.predict(inputs, signature)
+        except ServingError as error:
+            if error.refused:  # the request was at fault: the page answers 400, not 502
+                raise ValueError(kgan_message(str(error)) or str(error)) from None
+            raise
 
     def close(self) -> None:
         close = getattr(self.client, "close", None)

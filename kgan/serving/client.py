@@ -46,7 +46,28 @@ _SINGLE_OUTPUT = {"serving_default": "images", TRUNCATED_SIGNATURES["serving_def
 
 
 class ServingError(RuntimeError):
-    """The server could not be reached, or it refused the request (message says why)."""
+    """The server could not be reached, or it refused the request (message says why).
+
+    `refused` is True when the server answered that the request itself is invalid
+    (HTTP 400, gRPC INVALID_ARGUMENT), False for anything else (unreachable, timeout,
+    unknown model, a 5xx or a proxy's error page).
+    """
+
+    def __init__(self, message: str, refused: bool = False):
+        super().__init__(message)
+        self.refused = refused
+
+
+def kgan_message(text: str) -> str | None:
+    """The export's own words in a server or TF error, without the 'kgan: ' prefix.
+
+    The graph's checks prefix their messages with 'kgan: '; TF wraps them in node names,
+    conditions and op names ('... [kgan: label must be < num_classes = 10] [Condition x <
+    y ...]'). Brackets inside the message ('[-1, 2]', '[N, 8]') are kept. None when the
+    text holds no kgan check.
+    """
+    found = re.search(r"kgan: ((?:\[[^\]\n]*\]|[^\[\]\n])+)", text)
+    return found.group(1).strip() if found else None
 
 
 @dataclass
@@ -137,6 +158,9 @@ class RestClient:
     def __init__(self, url: str = "http://localhost:8501", model: str = "kgan",
                  version: int | None = None, label: str | None = None,
                  fmt: str = "columnar", timeout: float = 30.0):
+        if not re.match(r"https?://[^/]", url):
+            raise ValueError(f"the REST URL must start with http:// or https://, got {url!r} "
+                             f"(e.g. http://{url.split('://')[-1] or 'localhost:8501'})")
         self.url = url.rstrip("/")
         self.model, self.fmt, self.timeout = model, fmt, timeout
         self.path = model_path(model, version, label)
@@ -167,6 +191,8 @@ class RestClient:
             raise self._http_error(error, signature) from None
         except (TimeoutError, urllib.error.URLError, ConnectionError) as error:
             reason = getattr(error, "reason", error)
+            if isinstance(reason, TimeoutError):
+                raise timed_out(self.url, self.timeout) from None
             raise ServingError(f"cannot reach TF Serving at {self.url}: {reason} (is "
                                "tensorflow_model_server running with --rest_api_port?)"
                                ) from None
@@ -178,13 +204,25 @@ class RestClient:
         except (ValueError, KeyError, TypeError):
             message = raw.strip() or error.reason
         return _describe(error.code == 404, message, self.model, signature,
-                         f"HTTP {error.code} from {self.url}")
+                         f"HTTP {error.code} from {self.url}", refused=error.code == 400)
+
+
+def timed_out(where: str, timeout: float) -> ServingError:
+    """A request that got no answer in time, named as such (not as a server that is down)."""
+    return ServingError(f"no answer from TF Serving at {where} within {timeout:g} s; raise "
+                        "--timeout (timeout= in Python) if the server is busy or the "
+                        "model slow")
 
 
 def _describe(not_found: bool, message: str, model: str, signature: str,
-              where: str) -> ServingError:
-    """Names the usual causes (unknown model / signature) in front of the server's text."""
+              where: str, refused: bool = False) -> ServingError:
+    """Names the usual causes (unknown model / signature) in front of the server's text;
+    a refusal by the export's own checks is trimmed to their 'kgan: ...' words."""
     lowered = message.lower()
+    check = kgan_message(message)
+    if check is not None:
+        return ServingError(f"the server refused the request ({where}): kgan: {check}",
+                            refused=refused)
     if "input size does not match signature" in lowered:
         return ServingError(f"the request's inputs do not match the signature {signature!r}: "
                             "a conditional model takes a label per seed (labels_for_seeds, "
@@ -202,7 +240,7 @@ def _describe(not_found: bool, message: str, model: str, signature: str,
     if not_found:
         return ServingError(f"model {model!r} not found ({where}); check the name in "
                             f"models.config and that a version is loaded: {message}")
-    return ServingError(f"server error ({where}): {message}")
+    return ServingError(f"server error ({where}): {message}", refused=refused)
 
 
 class GrpcClient:
@@ -291,8 +329,11 @@ class GrpcClient:
                 raise ServingError(f"cannot reach TF Serving at {self.target}: {details} "
                                    "(is tensorflow_model_server running with --port?)"
                                    ) from None
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise timed_out(self.target, self.timeout) from None
             raise _describe(code == grpc.StatusCode.NOT_FOUND, details, self.model,
-                            signature, f"gRPC {code.name} from {self.target}") from None
+                            signature, f"gRPC {code.name} from {self.target}",
+                            refused=code == grpc.StatusCode.INVALID_ARGUMENT) from None
 
 
 @dataclass(frozen=True)
@@ -322,26 +363,58 @@ def model_inputs(client) -> ModelInputs:
 
 
 def served_num_classes(client) -> int | None:
-    """Asks a conditional model how many classes it has, or None if it does not say.
+    """Asks a conditional model how many classes it has; None if it does not say.
 
     REST metadata gives the signatures but not the class count, so this sends one
     request with a label past any real class count; the export's check refuses it with
-    "kgan: label must be < num_classes = K".
+    "kgan: label must be < num_classes = K". Only that refusal is an answer: a server
+    that accepts the probe gives None.
+
+    Raises:
+        ServingError: the probe failed for another reason (unreachable, timeout, a 5xx,
+            another refusal); the message is the real cause.
     """
     probe = {"seed": np.zeros(1, np.int64), "label": np.full(1, 2**31 - 1, np.int32)}
     try:
         client.predict(probe, "generate")
     except ServingError as error:
         found = re.search(r"num_classes = (\d+)", str(error))
-        return int(found.group(1)) if found else None
+        if found and getattr(error, "refused", False):
+            return int(found.group(1))
+        raise
     return None
+
+
+def checked_num_classes(client, given: int | None = None) -> int | None:
+    """The served model's class count (None: unconditional), checked against `given`
+    (a count the caller was told, e.g. --num-classes).
+
+    Raises:
+        ValueError: `given` for an unconditional model, `given` unlike the served
+            count, or a conditional model that does not say its count and none given.
+        ServingError: the server could not be asked (see `served_num_classes`).
+    """
+    if not model_inputs(client).conditional:
+        if given is not None:
+            raise ValueError("this model is unconditional (its signatures take no label); "
+                             "drop --num-classes")
+        return None
+    found = served_num_classes(client)
+    if found is None and given is None:
+        raise ValueError("this model is conditional: pass --num-classes N (its class count; "
+                         "labels= in Python)")
+    if found is not None and given is not None and given != found:
+        raise ValueError(f"--num-classes {given} does not match the served model, which "
+                         f"has {found} classes; drop --num-classes (the server says it)")
+    return found if found is not None else given
 
 
 def generate(client, seeds, labels=None, truncation=None) -> Samples:
     """Asks the `generate` signature for one image per seed, MAX_BATCH_SIZE per request.
 
     Seeds map to the same images as `GAN.generate(n, seed=s)` for seeds s..s+n-1. A
-    conditional model needs labels; `labels_for_seeds` gives the GAN's default ones.
+    conditional model takes one label per seed; without `labels` they are the GAN's
+    defaults, seed % num_classes (the class count is asked of the server once per call).
     `truncation` (psi: one number, or one per seed) asks `generate_truncated` instead,
     which only generators with a mapping network have; a (seed, psi) pair gives the
     same image in any request.
@@ -349,9 +422,7 @@ def generate(client, seeds, labels=None, truncation=None) -> Samples:
     seeds = as_seeds(seeds)
     if seeds.size == 0:
         raise ValueError("empty batch: ask for at least one seed")
-    labels = None if labels is None else np.asarray(labels, np.int32)
-    if labels is not None and labels.shape != seeds.shape:
-        raise ValueError(f"labels must be {len(seeds)} integers, got {labels.shape}")
+    labels = _labels(client, labels, seeds, "seed")
     parts = [client.predict(*_request({"seed": check_seeds(rows[0])}, "generate", *rows[1:]))
              for rows in _chunks(seeds, labels, truncation)]
     return Samples(images=np.concatenate([p["images"] for p in parts]).astype(np.uint8),
@@ -361,16 +432,29 @@ def generate(client, seeds, labels=None, truncation=None) -> Samples:
 
 def from_latents(client, z, labels=None, truncation=None) -> Samples:
     """Asks `serving_default` for the images of latents z [N, latent_dim]
-    (`latents_truncated` with a `truncation`, as in `generate`)."""
+    (`latents_truncated` with a `truncation`, as in `generate`). A conditional model's
+    labels default to row % num_classes, as `serving/client.py latents` draws them."""
     z = np.asarray(z, dtype=np.float32)
     if z.ndim != 2 or len(z) == 0:
         raise ValueError(f"z must be a non-empty [N, latent_dim] array, got {list(z.shape)}")
     if not np.isfinite(z).all():
         raise ValueError("z contains NaN or Inf; the server would reject it")
-    labels = None if labels is None else np.asarray(labels, np.int32)
+    labels = _labels(client, labels, np.arange(len(z)), "row of z")
     parts = [client.predict(*_request({"z": rows[0]}, "serving_default", *rows[1:]))
              for rows in _chunks(z, labels, truncation)]
     return Samples(images=np.concatenate([p["images"] for p in parts]).astype(np.uint8), z=z)
+
+
+def _labels(client, labels, rows: np.ndarray, what: str) -> np.ndarray | None:
+    """`labels` checked to be one per row, or the defaults (row % K) of a conditional model."""
+    if labels is None:
+        k = checked_num_classes(client)
+        return None if k is None else labels_for_seeds(rows, k)
+    labels = np.asarray(labels, np.int32)
+    if labels.shape != (len(rows),):
+        raise ValueError(f"labels must be {len(rows)} integers, one per {what}, got shape "
+                         f"{list(labels.shape)}")
+    return labels
 
 
 def _chunks(rows: np.ndarray, labels, truncation):
