@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import keras
@@ -22,10 +23,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 from serving_fakes import Backend as FakeServer
-from serving_fakes import GrpcServer, RestServer
+from serving_fakes import FlakyProxy, GrpcServer, RestServer
 
 import kgan
-from kgan.demo import backends, params
+from kgan.demo import backends, page, params
 from kgan.demo.app import create_app
 from kgan.demo.browser import IMAGES_READY, find_chromium, headless_chromium
 from kgan.demo.server import BackgroundServer
@@ -202,6 +203,27 @@ def test_page_parameters_and_permalinks(embedded):
     assert between.query() == "?a=1&b=9&frames=5"
 
 
+def test_permalinks_name_the_truncation_the_page_used(embedded):
+    """Without truncation= a page uses the export's default psi (0.7 here, as kgan's
+    stylegan2 exports), and says so in its permalink and caption."""
+    info = embedded["trunc"].info
+    view = params.parse_view({}, info)
+    assert view.truncation == 0.7 and view.query() == f"?seed={view.seed}&truncation=0.7"
+    assert params.parse_view({"a": "1", "b": "2"}, info).query() == (
+        "?a=1&b=2&frames=24&truncation=0.7")
+    assert params.parse_view({"seed": "1", "truncation": "1"}, info).truncation == 1.0
+    html = page.render(info, params.parse_view({"seed": "5"}, info), {},
+                       images=embedded["trunc"].generate([5]).png)
+    assert 'alt="seed 5, truncation 0.7"' in html
+    assert params.parse_view({"seed": "5"}, embedded["cond"].info).truncation is None
+
+
+@pytest.mark.parametrize("blank", ["", " ", "%20"])
+def test_a_blank_seed_draws_one(embedded, blank):
+    view = params.parse_view({"seed": urllib.parse.unquote(blank)}, embedded["cond"].info)
+    assert view.random
+
+
 @pytest.mark.parametrize("query, message", [
     ({"seed": "abc"}, "seed must be a whole number from -9223372036854775808 to "
                       "9223372036854775807, got 'abc'"),
@@ -353,7 +375,8 @@ def test_controls_follow_the_model(browser, servers, embedded):
     assert not browser.find_elements("id", "truncation")
     images = _visit(browser, servers["cond"] + "/?seed=5&n=4")
     assert [i["id"] for i in images] == [f"image-{k}" for k in range(4)]
-    Select(browser.find_element("id", "label")).select_by_value("2")  # submits the form
+    Select(browser.find_element("id", "label")).select_by_value("2")
+    browser.find_element("id", "show").click()
     for _ in range(100):
         if "label=2" in browser.current_url:
             break
@@ -374,6 +397,27 @@ def test_controls_follow_the_model(browser, servers, embedded):
     expected = embedded["trunc"].generate([1], truncation=0.0).png[0]
     assert _data_bytes(shown[0]["src"]) == expected
     assert browser.find_element("id", "truncation").get_attribute("value") == "0"
+
+
+def test_keyboard_users_step_through_a_select_without_reloads(browser, servers):
+    """Arrow keys on the focused class picker change it in place (WCAG 3.2.2, no change of
+    context on input); Show then loads the choice."""
+    from selenium.webdriver.common.keys import Keys
+
+    _visit(browser, servers["cond"] + "/?seed=4")
+    browser.execute_script("document.body.dataset.visit = 'first'")
+    picker = browser.find_element("id", "label")
+    picker.send_keys(Keys.ARROW_DOWN, Keys.ARROW_DOWN)  # "by seed" -> 0 -> 1
+    time.sleep(0.3)
+    assert browser.execute_script("return document.body.dataset.visit") == "first"
+    assert browser.switch_to.active_element.get_attribute("id") == "label"
+    assert browser.current_url.endswith("/?seed=4")
+    browser.find_element("id", "show").click()
+    for _ in range(100):
+        if "label=1" in browser.current_url:
+            break
+        time.sleep(0.05)
+    assert browser.current_url.endswith("/?seed=4&n=1&label=1")
 
 
 def test_interpolation_animation_in_the_browser(browser, servers):
@@ -475,6 +519,28 @@ def test_kgan_demo_over_tf_serving_and_when_it_is_down(models):
     down = _python(f"import sys\nfrom kgan.cli import demo\nsys.exit(demo.main(['cond', "
                    f"'--serving-url', {rest.url!r}]))")
     assert down.returncode == 1 and "cannot reach TF Serving" in down.stderr
+
+
+def test_kgan_demo_names_a_failing_or_slow_server_and_checks_num_classes(models, capsys):
+    from kgan.cli import demo
+
+    fake = FakeServer("cond", 1, backends.version_dir(models["cond"][1]), labels={})
+    with RestServer(fake) as rest:
+        with FlakyProxy(rest.url, status=502) as proxy:  # a gateway in trouble: exit 1
+            assert demo.main(["cond", "--serving-url", proxy.url, "--port", "0"]) == 1
+            error = capsys.readouterr().err
+            assert f"server error (HTTP 502 from {proxy.url})" in error
+            assert "--num-classes" not in error
+        with FlakyProxy(rest.url, delay=2) as proxy:
+            assert demo.main(["cond", "--serving-url", proxy.url, "--timeout", "0.5"]) == 1
+            assert (f"no answer from TF Serving at {proxy.url} within 0.5 s; raise --timeout"
+                    in capsys.readouterr().err)
+        assert demo.main(["cond", "--serving-url", rest.url, "--num-classes", "12"]) == 2
+        assert capsys.readouterr().err == (
+            "kgan-demo: error: --num-classes 12 does not match the served model, which has 3 "
+            "classes; drop --num-classes (the server says it)\n")
+    assert demo.main(["cond", "--serving-url", "localhost:8501"]) == 2
+    assert "must start with http:// or https://" in capsys.readouterr().err
 
 
 def test_latency_benchmark_smoke(browser, tmp_path):

@@ -3,8 +3,10 @@
 Images travel inside the page as data: URIs, so a visit is one request and one batched
 model call whatever the grid size, and what the browser shows is byte for byte what the
 PNG download returns. Forms submit with GET, so every state of the page has an address;
-the little JavaScript there only adds comfort (slider value, auto-submit, putting a
-freshly drawn seed into the address bar).
+the little JavaScript there only adds comfort (the slider's value, putting a freshly
+drawn seed into the address bar). Choosing in a select never submits by itself: a
+keyboard user steps through the options with the arrow keys (each step is a `change`)
+and then presses Show (WCAG 3.2.2, on input).
 """
 
 from __future__ import annotations
@@ -42,9 +44,6 @@ _SCRIPT = """
 for (const r of document.querySelectorAll('input[type=range]')) {
   const out = document.getElementById(r.id + '-value');
   r.addEventListener('input', () => { out.textContent = Number(r.value).toFixed(2); });
-}
-for (const s of document.querySelectorAll('select[data-submit]')) {
-  s.addEventListener('change', () => s.form.submit());
 }
 // When every image is decoded, from navigation start (the latency benchmark reads it).
 window.kganImagesReady = Promise.all([...document.images].map(i => i.decode()))
@@ -95,7 +94,7 @@ def _common_fields(info: ModelInfo, view: View | None, query: dict, prefix: str)
         options = ['<option value="">by seed</option>'] + [
             f'<option value="{k}"{" selected" if chosen == str(k) else ""}>{k}</option>'
             for k in range(info.num_classes)]
-        fields.append(f'<label>Class<select name="label" id="{prefix}label" data-submit>'
+        fields.append(f'<label>Class<select name="label" id="{prefix}label">'
                       f'{"".join(options)}</select></label>')
     spec = info.truncation
     if spec is not None:
@@ -125,7 +124,7 @@ def _controls(info: ModelInfo, view: View | None, query: dict) -> str:
     return (f'<form id="controls" method="get" action="/">'
             f'<label>Seed<input name="seed" id="seed" value="{escape(seed)}" '
             f'inputmode="numeric" autocomplete="off"></label>'
-            f'<label>Images<select name="n" id="n" data-submit>{sizes}</select></label>'
+            f'<label>Images<select name="n" id="n">{sizes}</select></label>'
             f'{_common_fields(info, view, query, "")}'
             f'<button type="submit" id="show">Show</button>'
             f'<a class="button light" id="new" href="{escape(new)}">New image</a></form>')
@@ -141,6 +140,9 @@ def _grid(info: ModelInfo, view: View, images: list[bytes]) -> str:
         label = view.label if view.label is not None else (
             seed % info.num_classes if info.conditional else None)
         caption = f"seed {seed}" + (f", class {label}" if label is not None else "")
+        alt = caption + _psi(view)
+        if len(images) == 1:  # a grid names the psi once, below it
+            caption = alt
         data = base64.b64encode(png).decode("ascii")
         # One image gets a download button; grid cells link to their own page, which has one.
         download = "" if len(images) > 1 else (
@@ -149,15 +151,21 @@ def _grid(info: ModelInfo, view: View, images: list[bytes]) -> str:
         figures.append(
             f'<figure><a href="{escape(link)}"><img class="sample" id="image-{index}" '
             f'src="data:image/png;base64,{data}" width="{cell}" height="{cell}" '
-            f'alt="{escape(caption)}" data-seed="{seed}"></a><figcaption>'
+            f'alt="{escape(alt)}" data-seed="{seed}"></a><figcaption>'
             f'<a href="{escape(link)}">{escape(caption)}</a>{download}</figcaption></figure>')
     grid_link = ""
     if len(images) > 1:
-        grid_link = (f'<p><a class="download button light" id="download" download="'
-                     f'{escape(info.name)}-grid-{view.seed}.png" href="/grid.png'
+        psi = f" All at truncation {view.truncation:g}." if view.truncation is not None else ""
+        grid_link = (f'<p>{psi.strip()} <a class="download button light" id="download" '
+                     f'download="{escape(info.name)}-grid-{view.seed}.png" href="/grid.png'
                      f'{escape(view.query())}">Download the grid as PNG</a></p>')
     return (f'<main id="result"><div class="grid" style="grid-template-columns:repeat('
             f'{columns},{cell}px)">{"".join(figures)}</div>{grid_link}</main>')
+
+
+def _psi(view: View) -> str:
+    """The truncation a caption names (the permalink has it too), or nothing."""
+    return "" if view.truncation is None else f", truncation {view.truncation:g}"
 
 
 def _interpolation(info: ModelInfo, view: View | None, query: dict,
@@ -173,7 +181,7 @@ def _interpolation(info: ModelInfo, view: View | None, query: dict,
         shown = (f'<figure><img class="sample" id="animation" src="data:image/gif;base64,'
                  f'{data}" width="{side}" height="{side}" alt="seed {view.a} to seed '
                  f'{view.b}"><figcaption>seed {view.a} &rarr; seed {view.b}, {view.frames} '
-                 f'frames <a class="download button light" id="download" download="'
+                 f'frames{_psi(view)} <a class="download button light" id="download" download="'
                  f'{escape(info.name)}-{view.a}-{view.b}.gif" href="/interpolation.gif'
                  f'{escape(view.query())}">Download GIF</a></figcaption></figure>')
     return (f'<section id="interpolation"><h2>Interpolate between two seeds</h2>'

@@ -1,7 +1,9 @@
 """The page's query string -> a validated request, with messages a visitor can act on.
 
 The address is the state: `?seed=42` (and `n`, `label`, `truncation`, or `a`, `b`,
-`frames` for an interpolation) names exactly what is shown, so any page is a permalink.
+`frames` for an interpolation) names exactly what is shown, so any page is a permalink;
+a model with a truncation input gets its default psi written into the view when the
+address has none, so the permalink names the psi used.
 Parsing is pure (no Starlette, no TensorFlow) and raises `BadRequest`, whose text the
 page shows in place of the image.
 """
@@ -67,13 +69,14 @@ def parse_view(query: Mapping[str, str], info: ModelInfo) -> View:
         raise BadRequest(f"unknown parameter {unknown[0]!r}; this page takes seed, n, label, "
                          "truncation, or a, b and frames for an interpolation")
     label = _label(query.get("label"), info)
-    truncation = _truncation(query.get("truncation"), info)
-    if "a" in query or "b" in query:
+    interpolation = "a" in query or "b" in query
+    truncation = _truncation(query.get("truncation"), info, interpolation)
+    if interpolation:
         a, b = _seed(query.get("a"), "a"), _seed(query.get("b"), "b")
         frames = _whole(query.get("frames", str(DEFAULT_FRAMES)), "frames", 2, MAX_FRAMES)
         return View(seed=a, label=label, truncation=truncation, a=a, b=b, frames=frames)
     n = _whole(query.get("n", "1"), "n (images in the grid)", 1, MAX_BATCH)
-    random = not query.get("seed")
+    random = not query.get("seed", "").strip()  # "/?seed=" or "?seed=%20": no seed
     seed = secrets.randbelow(_RANDOM_SEEDS) if random else _seed(query["seed"], "seed")
     if seed + n - 1 > MAX_SEED:
         raise BadRequest(f"seed {seed} leaves no room for {n} images: the last seed would "
@@ -107,10 +110,14 @@ def _label(text: str | None, info: ModelInfo) -> int | None:
     return _whole(text, f"label (this model has {info.num_classes} classes)", 0, top)
 
 
-def _truncation(text: str | None, info: ModelInfo) -> float | None:
-    if text is None or text == "":
-        return None
+def _truncation(text: str | None, info: ModelInfo, interpolation: bool) -> float | None:
+    """The psi asked for, else the model's default (so the permalink names the psi the
+    page used, and stays the same image if an export's default changes)."""
     spec = info.truncation
+    if text is None or text == "":
+        if spec is None or (interpolation and spec.latents_signature is None):
+            return None  # no truncation, or only for seeds: the frames take none
+        return spec.default
     if spec is None:
         raise BadRequest("this model has no truncation input (remove truncation= from the "
                          "address)")
