@@ -352,6 +352,34 @@ def _make_servicer(backend, predict_grpc, model_grpc, grpc):
     return Servicer()
 
 
+# ------------------------------------------------------------------- a run in progress
+def run_in_progress(root, steps_done: int = 3, steps_per_epoch: int = 5):
+    """A kgan-train run directory stopped mid-way, as a long run is while it trains:
+    `config.json` (a tiny conditional digits run) and a backup checkpoint at step
+    `steps_done`, no final.keras. Returns (the GAN as saved, the run directory); its
+    generator's weights are perturbed, so only a restored checkpoint reproduces them."""
+    import keras
+
+    from kgan.training.checkpointing import RunState
+    from kgan.training.config import TrainConfig
+    from kgan.training.recipe import build_gan
+    from kgan.training.rundir import RunPaths, write_run_dir
+
+    run_dir = os.path.join(str(root), "digits")
+    config = TrainConfig.from_preset(
+        "digits", resolution=8, latent_dim=8, network_args={"base_filters": 4}, epochs=2,
+        mixed_precision="float32", backend=keras.backend.backend(), run_dir=run_dir)
+    write_run_dir(config, RunPaths(run_dir))
+    gan = build_gan(config, 10, steps_per_epoch=steps_per_epoch)
+    state = RunState(gan, run_dir, steps_per_epoch)
+    noise = np.random.default_rng(0)
+    for variable in gan.sampling_generator.trainable_variables:  # away from a fresh init
+        variable.assign(variable + noise.normal(0, 0.1, variable.shape).astype("float32"))
+    gan.step_counter.assign(steps_done)
+    state.save()
+    return gan, run_dir
+
+
 # ------------------------------------------------------------------------ TF1 session
 def run_session(spec: dict) -> dict:
     """Loads each export with tf.compat.v1 and runs its requests by tensor name.

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from harness import tiny_networks
+from serving_fakes import run_in_progress
 from tensorflow.core.protobuf import saved_model_pb2
 
 import kgan
@@ -403,16 +404,70 @@ def test_cli_bad_input_exits_2_in_one_line(exported, tmp_path, capsys):
     (legacy / "checkpoints").mkdir(parents=True)
     exported["plain"][0].save(legacy / "model.keras")
     exported["plain"][0].save(legacy / "checkpoints" / "epoch-1.keras")
-    assert "is not a kgan run directory (no final.keras)" in _cli_error(
+    assert "is not a kgan run directory (no final.keras or config.json)" in _cli_error(
         capsys, 2, legacy, tmp_path / "exports")
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()
     (unfinished / "config.json").write_text("{}")
-    assert "has no final.keras yet: the run has not finished" in _cli_error(
-        capsys, 2, unfinished, tmp_path / "exports")
+    assert "has no final.keras and no checkpoint yet: the run has not trained long enough" \
+        in _cli_error(capsys, 2, unfinished, tmp_path / "exports")
     assert "is a file, not a folder" in _cli_error(
         capsys, 2, legacy / "model.keras", tmp_path / "notes.txt")
     assert not (tmp_path / "exports").exists()
+
+
+def test_a_run_in_progress_exports_its_newest_checkpoint(tmp_path, capsys):
+    """As stylegan2-ada exports any snapshot: a run still training has no final.keras,
+    so kgan-export restores its newest checkpoint (on the run's backend) and says which."""
+    gan, run_dir = run_in_progress(tmp_path, steps_done=3, steps_per_epoch=5)
+    before = _files_and_times(run_dir)
+    assert cli.main([run_dir, str(tmp_path / "exports")]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == str(tmp_path / "exports" / "digits" / "1")
+    assert err.endswith(f"kgan: {run_dir} has not finished (no final.keras): using its newest "
+                        "checkpoint, step 3 (epoch 1 of 2, batch 3)\n")
+    served = ExportedGenerator(out.strip()).generate([0, 1, 12], [0, 1, 2])["images"]
+    assert_close_images(served, keras_images(gan.sampling_generator, latents_from_seeds(
+        [0, 1, 12], 8).numpy(), np.array([0, 1, 2])))
+    assert _files_and_times(run_dir) == before  # a run that is training is only read
+
+
+def _files_and_times(folder) -> dict[str, int]:
+    return {os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns
+            for d, _, files in os.walk(folder) for f in files}
+
+
+def test_checkpoints_restore_on_the_backend_the_run_trained_on(tmp_path, monkeypatch):
+    """A JAX run's checkpoint is read by a JAX process, whatever this one runs; where that
+    backend is missing, the error says so and what else works."""
+    from kgan.training import sources
+
+    run_dir = tmp_path / "jaxrun"
+    (run_dir / "backup").mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps({"backend": "jax"}))
+    (run_dir / "backup" / "ckpt-7.index").write_bytes(b"")
+    seen = {}
+
+    def run(argv, env, **kwargs):
+        seen.update(env=env["KERAS_BACKEND"], argv=argv)
+        return subprocess.CompletedProcess(argv, 1, "", "ModuleNotFoundError: No module "
+                                                        "named 'jax'\n")
+
+    monkeypatch.setattr(sources.subprocess, "run", run)
+    with pytest.raises(sources.SourceError, match=r"No module named 'jax'; its checkpoints "
+                       r"load only on the backend it trained on \(jax\): install it, or "
+                       r"wait for final.keras, which loads on either"):
+        sources.find_model_file(str(run_dir))
+    assert seen["env"] == "jax" and seen["argv"][1:3] == ["-m", "kgan.training.sources"]
+
+
+def test_final_keras_exports_under_the_runs_name(exported, tmp_path, capsys):
+    run_dir = tmp_path / "digits"
+    run_dir.mkdir()
+    exported["plain"][0].save(run_dir / "final.keras")
+    assert cli.default_model_name(str(run_dir / "final.keras")) == "digits"
+    assert cli.main([str(run_dir / "final.keras"), str(tmp_path / "exports")]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "exports" / "digits" / "1")
 
 
 def test_cli_run_dir_exit_codes(exported, tmp_path, capsys, monkeypatch):

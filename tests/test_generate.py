@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from harness import interrupt_with
 from PIL import Image
+from serving_fakes import run_in_progress
 
 import kgan
 from kgan.cli import generate as cli
@@ -64,6 +65,16 @@ def test_grid_matches_gan_generate(sources, kind, tmp_path):
                      "--padding", "2"]) == 0
     expected = tile_grid(to_uint8_numpy(gan.generate(6, seed=5)), columns=3, padding=2)
     _close(_png(out), expected)
+
+
+def test_a_run_in_progress_draws_from_its_newest_checkpoint(tmp_path, capsys):
+    gan, run_dir = run_in_progress(tmp_path, steps_done=5, steps_per_epoch=5)
+    assert cli.main([run_dir, "--seeds", "0-3", "--grid", str(tmp_path / "g.png"),
+                     "--padding", "0"]) == 0
+    assert capsys.readouterr().err.endswith("using its newest checkpoint, step 5 (the end "
+                                            "of epoch 1 of 2)\n")
+    _close(_png(tmp_path / "g.png"), tile_grid(to_uint8_numpy(gan.generate(4, seed=0)),
+                                               padding=0))
 
 
 def test_single_pngs_by_seed_and_fixed_label(sources, tmp_path):

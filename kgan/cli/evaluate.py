@@ -163,13 +163,18 @@ def load_sampler(path: str) -> tuple[Sampler, tuple[int, int, int]]:
     """A `(count, seed) -> images in [-1, 1]` function and the image shape for a model path.
 
     `.keras` files load as a kgan.GAN, and so does a run directory's `final.keras`
-    (what kgan-train writes); other folders are SavedModel exports (a version folder,
-    or a model folder whose highest numbered version is used).
+    (what kgan-train writes) or, before the run ends, its newest checkpoint
+    (`kgan.training.sources.find_model_file`); other folders are SavedModel exports (a
+    version folder, or a model folder whose highest numbered version is used).
     """
     if not os.path.exists(path):
         raise FileNotFoundError(f"model not found: {path}")
     if os.path.isfile(path):
         return _keras_sampler(path)
+    if os.path.isfile(os.path.join(path, "config.json")):  # a run dir, finished or not
+        from kgan.training.sources import find_model_file
+
+        return _keras_sampler(find_model_file(path))
     final = os.path.join(path, "final.keras")
     if os.path.isfile(final):
         return _keras_sampler(final)

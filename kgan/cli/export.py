@@ -4,15 +4,16 @@ Usage:
     kgan-export SOURCE EXPORT_DIR [--model-name NAME] [--version N] [--overwrite]
                 [--num-classes K]
 
-SOURCE is a run directory (its `final.keras`, which `kgan-train` writes when a run ends)
-or a `.keras` file holding a saved `kgan.GAN` (its EMA generator is exported when it has
-one) or a bare generator. The version lands in `EXPORT_DIR/NAME/<next free number>/`
-(NAME defaults to the run directory's name, or the file's stem) and its path is printed
-on stdout. Errors print one line on stderr.
+SOURCE is a run directory (its `final.keras`, which `kgan-train` writes when a run ends;
+before that, its newest checkpoint, and stderr says which step) or a `.keras` file
+holding a saved `kgan.GAN` (its EMA generator is exported when it has one) or a bare
+generator. The version lands in `EXPORT_DIR/NAME/<next free number>/` (NAME defaults to
+the run directory's name, also for its final.keras, or the file's stem) and its path is
+printed on stdout. Errors print one line on stderr.
 
 Exit status (kgan.cli.exits): 0 exported, 1 the export failed (disk full, the written
 version did not answer like the model), 2 bad input (no such file, not a run directory,
-an unfinished run, an existing --version), 130 Ctrl-C, 143 SIGTERM.
+a run with no checkpoint yet, an existing --version), 130 Ctrl-C, 143 SIGTERM.
 """
 
 from __future__ import annotations
@@ -31,11 +32,14 @@ __all__ = ["FINAL_MODEL", "SourceError", "find_model_file", "main"]
 
 
 def default_model_name(source: str) -> str:
-    """The run directory's name, or the file's stem, as a valid model name (characters
-    other than letters, digits, '_', '.', '-' become '_'); what the server will call it."""
+    """The run directory's name (also for its `final.keras`), or the file's stem, as a
+    valid model name (characters other than letters, digits, '_', '.', '-' become '_');
+    what the server will call it."""
     from kgan.serving.limits import model_name_from
 
     source = os.path.abspath(source)
+    if os.path.basename(source) == FINAL_MODEL:  # runs/digits/final.keras -> digits
+        source = os.path.dirname(source)
     if os.path.isdir(source):
         return model_name_from(os.path.basename(source))
     return model_name_from(os.path.splitext(os.path.basename(source))[0])
@@ -54,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description=__doc__.split("\n\n")[0],
         epilog="Prints the new version directory. See serving/README.md to serve it.")
-    parser.add_argument("source", help="a run directory (uses final.keras) or a .keras file")
+    parser.add_argument("source", help="a run directory (its final.keras, or its newest "
+                                       "checkpoint while it trains) or a .keras file")
     parser.add_argument("export_dir", help="folder of models (mounted at /models by serving/)")
     parser.add_argument("--model-name", help="served model name (default: from SOURCE)")
     parser.add_argument("--version", type=int, help="version number (default: next free)")

@@ -289,9 +289,10 @@ def _keras_truncation(generator) -> Truncation | None:
 
 
 def load_backend(source: str) -> Backend:
-    """A Keras backend for a .keras file or run directory (its final.keras), else an export."""
-    if os.path.isfile(source) or os.path.isfile(os.path.join(source, "final.keras")) or (
-            os.path.isdir(os.path.join(source, "checkpoints"))):
+    """A Keras backend for a .keras file or run directory (its final.keras, or its newest
+    checkpoint while it trains: `kgan.training.sources.find_model_file`), else an export."""
+    if os.path.isfile(source) or any(os.path.exists(os.path.join(source, name)) for name in (
+            "final.keras", "config.json", "checkpoints")):
         from kgan.training.sources import find_model_file
 
         return KerasBackend(find_model_file(source))
