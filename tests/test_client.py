@@ -253,6 +253,29 @@ def test_deployment_files_agree_with_the_export():
         assert (flags["port"], flags["rest_api_port"]) == ("8500", "8501")
 
 
+def test_serving_readme_requests_work_on_the_conditional_digits_model(tmp_path):
+    """serving/README's curl examples for `digits`, verbatim (a placeholder latent filled
+    in), against the conditional 10-class model `python train.py` makes."""
+    with open(os.path.join(SERVING, "README.md")) as handle:
+        text = handle.read()
+    calls = re.findall(r"curl (?:-s )?-d '([^']*)' \\\n\s+http://localhost:8501"
+                       r"(/v1/models/digits\S*)", text)
+    assert len(calls) == 4, calls
+    keras.utils.set_random_seed(0)
+    generator, _ = kgan.networks.dcgan(resolution=8, channels=1, latent_dim=LATENT,
+                                       num_classes=10, base_filters=4)
+    path = export_generator(generator, tmp_path, "digits", num_classes=10)
+    with RestServer(Backend("digits", 1, path, labels={"stable": 1})) as rest:
+        for body, route in calls:
+            body = body.replace("[0.1, -0.3, ...]", json.dumps([0.1] * LATENT))
+            with urllib.request.urlopen(rest.url + route, body.encode()) as answer:
+                reply = json.load(answer)
+            if '"seed": [0]' in body:  # the "save the first PNG" one-liner's path
+                png = base64.b64decode(reply["outputs"]["png_bytes"][0]["b64"])
+                assert png.startswith(b"\x89PNG")
+            assert {"outputs", "predictions"} & set(reply)
+
+
 # ------------------------------------------------------- REST without TensorFlow
 NO_TENSORFLOW = """
 import sys

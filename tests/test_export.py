@@ -470,6 +470,16 @@ def test_final_keras_exports_under_the_runs_name(exported, tmp_path, capsys):
     assert capsys.readouterr().out.strip() == str(tmp_path / "exports" / "digits" / "1")
 
 
+def test_exported_generator_takes_a_model_folder(exported, tmp_path):
+    """As kgan-demo and kgan-generate do (serving/README: `ExportedGenerator("exports/faces")`)."""
+    model_folder = os.path.dirname(exported["plain"][1])
+    newest = max((v for v in os.listdir(model_folder) if v.isdigit()), key=int)
+    assert ExportedGenerator(model_folder).path == os.path.join(model_folder, newest)
+    assert kgan.serving.ExportedGenerator is ExportedGenerator  # the README's spelling
+    with pytest.raises(FileNotFoundError, match="no SavedModel .* pass EXPORT_DIR/<model>"):
+        ExportedGenerator(tmp_path / "nothing")
+
+
 def test_cli_run_dir_exit_codes(exported, tmp_path, capsys, monkeypatch):
     from kgan.cli import exits
 

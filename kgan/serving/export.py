@@ -47,6 +47,7 @@ from kgan.serving.limits import (
     check_model_name,
     check_seeds,
     check_truncation,
+    latest_version,
 )
 from kgan.serving.signatures import (
     TRUNCATION_INFO,
@@ -384,13 +385,21 @@ class ExportedGenerator:
     one number for the whole request or one per row, in TRUNCATION_RANGE.
 
     Example:
-        >>> served = ExportedGenerator("exports/digits/1")
+        >>> served = ExportedGenerator("exports/digits")        # newest version; or .../1
         >>> served.generate([0, 1, 2])["images"].shape      # (3, H, W, C) uint8
         >>> served.generate([0, 1, 2], truncation=0.7)      # stylegan2 exports
     """
 
     def __init__(self, path: str | os.PathLike):
-        self.path = os.fspath(path)
+        """`path`: a version folder, or a model folder (its newest version, as kgan-demo,
+        kgan-generate and TF Serving's default policy take)."""
+        path = os.fspath(path)
+        found = latest_version(path) if os.path.isdir(path) else None
+        if found is None:
+            raise FileNotFoundError(f"no SavedModel (saved_model.pb) in {path} or in its "
+                                    "numbered version folders; pass EXPORT_DIR/<model> or "
+                                    "EXPORT_DIR/<model>/<version>")
+        self.path = found
         self._loaded = tf.saved_model.load(self.path)
         inputs = self._loaded.signatures["serving_default"].structured_input_signature[1]
         self.latent_dim = int(inputs["z"].shape[-1])
