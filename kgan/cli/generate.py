@@ -6,8 +6,12 @@ Usage:
     kgan-generate runs/digits/final.keras --interpolate 3 8 --frames 32 --gif walk.gif
     kgan-generate exports/digits --interpolate 3 8 --mp4 walk.mp4 --scale 4
 
-SOURCE is a `.keras` file (a saved kgan.GAN), a run directory (its final.keras), or
-an export (EXPORT_DIR/<model> for its newest version, or a version folder). Seed s
+SOURCE is a `.keras` file (a saved kgan.GAN), a run directory (its final.keras, or
+while it trains its newest checkpoint), or an export (EXPORT_DIR/<model> for its
+newest version, or a version folder). Generators with a truncation input use the
+export's default psi (0.7 for kgan's stylegan2 exports, from kgan.json) unless
+--truncation says otherwise; serving/client.py and gan.generate use psi 1, so pass
+--truncation 1 for their images. Seed s
 gives the same image as `gan.generate(1, seed=s)` and the export's `generate`
 signature; a conditional model draws class s % num_classes unless --label fixes it.
 An interpolation walks the latent great circle from seed A's latent to seed B's.
@@ -39,7 +43,8 @@ def _parser() -> argparse.ArgumentParser:
                              "int64; default 0-15)")
     parser.add_argument("--label", type=int, help="class for every image (conditional models)")
     parser.add_argument("--truncation", type=float,
-                        help="truncation psi, for generators with a truncation input")
+                        help="truncation psi, for generators with a truncation input "
+                             "(default: the export's, 0.7 for stylegan2; 1 = none)")
     out = parser.add_argument_group("outputs (at least one)")
     out.add_argument("--grid", metavar="PNG", help="one PNG grid of the seeds' images")
     out.add_argument("--out", metavar="DIR", help="one PNG per seed: DIR/seed_<s>.png")
