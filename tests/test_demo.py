@@ -543,6 +543,25 @@ def test_kgan_demo_names_a_failing_or_slow_server_and_checks_num_classes(models,
     assert "must start with http:// or https://" in capsys.readouterr().err
 
 
+def test_kgan_demo_points_a_run_in_progress_to_kgan_export(tmp_path, capsys):
+    from kgan.cli import demo
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text("{}")  # a run with no final.keras yet
+    assert demo.main([str(tmp_path / "run")]) == 2
+    assert f"run kgan-export {tmp_path / 'run'} exports" in capsys.readouterr().err
+
+
+def test_a_request_the_server_refuses_is_a_bad_request_not_a_failure(models):
+    """The export's own check refusing a request is the visitor's error (400 on the page),
+    in its words; only a server that fails is a 502."""
+    fake = FakeServer("cond", 1, backends.version_dir(models["cond"][1]), labels={})
+    with RestServer(fake) as rest:
+        served = backends.ServingBackend(RestClient(rest.url, model="cond"))
+        with pytest.raises(ValueError, match=r"^label must be < num_classes = 3$"):
+            served._run("generate", {"seed": np.array([1]), "label": np.array([7], np.int32)})
+
+
 def test_latency_benchmark_smoke(browser, tmp_path):
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
     import demo_latency
