@@ -18,6 +18,11 @@ networks' layers, schedules) are registered as soon as Keras is loaded, so
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+if os.environ["KERAS_BACKEND"] == "jax":
+    # On JAX, kgan runs TensorFlow beside it on the CPU (tf.data, the checkpoint mirror,
+    # summaries); a CUDA build of TensorFlow would map most of each GPU's memory at its
+    # first op, next to JAX's own 75 %. kgan-train also hides the GPUs from it.
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
 
 from kgan import _lazy, _serializables  # noqa: E402
 

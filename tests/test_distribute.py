@@ -112,6 +112,42 @@ def test_two_replicas_compute_the_same_update_as_one_device(network, build, comp
         np.testing.assert_allclose(mirrored_logs[name], values, rtol=1e-4, atol=1e-5)
 
 
+@JAX_TOO
+def test_fit_outside_the_scope_splits_each_batch_across_the_devices(two_replicas, monkeypatch):
+    """Built under the distribution, fitted outside it, as train.py and the README do: each
+    device gets its half of the batch, not a copy of the whole (N times the work)."""
+    if keras.backend.backend() != "jax":
+        pytest.skip("MirroredStrategy splits each batch by design")
+    import jax
+
+    shardings = []
+    step = kgan.GAN.train_step
+
+    def inspected(self, state, data):
+        jax.debug.inspect_array_sharding(jax.tree_util.tree_leaves(data)[0],
+                                         callback=shardings.append)
+        return step(self, state, data)
+
+    monkeypatch.setattr(kgan.GAN, "train_step", inspected)
+    train(two_replicas, epochs=1)
+    assert shardings and not shardings[0].is_fully_replicated
+    assert shardings[0].shard_shape((8, 8, 8, 1)) == (4, 8, 8, 1)
+
+
+@JAX_TOO
+def test_jax_runs_keep_tensorflow_off_the_gpus(monkeypatch):
+    """TensorFlow only feeds, checkpoints and logs a JAX run: a CUDA build would otherwise
+    map most of each GPU's memory beside JAX's."""
+    if keras.backend.backend() != "jax":
+        pytest.skip("TensorFlow is the backend that trains here")
+    hidden = []
+    monkeypatch.setattr(tf.config, "set_visible_devices",
+                        lambda devices, kind: hidden.append((devices, kind)))
+    distribute.setup("one_device", "float32", False)
+    assert hidden == [([], "GPU")]
+    assert os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+
+
 def test_replicas_draw_different_slices_of_the_global_noise(two_replicas):
     seed = tf.constant([0, 3], tf.int64)
     draw = tf.function(lambda: replicas.global_normal(4, [LATENT], seed))
@@ -139,8 +175,11 @@ def test_unbatched_size_under_replicas_is_refused(two_replicas):
 
 def test_check_global_batch_suggests_a_fix():
     assert distribute.check_global_batch(16, 4) == 4
-    with pytest.raises(ValueError, match="Use a multiple of 4, e.g. 8 or 12"):
+    with pytest.raises(ValueError, match="Use a multiple of 4, e.g. 8 or 12, or .* train on "
+                       r"2 of them \(e.g. CUDA_VISIBLE_DEVICES=0,1\)"):
         distribute.check_global_batch(10, 4)
+    with pytest.raises(ValueError, match="train on --strategy one_device"):
+        distribute.check_global_batch(9, 2)
 
 
 @pytest.mark.parametrize("kwargs, message", [

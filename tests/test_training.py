@@ -27,7 +27,7 @@ from kgan.cli.train import main
 from kgan.training import inputs, monitoring
 from kgan.training import runner as training
 from kgan.training.checkpointing import NonFiniteLossError, RunError, RunState
-from kgan.training.config import TrainConfig
+from kgan.training.config import ConfigError, TrainConfig
 from kgan.training.rundir import RunPaths
 
 STEPS, EPOCHS = 5, 2
@@ -238,6 +238,43 @@ def test_epoch_order_depends_only_on_seed_and_epoch():
     assert not np.array_equal(first[0], batches(0)[0])
 
 
+def test_deterministic_xla_on_tensorflow_is_refused_and_its_state_announced(reference):
+    with pytest.raises(ConfigError, match="--jit-compile on and --deterministic exclude"):
+        training._setup(TrainConfig(deterministic=True, jit_compile="on", backend="tensorflow"))
+    assert "float32 (auto: " in reference[1].stdout and ", XLA off; run dir" in reference[1].stdout
+
+
+def test_the_printed_tensorboard_command_pastes_into_a_shell_with_spaces_in_the_path():
+    import shlex
+
+    from kgan.training.rundir import RunResult
+
+    result = RunResult(run_dir="/data/my runs/faces", epochs=1, steps=2,
+                       final_model="/data/my runs/faces/final.keras", export=None)
+    command = result.summary().splitlines()[-1].split("TensorBoard: ")[1]
+    assert shlex.split(command) == ["tensorboard", "--logdir", "/data/my runs/faces/logs"]
+
+
+def test_every_iterator_over_an_epoch_sees_the_same_batches():
+    """Keras opens an extra iterator under a tf.distribute strategy: it must not move the
+    run on to another order than one device trains on."""
+    config = TrainConfig(**TINY_CONFIG)
+    epoch = training.epoch_dataset(config, 1, STEPS)
+    opened = iter(epoch)
+    next(opened)  # what Keras's peek does
+    for a, b in zip(epoch, training.epoch_dataset(config, 1, STEPS), strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_an_epoch_longer_than_the_data_goes_on_in_new_orders():
+    config = TrainConfig(**{**TINY_CONFIG, "dataset": "digits", "batch_size": 512})
+    epoch = [b.numpy() for b in training.epoch_dataset(config, 0, 9)]  # 3 batches a pass
+    assert len(epoch) == 9
+    assert not np.array_equal(epoch[0], epoch[3]) and not np.array_equal(epoch[3], epoch[6])
+    again = [b.numpy() for b in training.epoch_dataset(config, 0, 9, skip=4)]
+    assert all(np.array_equal(a, b) for a, b in zip(epoch[4:], again, strict=True))
+
+
 def test_sample_grid_has_one_column_per_class_for_up_to_16_classes():
     assert monitoring.sample_grid(64, 10) == (70, 10)  # 7 whole rows of classes 0-9
     assert monitoring.sample_grid(64, None) == (64, None)  # unconditional: square
@@ -351,6 +388,26 @@ def _main(run_dir, *flags):
     """train.py's main in this process, on a copy of the reference run (no --deterministic:
     it is process-wide; the settings may differ there)."""
     return main([*TINY[:-1], "--run-dir", str(run_dir), "--no-export", *flags])
+
+
+def test_auto_precision_is_recorded_and_a_resume_on_other_hardware_keeps_it(
+        reference, tmp_path, monkeypatch, capsys):
+    """config.json records the policy `auto` chose; rescheduled where `auto` would choose
+    another, the run resumes in its own (checkpoint dtypes, exact resume)."""
+    saved = TrainConfig.load(reference[0] / "run" / "config.json").mixed_precision
+    assert saved in ("float32", "mixed_bfloat16")
+    other = "mixed_bfloat16" if saved == "float32" else "float32"
+    from kgan.training import distribute
+
+    monkeypatch.setattr(distribute, "_auto_policy", lambda strategy: (other, "other hardware"))
+    run_dir = _copy_of_reference(reference, tmp_path)
+    assert _main(run_dir, "--epochs", "3") == 0
+    assert f"{saved} (auto: the policy this run started with)" in capsys.readouterr().out
+    assert json.loads((run_dir / "result.json").read_text())["precision"] == saved
+    # Naming the recorded policy resumes too; another is a changed setting.
+    assert _main(run_dir, "--epochs", "3", "--mixed-precision", saved) == 0
+    assert _main(run_dir, "--epochs", "3", "--mixed-precision", other) == 1
+    assert f"mixed_precision: '{saved}' -> '{other}'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("damage", [

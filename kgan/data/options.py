@@ -45,6 +45,10 @@ class DataOptions:
         download: let TFDS download and prepare missing data. Off by default, so an
             offline machine gets an immediate `DatasetNotPreparedError` with the fix.
         shuffle: shuffle with `seed`; a new, reproducible order each epoch.
+        reshuffle: each new iterator over the dataset (each Keras epoch) gets the next
+            order; False: every iterator gets the same, `seed`'s (kgan-train gives each
+            epoch its own seed, so an extra iterator, as Keras opens under a
+            tf.distribute strategy, cannot move the run to another order).
         seed: seed for the file and example shuffles (>= 0).
         cache: True caches preprocessed images in memory, a path caches to that file.
         shuffle_buffer: upper bound on the example shuffle buffer.
@@ -64,6 +68,7 @@ class DataOptions:
     data_dir: str | None = None
     download: bool = False
     shuffle: bool = True
+    reshuffle: bool = True
     seed: int = 0
     cache: bool | str = False
     shuffle_buffer: int = 10_000

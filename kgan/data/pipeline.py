@@ -112,7 +112,8 @@ def finish(
     def shuffled(ds: tf.data.Dataset) -> tf.data.Dataset:
         if not options.shuffle:
             return ds
-        return ds.shuffle(buffer, seed=options.seed, reshuffle_each_iteration=True)
+        return ds.shuffle(buffer, seed=options.seed,
+                          reshuffle_each_iteration=options.reshuffle)
 
     if not options.cache:
         dataset = shuffled(dataset)

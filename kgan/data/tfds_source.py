@@ -164,7 +164,8 @@ class TfdsSource(Source):
             split=options.split,
             shuffle_files=options.shuffle,
             decoders={features.image_key: tfds.decode.SkipDecoding()},
-            read_config=tfds.ReadConfig(shuffle_seed=options.seed),
+            read_config=tfds.ReadConfig(shuffle_seed=options.seed,
+                                        shuffle_reshuffle_each_iteration=options.reshuffle),
         )
         preprocess = _preprocessor(builder, features, options)
         count = num_examples(builder, options.split)

@@ -93,6 +93,7 @@ class GAN(StyleHooks, Model):
     ):
         super().__init__(**kwargs)
         backends.current()  # resolved eagerly, never first inside a traced step
+        self._built_distribution = backends.current().build_distribution()
         gan_options.check_networks(generator, discriminator, latent_dim, num_classes)
         ema_half_life = gan_options.check_options(d_steps, ema_decay, ema_half_life, ema_rampup)
         self.style_mixing = style.check_style_mixing(style_mixing, generator)
@@ -272,8 +273,14 @@ class GAN(StyleHooks, Model):
         if isinstance(x, np.ndarray):
             labels = kwargs.get("y", args[0] if args else None)
             gan_options.check_array_data(x, labels, self.num_classes)
-        self._backend.check_fit(self, x, kwargs.get("batch_size"))
-        return super().fit(x, *args, **kwargs)
+        with self._backend.data_scope(self):
+            self._backend.check_fit(self, x, kwargs.get("batch_size"))
+            return super().fit(x, *args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        """`keras.Model.evaluate`, with batches split as `fit` splits them."""
+        with self._backend.data_scope(self):
+            return super().evaluate(*args, **kwargs)
 
     @property
     def _backend(self):

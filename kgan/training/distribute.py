@@ -51,6 +51,8 @@ class Setup:
     input_device: str | None = None
     # Why `auto` picked the policy ("" when it was named), for the run's first line.
     policy_reason: str = ""
+    # Why XLA is off where it was asked for or `auto` would turn it on ("" otherwise).
+    jit_reason: str = ""
 
     @property
     def num_replicas(self) -> int:
@@ -151,6 +153,10 @@ def _setup_jax(strategy: str, mixed_precision: str, jit_compile) -> Setup:
     if strategy == "auto" and _workers_in_tf_config() > 1:
         raise ValueError("TF_CONFIG names several workers, which only the TensorFlow backend "
                          "joins: pass --backend tensorflow, or unset TF_CONFIG.")
+    try:  # TensorFlow feeds and checkpoints JAX from the CPU: keep it off the GPUs
+        tf.config.set_visible_devices([], "GPU")
+    except RuntimeError:  # it has started already: allow-growth (kgan/__init__) applies
+        pass
     devices = jax.devices()
     if strategy == "one_device" or (strategy == "auto" and len(devices) == 1):
         devices = devices[:1]
@@ -190,10 +196,15 @@ def check_global_batch(batch_size: int, num_replicas: int) -> int:
     """
     if batch_size < num_replicas or batch_size % num_replicas:
         lower = max(num_replicas, batch_size - batch_size % num_replicas)
+        fewer = max(n for n in range(1, num_replicas) if batch_size % n == 0)
+        visible = ",".join(map(str, range(fewer)))
+        devices = ("--strategy one_device" if fewer == 1 else
+                   f"{fewer} of them (e.g. CUDA_VISIBLE_DEVICES={visible})")
         raise ValueError(
             f"The global batch size {batch_size} does not split evenly across "
             f"{num_replicas} replicas. Use a multiple of {num_replicas}, e.g. {lower} or "
-            f"{lower + num_replicas}."
+            f"{lower + num_replicas}, or (a resumed run keeps its batch size) train on "
+            f"{devices}."
         )
     return batch_size // num_replicas
 

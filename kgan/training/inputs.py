@@ -24,11 +24,21 @@ def epoch_seed(seed: int, epoch: int) -> int:
 def epoch_dataset(config: TrainConfig, epoch: int, steps: int, skip: int = 0) -> tf.data.Dataset:
     """Batches `skip`..`steps` of epoch `epoch`, in an order fixed by (seed, epoch).
 
-    Skipping reads (but does not train on) the skipped batches, so resuming costs at
-    most one epoch of input work. `repeat` lets `steps` exceed one pass over the data.
+    Every iterator over it yields the same batches: Keras opens an extra one under a
+    tf.distribute strategy, which would otherwise move N replicas on to another order
+    than one device's. Skipping reads (but does not train on) the skipped batches, so
+    resuming costs at most one epoch of input work. An epoch of more steps than one
+    pass goes on through passes with orders of their own.
     """
-    dataset = load(config, seed=epoch_seed(config.seed, epoch))
-    return dataset.repeat().skip(skip).take(steps - skip)
+    seed = epoch_seed(config.seed, epoch)
+    dataset = load(config, seed=seed, reshuffle=False)
+    passes = int(dataset.cardinality())
+    if passes < 0 or steps > passes:  # unknown length, or more steps than one pass
+        # Its iterator opens only when the first pass is used up (no extra iterator gets
+        # that far), so its reshuffled orders are the same in every run too.
+        rest = load(config, seed=epoch_seed(seed, 1), reshuffle=True).repeat()
+        dataset = dataset.concatenate(rest)
+    return dataset.skip(skip).take(steps - skip)
 
 
 def data_options(config: TrainConfig) -> data.DataOptions:
@@ -38,11 +48,12 @@ def data_options(config: TrainConfig) -> data.DataOptions:
                             data_dir=config.data_dir, download=config.download)
 
 
-def load(config: TrainConfig, seed: int, conditional: bool | None = None) -> tf.data.Dataset:
+def load(config: TrainConfig, seed: int, conditional: bool | None = None,
+         reshuffle: bool = True) -> tf.data.Dataset:
     """The config's data in the order `seed` shuffles it (`conditional` overrides the
     config's); a source's bad input becomes a `ConfigError`."""
     try:
-        options = data_options(config).replace(seed=seed, shuffle=True)
+        options = data_options(config).replace(seed=seed, shuffle=True, reshuffle=reshuffle)
         if conditional is not None:
             options = options.replace(conditional=conditional)
         return data.load(config.dataset, options)

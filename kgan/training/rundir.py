@@ -14,6 +14,7 @@ import dataclasses
 import errno
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -89,7 +90,7 @@ class RunResult:
                  f"  final model: {self.final_model}"]
         if self.export:
             lines.append(f"  export:      {self.export}")
-        lines.append(f"  TensorBoard: tensorboard --logdir {logs}")
+        lines.append(f"  TensorBoard: tensorboard --logdir {shlex.quote(logs)}")  # pasteable
         return "\n".join(lines)
 
 

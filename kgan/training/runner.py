@@ -81,7 +81,7 @@ def run(config: TrainConfig, restart: bool = False, callbacks=(), verbose: int |
     config = _on_this_backend(config)
     # The strategy comes before any other TensorFlow op: a multi-worker strategy cannot
     # configure collective ops once the runtime has started.
-    env = _setup(config)
+    config, env = _with_precision(config, restart)
     try:
         return _run(config, env, restart, list(callbacks), verbose)
     except tf.errors.OpError as error:
@@ -177,7 +177,39 @@ def _on_this_backend(config: TrainConfig) -> TrainConfig:
     return dataclasses.replace(config, backend=active)
 
 
+def _with_precision(config: TrainConfig, restart: bool
+                    ) -> tuple[TrainConfig, distribute.Setup]:
+    """Sets the run up with its dtype policy resolved, as config.json then records it:
+    `auto` picks one for this hardware on a fresh run, and on a resumed run is the policy
+    the run started with, so a job rescheduled onto other GPUs (bf16 on an A100, fp16 on
+    a V100) resumes exactly instead of failing on the checkpoint's dtypes. Runs recorded
+    as `auto` (kgan 0.3.0) resolve here, as they did."""
+    saved = None if restart else _saved_precision(config.run_dir)
+    started = config.mixed_precision == "auto" and saved not in (None, "auto")
+    if started:
+        config = dataclasses.replace(config, mixed_precision=saved)
+    env = _setup(config)
+    if started:
+        env = dataclasses.replace(env, policy_reason="auto: the policy this run started with")
+    elif config.mixed_precision == "auto" and saved is None:
+        config = dataclasses.replace(config, mixed_precision=env.policy)
+    return config, env
+
+
+def _saved_precision(run_dir: str) -> str | None:
+    """The policy in the run directory's config.json; None without a readable one (the
+    run directory check then says what is wrong)."""
+    try:
+        return TrainConfig.load(os.path.join(run_dir, "config.json")).mixed_precision
+    except ConfigError:
+        return None
+
+
 def _setup(config: TrainConfig) -> distribute.Setup:
+    if config.deterministic and config.backend == "tensorflow" and config.jit_compile == "on":
+        raise ConfigError("--jit-compile on and --deterministic exclude each other on "
+                          "TensorFlow (Keras compiles no XLA under deterministic ops): drop "
+                          "one, or train with --backend jax")
     if config.deterministic and config.backend == "tensorflow":
         tf.config.experimental.enable_op_determinism()
     if config.deterministic and config.backend == "jax":
@@ -191,6 +223,11 @@ def _setup(config: TrainConfig) -> distribute.Setup:
         distribute.check_global_batch(config.batch_size, env.num_replicas)
     except ValueError as error:
         raise ConfigError(str(error)) from None
+    if config.deterministic and config.backend == "tensorflow" and env.jit_compile:
+        # Keras compiles no XLA under TensorFlow's op determinism (not every op has a
+        # deterministic XLA kernel); say so rather than let Keras turn it off quietly.
+        env = dataclasses.replace(env, jit_compile=False,
+                                  jit_reason="--deterministic on TensorFlow")
     keras.utils.set_random_seed(config.seed)
     return env
 
@@ -209,7 +246,9 @@ def _announce(config: TrainConfig, paths: RunPaths, state: RunState, env) -> Non
     print(f"kgan: {worker}{where}; {config.dataset} at {config.resolution}px, "
           f"{count(config.epochs, 'epoch')} x {count(state.steps_per_epoch, 'step')}, "
           f"{env.num_replicas} replica(s), {env.policy}"
-          f"{f' ({env.policy_reason})' if env.policy_reason else ''}; run dir {paths.root}",
+          f"{f' ({env.policy_reason})' if env.policy_reason else ''}, "
+          f"XLA {'on' if env.jit_compile else 'off'}"
+          f"{f' ({env.jit_reason})' if env.jit_reason else ''}; run dir {paths.root}",
           flush=True)
 
 

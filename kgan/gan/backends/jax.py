@@ -257,6 +257,25 @@ def _devices() -> int:
     return len(distribution.device_mesh.devices.flatten()) if distribution else 1
 
 
+def build_distribution():
+    """The `keras.distribution` the model is built under (kept for `data_scope`)."""
+    import keras
+
+    return keras.distribution.distribution()
+
+
+def data_scope(model):
+    """The distribution the model was built under, around `fit`/`evaluate` called outside
+    it: Keras's JAX trainer splits the batch over the mesh only inside a distribution,
+    and without one every device would compute the whole global batch."""
+    import keras
+
+    built = getattr(model, "_built_distribution", None)
+    if built is None or keras.distribution.distribution() is not None:
+        return contextlib.nullcontext()
+    return built.scope()
+
+
 def check_fit(model, x, batch_size) -> None:
     """Refuses a global batch that the data-parallel mesh cannot split evenly."""
     check_batch_split(x, batch_size, _devices(), "devices")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import keras
@@ -247,6 +248,15 @@ def _refuse_collectives_in_cond(model) -> None:
                 f"the {model.distribute_strategy.num_replicas_in_sync} replicas, which "
                 "deadlocks inside tf.cond. Use reg_interval=1 / pl_weight=0 with this "
                 "network, or a network without batch norm (r3gan, stylegan2).")
+
+
+def build_distribution():
+    """None: a `tf.distribute` strategy travels with the model's variables."""
+    return None
+
+
+def data_scope(model):
+    return contextlib.nullcontext()
 
 
 def check_fit(model, x, batch_size) -> None:
