@@ -153,10 +153,10 @@ def _setup_jax(strategy: str, mixed_precision: str, jit_compile) -> Setup:
     if strategy == "auto" and _workers_in_tf_config() > 1:
         raise ValueError("TF_CONFIG names several workers, which only the TensorFlow backend "
                          "joins: pass --backend tensorflow, or unset TF_CONFIG.")
-    try:  # TensorFlow feeds and checkpoints JAX from the CPU: keep it off the GPUs
+    # TensorFlow feeds and checkpoints JAX from the CPU: keep it off the GPUs (once it
+    # has started, RuntimeError, the allow-growth of kgan/__init__ applies instead).
+    with contextlib.suppress(RuntimeError):
         tf.config.set_visible_devices([], "GPU")
-    except RuntimeError:  # it has started already: allow-growth (kgan/__init__) applies
-        pass
     devices = jax.devices()
     if strategy == "one_device" or (strategy == "auto" and len(devices) == 1):
         devices = devices[:1]
