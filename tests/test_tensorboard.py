@@ -54,7 +54,7 @@ def _train(logs: str, seed: int, epochs: tuple[int, int], lr: float,
     gan = _gan(seed)
     scoring = [_quality()] if metrics else []
     gan.fit(_data(), initial_epoch=epochs[0], epochs=epochs[1], verbose=0, callbacks=[
-        *scoring, callbacks.ScalarLogger(logs, update_freq=2),
+        *scoring, callbacks.ScalarLogger(logs, update_freq=2, batch_size=BATCH),
         callbacks.HParams(logs, {"lr": lr, "loss": "non_saturating", "metrics": metrics}),
     ])
     return gan
@@ -93,7 +93,7 @@ def runs(tmp_path_factory):
     gan = _train(first, seed=0, epochs=(0, 2), lr=2e-4, metrics=("fid",))
     # Resume: a new fit continues the step counter, as the runner's resume does.
     gan.fit(_data(), initial_epoch=2, epochs=3, verbose=0,
-            callbacks=[callbacks.ScalarLogger(first, update_freq=2)])
+            callbacks=[callbacks.ScalarLogger(first, update_freq=2, batch_size=BATCH)])
     _train(second, seed=1, epochs=(0, 1), lr=1e-3, metrics=())
     return str(root), first, second
 
@@ -107,6 +107,9 @@ def test_epoch_and_batch_runs_share_the_global_step_axis(runs):
     # Keras' running mean at an epoch's last batch is that epoch's mean.
     for step, value in epoch:
         assert dict(batch)[step] == pytest.approx(value, rel=1e-6)
+    # Thousands of images seen, to compare runs of other batch sizes (resume included).
+    kimg = _scalars(os.path.join(first, callbacks.BATCH_RUN), "kimg")
+    assert kimg == [(step, pytest.approx(step * BATCH / 1000)) for step, _ in batch]
 
 
 @pytest.mark.parametrize("where", ["runs folder", "one run's logs"])

@@ -115,14 +115,18 @@ class ScalarLogger(keras.callbacks.Callback):
     Args:
         log_dir: TensorBoard folder (RUN_DIR/logs).
         update_freq: log every this many train steps to the `batch` run; 0 disables.
+        batch_size: the global batch; given, `kimg` (thousands of real images seen, as
+            StyleGAN's Progress/kimg) is logged too, to compare runs of other batches.
     """
 
-    def __init__(self, log_dir: str, update_freq: int = 100) -> None:
+    def __init__(self, log_dir: str, update_freq: int = 100,
+                 batch_size: int | None = None) -> None:
         super().__init__()
         if update_freq < 0:
             raise ValueError(f"update_freq must be >= 0, got {update_freq}")
         self.log_dir = log_dir
         self.update_freq = int(update_freq)
+        self.batch_size = batch_size
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._last_step = _global_step(self.model)
@@ -144,6 +148,8 @@ class ScalarLogger(keras.callbacks.Callback):
         # fit's own loss-scale logs (epoch means) win over the optimizer's current value.
         values = optimizer_scalars(self.model)
         values.update({name: _scalar(value) for name, value in logs.items()})
+        if self.batch_size:
+            values["kimg"] = step * self.batch_size / 1000
         writer = summary_writer(os.path.join(self.log_dir, run))
         with writer.as_default(step=step):
             for name, value in values.items():

@@ -44,7 +44,8 @@ def logging_callbacks(config: TrainConfig, paths: RunPaths, info) -> list:
     num_images, columns = sample_grid(config.num_samples,
                                       info.num_classes if config.conditional else None)
     return found + [
-        ScalarLogger(paths.logs, update_freq=config.log_every_n_steps),
+        ScalarLogger(paths.logs, update_freq=config.log_every_n_steps,
+                     batch_size=config.batch_size),
         ImageGrid(paths.logs, samples_dir=paths.samples, num_images=num_images,
                   columns=columns, every=config.sample_every),
     ]
