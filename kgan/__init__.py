@@ -26,7 +26,7 @@ if os.environ["KERAS_BACKEND"] == "jax":
 
 from kgan import _lazy, _serializables  # noqa: E402
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 # Public name -> "module:attribute", or "module" for the module itself.
 _NAMES = {

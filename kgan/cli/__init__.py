@@ -1,1 +1,1 @@
-"""Console entry points (kgan-train, kgan-export, kgan-evaluate)."""
+"""Console entry points (kgan-train, kgan-export, kgan-evaluate, kgan-generate, kgan-demo)."""

@@ -42,8 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line (exposed so the README and tests can list the options)."""
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0],
                                 usage=f"{PROG} MODEL --data DATA [--FLAG VALUE ...] (all: --help)")
-    p.add_argument("model", help="a saved GAN (.keras), a run directory (its final.keras) or "
-                                 "an export dir (model or version dir)")
+    p.add_argument("model", help="a saved GAN (.keras), a run directory (its final.keras, or "
+                                 "its newest checkpoint while it trains) or an export dir "
+                                 "(model or version dir)")
     p.add_argument("--data", required=True,
                    help="kgan.data source (TFDS name, 'digits', image folder) or an .npz "
                         "with 'images' (and 'labels')")

@@ -77,8 +77,8 @@ class Augment(keras.layers.Layer):
         interval: `update` calls between adjustments.
         kimg: thousands of real images over which ADA can move `p` by 1 (ADA's
             `ada_kimg`, 500); smaller adapts faster, for runs far shorter than ADA's.
-        speed: a fixed change of `p` per adjustment instead of `kimg`'s rate (kgan 0.3.0
-            moved it by 5e-3 every 4 updates; layers saved then keep that).
+        speed: a fixed change of `p` per adjustment instead of `kimg`'s rate (kgan up to
+            0.3 moved it by 5e-3 every 4 updates; layers saved by it keep that).
         translation_ratio: largest shift as a fraction of the image side.
         cutout_ratio: cutout square side as a fraction of the image side.
         seed: seed for calls without `seed=` (standalone use; the GAN always passes one).

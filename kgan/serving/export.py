@@ -47,6 +47,7 @@ from kgan.serving.limits import (
     check_model_name,
     check_seeds,
     check_truncation,
+    labels_from_seeds,
     latest_version,
 )
 from kgan.serving.signatures import (
@@ -416,8 +417,12 @@ class ExportedGenerator:
 
     def generate(self, seeds, labels=None, truncation=None) -> dict[str, np.ndarray]:
         """Runs `generate` (`generate_truncated` with a truncation): int seeds [N] ->
-        {"images", "png_bytes", "z"} as NumPy."""
-        return self._run("generate", {"seed": check_seeds(seeds)}, labels, truncation)
+        {"images", "png_bytes", "z"} as NumPy. A conditional generator's labels default to
+        seed % num_classes, as `GAN.generate` and the serving client choose them."""
+        seeds = check_seeds(seeds)
+        if labels is None and self.num_classes:
+            labels = labels_from_seeds(seeds, self.num_classes)
+        return self._run("generate", {"seed": seeds}, labels, truncation)
 
     def _run(self, signature: str, inputs: dict, labels, truncation) -> dict[str, np.ndarray]:
         batch = len(next(iter(inputs.values())))

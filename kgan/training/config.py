@@ -208,7 +208,7 @@ class TrainConfig:
         except json.JSONDecodeError as error:
             raise ConfigError(f"config is not valid JSON: {error}") from None
         if isinstance(values, dict) and "ada_kimg" not in values and _adaptive(values):
-            # kgan <= 0.3.0 moved p by 5e-3 every 4 steps of batch_size images.
+            # kgan up to 0.3 moved p by 5e-3 every 4 steps of batch_size images.
             batch = values.get("batch_size", cls.__dataclass_fields__["batch_size"].default)
             if isinstance(batch, int) and batch > 0:
                 values["ada_kimg"] = 4 * batch / 0.005 / 1000

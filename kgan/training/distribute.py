@@ -1,9 +1,10 @@
 """Picks the tf.distribute strategy, the dtype policy and XLA for the machine at hand.
 
 Call `setup()` once, before building any model, then build and compile inside
-`setup.strategy.scope()`:
+`env.strategy.scope()`:
 
-    env = kgan.training.distribute.setup()                 # auto: TPU, workers, GPUs or one device
+    from kgan.training import distribute
+    env = distribute.setup()                 # auto: TPU, workers, GPUs or one device
     with env.strategy.scope():
         gan = kgan.GAN(*kgan.networks.dcgan(32, 1, 64), latent_dim=64)
         gan.compile(..., jit_compile=env.jit_compile)

@@ -5,9 +5,8 @@ override any of them. Every number says where it comes from: kgan's own measurem
 (benchmarks/RESULTS.md) or a paper's reference configuration. `preset_for(dataset)` picks
 the preset of a run that names a data set but no preset. Nothing here loads TensorFlow.
 
-Not expressible yet, so left out where a reference uses them: Adam's epsilon (the
-references use 1e-8; Keras's Adam defaults to 1e-7) and dataset x-flips (R3GAN's
-`--mirror=1`).
+Not expressible yet, so left out where a reference uses them: dataset x-flips (R3GAN's
+`--mirror=1`) and ADA's geometric augmentations (kgan has DiffAugment's ops).
 """
 
 from __future__ import annotations

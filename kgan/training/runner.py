@@ -183,7 +183,7 @@ def _with_precision(config: TrainConfig, restart: bool
     `auto` picks one for this hardware on a fresh run, and on a resumed run is the policy
     the run started with, so a job rescheduled onto other GPUs (bf16 on an A100, fp16 on
     a V100) resumes exactly instead of failing on the checkpoint's dtypes. Runs recorded
-    as `auto` (kgan 0.3.0) resolve here, as they did."""
+    as `auto` (kgan up to 0.3) resolve here, as they did."""
     saved = None if restart else _saved_precision(config.run_dir)
     started = config.mixed_precision == "auto" and saved not in (None, "auto")
     if started:

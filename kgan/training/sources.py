@@ -1,6 +1,6 @@
 """Where a trained model is: a `.keras` file, a run directory's `final.keras`, or, for a
-run that has not finished, its newest checkpoint (for kgan-export, kgan-evaluate,
-kgan-generate and kgan-demo).
+run that has not finished, its newest checkpoint (for kgan-export, kgan-evaluate and
+kgan-generate; kgan-demo serves exports and points a run directory to kgan-export).
 
 A run in progress has no `final.keras` yet, but its `backup/` and `checkpoints/` hold
 the whole training state (`kgan.training.checkpointing`). As stylegan2-ada's scripts
