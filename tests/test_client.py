@@ -22,6 +22,7 @@ from PIL import Image
 from serving_fakes import Backend, FlakyProxy, GrpcServer, RestServer
 
 import kgan
+from kgan.serving import client as client_lib
 from kgan.serving.client import (
     GrpcClient,
     RestClient,
@@ -368,12 +369,15 @@ def test_conditional_model_without_num_classes(served, tmp_path, capsys):
                                       image[..., 0])
 
 
-def test_library_calls_default_the_labels_as_the_cli_does(served):
+def test_library_calls_default_the_labels_as_the_cli_does(served, monkeypatch):
     """serving/README's `generate(client, range(16))` works on a conditional model."""
     for client in rest_and_grpc(served):
         samples = generate(client, [4, 5])  # labels seed % 3, as GAN.generate draws them
         np.testing.assert_array_equal(samples.images,
                                       served["local"].generate([4, 5], [1, 2])["images"])
+        with monkeypatch.context() as patch:  # the class count is asked once per client
+            patch.setattr(client_lib, "checked_num_classes", lambda *a: pytest.fail("asked"))
+            generate(client, [7])
         z = np.random.default_rng(0).normal(size=[3, LATENT]).astype(np.float32)
         np.testing.assert_array_equal(from_latents(client, z).images,  # labels row % 3
                                       served["local"].images(z, [0, 1, 2]))

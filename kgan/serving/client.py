@@ -448,13 +448,21 @@ def from_latents(client, z, labels=None, truncation=None) -> Samples:
 def _labels(client, labels, rows: np.ndarray, what: str) -> np.ndarray | None:
     """`labels` checked to be one per row, or the defaults (row % K) of a conditional model."""
     if labels is None:
-        k = checked_num_classes(client)
+        k = _class_count(client)
         return None if k is None else labels_for_seeds(rows, k)
     labels = np.asarray(labels, np.int32)
     if labels.shape != (len(rows),):
         raise ValueError(f"labels must be {len(rows)} integers, one per {what}, got shape "
                          f"{list(labels.shape)}")
     return labels
+
+
+def _class_count(client) -> int | None:
+    """`checked_num_classes`, asked once per client object (a metadata request and, for a
+    conditional model, the probe), not before every request."""
+    if not hasattr(client, "_kgan_num_classes"):
+        client._kgan_num_classes = checked_num_classes(client)
+    return client._kgan_num_classes
 
 
 def _chunks(rows: np.ndarray, labels, truncation):
