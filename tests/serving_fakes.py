@@ -211,14 +211,12 @@ def _metadata_dict(backend: Backend) -> dict:
                 signatures, preserving_proto_field_name=True)}}
 
 
-class RestServer:
-    """A TF Serving REST API on 127.0.0.1 (random port); `.url`, `.requests` (bodies)."""
+class _LoopbackHTTP:
+    """An HTTP server on 127.0.0.1 (random port) in a thread, as a context manager; `.url`."""
 
-    def __init__(self, backend: Backend):
-        self.requests: list = []
-        handler = type("Handler", (_Handler,), {"backend": backend,
-                                                "requests": self.requests})
+    def _serve(self, handler) -> None:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -231,7 +229,16 @@ class RestServer:
         self._server.server_close()
 
 
-class FlakyProxy:
+class RestServer(_LoopbackHTTP):
+    """A TF Serving REST API; `.url`, `.requests` (bodies)."""
+
+    def __init__(self, backend: Backend):
+        self.requests: list = []
+        self._serve(type("Handler", (_Handler,), {"backend": backend,
+                                                  "requests": self.requests}))
+
+
+class FlakyProxy(_LoopbackHTTP):
     """A proxy in front of a REST server that fails its :predict calls, as an overloaded
     server or a gateway does: `status` answers with that HTTP status and a plain-text
     body (a proxy's error page), `delay` waits that many seconds first. GETs (status,
@@ -262,18 +269,7 @@ class FlakyProxy:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._server.shutdown()
-        self._server.server_close()
+        self._serve(Handler)
 
 
 # ------------------------------------------------------------------------------ gRPC
