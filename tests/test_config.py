@@ -54,6 +54,7 @@ def test_the_r3gan_presets_follow_the_reference_configurations():
         assert (config.beta1, config.beta2_start, config.beta2) == (0.0, 0.9, 0.99)
         assert config.gamma_final_ratio == 0.1 and config.ada_target is None
         assert config.ramp_epochs == config.epochs
+        assert config.mirror  # R3GAN's training commands pass --mirror=1
     # R3GAN's CIFAR10 preset: --batch=512 --cond=1, gamma 0.05, aug p 0.55, EMA 5000 kimg
     # reached at decay_nimg = 2e7 images, 400 epochs of 50,000.
     assert (cifar.batch_size, cifar.conditional, cifar.resolution) == (512, True, 32)

@@ -147,6 +147,38 @@ def test_shuffle_is_reproducible_from_the_seed_and_new_each_epoch():
     assert not np.array_equal(run_a[0], other[0])
 
 
+def test_mirror_flips_half_the_images_left_right_by_the_seed_and_keeps_the_labels():
+    images = np.zeros([64, 8, 8, 1], np.float32)
+    images[:, :, :4] = 1.0  # the left half bright: a flip shows in the first pixel
+    labels = np.arange(64) % 4
+    options = data.DataOptions(resolution=8, channels=1, batch_size=64, seed=3,
+                               conditional=True, mirror=True)
+
+    def flips(dataset):
+        batch, batch_labels = next(iter(dataset))
+        assert sorted(batch_labels.numpy()) == sorted(labels)  # labels travel with images
+        return batch.numpy()[:, 0, 0, 0] < 0
+
+    flipped = flips(data.from_arrays(images, labels, options))
+    assert 0.3 < flipped.mean() < 0.7
+    np.testing.assert_array_equal(flipped, flips(data.from_arrays(images, labels, options)))
+    assert not np.array_equal(flipped, flips(data.from_arrays(images, labels,
+                                                              options.replace(seed=4))))
+    unflipped = data.from_arrays(images, labels, options.replace(mirror=False))
+    assert not flips(unflipped).any()
+    # A new draw for each iteration (each Keras epoch), unless the order is fixed.
+    for reshuffle in (True, False):
+        dataset = data.from_arrays(images, labels, options.replace(reshuffle=reshuffle))
+        first, second = (next(iter(dataset))[0].numpy()[:, 0, 0, 0] < 0 for _ in range(2))
+        assert np.array_equal(first, second) is not reshuffle
+
+
+def test_arrays_passed_as_a_source_name_point_to_from_arrays():
+    with pytest.raises(ValueError, match=r"got a tuple; for arrays in memory use kgan.data."
+                                         r"from_arrays\(images, labels, ...\)\.$"):
+        data.load((np.zeros([4, 8, 8]), np.zeros(4)), resolution=8, channels=1, batch_size=4)
+
+
 @pytest.mark.parametrize(
     "images, value_range, expected",
     [

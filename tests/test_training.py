@@ -255,6 +255,19 @@ def test_the_printed_tensorboard_command_pastes_into_a_shell_with_spaces_in_the_
     assert shlex.split(command) == ["tensorboard", "--logdir", "/data/my runs/faces/logs"]
 
 
+def test_mirror_flips_training_batches_but_never_the_metrics_real_sample():
+    config = TrainConfig(**TINY_CONFIG)
+    mirrored = TrainConfig(**{**TINY_CONFIG, "mirror": True})
+    plain, flipped = (next(iter(training.epoch_dataset(c, 0, STEPS))).numpy()
+                      for c in (config, mirrored))
+    assert not np.array_equal(plain, flipped)
+    np.testing.assert_array_equal(np.sort(plain.reshape(len(plain), -1).sum(1)),
+                                  np.sort(flipped.reshape(len(flipped), -1).sum(1)))
+    samples = [next(iter(inputs.real_sample(c, 16, labelled=False))).numpy()
+               for c in (config, mirrored)]
+    np.testing.assert_array_equal(*samples)
+
+
 def test_every_iterator_over_an_epoch_sees_the_same_batches():
     """Keras opens an extra iterator under a tf.distribute strategy: it must not move the
     run on to another order than one device trains on."""

@@ -45,6 +45,10 @@ class DataOptions:
         download: let TFDS download and prepare missing data. Off by default, so an
             offline machine gets an immediate `DatasetNotPreparedError` with the fix.
         shuffle: shuffle with `seed`; a new, reproducible order each epoch.
+        mirror: flip each image left-right with probability 1/2, drawn from `seed` (and
+            anew for each iteration when `reshuffle`): StyleGAN's and R3GAN's `--mirror`,
+            which add every image's mirror image to the data set, alike in expectation.
+            For data without a handedness (faces, objects), not digits or text.
         reshuffle: each new iterator over the dataset (each Keras epoch) gets the next
             order; False: every iterator gets the same, `seed`'s (kgan-train gives each
             epoch its own seed, so an extra iterator, as Keras opens under a
@@ -69,6 +73,7 @@ class DataOptions:
     download: bool = False
     shuffle: bool = True
     reshuffle: bool = True
+    mirror: bool = False
     seed: int = 0
     cache: bool | str = False
     shuffle_buffer: int = 10_000
@@ -83,7 +88,8 @@ class DataOptions:
                              f"got {self.channels!r}.")
         object.__setattr__(self, "channels", int(self.channels))
         _check_int(self, "batch_size", 1, "the global batch size, e.g. 64")
-        for name in ("drop_remainder", "conditional", "download", "shuffle"):
+        for name in ("drop_remainder", "conditional", "download", "shuffle", "reshuffle",
+                     "mirror"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
         if not isinstance(self.split, str) or not self.split.strip():

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import numpy as np
 import tensorflow as tf
 
 if TYPE_CHECKING:
@@ -120,9 +121,27 @@ def finish(
     dataset = dataset.map(preprocess, num_parallel_calls=AUTOTUNE, deterministic=True)
     if options.cache:
         dataset = shuffled(dataset.cache("" if options.cache is True else options.cache))
+    if options.mirror:  # after the cache, so that each epoch draws its own flips
+        dataset = mirrored(dataset, options)
     dataset = dataset.batch(options.batch_size, drop_remainder=options.drop_remainder,
                             num_parallel_calls=AUTOTUNE)
     return dataset.prefetch(AUTOTUNE)
+
+
+def mirrored(dataset: tf.data.Dataset, options: DataOptions) -> tf.data.Dataset:
+    """Each image ([H, W, C], alone or first of a tuple) flipped left-right with
+    probability 1/2: one bit per element of a random stream seeded apart from the
+    shuffle's (a function of `options.seed`, redrawn per iteration when `reshuffle`)."""
+    seed = int(np.random.SeedSequence([options.seed, 1]).generate_state(1)[0] & 0x7FFFFFFF)
+    bits = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=options.reshuffle)
+
+    def flip(element, bit):
+        image, rest = (element[0], element[1:]) if isinstance(element, tuple) else (element, ())
+        image = tf.where(bit % 2 == 1, tf.reverse(image, axis=[1]), image)
+        return (image, *rest) if rest else image
+
+    return tf.data.Dataset.zip((dataset, bits)).map(flip, num_parallel_calls=AUTOTUNE,
+                                                   deterministic=True)
 
 
 # libjpeg's DCT scaling factors, by `jpeg_scale` index.

@@ -128,7 +128,13 @@ def find_source(name: str | os.PathLike) -> Source:
         ValueError: no source claims it; the message lists what each source takes.
     """
     if not isinstance(name, (str, os.PathLike)) or not os.fspath(name):
-        raise ValueError(f"a data source name must be a non-empty string or path, got {name!r}.")
+        arrays = isinstance(name, (tuple, list)) or hasattr(name, "shape")
+        got = (f"a {type(name).__name__}"
+               + (f" of shape {tuple(name.shape)}" if hasattr(name, "shape") else "")
+               if arrays else repr(name))  # never an array's whole repr
+        raise ValueError(f"a data source name must be a non-empty string or path, got {got}"
+                         + ("; for arrays in memory use kgan.data.from_arrays(images, "
+                            "labels, ...)" if arrays else "") + ".")
     for source in _SOURCES.values():
         if source.matches(name):
             return source

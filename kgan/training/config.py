@@ -73,6 +73,9 @@ class TrainConfig:
                              f"{MAX_RESOLUTION}]")
     channels: int = _field(1, "1 (grayscale) or 3 (RGB)")
     conditional: bool = _field(False, "train a class-conditional GAN (labelled data)")
+    mirror: bool = _field(False, "flip each image left-right with probability 1/2, anew each "
+                          "epoch (StyleGAN's and R3GAN's --mirror; for faces and objects, "
+                          "not digits or text)")
     batch_size: int = _field(64, "global batch size (split across replicas)")
     epochs: int = _field(20, "epochs to train in total (raise it to extend a run)")
     steps_per_epoch: int | None = _field(None, "train steps per epoch (default: one pass)")

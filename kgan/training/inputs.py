@@ -45,17 +45,20 @@ def data_options(config: TrainConfig) -> data.DataOptions:
     """The config's data settings as one `kgan.data.DataOptions`."""
     return data.DataOptions(resolution=config.resolution, channels=config.channels,
                             batch_size=config.batch_size, conditional=config.conditional,
-                            data_dir=config.data_dir, download=config.download)
+                            mirror=config.mirror, data_dir=config.data_dir,
+                            download=config.download)
 
 
 def load(config: TrainConfig, seed: int, conditional: bool | None = None,
-         reshuffle: bool = True) -> tf.data.Dataset:
-    """The config's data in the order `seed` shuffles it (`conditional` overrides the
-    config's); a source's bad input becomes a `ConfigError`."""
+         reshuffle: bool = True, mirror: bool | None = None) -> tf.data.Dataset:
+    """The config's data in the order `seed` shuffles it (`conditional` and `mirror`
+    override the config's); a source's bad input becomes a `ConfigError`."""
     try:
         options = data_options(config).replace(seed=seed, shuffle=True, reshuffle=reshuffle)
         if conditional is not None:
             options = options.replace(conditional=conditional)
+        if mirror is not None:
+            options = options.replace(mirror=mirror)
         return data.load(config.dataset, options)
     except (ValueError, FileNotFoundError) as error:
         raise ConfigError(str(error)) from None
@@ -87,6 +90,7 @@ REFERENCE_SEED = 0
 def real_sample(config: TrainConfig, count: int, labelled: bool) -> tf.data.Dataset:
     """The first `count` images (and labels) of the data in the order `REFERENCE_SEED`
     shuffles it, as a dataset, so the callback streams it into statistics once instead
-    of holding the images for the whole run."""
+    of holding the images for the whole run. Never mirrored: runs with and without
+    `mirror` score against the same images."""
     batches = -(-count // config.batch_size)
-    return load(config, seed=REFERENCE_SEED, conditional=labelled).take(batches)
+    return load(config, seed=REFERENCE_SEED, conditional=labelled, mirror=False).take(batches)

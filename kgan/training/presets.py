@@ -5,8 +5,8 @@ override any of them. Every number says where it comes from: kgan's own measurem
 (benchmarks/RESULTS.md) or a paper's reference configuration. `preset_for(dataset)` picks
 the preset of a run that names a data set but no preset. Nothing here loads TensorFlow.
 
-Not expressible yet, so left out where a reference uses them: dataset x-flips (R3GAN's
-`--mirror=1`) and ADA's geometric augmentations (kgan has DiffAugment's ops).
+Not expressible yet, so left out where a reference uses them: ADA's geometric
+augmentations (kgan has DiffAugment's ops).
 """
 
 from __future__ import annotations
@@ -83,9 +83,12 @@ def _digits_recipe_at_32px(dataset: str) -> dict[str, Any]:
 # 0 -> ema_nimg; latent 64 (NoiseDimension). Augmentation is kgan's nearest to its ADA
 # pipeline: DiffAugment's three policies at R3GAN's fixed, ramped probability (no ADA).
 # Adam's epsilon is PyTorch's 1e-8, as in R3GAN's and stylegan2-ada-pytorch's training.
+# Its training commands all pass --mirror=1 (x-flips; here each image flipped with
+# probability 1/2 per epoch, which keeps an epoch one pass over the data).
 _R3GAN = dict(network="r3gan", latent_dim=64, loss="relativistic", lr_d=2e-4, lr_g=2e-4,
-              lr_final_ratio=0.25, beta1=0.0, beta2=0.99, beta2_start=0.9, adam_epsilon=1e-8,
-              gamma_final_ratio=0.1, augment="color,translation,cutout", ada_target=None)
+              mirror=True, lr_final_ratio=0.25, beta1=0.0, beta2=0.99, beta2_start=0.9,
+              adam_epsilon=1e-8, gamma_final_ratio=0.1, augment="color,translation,cutout",
+              ada_target=None)
 _R3GAN_IMAGES = 20_000_000  # decay_nimg
 
 
