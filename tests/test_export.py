@@ -386,6 +386,13 @@ def test_a_model_with_its_own_layers_exports_with_import(tmp_path, capsys, monke
                                       keras.layers.Dense(1)])
     kgan.GAN(generator, discriminator, latent_dim=4).save(tmp_path / "mine.keras")
     assert "user_layers_mod" in export_module._registering_modules()
+    # export_keras_file (kgan-train's export on JAX) passes them by default.
+    commands = []
+    with monkeypatch.context() as patch:
+        patch.setattr(export_module.subprocess, "run", lambda command, **_: commands.append(
+            command) or subprocess.CompletedProcess(command, 0, "exports/mine/1\n", ""))
+        export_module.export_keras_file(tmp_path / "mine.keras", tmp_path / "exports", "mine")
+    assert "--import=user_layers_mod" in commands[0]
     registry = keras.saving.get_custom_objects()
     monkeypatch.delitem(registry, "user>PixelNorm")  # as in a process that never imported it
     monkeypatch.delitem(sys.modules, "user_layers_mod")

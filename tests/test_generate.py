@@ -200,3 +200,34 @@ def test_gif_bytes_round_trip():
     frames = np.random.default_rng(1).integers(0, 256, (4, 6, 6, 1), dtype=np.uint8)
     decoded = iio.imread(io.BytesIO(media.gif_bytes(frames)), index=None, extension=".gif")
     np.testing.assert_array_equal(decoded[..., 0], frames[..., 0])
+
+
+USER_LAYER = '''
+import keras
+
+
+@keras.saving.register_keras_serializable(package="user")
+class Doubled(keras.layers.Layer):
+    def call(self, x):
+        return 2.0 * x
+'''
+
+
+def test_a_model_with_its_own_layers_needs_import_and_says_so(tmp_path, monkeypatch, capsys):
+    (tmp_path / "doubled_layer.py").write_text(USER_LAYER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import doubled_layer
+
+    generator = keras.Sequential([keras.Input((4,)), doubled_layer.Doubled(),
+                                  keras.layers.Dense(16), keras.layers.Reshape((4, 4, 1))])
+    discriminator = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+                                      keras.layers.Dense(1)])
+    kgan.GAN(generator, discriminator, latent_dim=4).save(tmp_path / "mine.keras")
+    monkeypatch.delitem(keras.saving.get_custom_objects(), "user>Doubled")
+    monkeypatch.delitem(sys.modules, "doubled_layer")  # as in a process that never saw it
+    argv = [str(tmp_path / "mine.keras"), "--grid", str(tmp_path / "g.png"), "--seeds", "0-3"]
+    assert cli.main(argv) == 2
+    assert ("it uses Doubled, which is not registered in this process: pass --import "
+            "doubled_layer") in capsys.readouterr().err
+    assert cli.main([*argv, "--import", "doubled_layer"]) == 0
+    assert (tmp_path / "g.png").is_file()

@@ -427,3 +427,68 @@ def test_download_is_not_probed_without_download_or_for_prepared_data(monkeypatc
     monkeypatch.setattr(network, "probe", lambda *a, **k: "unreachable")
     monkeypatch.setattr(network, "_prepared", lambda dataset, data_dir: True)
     network.check_download("mnist", None, download=True)  # on disk: nothing to download
+
+
+PLUGIN = '''
+import keras
+
+import kgan.networks
+
+
+@keras.saving.register_keras_serializable(package="plugin")
+class Halve(keras.layers.Layer):
+    def call(self, x):
+        return 0.5 * x
+
+
+def build(resolution, channels, latent_dim, num_classes=None, width=8):
+    side = resolution * resolution * channels
+    generator = keras.Sequential([
+        keras.Input((latent_dim,)), keras.layers.Dense(side), Halve(),
+        keras.layers.Reshape((resolution, resolution, channels)),
+        keras.layers.Activation("tanh")])
+    discriminator = keras.Sequential([
+        keras.Input((resolution, resolution, channels)), keras.layers.Flatten(),
+        keras.layers.Dense(width), keras.layers.LeakyReLU(), keras.layers.Dense(1)])
+    return generator, discriminator
+
+
+kgan.networks.register(kgan.networks.Family("halving", __name__, "a user's family",
+                                            options=dict(width=8)))
+kgan.losses.register_loss(  # least squares with targets +-1
+    "pm_least_squares", lambda fake: keras.ops.mean((fake - 1.0) ** 2),
+    lambda real, fake: keras.ops.mean((real - 1.0) ** 2) + keras.ops.mean((fake + 1.0) ** 2))
+'''
+
+
+def test_your_own_network_family_trains_resumes_and_exports_with_import(
+        tmp_path, monkeypatch, capsys):
+    """A family and a loss registered in the user's module: `--import` loads it before the
+    config is read, config.json records it, and a `--config` replay imports it again."""
+    from kgan import networks
+    from kgan.gan import losses
+
+    monkeypatch.setattr(networks, "_REGISTRY", dict(networks._REGISTRY))  # restored after
+    monkeypatch.setattr(losses, "_FAMILIES", dict(losses._FAMILIES))
+    monkeypatch.setattr(losses, "NAMES", losses.NAMES)
+    (tmp_path / "halving_plugin.py").write_text(PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    flags = ["--network", "halving", "--loss", "pm_least_squares", "--no-conditional",
+             "--resolution", "8", "--latent-dim",
+             "4", "--batch-size", "16", "--steps-per-epoch", "2", "--epochs", "1",
+             "--num-samples", "4", "--run-dir", "run", "--export-dir", "exp"]
+    assert main(flags) == 2
+    assert "unknown network 'halving'" in capsys.readouterr().err
+    assert main([*flags, "--import", "nowhere_plugin"]) == 2
+    assert "--import nowhere_plugin: No module named 'nowhere_plugin'" in capsys.readouterr().err
+    assert main([*flags, "--import", "halving_plugin"]) == 0
+    assert json.loads((tmp_path / "run/config.json").read_text())["imports"] == [
+        "halving_plugin"]
+    assert (tmp_path / "exp/digits/1/saved_model.pb").is_file()
+    # As in a new process: the module and its family are gone until the replay imports them.
+    monkeypatch.delitem(sys.modules, "halving_plugin")
+    monkeypatch.delitem(networks._REGISTRY, "halving")
+    monkeypatch.delitem(losses._FAMILIES, "pm_least_squares")
+    assert main(["--config", "run/config.json", "--epochs", "2"]) == 0
+    assert "resuming at epoch 2" in capsys.readouterr().out

@@ -182,6 +182,31 @@ def test_rerunning_a_finished_run_does_nothing(reference, capsys):
     assert result.export == str(cwd / "exp/digits/1") and not (cwd / "exp/digits/2").exists()
 
 
+def test_a_users_callback_sees_one_run_and_can_stop_it(tmp_path, capsys):
+    """The runner trains one fit per epoch; a user's callback still gets one
+    on_train_begin / on_train_end, and EarlyStopping or stop_training end the run."""
+    seen = []
+
+    class StopAfterEpoch2(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen.append("begin")
+
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(epoch)
+            if epoch == 1:
+                self.model.stop_training = True
+
+        def on_train_end(self, logs=None):
+            seen.append(("end", "d_loss" in logs))
+
+    config = TrainConfig(**{**TINY_CONFIG, "epochs": 4, "export": False,
+                            "run_dir": str(tmp_path / "run")})
+    result = training.run(config, callbacks=[StopAfterEpoch2()], verbose=0)
+    assert seen == ["begin", 0, 1, ("end", True)]
+    assert result.steps == 2 * STEPS
+    assert f"a callback stopped training at step {2 * STEPS}" in capsys.readouterr().out
+
+
 def test_rerunning_a_finished_run_writes_only_what_is_missing(reference, tmp_path, capsys):
     cwd, _ = reference
     shutil.copytree(cwd / "run", tmp_path / "copy")  # a finished run, moved without its export

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from kgan.cli import exits, quiet
+from kgan.cli import exits, plugins, quiet
 
 PROG = "kgan-evaluate"
 Sampler = Callable[[int, int], np.ndarray]  # (count, first_seed) -> images in [-1, 1]
@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="neighbourhood size for pr/dc (default: each metric's own: pr 3, as "
                         "the paper and StyleGAN's pr50k3; dc 5, as Naeem et al.)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    plugins.add_flag(p)
     quiet.add_debug_flag(p)
     return p
 
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         with exits.sigterm_as_interrupt():
             names = check_args(args)  # before TensorFlow loads
             quiet.quiet_tensorflow(args.debug)
+            plugins.load(args.imports)
             report = evaluate(args, names)
             exits.check_received()  # a signal whose exception Python dropped: answer it
     except KeyboardInterrupt as error:
@@ -191,7 +193,10 @@ def _keras_sampler(path: str) -> tuple[Sampler, tuple[int, int, int]]:
     if not path.endswith(".keras"):
         raise ValueError(f"expected a .keras file or an export folder, got {path}")
     check_keras_archive(path)
-    gan = keras.models.load_model(path, compile=False)
+    try:
+        gan = keras.models.load_model(path, compile=False)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"cannot load {path}: {plugins.load_failure(error)}") from None
     if not hasattr(gan, "generate"):
         raise ValueError(f"{path} holds a {type(gan).__name__}, not a kgan.GAN")
     return (lambda count, seed: gan.generate(count, seed=seed)), tuple(gan.image_shape)

@@ -19,12 +19,10 @@ a run with no checkpoint yet, an existing --version), 130 Ctrl-C, 143 SIGTERM.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
-import re
 import sys
 
-from kgan.cli import exits, quiet
+from kgan.cli import exits, plugins, quiet
 from kgan.training.sources import FINAL_MODEL, SourceError, check_keras_archive, find_model_file
 
 PROG = "kgan-export"
@@ -67,10 +65,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="replace --version if it exists")
     parser.add_argument("--num-classes", type=int,
                         help="classes of a bare conditional generator (a GAN knows them)")
-    parser.add_argument("--import", dest="imports", action="append", default=[],
-                        metavar="MODULE", help="import MODULE first: where the model's own "
-                        "layers are registered (keras.saving.register_keras_serializable); "
-                        "repeatable")
+    plugins.add_flag(parser)
     quiet.add_debug_flag(parser)
     return parser
 
@@ -116,41 +111,17 @@ def _export(args: argparse.Namespace) -> str:
     from kgan.serving.export import export_generator
 
     check_keras_archive(path)
-    _import_modules(args.imports)
+    try:
+        plugins.load(args.imports)
+    except ValueError as error:
+        raise SourceError(str(error)) from None
     try:
         model = keras.models.load_model(path, compile=False)
     except (OSError, ValueError, TypeError) as error:
-        raise SourceError(f"cannot load {path}: {_load_failure(error)}") from None
+        raise SourceError(f"cannot load {path}: {plugins.load_failure(error)}") from None
     return export_generator(
         model, args.export_dir, model_name=name,
         version=args.version, overwrite=args.overwrite, num_classes=args.num_classes)
-
-
-def _import_modules(names: list[str]) -> None:
-    for name in names:
-        try:
-            importlib.import_module(name)
-        except ImportError as error:
-            raise SourceError(f"--import {name}: {error}") from None
-
-
-def _load_failure(error: Exception) -> str:
-    """Keras's reason, without the model configs it prints around it; for a class this
-    process does not know, which module registers it and the flag that imports it."""
-    text = " ".join(str(error).split())
-    unknown = re.findall(r"Could not locate class '([^']+)'", text)
-    if not unknown:
-        return text[:300]
-    module = re.search(r"\{'module': '([^']+)', 'class_name': '" + re.escape(unknown[-1]),
-                       text)
-    where = module.group(1) if module else None
-    if where == "__main__":
-        return (f"it uses {unknown[-1]}, a class defined in the script that saved it; move "
-                "it into a module (registered with keras.saving."
-                "register_keras_serializable) and pass --import MODULE")
-    return (f"it uses {unknown[-1]}, which is not registered in this process: pass "
-            f"--import {where or 'MODULE'} (the module that registers it with "
-            "keras.saving.register_keras_serializable)")
 
 
 def _fail(error: BaseException, status: int) -> int:

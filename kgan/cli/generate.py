@@ -26,7 +26,7 @@ import argparse
 import os
 import sys
 
-from kgan.cli import exits, quiet
+from kgan.cli import exits, plugins, quiet
 from kgan.cli.seeds import join_negative_values, parse_seeds
 
 __all__ = ["main", "parse_seeds", "write_outputs"]
@@ -62,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     anim.add_argument("--fps", type=float, default=12.0, help="frames per second")
     anim.add_argument("--bounce", action="store_true",
                       help="play back from B to A too, for a seamless loop")
+    plugins.add_flag(parser)
     quiet.add_debug_flag(parser)
     return parser
 
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         with exits.sigterm_as_interrupt():
             _check(args)
             quiet.quiet_tensorflow(args.debug)
+            plugins.load(args.imports)
             from kgan.demo.backends import load_backend
 
             backend = load_backend(args.source)

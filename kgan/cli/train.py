@@ -21,7 +21,7 @@ import json
 import os
 import sys
 
-from kgan.cli import exits, network, quiet
+from kgan.cli import exits, network, plugins, quiet
 from kgan.training import backend
 from kgan.training.config import PRESETS, ConfigError, TrainConfig, preset_for
 from kgan.training.errors import RunError, TrainingInterrupted
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 def _train(args: argparse.Namespace) -> int:
     result = None
     try:
+        _import_plugins(args)
         config = backend.resolve(config_from_args(args))
         if args.dry_run:
             print(config.to_json(), end="")
@@ -78,6 +79,29 @@ def _train(args: argparse.Namespace) -> int:
         return exits.STOPPED
     print(result.summary())
     return exits.OK
+
+
+def _import_plugins(args: argparse.Namespace) -> None:
+    """Imports `--import` modules (or those a `--config` file records) before the config
+    is read, as they may register the network, loss, metric or data it names; on the
+    backend the run asks for, as importing them loads Keras."""
+    names, asked = list(getattr(args, "imports", None) or []), getattr(args, "backend", None)
+    if getattr(args, "config", None):
+        try:
+            with open(args.config, encoding="utf-8") as file:
+                recorded = json.load(file)
+        except (OSError, ValueError):
+            recorded = {}  # TrainConfig.load says what is wrong with it
+        if isinstance(recorded, dict):
+            names = names or list(recorded.get("imports") or [])
+            asked = asked or recorded.get("backend")
+    if not names:
+        return
+    backend.activate(backend.resolve_name(asked or "auto"))
+    try:
+        plugins.load(names)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,6 +148,10 @@ def writes_run_dir(environ=os.environ) -> bool:
 
 
 def _add_field(parser: argparse.ArgumentParser, field: dataclasses.Field) -> None:
+    if field.name == "imports":  # spelled as kgan-export's: --import MODULE, repeatable
+        parser.add_argument("--import", dest="imports", action="append", metavar="MODULE",
+                            help=plugins.IMPORT_HELP)
+        return
     flag = "--" + field.name.replace("_", "-")
     kind = str(field.type)
     help_text = field.metadata.get("help")
@@ -224,3 +252,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             if derived not in flags and derived not in PRESETS[preset]:
                 values.pop(derived, None)
     return TrainConfig.from_dict(values)
+
+
+if __name__ == "__main__":  # python -m kgan.cli.train
+    sys.exit(main())

@@ -244,7 +244,12 @@ class KerasBackend(Backend):
         from kgan.training.sources import check_keras_archive
 
         check_keras_archive(path)
-        model = keras.models.load_model(path, compile=False)
+        try:
+            model = keras.models.load_model(path, compile=False)
+        except (ValueError, TypeError) as error:
+            from kgan.cli.plugins import load_failure
+
+            raise ValueError(f"cannot load {path}: {load_failure(error)}") from None
         if hasattr(model, "sampling_generator"):
             self._generator = model.sampling_generator
             latent_dim, num_classes = int(model.latent_dim), model.num_classes

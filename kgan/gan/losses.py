@@ -175,6 +175,29 @@ _FAMILIES = {
 NAMES = tuple(_FAMILIES)
 
 
+def register_loss(name: str, generator: Callable[..., Tensor],
+                  discriminator: Callable[[Tensor, Tensor], Tensor],
+                  uses_real_logits: bool = False) -> AdversarialLoss:
+    """Adds a loss family, usable as `compile(loss=name)` and `kgan-train --loss name`
+    (with `--import` of the module that registers it); the same pair again is a no-op.
+
+    Example:
+        >>> register_loss(
+        ...     "softplus_hinge", lambda fake: ops.mean(ops.softplus(-fake)),
+        ...     lambda real, fake: ops.mean(ops.softplus(1 - real) + ops.softplus(1 + fake)))
+    """
+    global NAMES
+    key = str(name).lower().replace("-", "_")
+    pair = (generator, discriminator, uses_real_logits)
+    if not key.isidentifier():
+        raise ValueError(f"a loss name is a Python identifier, got {name!r}")
+    if _FAMILIES.get(key, pair)[:2] != pair[:2]:
+        raise ValueError(f"loss {key!r} is already registered")
+    _FAMILIES[key] = pair
+    NAMES = tuple(_FAMILIES)
+    return get(key)
+
+
 def get(name: str) -> AdversarialLoss:
     """Looks a loss family up by name (`non_saturating`, `hinge`, ...).
 

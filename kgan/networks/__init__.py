@@ -97,8 +97,10 @@ _REGISTRY: dict[str, Family] = {}
 
 
 def register(family: Family) -> Family:
-    """Adds a family to the registry (a new family is its module plus this call)."""
-    if family.name in _REGISTRY:
+    """Adds a family to the registry (a new family is its module plus this call). The
+    same family again is a no-op, so re-running a notebook cell or reloading a module
+    works; another family under a registered name is an error."""
+    if _REGISTRY.get(family.name, family) != family:
         raise ValueError(f"network family {family.name!r} is already registered")
     _REGISTRY[family.name] = family
     return family

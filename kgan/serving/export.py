@@ -156,8 +156,7 @@ def _export_in_tensorflow_process(model, model_dir: str, version: int | None,
         model.save(path)
         return export_keras_file(path, os.path.dirname(model_dir) or ".",
                                  os.path.basename(model_dir), version=version,
-                                 overwrite=overwrite, num_classes=num_classes,
-                                 imports=_registering_modules())
+                                 overwrite=overwrite, num_classes=num_classes)
 
 
 def _registering_modules() -> list[str]:
@@ -171,13 +170,16 @@ def _registering_modules() -> list[str]:
 
 def export_keras_file(path: str | os.PathLike, export_dir: str | os.PathLike, model_name: str,
                       version: int | None = None, overwrite: bool = False,
-                      num_classes: int | None = None, imports: Sequence[str] = ()) -> str:
+                      num_classes: int | None = None,
+                      imports: Sequence[str] | None = None) -> str:
     """Exports a saved `.keras` GAN (or generator) with kgan-export in a TensorFlow process,
     from a process on any Keras backend: a SavedModel is a TensorFlow graph, and Keras runs
     one backend per process. `imports`: modules that process imports first (where the
-    model's own layers are registered). Returns the version directory; raises as
+    model's own layers are registered; default: those that registered Keras classes in
+    this process). Returns the version directory; raises as
     `export_generator` does (ValueError, FileExistsError; OSError when the export itself
     failed)."""
+    imports = _registering_modules() if imports is None else imports
     command = [sys.executable, "-m", "kgan.cli.export", os.fspath(path), os.fspath(export_dir),
                "--model-name", model_name, *(f"--import={name}" for name in imports)]
     command += ["--version", str(int(version))] if version is not None else []

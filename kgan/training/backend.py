@@ -19,13 +19,17 @@ _PACKAGES = {"tensorflow": "tensorflow", "jax": "jax"}
 
 def resolve(config: TrainConfig) -> TrainConfig:
     """The config with `backend` made concrete: "auto" is KERAS_BACKEND's, else tensorflow."""
-    name = config.backend
+    return dataclasses.replace(config, backend=resolve_name(config.backend))
+
+
+def resolve_name(name: str) -> str:
+    """A backend name made concrete: "auto" is KERAS_BACKEND's, else tensorflow."""
     if name == AUTO:
         name = os.environ.get("KERAS_BACKEND") or "tensorflow"
     if name not in _PACKAGES:
         raise ConfigError(f"unknown Keras backend {name!r} (from KERAS_BACKEND); kgan trains "
                           "on tensorflow or jax: pass --backend tensorflow or --backend jax")
-    return dataclasses.replace(config, backend=name)
+    return name
 
 
 def activate(name: str) -> None:

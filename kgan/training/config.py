@@ -131,6 +131,10 @@ class TrainConfig:
     augment_p: float = _field(1.0, "augmentation probability without ADA (ramped up from 0 "
                               "with ramp_epochs, as R3GAN does)")
     seed: int = _field(0, "seed of weights, data order and training noise")
+    imports: tuple[str, ...] = _field((), "modules imported first (--import MODULE, "
+                                      "repeatable): your own registered network family, loss, "
+                                      "metric or data source; recorded, so a resume and a "
+                                      "--config replay import them too")
     # hardware
     backend: str = _field(AUTO, "Keras backend: tensorflow or jax (auto: KERAS_BACKEND, else "
                           "tensorflow); a run resumes on the backend it started on",
@@ -161,10 +165,13 @@ class TrainConfig:
     inception_weights: str | None = _field(None, "local InceptionV3 notop weights file")
 
     def __post_init__(self):
-        metrics = self.metrics  # a config file may spell them "fid,kid", as the flag does
-        if isinstance(metrics, str):
-            metrics = [name.strip() for name in metrics.split(",") if name.strip()]
-        object.__setattr__(self, "metrics", tuple(metrics))
+        for name in ("metrics", "imports"):  # a config file may spell them "fid,kid"
+            names = getattr(self, name)
+            if isinstance(names, str):
+                names = [part.strip() for part in names.split(",") if part.strip()]
+            if isinstance(names, list):
+                names = tuple(names)
+            object.__setattr__(self, name, names)
 
         for name in ("model_name", "run_dir"):
             if getattr(self, name) is None:
@@ -282,6 +289,8 @@ RESUMABLE_FIELDS = frozenset({
     "run_dir", "export_dir", "model_name", "export", "log_every_n_steps", "sample_every",
     "num_samples", "checkpoint_every", "keep_checkpoints", "metrics", "metrics_every",
     "metrics_samples", "metrics_features", "inception_weights",
+    # What to import is not what is computed: the names the config uses decide that.
+    "imports",
 })
 
 

@@ -254,10 +254,50 @@ def _announce(config: TrainConfig, paths: RunPaths, state: RunState, env) -> Non
 
 class _StopAtEpochEnd(keras.callbacks.Callback):
     """Ends `fit` after one epoch, so the next epoch gets its own seeded pipeline while
-    Keras still shows "Epoch e/N" with the run's real N."""
+    Keras still shows "Epoch e/N" with the run's real N; `requested` says whether another
+    callback (EarlyStopping, a user's) had asked training to stop."""
+
+    requested = False
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.requested = bool(self.model.stop_training)
         self.model.stop_training = True
+
+
+class _WholeRun(keras.callbacks.Callback):
+    """A user's callback seen over the whole run, which is one `fit` per epoch: its
+    `on_train_begin` runs once, at the first, and `on_train_end` once, at the end (so
+    EarlyStopping keeps its patience and CSVLogger its rows); every other hook passes."""
+
+    def __init__(self, callback: keras.callbacks.Callback):
+        super().__init__()
+        self.callback = callback
+        self.begun = False
+
+    def set_model(self, model) -> None:
+        super().set_model(model)
+        self.callback.set_model(model)
+
+    def set_params(self, params) -> None:
+        super().set_params(params)
+        self.callback.set_params(params)
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if not self.begun:
+            self.begun = True
+            self.callback.on_train_begin(logs)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        """Called by the runner once the run's training ends, not by each `fit`."""
+
+
+def _forward(hook: str):
+    return lambda self, *args, **kwargs: getattr(self.callback, hook)(*args, **kwargs)
+
+
+for _hook in ("on_epoch_begin", "on_epoch_end", "on_train_batch_begin", "on_train_batch_end",
+              "on_test_begin", "on_test_end", "on_test_batch_begin", "on_test_batch_end"):
+    setattr(_WholeRun, _hook, _forward(_hook))
 
 
 def _train(config, gan, state, paths, info, extra, verbose, env: distribute.Setup) -> None:
@@ -266,23 +306,31 @@ def _train(config, gan, state, paths, info, extra, verbose, env: distribute.Setu
     # Only the chief logs: TensorBoard, samples and metrics are files of the run dir.
     logging = monitoring.logging_callbacks(config, paths, info) if env.chief else []
     once = [HParams(paths.logs, monitoring.hparams(config, env))] if env.chief else []
+    users = [_WholeRun(callback) for callback in extra]
     with saver:
         try:
             while state.step < config.epochs * state.steps_per_epoch:
                 epoch, batch = state.position()
                 before = state.step
                 dataset = epoch_dataset(config, epoch, state.steps_per_epoch, skip=batch)
-                gan.fit(
+                stop = _StopAtEpochEnd()
+                history = gan.fit(
                     distribute.to_device(dataset, env.input_device),
                     initial_epoch=epoch, epochs=config.epochs,
                     steps_per_epoch=state.steps_per_epoch - batch, shuffle=False,
                     verbose=verbose if env.chief else 0,
-                    callbacks=[NonFiniteGuard(state), saver, *logging, *once, *extra,
-                               _StopAtEpochEnd()],
+                    callbacks=[NonFiniteGuard(state), saver, *logging, *once, *users, stop],
                 )
                 once = []
                 if state.step == before:
                     raise RunError(f"epoch {epoch + 1} trained no step: the data ran out")
+                if stop.requested:  # a callback ended the run early (EarlyStopping)
+                    print(f"kgan: a callback stopped training at step {state.step}; the "
+                          "same command trains on to --epochs", flush=True)
+                    break
+            logs = {k: v[-1] for k, v in history.history.items()} if users else {}
+            for user in users:
+                user.callback.on_train_end(logs)
         except KeyboardInterrupt as error:  # a second signal, in the middle of a step
             raise interrupted(error, f"stopped in the middle of step {state.step + 1}; not "
                               f"saved, the last checkpoint is {state.latest or 'none yet'}"
@@ -353,9 +401,9 @@ def _export(config: TrainConfig, gan: GAN, paths: RunPaths) -> str | None:
         raise interrupted(error, f"interrupted while exporting to {config.export_dir}; "
                           f"the trained model is saved in {paths.final_model} (kgan-export "
                           "exports it)") from None
-    except (OSError, tf.errors.OpError) as error:
+    except (OSError, ValueError, tf.errors.OpError) as error:
         cause = ("disk full" if getattr(error, "errno", None) == errno.ENOSPC
-                 else " ".join(str(error).split())[:200])
+                 else " ".join(str(error).split())[:300])
         raise RunError(f"export to {config.export_dir} failed ({cause}); the trained model "
                        f"is saved in {paths.final_model}: run the same command again, or "
                        f"kgan-export {paths.root} {config.export_dir}") from None

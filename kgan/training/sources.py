@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -61,16 +62,12 @@ def checkpoint_model_file(run_dir: str) -> str:
         SourceError: the run has no readable checkpoint yet, its config or data cannot
             be read, or its backend is not installed here.
     """
-    from kgan.training.config import ConfigError, TrainConfig
 
     saved = glob.glob(os.path.join(glob.escape(run_dir), "backup", "ckpt-*.index")) + (
         glob.glob(os.path.join(glob.escape(run_dir), "checkpoints", "epoch-*.index")))
     if not saved:
         raise SourceError(_NO_CHECKPOINT.format(run_dir))
-    try:
-        backend = TrainConfig.load(os.path.join(run_dir, "config.json")).backend
-    except ConfigError as error:
-        raise SourceError(str(error)) from None
+    backend = _recorded(run_dir).get("backend") or "auto"  # the file is checked in the child
     backend = "tensorflow" if backend == "auto" else backend
     folder = tempfile.mkdtemp(prefix="kgan-checkpoint-")
     atexit.register(shutil.rmtree, folder, True)
@@ -97,10 +94,12 @@ def _save_checkpoint(run_dir: str, path: str) -> str:
     import keras
 
     from kgan import data
+    from kgan.cli import plugins
     from kgan.training.checkpointing import RunState
     from kgan.training.config import TrainConfig
     from kgan.training.recipe import build_gan
 
+    plugins.load(_recorded(run_dir).get("imports") or [])  # the run's own pieces first
     config = TrainConfig.load(os.path.join(run_dir, "config.json"))
     steps_per_epoch = _saved_steps_per_epoch(run_dir)
     num_classes = None
@@ -136,6 +135,16 @@ def _save_checkpoint(run_dir: str, path: str) -> str:
              else f"the end of epoch {epoch} of {config.epochs}")
     return (f"kgan: {run_dir} has not finished (no {FINAL_MODEL}): using its newest "
             f"checkpoint, step {step} ({where})")
+
+
+def _recorded(run_dir: str) -> dict:
+    """The run's config.json as plain JSON (read before its own modules are imported)."""
+    try:
+        with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as file:
+            values = json.load(file)
+    except (OSError, ValueError) as error:
+        raise SourceError(f"cannot read {run_dir}/config.json: {error}") from None
+    return values if isinstance(values, dict) else {}
 
 
 def _saved_steps_per_epoch(run_dir: str) -> int:

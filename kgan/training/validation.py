@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import sys
 from typing import TYPE_CHECKING
 
 from kgan import networks
@@ -34,6 +35,13 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Far above any use (StyleGAN2: z of 512, grids of 64) and below what runs out of memory
 # only after a whole epoch of training.
 MAX_LATENT_DIM, MAX_SAMPLE_GRID = 16_384, 1_024
+
+
+def _loss_names() -> tuple[str, ...]:
+    """The built-in losses, and those `kgan.gan.losses.register_loss` added, which a module
+    that registers one has imported (this module loads no TensorFlow itself)."""
+    losses = sys.modules.get("kgan.gan.losses")
+    return tuple(losses.NAMES) if losses is not None else LOSSES
 
 
 def validate(config: TrainConfig) -> None:
@@ -90,7 +98,8 @@ def _check_model(c: TrainConfig) -> None:
         _require(getattr(c, name) >= 1, f"{name} must be >= 1, got {getattr(c, name)}")
     _require(0 < c.adam_epsilon < 1, f"adam_epsilon must be in (0, 1), got {c.adam_epsilon}")
     _check_network(c)
-    _require(c.loss in LOSSES, f"unknown loss {c.loss!r}; choose from {', '.join(LOSSES)}")
+    known = _loss_names()
+    _require(c.loss in known, f"unknown loss {c.loss!r}; choose from {', '.join(known)}")
     for name in ("gradient_penalty", "r1_gamma", "r2_gamma"):
         _require(getattr(c, name) >= 0, f"{name} must be >= 0, got {getattr(c, name)}")
     for name in ("lr_d", "lr_g"):
@@ -104,6 +113,8 @@ def _check_model(c: TrainConfig) -> None:
     _require(c.ada_target is None or 0 < c.ada_target < 1,
              f"ada_target must be in (0, 1) or none, got {c.ada_target}")
     _require(c.ada_kimg > 0, f"ada_kimg must be > 0, got {c.ada_kimg}")
+    bad = [name for name in c.imports if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", name)]
+    _require(not bad, f"imports must be module names (a.b.c), got {', '.join(map(repr, bad))}")
     if c.augment != NO_AUGMENT:
         unknown = [repr(p.strip()) for p in c.augment.split(",")
                    if p.strip() not in AUGMENT_POLICIES]

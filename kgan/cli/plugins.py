@@ -1,0 +1,47 @@
+"""`--import MODULE` for every kgan command: the user's own registered pieces (network
+families, losses, metrics, data sources, Keras layers) live in the user's modules, which
+a command imports before it reads a config or loads a model. Loads nothing itself."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+
+IMPORT_HELP = ("import MODULE first (repeatable): where your own network family, loss, "
+               "metric, data source or Keras layers are registered")
+
+
+def add_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--import", dest="imports", action="append", default=[],
+                        metavar="MODULE", help=IMPORT_HELP)
+
+
+def load(names) -> None:
+    """Imports each module in `names`; ValueError names the one that failed and why."""
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as error:
+            raise ValueError(f"--import {name}: {error} (is its folder on PYTHONPATH, or "
+                             "the current folder?)") from None
+
+
+def load_failure(error: Exception) -> str:
+    """Keras's reason a model did not load, without the model configs it prints around
+    it; for a class this process does not know, which module registers it and the flag
+    that imports it."""
+    text = " ".join(str(error).split())
+    unknown = re.findall(r"Could not locate class '([^']+)'", text)
+    if not unknown:
+        return text[:300]
+    module = re.search(r"\{'module': '([^']+)', 'class_name': '" + re.escape(unknown[-1]),
+                       text)
+    where = module.group(1) if module else None
+    if where in ("__main__", None):
+        return (f"it uses {unknown[-1]}, a class this process does not know (defined in a "
+                "script, or not registered); put it in a module, register it with "
+                "keras.saving.register_keras_serializable, and pass --import MODULE")
+    return (f"it uses {unknown[-1]}, which is not registered in this process: pass "
+            f"--import {where} (the module that registers it with "
+            "keras.saving.register_keras_serializable)")
