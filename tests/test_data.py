@@ -117,8 +117,14 @@ def test_a_registered_source_is_found_by_name(scratch_registry):
     batches = _batches(data.load("noise", resolution=4, channels=1, batch_size=8))
     assert len(batches) == 4
     _check_batch(batches[0], 8, 4, 1)
+    data.register_source(Noise())  # the same definition again (a re-run cell) replaces it
+    assert data.SOURCES.count("noise") == 1
+
+    class OtherNoise(Noise):
+        pass
+
     with pytest.raises(ValueError, match="already registered"):
-        data.register_source(Noise())
+        data.register_source(OtherNoise())
 
 
 # ---------------------------------------------------------------- digits and arrays

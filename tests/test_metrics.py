@@ -258,3 +258,18 @@ def test_bad_inputs_give_clear_errors():
         one = metrics.FeatureStats()
         one.update(np.zeros((1, 2)))
         metrics.compute_metrics(["fid"], one, one)
+
+
+def test_a_metric_defined_again_replaces_itself_and_another_is_refused(monkeypatch):
+    monkeypatch.setattr(metrics, "_REGISTRY", dict(metrics._REGISTRY))
+    for scale in (1.0, 2.0):  # a notebook cell run twice
+        @metrics.register_metric("mean_gap", ("mean_gap",))
+        def mean_gap(real, fake, scale=scale, **_):
+            return {"mean_gap": scale * float(abs(real.samples().mean() - fake.samples().mean()))}
+
+    assert metrics.get_metric("mean_gap").compute is mean_gap
+
+    with pytest.raises(ValueError, match="metric 'mean_gap' is already registered"):
+        @metrics.register_metric("mean_gap", ("mean_gap",))
+        def another(real, fake, **_):
+            return {"mean_gap": 0.0}

@@ -80,7 +80,10 @@ class Source:
         raise NotImplementedError
 
     def load(self, name: str | os.PathLike, options: DataOptions) -> tf.data.Dataset:
-        """The pipeline, meeting the batch contract of `kgan.data` (see its docstring)."""
+        """The pipeline, meeting the batch contract of `kgan.data` (see its docstring).
+        Its order must be a function of `options` (`seed`, `reshuffle`) alone, as
+        `kgan.data.pipeline.finish` makes it: kgan-train's exact resume rebuilds an epoch
+        from its seed."""
         raise NotImplementedError
 
 
@@ -97,8 +100,11 @@ def register_source(source: Source) -> Source:
     kind = getattr(source, "kind", "")
     if not isinstance(kind, str) or not kind:
         raise ValueError(f"a data source needs a non-empty `kind` string, got {kind!r}.")
-    if kind in _SOURCES:
+    if kind in _SOURCES and not all(  # a re-run cell or reloaded module replaces its own
+            getattr(type(_SOURCES[kind]), key) == getattr(type(source), key)
+            for key in ("__module__", "__qualname__")):
         raise ValueError(f"a data source of kind {kind!r} is already registered.")
+    _SOURCES.pop(kind, None)
     missing = [m for m in ("matches", "describe", "load") if not callable(getattr(source, m, 0))]
     if missing:
         raise ValueError(f"data source {kind!r} lacks the method(s) {', '.join(missing)}.")

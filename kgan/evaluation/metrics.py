@@ -282,15 +282,22 @@ def register_metric(
     min_samples: Callable[..., int] = lambda **_: 2,
 ) -> Callable[[Callable[..., dict[str, float]]], Callable[..., dict[str, float]]]:
     """Decorator adding `fn(real_stats, fake_stats, **options) -> dict` to the registry;
-    `min_samples(**options)` is the fewest images per side it can score."""
+    `min_samples(**options)` is the fewest images per side it can score. The same
+    function defined again (a re-run notebook cell, a reloaded module) replaces it."""
 
     def decorate(fn: Callable[..., dict[str, float]]) -> Callable[..., dict[str, float]]:
-        if name in _REGISTRY:
+        if name in _REGISTRY and not _same_definition(_REGISTRY[name].compute, fn):
             raise ValueError(f"metric {name!r} is already registered")
         _REGISTRY[name] = Metric(name, outputs, fn, needs_samples, min_samples)
         return fn
 
     return decorate
+
+
+def _same_definition(old, new) -> bool:
+    """Whether `new` is `old` defined again: the same module and qualified name."""
+    return all(getattr(old, key, None) == getattr(new, key, None)
+               for key in ("__module__", "__qualname__"))
 
 
 def metric_names() -> list[str]:
