@@ -540,6 +540,10 @@ def test_unknown_source_is_a_clear_error():
     assert "a .npz file" in str(caught.value) and "'digits'" in str(caught.value)
     with pytest.raises(ValueError, match="Did you mean 'mnist'"):
         data.describe("mnsit")
+    # A name only a plugin source knows (used without --import) is not TFDS's grammar lesson.
+    with pytest.raises(ValueError, match=r"'noise:64' is neither .* your own module: "
+                                         r"--import MODULE\)\.$"):
+        data.describe("noise:64")
 
 
 def test_missing_folder_path_is_not_mistaken_for_a_tfds_name(tmp_path):

@@ -53,6 +53,10 @@ def get_builder(name: str, data_dir: str | None):
         return tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError:
         raise ValueError(_unknown_name(name, tfds.list_builders())) from None
+    except ValueError as error:  # not even TFDS's name grammar ("name:1.0.0", "a/b")
+        if "builder name" not in str(error).lower():
+            raise
+        raise ValueError(_unknown_name(name, tfds.list_builders())) from None
 
 
 def _unknown_name(name: str, known: list[str]) -> str:
@@ -64,7 +68,7 @@ def _unknown_name(name: str, known: list[str]) -> str:
     return (
         f"{name!r} is neither an existing folder nor a TFDS dataset name ({folder} does "
         f"not exist).{guess} Pass a TFDS name from {CATALOG}, or one of: "
-        f"{'; '.join(others)}."
+        f"{'; '.join(others)} (a source registered in your own module: --import MODULE)."
     )
 
 
