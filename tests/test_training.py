@@ -311,6 +311,7 @@ def test_an_epoch_longer_than_the_data_goes_on_in_new_orders():
     assert not np.array_equal(epoch[0], epoch[3]) and not np.array_equal(epoch[3], epoch[6])
     again = [b.numpy() for b in training.epoch_dataset(config, 0, 9, skip=4)]
     assert all(np.array_equal(a, b) for a, b in zip(epoch[4:], again, strict=True))
+    assert len(list(training.epoch_dataset(config, 0, 30))) == 30  # 10 passes: 8 built
 
 
 def test_sample_grid_has_one_column_per_class_for_up_to_16_classes():

@@ -32,13 +32,22 @@ def epoch_dataset(config: TrainConfig, epoch: int, steps: int, skip: int = 0) ->
     """
     seed = epoch_seed(config.seed, epoch)
     dataset = load(config, seed=seed, reshuffle=False)
-    passes = int(dataset.cardinality())
-    if passes < 0 or steps > passes:  # unknown length, or more steps than one pass
-        # Its iterator opens only when the first pass is used up (no extra iterator gets
-        # that far), so its reshuffled orders are the same in every run too.
-        rest = load(config, seed=epoch_seed(seed, 1), reshuffle=True).repeat()
-        dataset = dataset.concatenate(rest)
+    per_pass = int(dataset.cardinality())
+    if 0 < per_pass < steps:  # more steps than one pass: each pass its own fixed order
+        passes = -(-steps // per_pass)
+        for index in range(1, min(passes, _MAX_PASSES)):
+            dataset = dataset.concatenate(
+                load(config, seed=epoch_seed(seed, index), reshuffle=False))
+        if passes > _MAX_PASSES:  # tiny data, long epochs: TensorFlow's reshuffled passes
+            dataset = dataset.concatenate(load(config, seed=epoch_seed(seed, _MAX_PASSES),
+                                               reshuffle=True).repeat())
+    elif per_pass < 0:  # unknown length: the order repeats
+        dataset = dataset.repeat()
     return dataset.skip(skip).take(steps - skip)
+
+
+# Passes of an epoch built as pipelines of their own (each a copy of the source's graph).
+_MAX_PASSES = 8
 
 
 def data_options(config: TrainConfig) -> data.DataOptions:
