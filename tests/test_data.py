@@ -119,6 +119,11 @@ def test_a_registered_source_is_found_by_name(scratch_registry):
     _check_batch(batches[0], 8, 4, 1)
     data.register_source(Noise())  # the same definition again (a re-run cell) replaces it
     assert data.SOURCES.count("noise") == 1
+    broken = Noise()
+    broken.load = None
+    with pytest.raises(ValueError, match="lacks the method"):
+        data.register_source(broken)
+    assert data.SOURCES[0] == "noise"  # a refused registration keeps the one it would replace
 
     class OtherNoise(Noise):
         pass

@@ -69,8 +69,9 @@ def make_backend(args: argparse.Namespace):
         if args.num_classes is not None or args.version is not None:
             raise ValueError("--num-classes and --version are for --serving-url/--grpc; an "
                              "export folder describes itself")
-        if os.path.isfile(args.model) or any(os.path.isfile(os.path.join(args.model, name))
-                                             for name in ("final.keras", "config.json")):
+        from kgan.training.sources import is_keras_source
+
+        if is_keras_source(args.model):
             raise ValueError(f"{args.model} is a saved model, not an export: kgan-demo shows "
                              f"an export folder; run kgan-export {args.model} exports, then "
                              "kgan-demo exports/<model>")

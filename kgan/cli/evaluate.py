@@ -172,15 +172,10 @@ def load_sampler(path: str) -> tuple[Sampler, tuple[int, int, int]]:
     """
     if not os.path.exists(path):
         raise FileNotFoundError(f"model not found: {path}")
-    if os.path.isfile(path):
-        return _keras_sampler(path)
-    if os.path.isfile(os.path.join(path, "config.json")):  # a run dir, finished or not
-        from kgan.training.sources import find_model_file
+    from kgan.training.sources import find_model_file, is_keras_source
 
+    if is_keras_source(path):
         return _keras_sampler(find_model_file(path))
-    final = os.path.join(path, "final.keras")
-    if os.path.isfile(final):
-        return _keras_sampler(final)
     return _export_sampler(_version_dir(path))
 
 

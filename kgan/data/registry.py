@@ -25,6 +25,8 @@ import dataclasses
 import os
 from typing import TYPE_CHECKING
 
+from kgan._definitions import same_definition
+
 if TYPE_CHECKING:
     import tensorflow as tf
 
@@ -100,15 +102,12 @@ def register_source(source: Source) -> Source:
     kind = getattr(source, "kind", "")
     if not isinstance(kind, str) or not kind:
         raise ValueError(f"a data source needs a non-empty `kind` string, got {kind!r}.")
-    if kind in _SOURCES and not all(  # a re-run cell or reloaded module replaces its own
-            getattr(type(_SOURCES[kind]), key) == getattr(type(source), key)
-            for key in ("__module__", "__qualname__")):
+    if kind in _SOURCES and not same_definition(type(_SOURCES[kind]), type(source)):
         raise ValueError(f"a data source of kind {kind!r} is already registered.")
-    _SOURCES.pop(kind, None)
     missing = [m for m in ("matches", "describe", "load") if not callable(getattr(source, m, 0))]
     if missing:
         raise ValueError(f"data source {kind!r} lacks the method(s) {', '.join(missing)}.")
-    _SOURCES = {kind: source, **_SOURCES}
+    _SOURCES = {kind: source, **{k: s for k, s in _SOURCES.items() if k != kind}}
     return source
 
 

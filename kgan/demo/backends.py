@@ -296,9 +296,8 @@ def _keras_truncation(generator) -> Truncation | None:
 def load_backend(source: str) -> Backend:
     """A Keras backend for a .keras file or run directory (its final.keras, or its newest
     checkpoint while it trains: `kgan.training.sources.find_model_file`), else an export."""
-    if os.path.isfile(source) or any(os.path.exists(os.path.join(source, name)) for name in (
-            "final.keras", "config.json", "checkpoints")):
-        from kgan.training.sources import find_model_file
+    from kgan.training.sources import find_model_file, is_keras_source
 
+    if is_keras_source(source):
         return KerasBackend(find_model_file(source))
     return EmbeddedBackend(source)

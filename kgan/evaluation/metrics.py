@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kgan._definitions import same_definition
 from kgan.evaluation.stats import FeatureStats, MeanCovariance, Reservoir
 
 __all__ = [
@@ -286,18 +287,12 @@ def register_metric(
     function defined again (a re-run notebook cell, a reloaded module) replaces it."""
 
     def decorate(fn: Callable[..., dict[str, float]]) -> Callable[..., dict[str, float]]:
-        if name in _REGISTRY and not _same_definition(_REGISTRY[name].compute, fn):
+        if name in _REGISTRY and not same_definition(_REGISTRY[name].compute, fn):
             raise ValueError(f"metric {name!r} is already registered")
         _REGISTRY[name] = Metric(name, outputs, fn, needs_samples, min_samples)
         return fn
 
     return decorate
-
-
-def _same_definition(old, new) -> bool:
-    """Whether `new` is `old` defined again: the same module and qualified name."""
-    return all(getattr(old, key, None) == getattr(new, key, None)
-               for key in ("__module__", "__qualname__"))
 
 
 def metric_names() -> list[str]:

@@ -34,6 +34,13 @@ class SourceError(ValueError):
     """SOURCE is not something kgan-export can export (the message says what to pass)."""
 
 
+def is_keras_source(source: str) -> bool:
+    """Whether `source` names a `.keras` file or a run directory, finished or not (what
+    `find_model_file` reads), rather than an export folder."""
+    return os.path.isfile(source) or any(os.path.exists(os.path.join(source, name))
+                                         for name in (FINAL_MODEL, "config.json", "checkpoints"))
+
+
 def find_model_file(source: str) -> str:
     """Returns the `.keras` file SOURCE names, a run directory's `final.keras`, or for an
     unfinished run a temporary `.keras` file of its newest checkpoint (removed when this
