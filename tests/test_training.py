@@ -286,8 +286,8 @@ def test_mirror_flips_training_batches_but_never_the_metrics_real_sample():
     plain, flipped = (next(iter(training.epoch_dataset(c, 0, STEPS))).numpy()
                       for c in (config, mirrored))
     assert not np.array_equal(plain, flipped)
-    np.testing.assert_array_equal(np.sort(plain.reshape(len(plain), -1).sum(1)),
-                                  np.sort(flipped.reshape(len(flipped), -1).sum(1)))
+    np.testing.assert_allclose(np.sort(plain.reshape(len(plain), -1).sum(1)),  # same pixels
+                               np.sort(flipped.reshape(len(flipped), -1).sum(1)), atol=1e-4)
     samples = [next(iter(inputs.real_sample(c, 16, labelled=False))).numpy()
                for c in (config, mirrored)]
     np.testing.assert_array_equal(*samples)
