@@ -34,7 +34,8 @@ def test_gradient_of_d_augment_g_reaches_generator_weights():
     assert sum(float(tf.reduce_sum(tf.abs(g))) for g in grads) > 0.0
 
 
-@pytest.mark.parametrize("policy", ["color", "translation", "cutout"])
+@pytest.mark.parametrize("policy", ["color", "translation", "cutout", "blit", "geom",
+                                    "ada_color", "bgc"])
 def test_each_op_passes_finite_gradients(policy):
     augment = Augment(policy=policy, initial_probability=1.0, adaptive=False)
     images = _images()
@@ -209,10 +210,13 @@ def test_gan_with_augment_fits_under_a_mirrored_strategy(two_replicas):
     assert np.isfinite(history.history["d_loss"][-1])
 
 
-def test_gan_with_the_full_policy_compiles_with_xla():
+@pytest.mark.parametrize(("policy", "r1_gamma"), [(FULL, 0.0), ("bgc,cutout", 1.0)])
+def test_gan_with_the_full_policy_compiles_with_xla(policy, r1_gamma):
     g, d = tiny_networks("dcgan", resolution=8)
-    gan = GAN(g, d, latent_dim=8, augment=Augment(FULL, initial_probability=1.0))
-    gan.compile(keras.optimizers.Adam(), keras.optimizers.Adam(), jit_compile=True)
+    # R1 differentiates D's gradient, taken through the augmentation, once more
+    gan = GAN(g, d, latent_dim=8, augment=Augment(policy, initial_probability=1.0))
+    gan.compile(keras.optimizers.Adam(), keras.optimizers.Adam(), r1_gamma=r1_gamma,
+                jit_compile=True)
     images = np.random.default_rng(0).uniform(-1, 1, (8, 8, 8, 1)).astype("float32")
     history = gan.fit(tf.data.Dataset.from_tensor_slices(images).batch(8), epochs=1, verbose=0)
     assert np.isfinite(history.history["d_loss"][-1])
@@ -314,10 +318,13 @@ def test_layer_translation_and_cutout_equal_keras_cv_on_the_same_draws(seed, sha
 
 
 # ------------------------------------------------------ replicas: one global draw, sliced
-@pytest.mark.parametrize(("probability", "jit"), [(1.0, False), (0.5, False), (0.5, True)])
-def test_two_replicas_augment_their_rows_as_one_device_does(probability, jit, two_replicas):
+@pytest.mark.parametrize(("policy", "probability", "jit"),
+                         [(FULL, 1.0, False), (FULL, 0.5, False), (FULL, 0.5, True),
+                          ("bgc:0.8,translation", 0.5, True)])
+def test_two_replicas_augment_their_rows_as_one_device_does(policy, probability, jit,
+                                                            two_replicas):
     strategy = two_replicas
-    options = dict(policy=FULL, initial_probability=probability, adaptive=False)
+    options = dict(policy=policy, initial_probability=probability, adaptive=False)
     with strategy.scope():
         mirrored = Augment(**options)
     images = tf.random.stateless_uniform([8, 16, 16, 3], [2, 2], -1.0, 1.0)
@@ -332,15 +339,17 @@ def test_two_replicas_augment_their_rows_as_one_device_does(probability, jit, tw
     per_replica = tf.function(lambda x: strategy.run(replica_fn, (x,)))
     parts = [t.numpy() for t in strategy.experimental_local_results(per_replica(inputs))]
     single = Augment(**options)(images, seed=SEED).numpy()
-    np.testing.assert_allclose(np.concatenate(parts), single, atol=1e-6)
+    # ADA's resampling convolves: its last bits depend on the batch size
+    np.testing.assert_allclose(np.concatenate(parts), single, atol=1e-6 if policy == FULL else 3e-5)
     # what a draw for the local batch alone would give: the test can tell the two apart
     local = Augment(**options)(halves[1], seed=SEED).numpy()
     assert not np.allclose(parts[1], local, atol=1e-3)
 
 
 # ---------------------------------------------------------------------------------- XLA
-def test_full_policy_jit_compiles_with_a_gradient_tape_and_equals_the_plain_graph():
-    augment = Augment(FULL, initial_probability=0.5, adaptive=False)  # both sides of gates
+@pytest.mark.parametrize("policy", [FULL, "bgc"])
+def test_full_policy_jit_compiles_with_a_gradient_tape_and_equals_the_plain_graph(policy):
+    augment = Augment(policy, initial_probability=0.5, adaptive=False)  # both gate sides
     images = _images(batch=6)
     weights = tf.random.stateless_normal(images.shape, [6, 1])
 
@@ -355,7 +364,7 @@ def test_full_policy_jit_compiles_with_a_gradient_tape_and_equals_the_plain_grap
     compiled = tf.function(step, jit_compile=True)(images, SEED)
     plain = tf.function(step)(images, SEED)
     for ours, reference in zip(compiled, plain, strict=True):
-        np.testing.assert_allclose(ours.numpy(), reference.numpy(), atol=1e-5)
+        np.testing.assert_allclose(ours.numpy(), reference.numpy(), atol=1e-5, rtol=1e-4)
     assert not np.allclose(compiled[0].numpy(), images.numpy())
     assert np.isfinite(compiled[1].numpy()).all() and (compiled[1].numpy() != 0).mean() > 0.3
 

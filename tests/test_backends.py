@@ -64,7 +64,7 @@ def run_neutral_tests_on_jax(*files: str, skip: tuple[str, ...] = ()) -> None:
 
 
 NEUTRAL_FILES = ("tests/test_gan.py", "tests/test_losses.py", "tests/test_distribute.py",
-                 "tests/test_augment.py", "tests/test_features.py",
+                 "tests/test_augment.py", "tests/test_ada.py", "tests/test_features.py",
                  "tests/test_library_checks.py")
 # The default suite's JAX run leaves out the cases that cost the most XLA:CPU compile time
 # and check no JAX-specific code the others miss (a second network family through the
@@ -94,17 +94,20 @@ def test_same_seed_gives_the_same_latents_and_augmentation_on_both_backends():
         seeds = json.loads(sys.argv[1])
         z = np.asarray(kgan.gan.sampling.latents_from_seeds(np.array(seeds), 16))
         images = np.asarray(json.loads(sys.argv[2]), np.float32)
-        augment = kgan.augment.Augment(initial_probability=0.7, adaptive=False)
-        out = np.asarray(augment(images, seed=randomness.seed(3, 11)))
-        print(json.dumps({"z": z.tolist(), "augmented": out.tolist()}))
+        out = {}
+        for policy in ("color,translation,cutout", "bgc"):
+            augment = kgan.augment.Augment(policy, initial_probability=0.7, adaptive=False)
+            out[policy] = np.asarray(augment(images, seed=randomness.seed(3, 11))).tolist()
+        print(json.dumps({"z": z.tolist(), "augmented": out}))
     """
     on_jax = json.loads(run_on_jax(script, json.dumps(seeds), json.dumps(images.tolist())))
     z = np.asarray(kgan.gan.sampling.latents_from_seeds(np.array(seeds), 16))
     np.testing.assert_allclose(on_jax["z"], z, atol=1e-5)
-    augment = kgan.augment.Augment(initial_probability=0.7, adaptive=False)
-    augmented = np.asarray(augment(images, seed=kgan.gan.randomness.seed(3, 11)))
-    np.testing.assert_allclose(on_jax["augmented"], augmented, atol=1e-5)
-    assert not np.allclose(augmented, images)
+    for policy in ("color,translation,cutout", "bgc"):  # DiffAugment's ops and ADA's
+        augment = kgan.augment.Augment(policy, initial_probability=0.7, adaptive=False)
+        augmented = np.asarray(augment(images, seed=kgan.gan.randomness.seed(3, 11)))
+        np.testing.assert_allclose(on_jax["augmented"][policy], augmented, atol=1e-5)
+        assert not np.allclose(augmented, images)
 
 
 TRAIN_AND_SAVE = """

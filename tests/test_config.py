@@ -187,8 +187,11 @@ def test_round_trip_keeps_every_kind_of_value(tmp_path):
         (dict(lr_d=0.0), "lr_d must be > 0"),
         (dict(beta1=1.0), "beta1 must be in [0, 1)"),
         (dict(ema_decay=1.0), "ema_decay must be in (0, 1)"),
-        (dict(augment="colour"), "unknown augment policy 'colour'"),
-        (dict(augment="color,,cutout"), "unknown augment policy ''; use none or a comma list"),
+        (dict(augment="colour"), "augment: unknown augmentation 'colour'; choose from color, "
+         "translation, cutout, blit, geom, ada_color, bgc; or none"),
+        (dict(augment="color,,cutout"), "augment: an empty name in 'color,,cutout'; or none"),
+        (dict(augment="bgc:2"), "augment: augmentation bgc:2: the multiplier after ':' must "
+         "be a number in (0, 1]"),
         (dict(seed=2**32), "seed must be in [0, 2**32 - 1], got 4294967296"),
         (dict(num_samples=10**8), "num_samples (the sample grid's images) must be at most 1024"),
         (dict(latent_dim=10**11), "latent_dim must be at most 16384, got 100000000000"),

@@ -54,15 +54,11 @@ import keras
 import numpy as np
 from keras import ops
 
-from kgan.gan import backends, randomness
+from kgan.gan import ada, augment_policy, backends, randomness
 
 Tensor = Any  # a backend tensor
 
-POLICIES = {
-    "color": ("brightness", "saturation", "contrast"),
-    "translation": ("translation",),
-    "cutout": ("cutout",),
-}
+POLICIES = augment_policy.GROUPS
 
 
 @keras.saving.register_keras_serializable(package="kgan")
@@ -70,7 +66,10 @@ class Augment(keras.layers.Layer):
     """DiffAugment ops gated per image by an (optionally ADA-adaptive) probability.
 
     Args:
-        policy: names from "color", "translation", "cutout" (tuple or comma string).
+        policy: groups (tuple or comma string), each optionally with a probability
+            multiplier as "name:m": DiffAugment's "color", "translation", "cutout"
+            (run in the order given), ADA's "blit", "geom", "ada_color" (run first, in
+            ADA's order), "bgc" for ADA's three (`kgan.gan.augment_policy`).
         initial_probability: starting `p`; 0 for ADA, 1 for plain DiffAugment.
         adaptive: adjust `p` from `update(real_logits)`.
         target: ADA target for r_t = E[sign(D(real))].
@@ -108,7 +107,8 @@ class Augment(keras.layers.Layer):
     ):
         kwargs.setdefault("dtype", "float32")  # geometry and colour maths stay float32
         super().__init__(**kwargs)
-        self.policy = _parse_policy(policy)
+        parsed = augment_policy.parse(policy)
+        self.policy = tuple(augment_policy.format_policy(parsed))
         _check(initial_probability, target, interval, kimg, speed, translation_ratio,
                cutout_ratio)
         self.initial_probability = float(initial_probability)
@@ -120,7 +120,10 @@ class Augment(keras.layers.Layer):
         self.translation_ratio = float(translation_ratio)
         self.cutout_ratio = float(cutout_ratio)
         self.seed = seed
-        self._ops = [op for name in self.policy for op in POLICIES[name]]
+        # ADA's groups: one resampling and one colour matrix; DiffAugment's: op by op
+        self._ada = {name: m for name, m in parsed if name in augment_policy.ADA_GROUPS}
+        self._ops = [(op, m) for name, m in parsed if name not in self._ada
+                     for op in POLICIES[name]]
         self._seed_generator = keras.random.SeedGenerator(seed)
         self._create_state()
 
@@ -160,18 +163,23 @@ class Augment(keras.layers.Layer):
         Returns:
             Augmented images, same shape, float32.
         """
-        if not training or not self._ops:
+        if not training or not (self._ops or self._ada):
             return images
         if seed is None:
             draw = keras.random.randint((), 0, 2**31 - 1, seed=self._seed_generator)
             seed = randomness.seed(self.seed or 0, draw)
-        seeds = randomness.split(seed, 2 * len(self._ops))
         batch = randomness.static_batch(images)
         probability = ops.convert_to_tensor(self.probability)
-        for index, name in enumerate(self._ops):
+        if self._ada:  # (a policy without ADA's groups keeps its draws of kgan 0.4)
+            ada_seed, seed = randomness.split(seed, 2)
+            params = ada.draw(batch, ada_seed, probability, self._ada, images.shape[-1])
+            images = ada.apply(images, params)
+        seeds = randomness.split(seed, 2 * len(self._ops)) if self._ops else []
+        for index, (name, multiplier) in enumerate(self._ops):
             if name == "saturation" and images.shape[-1] == 1:
                 continue  # no colour to saturate in grayscale
-            gate = randomness.global_uniform(batch, [], seeds[2 * index]) < probability
+            p = probability if multiplier == 1.0 else probability * multiplier
+            gate = randomness.global_uniform(batch, [], seeds[2 * index]) < p
             augmented = getattr(self, f"_apply_{name}")(images, batch, seeds[2 * index + 1])
             images = ops.where(gate[:, None, None, None], augmented, images)
         return images
@@ -301,18 +309,6 @@ def _in_span(centres: Tensor, size, length) -> Tensor:
     half = ops.reshape(ops.cast(size, "float32"), [-1, 1]) / 2.0
     coordinates = ops.cast(ops.arange(length), "float32")[None, :]
     return (coordinates >= centres - half) & (coordinates < centres + half)
-
-
-def _parse_policy(policy: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    names = (
-        tuple(p.strip() for p in policy.split(",") if p.strip())
-        if isinstance(policy, str)
-        else tuple(policy)
-    )
-    unknown = [n for n in names if n not in POLICIES]
-    if unknown:
-        raise ValueError(f"Unknown augmentation {unknown}; choose from {sorted(POLICIES)}.")
-    return names
 
 
 def _check(probability, target, interval, kimg, speed, translation_ratio,

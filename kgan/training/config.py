@@ -121,8 +121,10 @@ class TrainConfig:
                                       "images seen so far (StyleGAN2-ADA: 0.05)")
     ema_decay: float | None = _field(None, "keep an EMA generator with this decay "
                                      "(e.g. 0.999); none disables")
-    augment: str = _field(NO_AUGMENT, "DiffAugment policy: none, or a comma list of "
-                          "color, translation, cutout")
+    augment: str = _field(NO_AUGMENT, "augmentation of all D sees: none, or a comma list "
+                          "of DiffAugment's color, translation, cutout and ADA's blit, geom, "
+                          "ada_color (bgc: ADA's three), each optionally name:m to apply it "
+                          "with probability p x m (R3GAN: blit,geom,ada_color:0.5,cutout)")
     ada_target: float | None = _field(0.6, "ADA target for E[sign D(real)]; none applies "
                                       "the augmentation with probability augment_p")
     ada_kimg: float = _field(500.0, "thousands of real images over which ADA can move the "

@@ -4,9 +4,6 @@ Each preset gives sizes and hyperparameters for a kind of data; flags and config
 override any of them. Every number says where it comes from: kgan's own measurements
 (benchmarks/RESULTS.md) or a paper's reference configuration. `preset_for(dataset)` picks
 the preset of a run that names a data set but no preset. Nothing here loads TensorFlow.
-
-Not expressible yet, so left out where a reference uses them: ADA's geometric
-augmentations (kgan has DiffAugment's ops).
 """
 
 from __future__ import annotations
@@ -80,15 +77,17 @@ def _digits_recipe_at_32px(dataset: str) -> dict[str, Any]:
 # decay_nimg = 2e7 images, cosine from the first value to the second, and stay there:
 # lr 2e-4 -> 5e-5 (lr_final_ratio 0.25), Adam beta_1 0 and beta_2 0.9 -> 0.99, gamma ->
 # gamma / 10 (gamma_final_ratio 0.1), augmentation probability 0 -> p, EMA half-life
-# 0 -> ema_nimg; latent 64 (NoiseDimension). Augmentation is kgan's nearest to its ADA
-# pipeline: DiffAugment's three policies at R3GAN's fixed, ramped probability (no ADA).
+# 0 -> ema_nimg; latent 64 (NoiseDimension). Augmentation is its ADA pipeline at a fixed,
+# ramped probability (no ADA feedback): AugmentPipe(xflip, rotate90, xint, scale, rotate,
+# aniso, xfrac = 1, the colour ops = 0.5, cutout = 1), kgan's cutout being DiffAugment's
+# square of half the side (ADA's too, up to where its centre may fall).
 # Adam's epsilon is PyTorch's 1e-8, as in R3GAN's and stylegan2-ada-pytorch's training.
 # Its training commands all pass --mirror=1 (x-flips; here each image flipped with
 # probability 1/2 per epoch, which keeps an epoch one pass over the data).
 _R3GAN = dict(network="r3gan", latent_dim=64, loss="relativistic", lr_d=2e-4, lr_g=2e-4,
               mirror=True, lr_final_ratio=0.25, beta1=0.0, beta2=0.99, beta2_start=0.9,
-              adam_epsilon=1e-8, gamma_final_ratio=0.1, augment="color,translation,cutout",
-              ada_target=None)
+              adam_epsilon=1e-8, gamma_final_ratio=0.1,
+              augment="blit,geom,ada_color:0.5,cutout", ada_target=None)
 _R3GAN_IMAGES = 20_000_000  # decay_nimg
 
 
@@ -184,13 +183,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         16, dataset="digits", channels=1, epochs=30, latent_dim=64,
         network_args=dict(cbase=1024, cmax=64, w_dim=64), model_name="stylegan2_digits"),
     # A folder of face images (thousands; dataset: its path), with ADA against
-    # overfitting. The paper trains 25M images: raise --epochs for the full recipe.
-    "faces64": _stylegan2(64, dataset="images", channels=3, epochs=500,
-                          augment="color,translation,cutout", ada_target=0.6,
-                          model_name="faces64"),
-    "faces128": _stylegan2(128, dataset="images", channels=3, epochs=500,
-                           augment="color,translation,cutout", ada_target=0.6,
-                           model_name="faces128"),
+    # overfitting: its 'bgc' pipeline and target 0.6, stylegan2-ada-pytorch's `--aug ada`.
+    # The paper trains 25M images: raise --epochs for the full recipe.
+    "faces64": _stylegan2(64, dataset="images", channels=3, epochs=500, augment="bgc",
+                          ada_target=0.6, model_name="faces64"),
+    "faces128": _stylegan2(128, dataset="images", channels=3, epochs=500, augment="bgc",
+                           ada_target=0.6, model_name="faces128"),
 }
 
 FOLDER_PRESET = "folder64"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from kgan import networks
 from kgan.evaluation.metrics import metric_names, min_samples
+from kgan.gan import augment_policy
 from kgan.networks import MAX_RESOLUTION, MIN_RESOLUTION
 from kgan.training.errors import ConfigError
 
@@ -27,10 +28,8 @@ STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 BACKENDS = ("auto", "tensorflow", "jax")
 POLICIES = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 # Registered names of TensorFlow-side registries, listed here so that validating a config
-# loads no TensorFlow; tests/test_lazy_imports.py checks them against `kgan.losses.NAMES` and
-# `kgan.augment.POLICIES`.
+# loads no TensorFlow; tests/test_lazy_imports.py checks them against `kgan.losses.NAMES`.
 LOSSES = ("non_saturating", "minimax", "wasserstein", "hinge", "least_squares", "relativistic")
-AUGMENT_POLICIES = ("color", "translation", "cutout")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Far above any use (StyleGAN2: z of 512, grids of 64) and below what runs out of memory
 # only after a whole epoch of training.
@@ -116,10 +115,10 @@ def _check_model(c: TrainConfig) -> None:
     bad = [name for name in c.imports if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", name)]
     _require(not bad, f"imports must be module names (a.b.c), got {', '.join(map(repr, bad))}")
     if c.augment != NO_AUGMENT:
-        unknown = [repr(p.strip()) for p in c.augment.split(",")
-                   if p.strip() not in AUGMENT_POLICIES]
-        _require(not unknown, f"unknown augment policy {', '.join(unknown)}; use none or a "
-                 f"comma list of {', '.join(AUGMENT_POLICIES)}")
+        try:
+            augment_policy.parse(c.augment)
+        except ValueError as error:
+            raise ConfigError(f"augment: {error}; or none") from None
     for name, valid in (("backend", BACKENDS), ("strategy", STRATEGIES),
                         ("mixed_precision", POLICIES),
                         ("jit_compile", (AUTO, "on", "off"))):
