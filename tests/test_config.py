@@ -55,6 +55,8 @@ def test_the_r3gan_presets_follow_the_reference_configurations():
         assert config.gamma_final_ratio == 0.1 and config.ada_target is None
         assert config.ramp_epochs == config.epochs
         assert config.mirror  # R3GAN's training commands pass --mirror=1
+        # its AugmentPipe(xflip..xfrac=1, the colour ops 0.5, cutout=1)
+        assert config.augment == "blit,geom,ada_color:0.5,cutout"
     # R3GAN's CIFAR10 preset: --batch=512 --cond=1, gamma 0.05, aug p 0.55, EMA 5000 kimg
     # reached at decay_nimg = 2e7 images, 400 epochs of 50,000.
     assert (cifar.batch_size, cifar.conditional, cifar.resolution) == (512, True, 32)
@@ -94,6 +96,7 @@ def test_ada_speed_is_the_references_and_old_config_files_keep_theirs():
 
     faces = TrainConfig.from_preset("faces64")
     assert faces.ada_kimg == 500 and recipe._augment(faces).kimg == 500
+    assert faces.augment == "bgc"  # stylegan2-ada-pytorch's --aug ada pipeline
     assert TrainConfig.from_preset("folder64").ada_kimg == pytest.approx(25.6)
     old = faces.to_dict()
     del old["ada_kimg"]

@@ -11,7 +11,8 @@ only what differs between TensorFlow and JAX (gradients, state, distribution).
     schedules.py     cosine ramps, ScheduledAdam
     randomness.py    seeds and global stateless draws (philox.py: TF's numbers anywhere)
     sampling.py      seed-addressed sampling for generate() and the export
-    augment.py       DiffAugment / ADA
+    augment.py       the Augment layer: DiffAugment's ops, ADA's adaptive p
+    ada.py           ADA's bgc pipeline (augment_policy.py: policy strings, Keras-free)
 """
 
 from kgan import _lazy

@@ -13,7 +13,10 @@ p can move by 1 in `kimg` thousand images (500) whatever the batch size.
 Ops (images in [-1, 1]): brightness (+U(-0.5, 0.5)), saturation (x 2U(0, 1) around the
 per-pixel channel mean), contrast (x U(0.5, 1.5) around the image mean), translation
 (integer shifts up to 1/8 of each side, zero fill) and cutout (one zero square of half
-the side) -- DiffAugment's "color,translation,cutout" policy.
+the side) -- DiffAugment's "color,translation,cutout" policy. ADA's own groups, "blit",
+"geom" and "ada_color" ("bgc" for the three; `kgan.gan.ada`), run before them, as one
+resampling and one colour matrix per image. A group written "name:m" hits each image with
+probability p x m (`kgan.gan.augment_policy`).
 
 Replica exactness (design.md, rule 2): the caller passes the same seed on every replica
 (a function of the GAN's seed, step and stream only); every gate and parameter is one
