@@ -13,9 +13,10 @@ Two kinds of configuration, each timed under every dtype policy asked for:
     the preset's networks, batch and whole recipe, built by `kgan.training.recipe.build_gan`
     as `train.py` builds it (TensorFlow-free): cifar10 is
     R3GAN's CIFAR-10 configuration (32 px, class-conditional, batch 512, relativistic loss
-    with R1 + R2 every step, DiffAugment at a ramped probability, EMA); faces128 is
-    StyleGAN2 `--cfg auto` at 128 px (batch 32, lazy R1 every 16 D steps, path length every
-    4 G steps, style mixing 0.9, ADA, EMA, the 4 highest resolutions in the mixed policy).
+    with R1 + R2 every step, R3GAN's ADA pipeline at a ramped probability, EMA); faces128
+    is StyleGAN2 `--cfg auto` at 128 px (batch 32, lazy R1 every 16 D steps, path length
+    every 4 G steps, style mixing 0.9, ADA with its bgc pipeline, EMA, the 4 highest
+    resolutions in the mixed policy): the augmentation work of the official code.
     kgan only: the hand-written step covers the default recipe alone.
 It runs where TensorFlow is absent (the lent GPU machines carry JAX only): kgan's JAX
 path imports no TensorFlow when fed NumPy arrays. `benchmarks/gpu/run.sh` runs it there

@@ -22,14 +22,14 @@ tf.config.set_logical_device_configuration(
 )
 
 
-# The modules that take longest (seconds of one worker, measured), started first: the two
-# xdist workers take whole files (--dist loadfile) in collection order, so a heavy file
-# collected last would run alone at the end.
-HEAVIEST_FIRST = ("test_training.py", "test_backends.py", "test_distribute.py",
-                  "test_benchmarks.py", "test_augment.py", "test_gan.py",
-                  "networks/test_stylegan2.py", "test_lazy_imports.py", "test_gpu_benchmark.py",
-                  "test_demo.py", "networks/test_resnet.py", "test_export_stylegan2.py",
-                  "test_export.py", "test_stylegan2_training.py")
+# The modules that take longest (seconds of one worker, measured 2026-12-07), started
+# first: the two xdist workers take whole files (--dist loadfile) in collection order
+# (--no-loadscope-reorder), so a heavy file collected last would run alone at the end.
+HEAVIEST_FIRST = ("test_backends.py", "test_training.py", "test_distribute.py",  # 218, 100, 78
+                  "test_augment.py", "test_benchmarks.py", "test_demo.py", "test_export.py",
+                  "test_gan.py", "test_export_stylegan2.py", "test_gpu_benchmark.py",
+                  "networks/test_stylegan2.py", "networks/test_resnet.py", "test_train_cli.py",
+                  "test_stylegan2_training.py", "test_lazy_imports.py", "networks/test_r3gan.py")
 
 
 def _weight(item) -> int:

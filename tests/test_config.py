@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 
+from kgan import data
 from kgan.data import idx
 from kgan.training.config import (
     PRESETS,
@@ -146,6 +147,38 @@ def test_a_dataset_without_a_preset_gets_the_preset_for_its_kind(tmp_path, monke
         message = str(caught.value)
         assert f"no preset fits --dataset {name!r} ({kind})" in message and "\n" not in message
         assert "--preset NAME (cifar10 (32 px colour)" in message and "folder64" in message
+
+
+def test_a_registered_source_may_name_the_preset_its_runs_get(monkeypatch):
+    from kgan.data import registry
+
+    monkeypatch.setattr(registry, "_SOURCES", dict(registry._SOURCES))
+
+    class Sky(data.Source):
+        kind, usage, preset = "sky", "the name 'sky'", "folder64"
+
+        def matches(self, name):
+            return name == "sky"
+
+        def describe(self, name, *, split, data_dir):
+            return data.SourceInfo(name, self.kind, 64, None, (64, 64, 3))
+
+        def load(self, name, options):
+            raise NotImplementedError
+
+    data.register_source(Sky())
+    assert preset_for("sky") == "folder64"
+    assert TrainConfig.for_dataset("sky").resolution == 64
+    Sky.preset = "sky64"
+    with pytest.raises(ConfigError, match="data source 'sky' names preset 'sky64', which "
+                                          "does not exist; presets: digits, mnist"):
+        preset_for("sky")
+    Sky.preset = ""  # a source without one: the run must pick
+    with pytest.raises(ConfigError, match=r"no preset fits --dataset 'sky' \(sky\)"):
+        preset_for("sky")
+    Sky.preset = 64
+    with pytest.raises(ValueError, match="`preset` must be a preset's name"):
+        data.register_source(Sky())
 
 
 def test_for_dataset_trains_a_folder_with_the_folder_preset():

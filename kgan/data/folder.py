@@ -257,6 +257,7 @@ class FolderSource(Source):
 
     kind = "folder"
     usage = "a folder of images (a path; start a relative one with ./)"
+    preset = "folder64"  # kgan-train's preset for a folder (kgan.training.presets)
 
     def matches(self, name: str | os.PathLike) -> bool:
         """Paths and existing folders; plain words like "mnist" or "name/config" stay TFDS

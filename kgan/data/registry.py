@@ -9,6 +9,7 @@ imports TensorFlow: matching a name never does.
 Example, a source of random noise images under the name "noise":
     >>> class Noise(kgan.data.Source):
     ...     kind = "noise"
+    ...     preset = "folder64"  # what kgan-train --dataset noise trains by default
     ...     def matches(self, name): return name == "noise"
     ...     def describe(self, name, *, split, data_dir):
     ...         return kgan.data.SourceInfo(name, self.kind, 1024, None, (None, None, None))
@@ -66,10 +67,14 @@ class Source:
     Attributes:
         kind: the registry key, also `SourceInfo.kind`.
         usage: how a name for this source is written, for error messages and docs.
+        preset: the `kgan.training.presets` name a kgan-train run on this source gets when
+            it names no --preset (sizes, networks, recipe); empty: such a run is refused
+            and asked to pick one.
     """
 
     kind: str = ""
     usage: str = ""
+    preset: str = ""
 
     def matches(self, name: str | os.PathLike) -> bool:
         """Whether `name` means this source. Cheap: no TensorFlow, no reading of data."""
@@ -107,6 +112,9 @@ def register_source(source: Source) -> Source:
     missing = [m for m in ("matches", "describe", "load") if not callable(getattr(source, m, 0))]
     if missing:
         raise ValueError(f"data source {kind!r} lacks the method(s) {', '.join(missing)}.")
+    if not isinstance(getattr(source, "preset", ""), str):
+        raise ValueError(f"data source {kind!r}: `preset` must be a preset's name (a string), "
+                         f"got {source.preset!r}.")
     _SOURCES = {kind: source, **{k: s for k, s in _SOURCES.items() if k != kind}}
     return source
 

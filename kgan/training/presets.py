@@ -191,7 +191,6 @@ PRESETS: dict[str, dict[str, Any]] = {
                            ada_target=0.6, model_name="faces128"),
 }
 
-FOLDER_PRESET = "folder64"
 
 
 def _dataset_presets() -> dict[str, str]:
@@ -215,8 +214,9 @@ def preset_for(dataset: str | os.PathLike | None) -> str:
     No data set: `DEFAULT_PRESET` (the digits demo). A data set with a preset of its own
     gets it ("mnist", "fashion_mnist", "cifar10", "celeb_a" -> celeba64, "digits"), and so
     does the folder of a Debian data package (/usr/share/datasets/fashion-mnist ->
-    fashion_mnist); an image folder gets folder64 (resolution, channels and the rest
-    still come from flags). Other sources have no preset that fits them all: a
+    fashion_mnist); a source that names a preset (`kgan.data.Source.preset`) gets it: an
+    image folder gets folder64 (resolution, channels and the rest still come from flags),
+    a registered source its own. Other sources have no preset that fits them all: a
     ConfigError names the presets to pick from. Reads no data and loads no TensorFlow.
     """
     if dataset is None:
@@ -225,11 +225,15 @@ def preset_for(dataset: str | os.PathLike | None) -> str:
     if name in DATASET_PRESETS:
         return DATASET_PRESETS[name]
     try:
-        kind = data.find_source(name).kind
+        source = data.find_source(name)
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    if kind == "folder":
-        return FOLDER_PRESET
+    kind = source.kind
+    if source.preset:  # a folder's (folder64), or a registered source's own
+        if source.preset not in PRESETS:
+            raise ConfigError(f"data source {kind!r} names preset {source.preset!r}, which does "
+                              f"not exist; presets: {', '.join(PRESETS)}")
+        return source.preset
     if kind == "idx":
         path = os.path.realpath(os.path.expanduser(name))
         for set_name, known in idx.DEBIAN_SETS.items():
