@@ -20,6 +20,8 @@ GROUPS = {
 }
 GROUPS["bgc"] = GROUPS["blit"] + GROUPS["geom"] + GROUPS["color"]
 SINGLE = {op: (op,) for ops_ in GROUPS.values() for op in ops_}
+# the image-space filter pads 21 pixels: its cases are 32 px
+FILTERED = {"filter": ("filter",), "bgcf": (*GROUPS["bgc"], "filter")}
 
 
 def debug_params(op_names, q: float, channels: int) -> dict:
@@ -34,6 +36,7 @@ def debug_params(op_names, q: float, channels: int) -> dict:
         "brightness": normal * ada.BRIGHTNESS_STD, "contrast": 2 ** (normal * ada.CONTRAST_STD),
         "lumaflip": np.floor(q * 2), "hue": (q * 2 - 1) * np.pi * ada.HUE_MAX,
         "saturation": 2 ** (normal * ada.SATURATION_STD),
+        "filter": np.full(4, 2 ** (normal * ada.IMGFILTER_STD)),
     }
     keys = [k for name in op_names
             for k in (("rotate_pre", "rotate_post") if name == "rotate" else (name,))]
@@ -43,11 +46,12 @@ def debug_params(op_names, q: float, channels: int) -> dict:
 
 
 @pytest.mark.parametrize("q", [0.1, 0.6, 0.93])
-@pytest.mark.parametrize("kind", ["rgb", "grey"])
-@pytest.mark.parametrize("name", [*SINGLE, *GROUPS])
-def test_every_op_matches_stylegan2_ada_pytorch(name, kind, q):
+@pytest.mark.parametrize("colour", [True, False])
+@pytest.mark.parametrize("name", [*SINGLE, *GROUPS, *FILTERED])
+def test_every_op_matches_stylegan2_ada_pytorch(name, colour, q):
+    kind = ("rgb" if colour else "grey") + ("32" if name in FILTERED else "")
     image = REFERENCE[kind]
-    params = debug_params({**SINGLE, **GROUPS}[name], q, image.shape[-1])
+    params = debug_params({**SINGLE, **GROUPS, **FILTERED}[name], q, image.shape[-1])
     out = ops.convert_to_numpy(ada.apply(ops.convert_to_tensor(image[None]), params))[0]
     expected = REFERENCE[f"{name}/{q}/{kind}"]
     # measured: within 9e-6 (the reference pads by its margin, kgan by the largest)
@@ -55,20 +59,20 @@ def test_every_op_matches_stylegan2_ada_pytorch(name, kind, q):
 
 
 @pytest.mark.backends
-def test_bgc_matches_the_reference_on_every_backend():
+def test_bgcf_matches_the_reference_on_every_backend():
     for q in (0.1, 0.6, 0.93):
-        for kind in ("rgb", "grey"):
+        for kind in ("rgb32", "grey32"):
             image = REFERENCE[kind]
-            params = debug_params(GROUPS["bgc"], q, image.shape[-1])
+            params = debug_params(FILTERED["bgcf"], q, image.shape[-1])
             out = ops.convert_to_numpy(ada.apply(ops.convert_to_tensor(image[None]), params))
-            np.testing.assert_allclose(out[0], REFERENCE[f"bgc/{q}/{kind}"], atol=1e-4)
+            np.testing.assert_allclose(out[0], REFERENCE[f"bgcf/{q}/{kind}"], atol=1e-4)
 
 
 # ---------------------------------------------------------------- draws and gates
 def draw(policy: str, probability: float, batch: int = 4000, channels: int = 3) -> dict:
     strengths = dict(augment_policy.parse(policy))
     params = ada.draw(batch, randomness.seed(1, 2), ops.convert_to_tensor(probability),
-                      strengths, channels)
+                      strengths, (16, 16, channels))
     return {key: ops.convert_to_numpy(value) for key, value in params.items()}
 
 
@@ -129,12 +133,16 @@ def test_policy_strings_name_groups_aliases_and_multipliers():
     assert augment_policy.parse("blit, geom,ada_color:0.5,cutout") == (
         ("blit", 1.0), ("geom", 1.0), ("ada_color", 0.5), ("cutout", 1.0))
     assert augment_policy.parse("bgc:0.25")[2] == ("ada_color", 0.25)
+    # ADA's fuller pipelines; bgcfnc's cutout is kgan's square (DiffAugment's)
+    assert [name for name, _ in augment_policy.parse("bgcfnc")] == [
+        "blit", "geom", "ada_color", "filter", "noise", "cutout"]
     parsed = augment_policy.parse(["translation", "ada_color:0.3"])
     assert augment_policy.parse(augment_policy.format_policy(parsed)) == parsed
 
 
 @pytest.mark.parametrize(("policy", "message"), [
-    ("colour", "unknown augmentation 'colour'; choose from color, translation, cutout"),
+    ("colour", "unknown augmentation 'colour'; choose from color, translation, cutout, blit, "
+               "geom, ada_color, filter, noise, bgc, bgcf, bgcfn, bgcfnc"),
     ("ada_color:1.5", r"ada_color:1.5: the multiplier after ':' must be a number in \(0, 1\]"),
     ("geom:half", "geom:half: the multiplier"),
     ("blit,bgc", "augmentation blit named twice"),
@@ -153,3 +161,37 @@ def test_a_layer_keeps_its_multipliers_through_its_config():
     seed = randomness.seed(4, 5)
     np.testing.assert_allclose(ops.convert_to_numpy(clone(images, seed=seed)),
                                ops.convert_to_numpy(layer(images, seed=seed)), atol=1e-6)
+
+
+def test_filter_and_noise_follow_adas_distributions_and_pass_gradients():
+    params = draw("filter,noise", probability=1.0, batch=2000)
+    assert params["filter"].shape == (2000, 4)
+    assert np.std(np.log2(params["filter"])) == pytest.approx(ada.IMGFILTER_STD, rel=0.1)
+    # noise of std |N(0, 0.1)| per image: E|N(0, 1)| = sqrt(2 / pi)
+    sigma = params["noise"].reshape(2000, -1).std(axis=1)
+    assert sigma.mean() == pytest.approx(ada.NOISE_STD * np.sqrt(2 / np.pi), rel=0.1)
+    layer = Augment("bgcfn", initial_probability=1.0, adaptive=False)
+    images = ops.convert_to_tensor(
+        np.random.default_rng(3).uniform(-1, 1, (4, 32, 32, 3)).astype("float32"))
+    weights = np.random.default_rng(4).normal(size=(4, 32, 32, 3)).astype("float32")
+    gradient = _input_gradient(lambda x: ops.sum(layer(x, seed=randomness.seed(1, 1)) * weights),
+                               images)
+    assert np.isfinite(gradient).all() and (gradient != 0).mean() > 0.9
+
+
+def test_the_filter_needs_images_larger_than_its_padding():
+    with pytest.raises(ValueError, match="larger than 21 px on each side .* got 16x16"):
+        ada.band_filter(ops.zeros([2, 16, 16, 3]), ops.ones([2, 4]))
+
+
+def _input_gradient(loss, x):
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return np.asarray(jax.grad(loss)(x))
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        value = loss(x)
+    return tape.gradient(value, x).numpy()

@@ -224,7 +224,8 @@ def test_round_trip_keeps_every_kind_of_value(tmp_path):
         (dict(beta1=1.0), "beta1 must be in [0, 1)"),
         (dict(ema_decay=1.0), "ema_decay must be in (0, 1)"),
         (dict(augment="colour"), "augment: unknown augmentation 'colour'; choose from color, "
-         "translation, cutout, blit, geom, ada_color, bgc; or none"),
+         "translation, cutout, blit, geom, ada_color, filter, noise, bgc, bgcf, bgcfn, bgcfnc; "
+         "or none"),
         (dict(augment="color,,cutout"), "augment: an empty name in 'color,,cutout'; or none"),
         (dict(augment="bgc:2"), "augment: augmentation bgc:2: the multiplier after ':' must "
          "be a number in (0, 1]"),

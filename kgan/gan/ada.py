@@ -6,7 +6,10 @@ Generative Adversarial Networks with Limited Data"; stylegan2-ada-pytorch's Augm
   anisotropic scaling, each with probability 1 - sqrt(1 - p)), anisotropic scaling (log2
   std 0.2), fractional translation (std 1/8);
 - ada_color: brightness (std 0.2), contrast (log2 std 0.5), luma flip, hue rotation,
-  saturation (log2 std 1); hue and saturation only on RGB.
+  saturation (log2 std 1); hue and saturation only on RGB;
+- filter ('f'): each of 4 frequency bands (a sym2 filter bank) amplified by a log2-normal
+  gain (std 1) at constant expected power, one 43-tap filter per image, reflect-padded;
+- noise ('n'): additive Gaussian noise of std |N(0, 0.1)| per image.
 
 The geometric ops compose into one inverse 3x3 matrix per image, executed as ADA does it
 so that no aliasing reaches D: reflect padding, 2x upsampling with the sym6 wavelet
@@ -50,16 +53,40 @@ _LUMA_OUTER = np.outer(_LUMA, _LUMA)
 GEOMETRY_KEYS = ("xflip", "rotate90", "xint", "scale", "rotate_pre", "aniso", "rotate_post",
                  "xfrac")
 COLOR_KEYS = ("brightness", "contrast", "lumaflip", "hue", "saturation")
+IMGFILTER_STD, NOISE_STD = 1.0, 0.1
+# the bands' expected share of an image's power (a 1/f spectrum)
+_BAND_POWER = np.array([10.0, 1.0, 1.0, 1.0]) / 13.0
+_SYM2 = np.array([-0.12940952255092145, 0.22414386804185735, 0.836516303737469,
+                  0.48296291314469025])
+
+
+def _filter_bank() -> np.ndarray:
+    """[4, 43]: ADA's band-pass filters, from the sym2 wavelet's low and high passes."""
+    low, high = _SYM2, _SYM2 * (-1.0) ** np.arange(_SYM2.size)
+    low2, high2 = np.convolve(low, low[::-1]) / 2, np.convolve(high, high[::-1]) / 2
+    bank = np.eye(4, 1)
+    for band in range(1, 4):
+        spread = np.zeros((4, 2 * bank.shape[1] - 1))
+        spread[:, ::2] = bank  # zeros between the taps: the next octave down
+        bank = np.stack([np.convolve(row, low2) for row in spread])
+        start = (bank.shape[1] - high2.size) // 2
+        bank[band, start:start + high2.size] += high2
+    return bank
+
+
+_FILTER_BANK = _filter_bank()
 
 
 # --- parameters ------------------------------------------------------------------------
 
 
-def draw(batch, seed, probability, strengths: dict[str, float], channels: int) -> dict:
+def draw(batch, seed, probability, strengths: dict[str, float], shape) -> dict:
     """Each op's parameter per image, identity where its gate (p x the group's multiplier)
-    is closed. `strengths` maps the groups present ("blit", "geom", "ada_color") to their
-    multipliers. Replica-exact: global draws of which this replica keeps its rows."""
-    blit_seed, geom_seed, color_seed = randomness.split(seed, 3)
+    is closed. `strengths` maps the groups present ("blit", "geom", "ada_color", "filter",
+    "noise") to their multipliers; `shape` is an image's (H, W, C). Replica-exact: global
+    draws of which this replica keeps its rows."""
+    channels = shape[-1]
+    blit_seed, geom_seed, color_seed, filter_seed, noise_seed = randomness.split(seed, 5)
     params: dict[str, Tensor] = {}
     if "blit" in strengths:
         p = probability * strengths["blit"]
@@ -90,6 +117,19 @@ def draw(batch, seed, probability, strengths: dict[str, float], channels: int) -
             params["hue"] = _gated(batch, s[6], p, _angle(batch, s[7], HUE_MAX), 0.0)
             saturation = _log2_normal(batch, s[9], SATURATION_STD)
             params["saturation"] = _gated(batch, s[8], p, saturation, 1.0)
+    if "filter" in strengths:
+        p = probability * strengths["filter"]
+        s = randomness.split(filter_seed, 8)
+        params["filter"] = ops.stack(
+            [_gated(batch, s[2 * band], p, _log2_normal(batch, s[2 * band + 1], IMGFILTER_STD),
+                    1.0) for band in range(4)], axis=1)
+    if "noise" in strengths:
+        p = probability * strengths["noise"]
+        s = randomness.split(noise_seed, 3)
+        sigma = ops.abs(randomness.global_normal(batch, [], s[1])) * NOISE_STD
+        sigma = _gated(batch, s[0], p, sigma, 0.0)
+        field = randomness.global_normal(batch, list(shape), s[2])
+        params["noise"] = field * sigma[:, None, None, None]
     return params
 
 
@@ -121,7 +161,44 @@ def apply(images: Tensor, params: dict) -> Tensor:
         images = resample(images, geometry_matrix(params, images.shape[1], images.shape[2]))
     if any(key in params for key in COLOR_KEYS):
         images = recolor(images, color_matrix(params))
+    if "filter" in params:
+        images = band_filter(images, params["filter"])
+    if "noise" in params:
+        images = images + params["noise"]
     return images
+
+
+def band_filter(images: Tensor, gains: Tensor) -> Tensor:
+    """Amplifies band i of each image by gains[:, i] (ADA's imgfilter): the gains are
+    renormalised one band at a time to keep the expected power, summed into one filter
+    per image, applied separably after reflect padding."""
+    height, width, channels = images.shape[1], images.shape[2], images.shape[3]
+    pad = _FILTER_BANK.shape[1] // 2
+    if min(height, width) <= pad:
+        raise ValueError(f"ADA's filter group needs images larger than {pad} px on each side "
+                         f"(its {2 * pad + 1}-tap filters pad by reflection), got "
+                         f"{height}x{width}")
+    total = ops.ones_like(gains)
+    for band in range(4):
+        gain = ops.where(ops.arange(4) == band, gains[:, band:band + 1], 1.0)
+        gain = gain / ops.sqrt(ops.sum(gain * gain * _BAND_POWER.astype(np.float32), axis=1,
+                                       keepdims=True))
+        total = total * gain
+    taps = ops.matmul(total, _constant(_FILTER_BANK))  # [B, 43]
+    # one depthwise convolution over (image, channel) pairs, as the reference's grouped one
+    batch = images.shape[0]
+    if batch is None:
+        raise ValueError("ADA's filter group needs a static batch size")
+    x = ops.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="reflect")
+    x = ops.reshape(ops.transpose(x, [1, 2, 0, 3]), [1, height + 2 * pad, width + 2 * pad,
+                                                     batch * channels])
+    per_channel = ops.reshape(ops.repeat(taps, channels, axis=0), [batch * channels, -1])
+    kernel = ops.transpose(per_channel)  # [43, B * C]
+    x = ops.depthwise_conv(x, kernel[None, :, :, None], padding="valid",
+                           data_format="channels_last")
+    x = ops.depthwise_conv(x, kernel[:, None, :, None], padding="valid",
+                           data_format="channels_last")
+    return ops.transpose(ops.reshape(x, [height, width, batch, channels]), [2, 0, 1, 3])
 
 
 def geometry_matrix(params: dict, height: int, width: int) -> Tensor:

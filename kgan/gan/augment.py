@@ -14,8 +14,9 @@ Ops (images in [-1, 1]): brightness (+U(-0.5, 0.5)), saturation (x 2U(0, 1) arou
 per-pixel channel mean), contrast (x U(0.5, 1.5) around the image mean), translation
 (integer shifts up to 1/8 of each side, zero fill) and cutout (one zero square of half
 the side) -- DiffAugment's "color,translation,cutout" policy. ADA's own groups, "blit",
-"geom" and "ada_color" ("bgc" for the three; `kgan.gan.ada`), run before them, as one
-resampling and one colour matrix per image. A group written "name:m" hits each image with
+"geom", "ada_color", "filter" and "noise" ("bgc" for the first three, as ADA's default;
+`kgan.gan.ada`), run before them: one resampling, one colour matrix and one filter per
+image. A group written "name:m" hits each image with
 probability p x m (`kgan.gan.augment_policy`).
 
 Replica exactness (design.md, rule 2): the caller passes the same seed on every replica
@@ -71,8 +72,9 @@ class Augment(keras.layers.Layer):
     Args:
         policy: groups (tuple or comma string), each optionally with a probability
             multiplier as "name:m": DiffAugment's "color", "translation", "cutout"
-            (run in the order given), ADA's "blit", "geom", "ada_color" (run first, in
-            ADA's order), "bgc" for ADA's three (`kgan.gan.augment_policy`).
+            (run in the order given), ADA's "blit", "geom", "ada_color", "filter",
+            "noise" (run first, in ADA's order); "bgc", "bgcf", "bgcfn", "bgcfnc" name
+            ADA's pipelines (`kgan.gan.augment_policy`).
         initial_probability: starting `p`; 0 for ADA, 1 for plain DiffAugment.
         adaptive: adjust `p` from `update(real_logits)`.
         target: ADA target for r_t = E[sign(D(real))].
@@ -175,7 +177,7 @@ class Augment(keras.layers.Layer):
         probability = ops.convert_to_tensor(self.probability)
         if self._ada:  # (a policy without ADA's groups keeps its draws of kgan 0.4)
             ada_seed, seed = randomness.split(seed, 2)
-            params = ada.draw(batch, ada_seed, probability, self._ada, images.shape[-1])
+            params = ada.draw(batch, ada_seed, probability, self._ada, images.shape[1:])
             images = ada.apply(images, params)
         seeds = randomness.split(seed, 2 * len(self._ops)) if self._ops else []
         for index, (name, multiplier) in enumerate(self._ops):

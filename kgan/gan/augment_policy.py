@@ -2,7 +2,8 @@
 
 A policy is a comma list of groups, each optionally with a probability multiplier:
 "color,translation,cutout" (DiffAugment's), "bgc" (ADA's blit, geom and colour groups),
-or "blit,geom,ada_color:0.5,cutout" (R3GAN's: colour at half the probability). An op of
+or "blit,geom,ada_color:0.5,cutout" (R3GAN's: colour at half the probability); ADA's
+"filter" and "noise" groups complete its pipelines "bgcf", "bgcfn" and "bgcfnc". An op of
 a group with multiplier m hits each image with probability p x m, as stylegan2-ada's
 `AugmentPipe(xflip=1, ..., brightness=0.5)` multipliers do.
 """
@@ -19,10 +20,14 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "blit": ("xflip", "rotate90", "xint"),
     "geom": ("scale", "rotate", "aniso", "xfrac"),
     "ada_color": ("brightness", "contrast", "lumaflip", "hue", "saturation"),
+    "filter": ("imgfilter",),
+    "noise": ("noise",),
 }
-ADA_GROUPS = ("blit", "geom", "ada_color")
-# stylegan2-ada-pytorch's `--augpipe bgc`, its default with `--aug ada`
-ALIASES = {"bgc": ADA_GROUPS}
+ADA_GROUPS = ("blit", "geom", "ada_color", "filter", "noise")
+# stylegan2-ada-pytorch's `--augpipe` names: bgc is its default with `--aug ada`; its
+# bgcfnc's cutout is kgan's (DiffAugment's square, which runs after ADA's groups)
+ALIASES = {"bgc": ADA_GROUPS[:3], "bgcf": ADA_GROUPS[:4], "bgcfn": ADA_GROUPS,
+           "bgcfnc": (*ADA_GROUPS, "cutout")}
 
 Policy = tuple[tuple[str, float], ...]  # ((group, multiplier), ...)
 

@@ -123,7 +123,8 @@ class TrainConfig:
                                      "(e.g. 0.999); none disables")
     augment: str = _field(NO_AUGMENT, "augmentation of all D sees: none, or a comma list "
                           "of DiffAugment's color, translation, cutout and ADA's blit, geom, "
-                          "ada_color (bgc: ADA's three), each optionally name:m to apply it "
+                          "ada_color, filter, noise (bgc: ADA's first three; bgcf, bgcfn, "
+                          "bgcfnc as ADA names them), each optionally name:m to apply it "
                           "with probability p x m (R3GAN: blit,geom,ada_color:0.5,cutout)")
     ada_target: float | None = _field(0.6, "ADA target for E[sign D(real)]; none applies "
                                       "the augmentation with probability augment_p")
