@@ -229,6 +229,8 @@ def test_round_trip_keeps_every_kind_of_value(tmp_path):
         (dict(augment="color,,cutout"), "augment: an empty name in 'color,,cutout'; or none"),
         (dict(augment="bgc:2"), "augment: augmentation bgc:2: the multiplier after ':' must "
          "be a number in (0, 1]"),
+        (dict(augment="bgcf", resolution=16), "augment 'bgcf': ADA's filter group needs "
+         "--resolution 32 or more (its 43-tap filters pad 21 pixels by reflection), got 16"),
         (dict(seed=2**32), "seed must be in [0, 2**32 - 1], got 4294967296"),
         (dict(num_samples=10**8), "num_samples (the sample grid's images) must be at most 1024"),
         (dict(latent_dim=10**11), "latent_dim must be at most 16384, got 100000000000"),

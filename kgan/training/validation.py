@@ -116,9 +116,12 @@ def _check_model(c: TrainConfig) -> None:
     _require(not bad, f"imports must be module names (a.b.c), got {', '.join(map(repr, bad))}")
     if c.augment != NO_AUGMENT:
         try:
-            augment_policy.parse(c.augment)
+            groups = dict(augment_policy.parse(c.augment))
         except ValueError as error:
             raise ConfigError(f"augment: {error}; or none") from None
+        _require("filter" not in groups or c.resolution >= 32,
+                 f"augment {c.augment!r}: ADA's filter group needs --resolution 32 or more "
+                 f"(its 43-tap filters pad 21 pixels by reflection), got {c.resolution}")
     for name, valid in (("backend", BACKENDS), ("strategy", STRATEGIES),
                         ("mixed_precision", POLICIES),
                         ("jit_compile", (AUTO, "on", "off"))):
