@@ -16,8 +16,8 @@ per-pixel channel mean), contrast (x U(0.5, 1.5) around the image mean), transla
 the side) -- DiffAugment's "color,translation,cutout" policy. ADA's own groups, "blit",
 "geom", "ada_color", "filter" and "noise" ("bgc" for the first three, as ADA's default;
 `kgan.gan.ada`), run before them: one resampling, one colour matrix and one filter per
-image. A group written "name:m" hits each image with
-probability p x m (`kgan.gan.augment_policy`).
+image. A group written "name:m" hits each image with probability p x m
+(`kgan.gan.augment_policy`).
 
 Replica exactness (design.md, rule 2): the caller passes the same seed on every replica
 (a function of the GAN's seed, step and stream only); every gate and parameter is one
