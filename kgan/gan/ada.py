@@ -190,12 +190,11 @@ def band_filter(images: Tensor, gains: Tensor) -> Tensor:
 
 
 def _toeplitz(taps, length: int):
-    """[B, length + taps - 1, length]: each image's valid correlation with its taps."""
+    """[B, length + taps - 1, length]: each image's valid correlation with its taps, the
+    taps' weighted sum of the matrices of the unit taps."""
     size = _FILTER_BANK.shape[1]
-    shifts = np.zeros((size, length + size - 1, length), np.float32)
-    for k in range(size):
-        shifts[k, np.arange(length) + k, np.arange(length)] = 1.0
-    return ops.einsum("bk,kio->bio", taps, _constant(shifts))
+    units = np.stack([_correlate_rows(np.eye(length + size - 1), unit) for unit in np.eye(size)])
+    return ops.einsum("bk,kio->bio", taps, _constant(units))
 
 
 def geometry_matrix(params: dict, height: int, width: int) -> Tensor:
