@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import keras
@@ -376,3 +377,42 @@ def test_lazy_regularisation_over_synchronized_batch_norm_is_refused_on_replicas
         gan.compile(adam(), adam(), r1_gamma=1.0)  # every step: no conditional, accepted
     single = kgan.GAN(g, bn_d, latent_dim=LATENT)
     single.compile(adam(), adam(), r1_gamma=1.0, reg_interval=4)  # one device: no collective
+
+
+@pytest.mark.parametrize("cluster, task, expected", [
+    ({"worker": ["a:1", "b:2"]}, {"type": "worker", "index": 1},
+     {"coordinator_address": "a:1", "num_processes": 2, "process_id": 1}),
+    ({"chief": ["c:0"], "worker": ["a:1", "b:2"]}, {"type": "worker", "index": 1},
+     {"coordinator_address": "c:0", "num_processes": 3, "process_id": 2}),
+    ({"chief": ["c:0"], "worker": ["a:1"]}, {"type": "chief", "index": 0},
+     {"coordinator_address": "c:0", "num_processes": 2, "process_id": 0}),
+])
+def test_jax_joins_the_cluster_tf_config_names(cluster, task, expected):
+    """One TF_CONFIG serves both backends: on JAX the chief (or worker 0) coordinates,
+    and ranks follow TF_CONFIG's order, chief first, so process 0 is the chief."""
+    assert distribute.jax_cluster({"cluster": cluster, "task": task}) == expected
+    assert distribute.jax_cluster({}) is None
+
+
+@pytest.mark.parametrize("task, message", [
+    ({"type": "ps", "index": 0}, "must be a chief or a worker on JAX"),
+    ({"type": "worker", "index": 2}, "is not in its cluster of 2 processes"),
+])
+def test_a_tf_config_jax_cannot_join_is_refused(task, message):
+    with pytest.raises(ValueError, match=message):
+        distribute.jax_cluster({"cluster": {"worker": ["a:1", "b:2"]}, "task": task})
+
+
+def test_a_lost_jax_process_is_named_in_one_line():
+    cluster = types.SimpleNamespace(num_workers=2)
+    error = RuntimeError("UNKNOWN: Gloo AllGather failed: [external/gloo/gloo/transport/tcp/"
+                         "pair.cc:547] Connection closed by peer [10.0.0.2]:12185")
+    lost = distribute.lost_jax_worker_error(error, cluster, "run/backup/ckpt-6")
+    assert str(lost) == (
+        "lost another process of this JAX cluster (Gloo AllGather failed: Connection closed "
+        "by peer [10.0.0.2]:12185); the last checkpoint is run/backup/ckpt-6: start every "
+        "worker again with the same command to resume")
+    assert lost.abandon_runtime  # kgan-train leaves before JAX's shutdown barrier
+    assert distribute.lost_jax_worker_error(ValueError("bad shape"), cluster, None) is None
+    alone = types.SimpleNamespace(num_workers=1)
+    assert distribute.lost_jax_worker_error(error, alone, None) is None

@@ -90,6 +90,8 @@ def test_trains_a_domain_classifier_and_prints_a_table(saved, capsys):
     ("no_metric", "--metrics names no metric"),
     ("one_sample", "--num-samples must be >= 6, got 1"),  # pr and dc's k = 5 neighbours
     ("zero_batch", "--batch-size must be >= 1, got 0"),
+    ("classifier_over_the_gan", "holds a trained kgan.GAN, which saving would replace"),
+    ("classifier_not_keras", "--save-classifier writes a Keras model: name it *.keras"),
 ])
 def test_bad_inputs_fail_with_one_line(saved, capsys, tmp_path, case, expected):
     root, _ = saved
@@ -129,6 +131,9 @@ def test_bad_inputs_fail_with_one_line(saved, capsys, tmp_path, case, expected):
         extra = ["--metrics", " , "]
     elif case == "one_sample":
         extra = ["--num-samples", 1]
+    elif case.startswith("classifier_"):
+        target = model if case == "classifier_over_the_gan" else tmp_path / "clf.h5"
+        extra = ["--features", "classifier", "--save-classifier", target]
     else:
         extra = ["--batch-size", 0]
     code, out, err = _run(capsys, model, "--data", data, *extra)

@@ -157,6 +157,10 @@ def test_slerp_keeps_the_ends_and_the_norm():
     (["--interpolate", "1", "2", "--gif", "x.gif", "--fps", "inf"], "--fps must be in (0, 100]"),
     (["--seeds", "0", "--grid", "g.png", "--label", "5"], "from 0 to 2"),
     (["--interpolate", "1", "2", "--frames", "1", "--gif", "x.gif"], "from 2 to 64"),
+    (["--seeds", "0", "--grid", "final.keras"], "--grid writes a PNG file: name it *.png"),
+    (["--seeds", "0", "--grid", "g.jpg"], "name it *.png, got g.jpg"),
+    (["--seeds", "0", "--grid", "."], "--grid takes a file name, and . is a folder"),
+    (["--interpolate", "1", "2", "--gif", "walk.png"], "--gif writes a GIF file"),
 ])
 def test_bad_requests_exit_2_with_a_reason(sources, argv, words, capsys, tmp_path,
                                            monkeypatch):

@@ -1,9 +1,10 @@
-"""train.py on a two-worker MultiWorkerMirroredStrategy cluster over loopback.
+"""train.py on a two-worker cluster over loopback: TensorFlow's MultiWorkerMirroredStrategy,
+and JAX's multi-process runtime (one SPMD program over both processes' devices).
 
 Each cluster runs in a private network namespace (`unshare -n`): TensorFlow's gRPC server
-listens on every interface, and the namespace keeps it off the machine's real ones. The
-workers share the run directory, as on machines with a shared file system. Every test
-starts whole clusters (two TensorFlow processes each), so they are marked slow.
+and JAX's coordinator listen on every interface, and the namespace keeps them off the
+machine's real ones. The workers share the run directory, as on machines with a shared
+file system. Every test starts whole clusters (two processes each), so they are marked slow.
 """
 
 from __future__ import annotations
@@ -46,12 +47,18 @@ def _namespaces():
         pytest.skip(reason)
 
 
-def cluster(tmp_path, signals=None, weights=False) -> list[dict]:
-    """Runs both workers to their end; returns their exit codes and output."""
+# JAX: each process has one CPU device, so the cluster's mesh has two.
+JAX = {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
+       "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+
+
+def cluster(tmp_path, signals=None, weights=False, env=None, args=FLAGS, workers=2
+            ) -> list[dict]:
+    """Runs the workers to their end; returns their exit codes and output."""
     scratch = tmp_path / "scratch"
     scratch.mkdir(exist_ok=True)
-    spec = {"cwd": str(tmp_path), "workers": 2, "args": FLAGS, "timeout": 400,
-            "signals": signals or {}, "env": {"TMPDIR": str(scratch)},
+    spec = {"cwd": str(tmp_path), "workers": workers, "args": args, "timeout": 400,
+            "signals": signals or {}, "env": {"TMPDIR": str(scratch), **(env or {})},
             "weights": str(tmp_path) if weights else None}
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     done = subprocess.run(["unshare", "-n", sys.executable, DRIVER, str(tmp_path / "spec.json")],
@@ -108,3 +115,64 @@ def test_sigterm_on_one_worker_stops_both_at_the_same_step(tmp_path):
     assert last_line(workers[0]) == f"kgan-train: stopped by SIGTERM (on another worker) {saved}"
     assert last_line(workers[1]) == f"kgan-train: stopped by SIGTERM {saved}"
     assert tf.train.latest_checkpoint(str(tmp_path / "run" / "backup")).endswith("ckpt-4")
+
+
+# ------------------------------------------------------------------ JAX
+def test_jax_cluster_trains_as_one_process_with_both_devices(tmp_path):
+    """Two JAX processes of one device each compute what one process computes on two
+    devices (the same SPMD program), resume together after both are killed, and only
+    the chief writes the run."""
+    killed = cluster(tmp_path, signals={"0": ["SIGKILL", 7], "1": ["SIGKILL", 7]}, env=JAX,
+                     args=[*FLAGS, "--backend", "jax"])
+    assert [w["returncode"] for w in killed] == [-9, -9], [w["stderr"][-2000:] for w in killed]
+    left = set(os.listdir(tmp_path / "scratch"))  # what SIGKILL left behind
+    resumed = cluster(tmp_path, weights=True, env=JAX, args=[*FLAGS, "--backend", "jax"])
+    assert [w["returncode"] for w in resumed] == [0, 0], [w["stderr"][-2000:] for w in resumed]
+    chief, other = (w["stdout"] for w in resumed)
+    assert "kgan: resuming at epoch 2, batch 1 (step 6)" in chief
+    assert "kgan: worker 1 of 2: resuming at epoch 2, batch 1 (step 6)" in other
+    assert "2 replica(s)" in chief
+    assert "Worker 1 trained 2 epochs (10 steps); the chief (worker 0) writes run." in other
+    assert os.listdir(tmp_path / "exp" / "digits") == ["1"]
+    assert "export:      exp/digits/1" in chief and "export:" not in other
+    assert json.loads((tmp_path / "run" / "result.json").read_text())["backend"] == "jax"
+    # The other worker's sample grids, saves and final model went to scratch folders,
+    # removed at its end.
+    assert set(os.listdir(tmp_path / "scratch")) <= left
+    assert (tmp_path / "run" / "samples" / "epoch_0002.png").is_file()
+    first, second = (np.load(tmp_path / f"worker{i}.npz") for i in range(2))
+    # One process with two devices, never interrupted, on the same flags.
+    single = tmp_path / "single"
+    single.mkdir()
+    alone = cluster(single, weights=True, workers=1, args=[*FLAGS, "--backend", "jax"],
+                    env={**JAX, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+    assert alone[0]["returncode"] == 0, alone[0]["stderr"][-2000:]
+    assert "2 replica(s)" in alone[0]["stdout"]
+    reference = np.load(single / "worker0.npz")
+    assert int(first["step"]) == int(second["step"]) == int(reference["step"]) == 2 * STEPS
+    arrays = [k for k in first.files if k.startswith("arr_")]
+    assert len(arrays) > 10
+    for key in arrays:
+        np.testing.assert_array_equal(first[key], second[key])
+        np.testing.assert_allclose(first[key], reference[key], rtol=1e-4, atol=1e-5)
+
+
+def test_jax_sigterm_on_one_worker_stops_both_at_the_same_step(tmp_path):
+    workers = cluster(tmp_path, signals={"1": ["SIGTERM", 3]}, env=JAX,
+                      args=[*FLAGS, "--backend", "jax"])
+    assert [w["returncode"] for w in workers] == [143, 143], [w["stderr"][-2000:] for w in workers]
+    saved = "at step 4; saved run/backup/ckpt-4. Run the same command again to resume."
+    assert last_line(workers[0]) == f"kgan-train: stopped by SIGTERM (on another worker) {saved}"
+    assert last_line(workers[1]) == f"kgan-train: stopped by SIGTERM {saved}"
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "backup")).endswith("ckpt-4")
+
+
+def test_jax_dead_worker_stops_the_chief_with_one_line(tmp_path):
+    workers = cluster(tmp_path, signals={"1": ["SIGKILL", 7]}, env=JAX,
+                      args=[*FLAGS, "--backend", "jax"])
+    assert [w["returncode"] for w in workers] == [1, -9], workers[0]["stderr"][-2000:]
+    line = last_line(workers[0])
+    assert re.match(r"kgan-train: error: lost another process of this JAX cluster \(.*\); the "
+                    r"last checkpoint is run/backup/ckpt-6: start every worker again", line), line
+    # Left at once: not after JAX's heartbeat timeout, with its fatal-error dump.
+    assert "Check failure stack trace" not in workers[0]["stderr"]

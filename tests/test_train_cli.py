@@ -463,8 +463,9 @@ kgan.losses.register_loss(  # least squares with targets +-1
 
 def test_your_own_network_family_trains_resumes_and_exports_with_import(
         tmp_path, monkeypatch, capsys):
-    """A family and a loss registered in the user's module: `--import` loads it before the
-    config is read, config.json records it, and a `--config` replay imports it again."""
+    """A family and a loss registered in the user's module (in the current folder):
+    `--import` loads it before the config is read, config.json records it, and a resume
+    with the same flags or a `--config` replay imports it again."""
     from kgan import networks
     from kgan.gan import losses
 
@@ -472,7 +473,7 @@ def test_your_own_network_family_trains_resumes_and_exports_with_import(
     monkeypatch.setattr(losses, "_FAMILIES", dict(losses._FAMILIES))
     monkeypatch.setattr(losses, "NAMES", losses.NAMES)
     (tmp_path / "halving_plugin.py").write_text(PLUGIN)
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", os.getcwd())])
     monkeypatch.chdir(tmp_path)
     flags = ["--network", "halving", "--loss", "pm_least_squares", "--no-conditional",
              "--resolution", "8", "--latent-dim",
@@ -492,3 +493,35 @@ def test_your_own_network_family_trains_resumes_and_exports_with_import(
     monkeypatch.delitem(losses._FAMILIES, "pm_least_squares")
     assert main(["--config", "run/config.json", "--epochs", "2"]) == 0
     assert "resuming at epoch 2" in capsys.readouterr().out
+    monkeypatch.delitem(sys.modules, "halving_plugin")
+    monkeypatch.delitem(networks._REGISTRY, "halving")
+    monkeypatch.delitem(losses._FAMILIES, "pm_least_squares")
+    assert main([*flags, "--epochs", "3"]) == 0  # no --import: the run recorded it
+    assert "resuming at epoch 3" in capsys.readouterr().out
+
+
+def test_a_resume_takes_the_backend_and_imports_its_run_recorded(tmp_path, monkeypatch):
+    """`kgan-train --run-dir R` resumes on the backend R started on, importing what it
+    imported, unless flags or --config say otherwise; --restart starts afresh."""
+    from kgan.cli import train as cli
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run/config.json").write_text(json.dumps(
+        {"backend": "jax", "imports": ["my_gans"], "epochs": 1}))
+    parser = cli.build_parser()
+    args = parser.parse_args(["--run-dir", str(tmp_path / "run")])
+    cli._resume_as_recorded(args)
+    assert (args.backend, args.imports) == ("jax", ["my_gans"])
+    args = parser.parse_args(["--run-dir", str(tmp_path / "run"), "--backend", "tensorflow",
+                              "--import", "other"])
+    cli._resume_as_recorded(args)
+    assert (args.backend, args.imports) == ("tensorflow", ["other"])
+    args = parser.parse_args(["--run-dir", str(tmp_path / "run"), "--restart"])
+    cli._resume_as_recorded(args)
+    assert not hasattr(args, "backend") and not hasattr(args, "imports")
+    monkeypatch.chdir(tmp_path)  # the default run directory of the digits demo
+    (tmp_path / "runs/digits").mkdir(parents=True)
+    (tmp_path / "runs/digits/config.json").write_text(json.dumps({"backend": "jax"}))
+    args = parser.parse_args([])
+    cli._resume_as_recorded(args)
+    assert args.backend == "jax"

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import zipfile
 
 import keras
 import numpy as np
@@ -225,6 +226,14 @@ def test_rerunning_a_finished_run_writes_only_what_is_missing(reference, tmp_pat
     again = training.run(config)
     assert "already complete; nothing to do" in capsys.readouterr().out
     assert again == result and not (tmp_path / "exp/digits/2").exists()
+    # A truncated final.keras counts as missing: written again from the checkpoint.
+    whole = (tmp_path / "copy/final.keras").read_bytes()
+    (tmp_path / "copy/final.keras").write_bytes(whole[:5000])
+    training.run(config)
+    assert ("kgan: this run is complete; writing what is missing: final.keras (damaged)."
+            in capsys.readouterr().out)
+    with zipfile.ZipFile(tmp_path / "copy/final.keras") as archive:
+        assert archive.testzip() is None and len(whole) > 5000
 
 
 def test_nan_in_the_data_stops_with_a_clear_message(tmp_path, monkeypatch, capsys):

@@ -139,7 +139,33 @@ def check_args(args: argparse.Namespace) -> tuple[str, ...]:
     if not INT64_MIN <= args.seed <= INT64_MAX + 1 - args.num_samples:  # seeds seed.. int64
         raise ValueError(f"--seed must leave its {args.num_samples} seeds in int64's range "
                          f"[-2**63, 2**63 - 1], got {args.seed}")
+    if args.save_classifier:
+        _check_classifier_path(args.save_classifier)
     return names
+
+
+def _check_classifier_path(path: str) -> None:
+    """--save-classifier writes a .keras file, and never over a trained GAN."""
+    if not path.endswith(".keras"):
+        raise ValueError(f"--save-classifier writes a Keras model: name it *.keras, got {path}")
+    if os.path.isdir(path):
+        raise ValueError(f"--save-classifier {path} is a folder: name a .keras file")
+    if os.path.exists(path) and _holds_gan(path):
+        raise ValueError(f"--save-classifier {path} holds a trained kgan.GAN, which saving "
+                         "would replace: name another file")
+
+
+def _holds_gan(path: str) -> bool:
+    """Whether the .keras file at `path` is a saved kgan.GAN (its config names the class)."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return False
+    return isinstance(config, dict) and config.get("class_name") == "GAN"
 
 
 def _k(args: argparse.Namespace) -> dict:

@@ -97,8 +97,17 @@ def _check_outputs(args: argparse.Namespace) -> None:
     from kgan.training.rundir import writable_problem  # no TensorFlow
 
     folders = [("--out", args.out)] if args.out else []
-    folders += [(flag, os.path.dirname(os.path.abspath(path))) for flag, path in
-                (("--grid", args.grid), ("--gif", args.gif), ("--mp4", args.mp4)) if path]
+    files = [(flag, path, kind) for flag, path, kind in (
+        ("--grid", args.grid, ".png"), ("--gif", args.gif, ".gif"), ("--mp4", args.mp4, ".mp4"))
+        if path]
+    for flag, path, kind in files:  # never onto a model, a folder or a misnamed file
+        if os.path.isdir(path):
+            raise ValueError(f"{flag} takes a file name, and {path} is a folder: e.g. "
+                             f"{os.path.join(path, 'images' + kind)}")
+        if not path.lower().endswith(kind):
+            raise ValueError(f"{flag} writes a {kind[1:].upper()} file: name it *{kind}, got "
+                             f"{path}")
+    folders += [(flag, os.path.dirname(os.path.abspath(path))) for flag, path, _ in files]
     for flag, folder in folders:
         problem = writable_problem(folder)
         if problem:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import re
+import sys
 
 IMPORT_HELP = ("import MODULE first (repeatable): where your own network family, loss, "
                "metric, data source or Keras layers are registered")
@@ -18,13 +20,18 @@ def add_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def load(names) -> None:
-    """Imports each module in `names`; ValueError names the one that failed and why."""
+    """Imports each module in `names`, looking in the current folder too (as `python -m`
+    does; last, so it shadows no installed package); ValueError names the one that
+    failed and why."""
+    here = os.getcwd()
+    if here not in sys.path and "" not in sys.path:
+        sys.path.append(here)
     for name in names:
         try:
             importlib.import_module(name)
         except ImportError as error:
-            raise ValueError(f"--import {name}: {error} (is its folder on PYTHONPATH, or "
-                             "the current folder?)") from None
+            raise ValueError(f"--import {name}: {error} (is its folder the current one, or "
+                             "on PYTHONPATH?)") from None
 
 
 def load_failure(error: Exception) -> str:

@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 def _train(args: argparse.Namespace) -> int:
     result = None
     try:
+        _resume_as_recorded(args)
         _import_plugins(args)
         config = backend.resolve(config_from_args(args))
         if args.dry_run:
@@ -69,6 +70,10 @@ def _train(args: argparse.Namespace) -> int:
         if args.debug:
             raise
         print(f"{PROG}: error: {error}", file=sys.stderr)
+        if getattr(error, "abandon_runtime", False):  # a JAX cluster lost a process
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exits.STOPPED)
         return exits.BAD_INPUT if isinstance(error, ConfigError) else exits.STOPPED
     except Exception as error:  # one line, not a traceback; --debug shows it
         if args.debug:
@@ -81,20 +86,45 @@ def _train(args: argparse.Namespace) -> int:
     return exits.OK
 
 
+def _resume_as_recorded(args: argparse.Namespace) -> None:
+    """A resume imports the modules and takes the backend its run recorded (in the run
+    directory's config.json) unless flags or --config name them, so the same short
+    command resumes a run that `--import` or `--backend jax` started."""
+    if getattr(args, "restart", False):
+        return
+    from_file = _read_json(args.config) if getattr(args, "config", None) else {}
+    run_dir = getattr(args, "run_dir", None)
+    if run_dir is None:
+        try:
+            run_dir = config_from_args(args).run_dir
+        except ConfigError:  # names what a plugin registers: --import is needed anyway
+            return
+    recorded = _read_json(os.path.join(run_dir, "config.json"))
+    for field in ("imports", "backend"):
+        if recorded.get(field) and not getattr(args, field, None) and not from_file.get(field):
+            setattr(args, field, list(recorded[field]) if field == "imports" else recorded[field])
+
+
+def _read_json(path: str) -> dict:
+    """A JSON object from `path`; {} where it is missing or malformed (TrainConfig.load
+    says what is wrong with a file the run needs)."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            value = json.load(file)
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def _import_plugins(args: argparse.Namespace) -> None:
     """Imports `--import` modules (or those a `--config` file records) before the config
     is read, as they may register the network, loss, metric or data it names; on the
     backend the run asks for, as importing them loads Keras."""
     names, asked = list(getattr(args, "imports", None) or []), getattr(args, "backend", None)
     if getattr(args, "config", None):
-        try:
-            with open(args.config, encoding="utf-8") as file:
-                recorded = json.load(file)
-        except (OSError, ValueError):
-            recorded = {}  # TrainConfig.load says what is wrong with it
-        if isinstance(recorded, dict):
-            names = names or list(recorded.get("imports") or [])
-            asked = asked or recorded.get("backend")
+        recorded = _read_json(args.config)
+        names = names or list(recorded.get("imports") or [])
+        asked = asked or recorded.get("backend")
     if not names:
         return
     backend.activate(backend.resolve_name(asked or "auto"))

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from kgan.training.config import POLICIES, STRATEGIES
@@ -68,6 +69,8 @@ class Setup:
     @property
     def worker_index(self) -> int:
         """This worker's rank in the cluster (0 = chief; 0 outside multi-worker runs)."""
+        if hasattr(self.strategy, "worker_index"):  # JAX: the process index
+            return self.strategy.worker_index
         if self.num_workers == 1:
             return 0
         config = _tf_config()
@@ -78,7 +81,20 @@ class Setup:
 
     @property
     def num_workers(self) -> int:
+        if hasattr(self.strategy, "num_workers"):  # JAX: the processes
+            return self.strategy.num_workers
         return _workers_in_tf_config() or 1
+
+    def sum_over_workers(self, values: list[float]) -> np.ndarray:
+        """`values` summed over the workers of a multi-worker run (every worker must
+        call it, at the same point): how they agree on stopping."""
+        if hasattr(self.strategy, "sum_over_workers"):
+            return self.strategy.sum_over_workers(values)
+        if self.num_workers == 1:
+            return np.asarray(values, np.float32)
+        mine = tf.constant(values, tf.float32)
+        parts = self.strategy.experimental_distribute_values_from_function(lambda _: mine)
+        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, parts, axis=None).numpy()
 
 
 def setup(
@@ -125,41 +141,102 @@ def setup(
 class JaxDataParallel:
     """`keras.distribution.DataParallel` (or one device) behind the part of the
     `tf.distribute.Strategy` interface a run uses: `scope()`, `num_replicas_in_sync`,
-    `extended.should_checkpoint`. The JAX step is one SPMD program over the global batch."""
+    `extended.should_checkpoint`. The JAX step is one SPMD program over the global batch;
+    in a multi-process run (`join_jax_cluster`) its mesh spans every process's devices,
+    Keras feeds each process its slice of the global batch, and process 0 is the chief."""
 
     def __init__(self, devices: list):
+        import jax
+
         self.devices = devices
         self.distribution = (keras.distribution.DataParallel(devices=devices)
                              if len(devices) > 1 else None)
         self.num_replicas_in_sync = len(devices)
         self.extended = self  # should_checkpoint: one process writes
-        self.should_checkpoint = True
+        self.num_workers = jax.process_count()
+        self.worker_index = jax.process_index()
+        self.should_checkpoint = self.worker_index == 0
 
     def scope(self):
         if self.distribution is None:
             return contextlib.nullcontext()
         return self.distribution.scope()
 
+    def sum_over_workers(self, values: list[float]) -> np.ndarray:
+        """`values` summed over every process (a collective: all must call it)."""
+        from jax.experimental import multihost_utils
 
-def _setup_jax(strategy: str, mixed_precision: str, jit_compile) -> Setup:
-    """JAX: data parallel over this host's accelerators (or CPU devices), mixed precision
-    as on TensorFlow, always XLA (jax.jit) unless jit_compile is off."""
+        mine = np.asarray(values, np.float32)
+        if self.num_workers == 1:
+            return mine
+        return np.asarray(multihost_utils.process_allgather(mine)).sum(axis=0)
+
+
+def join_jax_cluster() -> None:
+    """Starts JAX's multi-process runtime (`jax.distributed.initialize`) from TF_CONFIG
+    (`jax_cluster`), so one cluster description serves both backends; without TF_CONFIG,
+    JAX detects the cluster itself (SLURM, Open MPI, Cloud TPU). CPU devices exchange
+    their collectives over gloo."""
     import jax
 
-    if strategy in ("multi_worker", "tpu"):
+    if jax.distributed.is_initialized():
+        return
+    # Before any backend starts: the CPU client picks its collectives when created.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    where = jax_cluster(_tf_config())
+    if where is not None:
+        jax.distributed.initialize(**where)
+        return
+    try:
+        jax.distributed.initialize()
+    except (ValueError, RuntimeError) as error:
         raise ValueError(
-            f"strategy {strategy} is TensorFlow's (TF_CONFIG workers, TPUStrategy); on JAX "
-            "use --strategy auto or mirrored (data parallel over this host's devices), or "
-            "--backend tensorflow for multi-worker training.")
-    if strategy == "auto" and _workers_in_tf_config() > 1:
-        raise ValueError("TF_CONFIG names several workers, which only the TensorFlow backend "
-                         "joins: pass --backend tensorflow, or unset TF_CONFIG.")
+            "--strategy multi_worker on JAX needs the cluster: set TF_CONFIG on every "
+            "machine (README: Training on N machines) or run under a scheduler JAX "
+            f"detects (SLURM, Open MPI) ({' '.join(str(error).split())[:200]})") from None
+
+
+def jax_cluster(tf_config: dict) -> dict | None:
+    """`jax.distributed.initialize`'s arguments for a TF_CONFIG cluster (None without one):
+    the chief (else worker 0) hosts the coordination service at its address, and each
+    process's rank is its TF_CONFIG place, chief first, so process 0 is the chief."""
+    cluster, task = tf_config.get("cluster") or {}, tf_config.get("task") or {}
+    ordered = list(cluster.get("chief", [])) + list(cluster.get("worker", []))
+    if not ordered:
+        return None
+    if task.get("type") not in ("chief", "worker"):
+        raise ValueError(f"TF_CONFIG's task must be a chief or a worker on JAX, got "
+                         f"{task!r}: set \"task\": {{\"type\": \"worker\", \"index\": i}}")
+    rank = 0 if task["type"] == "chief" else int(task.get("index", 0)) + bool(
+        cluster.get("chief"))
+    if not 0 <= rank < len(ordered):
+        raise ValueError(f"TF_CONFIG's task {task!r} is not in its cluster of "
+                         f"{len(ordered)} processes")
+    return {"coordinator_address": ordered[0], "num_processes": len(ordered),
+            "process_id": rank}
+
+
+def _setup_jax(strategy: str, mixed_precision: str, jit_compile) -> Setup:
+    """JAX: data parallel over the accelerators (or CPU devices) of this host, or of every
+    process of a cluster (TF_CONFIG naming several workers, or `multi_worker`), mixed
+    precision as on TensorFlow, always XLA (jax.jit) unless jit_compile is off."""
+    import jax
+
+    if strategy == "tpu":
+        raise ValueError(
+            "strategy tpu is TensorFlow's (TPUStrategy); on JAX, TPUs are JAX devices: use "
+            "--strategy auto (data parallel over them), or --backend tensorflow.")
+    if strategy == "multi_worker" or (strategy == "auto" and _workers_in_tf_config() > 1):
+        join_jax_cluster()
     # TensorFlow feeds and checkpoints JAX from the CPU: keep it off the GPUs (once it
     # has started, RuntimeError, the allow-growth of kgan/__init__ applies instead).
     with contextlib.suppress(RuntimeError):
         tf.config.set_visible_devices([], "GPU")
     devices = jax.devices()
     if strategy == "one_device" or (strategy == "auto" and len(devices) == 1):
+        if jax.process_count() > 1:
+            raise ValueError(f"strategy one_device cannot span the {jax.process_count()} "
+                             "processes of this cluster: use --strategy auto")
         devices = devices[:1]
     chosen = JaxDataParallel(list(devices))
     reason = ""
@@ -269,6 +346,28 @@ def lost_worker_error(error: tf.errors.OpError, env: Setup, latest: str | None
                     "with the same command to resume")
 
 
+def lost_jax_worker_error(error: Exception, env: Setup, latest: str | None
+                          ) -> RunError | None:
+    """One line for a multi-process JAX run whose collective failed because a process
+    went away (gloo or NCCL lost its peer); None for other errors and single runs."""
+    if env.num_workers < 2:
+        return None
+    # A JaxRuntimeError, or the ValueError Keras re-raises it as from a callback.
+    text = " ".join(str(error).split())
+    if not re.search(r"\b(gloo|nccl)\b.*failed|closed by peer|heartbeat", text, re.I):
+        return None
+    # "UNKNOWN: Gloo AllGather failed: [external/.../pair.cc:547] Connection closed by peer
+    # [127.0.0.1]:12185" -> "Gloo AllGather failed: connection closed by peer [127.0.0.1]:12185"
+    cause = re.sub(r"^[A-Z_]+: ", "", re.sub(r"\[[^\]]*\.cc:\d+\] ", "", text))[:200]
+    lost = RunError(f"lost another process of this JAX cluster ({cause}); the last checkpoint "
+                    f"is {latest or 'none yet'}: start every worker again with the same "
+                    "command to resume")
+    # JAX's runtime now waits at exit for the lost process (its heartbeat timeout, 100 s)
+    # and then aborts: kgan-train leaves at once instead (the checkpoint is on disk).
+    lost.abandon_runtime = True
+    return lost
+
+
 def describe_task(job: str, index: int) -> str:
     """'worker 1 (10.0.0.2:2222)': a TF_CONFIG task by its role and address."""
     cluster = _tf_config()["cluster"]
@@ -293,7 +392,12 @@ def _make_strategy(name: str, devices: list[str] | None) -> tf.distribute.Strate
     if name == "multi_worker":
         return _MultiWorkerMirroredStrategy()
     if name == "tpu":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(os.environ.get("TPU_NAME"))
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+                os.environ.get("TPU_NAME"))
+        except ValueError as error:  # TensorFlow's "Please provide a TPU Name ..."
+            raise ValueError(f"--strategy tpu found no TPU ({error}): set TPU_NAME, or run on "
+                             "a TPU VM; --strategy auto picks what this machine has") from None
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)

@@ -9,7 +9,6 @@ import signal
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from kgan.training import signals
 from kgan.training.checkpointing import RunState
@@ -78,10 +77,11 @@ class Saver(keras.callbacks.Callback):
     Args:
         state: the run's `RunState`.
         every: steps between backups.
-        cluster: the strategy of a multi-worker run (None: this process alone).
+        cluster: the `distribute.Setup` of a multi-worker run, whose `sum_over_workers`
+            the workers agree with (None: this process alone).
     """
 
-    def __init__(self, state: RunState, every: int, cluster: tf.distribute.Strategy | None = None):
+    def __init__(self, state: RunState, every: int, cluster=None):
         super().__init__()
         self.state, self.every, self.cluster = state, int(every), cluster
         self.signum: int | None = None
@@ -113,10 +113,7 @@ class Saver(keras.callbacks.Callback):
         """The signal this worker, or any worker of the cluster, got (SIGTERM first)."""
         if self.cluster is None:
             return self.signum
-        mine = [float(self.signum == s) for s in STOP_SIGNALS]
-        values = self.cluster.experimental_distribute_values_from_function(
-            lambda context: tf.constant(mine))
-        counts = self.cluster.reduce(tf.distribute.ReduceOp.SUM, values, axis=None).numpy()
+        counts = self.cluster.sum_over_workers([float(self.signum == s) for s in STOP_SIGNALS])
         got = [s for s, count in zip(STOP_SIGNALS, counts, strict=True) if count > 0]
         return max(got) if got else None
 

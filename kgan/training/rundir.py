@@ -87,6 +87,8 @@ class RunResult:
         lines = [f"Trained {trained}.",
                  f"  run dir:     {self.run_dir}",
                  f"  samples:     {os.path.join(self.run_dir, 'samples')}",
+                 f"  checkpoints: {os.path.join(self.run_dir, 'checkpoints')} (resume: "
+                 f"{os.path.join(self.run_dir, 'backup')})",
                  f"  final model: {self.final_model}"]
         if self.export:
             lines.append(f"  export:      {self.export}")

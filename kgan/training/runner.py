@@ -21,7 +21,10 @@ from __future__ import annotations
 import dataclasses
 import errno
 import os
+import shutil
 import sys
+import tempfile
+import zipfile
 
 import keras
 import tensorflow as tf
@@ -84,9 +87,14 @@ def run(config: TrainConfig, restart: bool = False, callbacks=(), verbose: int |
     config, env = _with_precision(config, restart)
     try:
         return _run(config, env, restart, list(callbacks), verbose)
-    except tf.errors.OpError as error:
+    except Exception as error:  # a lost worker: one line that says so; else as it was
+        if env.num_workers < 2:
+            raise
         latest = find_checkpoints(os.path.join(config.run_dir, "backup"))[0]
-        lost = distribute.lost_worker_error(error, env, latest[-1] if latest else None)
+        latest = latest[-1] if latest else None
+        lost = (distribute.lost_worker_error(error, env, latest)
+                if isinstance(error, tf.errors.OpError)
+                else distribute.lost_jax_worker_error(error, env, latest))
         if lost is None:
             raise
         raise lost from None
@@ -113,6 +121,11 @@ def _run(config: TrainConfig, env: distribute.Setup, restart: bool, callbacks: l
     info, steps_per_epoch = _data_info(config)
     _check_data_use(config, info)
     paths = check_run_dir(config, restart) if env.chief else RunPaths(config.run_dir)
+    # JAX's processes run one SPMD program: what the chief computes on the model (sample
+    # grids, metrics, final.keras) every process computes too, writing into a scratch
+    # folder. TensorFlow's other workers need no such copies.
+    scratch = (RunPaths(tempfile.mkdtemp(prefix="kgan-worker-"))
+               if _mirrors_chief(env) else None)
     with env.strategy.scope():
         gan = build_gan(config, info.num_classes, env.jit_compile, steps_per_epoch)
     state = RunState(gan, paths.root, steps_per_epoch, config.keep_checkpoints,
@@ -132,10 +145,18 @@ def _run(config: TrainConfig, env: distribute.Setup, restart: bool, callbacks: l
         if state.step < config.epochs * steps_per_epoch:
             if verbose is None:
                 verbose = 1 if sys.stdout.isatty() else 2
-            _train(config, gan, state, paths, info, callbacks, verbose, env)
-        return _finish(config, gan, state, paths, env)
+            _train(config, gan, state, paths, info, callbacks, verbose, env, scratch)
+        return _finish(config, gan, state, paths, env, scratch)
     finally:
         state.close()
+        if scratch is not None:
+            shutil.rmtree(scratch.root, ignore_errors=True)
+
+
+def _mirrors_chief(env: distribute.Setup) -> bool:
+    """Whether this process repeats the chief's computations on the model: a non-chief
+    process of a multi-process JAX run, where every process joins every computation."""
+    return env.num_workers > 1 and not env.chief and keras.backend.backend() == "jax"
 
 
 def _check_data_use(config: TrainConfig, info) -> None:
@@ -300,11 +321,14 @@ for _hook in ("on_epoch_begin", "on_epoch_end", "on_train_batch_begin", "on_trai
     setattr(_WholeRun, _hook, _forward(_hook))
 
 
-def _train(config, gan, state, paths, info, extra, verbose, env: distribute.Setup) -> None:
+def _train(config, gan, state, paths, info, extra, verbose, env: distribute.Setup,
+           scratch: RunPaths | None = None) -> None:
     saver = Saver(state, config.checkpoint_every,
-                  cluster=env.strategy if env.num_workers > 1 else None)
-    # Only the chief logs: TensorBoard, samples and metrics are files of the run dir.
-    logging = monitoring.logging_callbacks(config, paths, info) if env.chief else []
+                  cluster=env if env.num_workers > 1 else None)
+    # Only the chief logs: TensorBoard, samples and metrics are files of the run dir (a
+    # JAX process that mirrors the chief logs the same into its scratch folder).
+    logging = (monitoring.logging_callbacks(config, paths, info) if env.chief else
+               monitoring.logging_callbacks(config, scratch, info) if scratch else [])
     once = [HParams(paths.logs, monitoring.hparams(config, env))] if env.chief else []
     users = [_WholeRun(callback) for callback in extra]
     with saver:
@@ -340,17 +364,22 @@ def _train(config, gan, state, paths, info, extra, verbose, env: distribute.Setu
 
 # ------------------------------------------------------------------- the end
 def _finish(config: TrainConfig, gan: GAN, state: RunState, paths: RunPaths,
-            env: distribute.Setup) -> RunResult:
+            env: distribute.Setup, scratch: RunPaths | None = None) -> RunResult:
     """Saves `final.keras` and exports, once per trained length of the run (the chief
-    only: the other workers of a multi-worker run hold the same weights)."""
+    only: the other workers of a multi-worker run hold the same weights; on JAX they
+    save the same into `scratch` when the chief saves, as the save is collective)."""
     def result(export: str | None) -> RunResult:
         return RunResult(paths.root, config.epochs, state.step, paths.final_model, export,
                          worker=env.worker_index, backend=config.backend,
                          precision=env.policy, replicas=env.num_replicas)
 
+    saved, export = _finished_before(config, state, paths) if env.chief else (True, None)
+    if env.num_workers > 1 and keras.backend.backend() == "jax":
+        saved = not env.sum_over_workers([float(not saved)])[0]  # the chief's answer
     if not env.chief:
+        if scratch is not None and not saved:
+            save_final(gan, scratch, "the chief saves the run")
         return result(None)
-    saved, export = _finished_before(config, state, paths)
     if saved and (export or not config.export):
         print("kgan: this run is already complete; nothing to do.")
         return result(export)
@@ -375,17 +404,27 @@ def _finished_before(config: TrainConfig, state: RunState, paths: RunPaths
     previous = read_result(paths)
     if previous is None or previous.steps != state.step:
         return False, None
-    saved = os.path.isfile(paths.final_model)
+    saved = _intact_archive(paths.final_model)  # a damaged one is written again
     export = None
     if previous.export:  # still there, in the folder this command would export to
         version = os.path.basename(os.path.normpath(previous.export))
         path = os.path.join(config.export_dir, config.model_name, version)
         export = path if os.path.isdir(path) else None
     if not saved or (config.export and not export):
-        missing = [name for name, gone in (("final.keras", not saved),
+        damaged = " (damaged)" if os.path.isfile(paths.final_model) else ""
+        missing = [name for name, gone in ((f"final.keras{damaged}", not saved),
                                            ("the export", config.export and not export)) if gone]
         print(f"kgan: this run is complete; writing what is missing: {', '.join(missing)}.")
     return saved, export
+
+
+def _intact_archive(path: str) -> bool:
+    """Whether `path` is a whole `.keras` archive (every member's CRC checks out)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None and "config.json" in archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def _export(config: TrainConfig, gan: GAN, paths: RunPaths) -> str | None:
