@@ -4,6 +4,7 @@ import h5py
 import keras
 import numpy as np
 import pytest
+from harness import tiny_gan
 
 from kgan.evaluation import features, metrics
 
@@ -102,6 +103,16 @@ def test_classifier_round_trips_through_a_keras_file(classifier, tmp_path):
                                atol=1e-6)
     with pytest.raises(FileNotFoundError, match="classifier model not found"):
         features.ClassifierFeatures.from_file(str(tmp_path / "missing.keras"))
+
+
+def test_what_is_not_an_image_classifier_is_named(tmp_path):
+    with pytest.raises(ValueError, match="this is a kgan.GAN, not an image classifier"):
+        features.ClassifierFeatures(tiny_gan())
+    flat = keras.Sequential([keras.Input((64,)), keras.layers.Dense(4), keras.layers.Dense(2)])
+    flat.save(tmp_path / "flat.keras")
+    with pytest.raises(ValueError, match=r"flat.keras: the classifier must take one batch of "
+                                         r"images \[H, W, C\]; its input is \(64,\)"):
+        features.ClassifierFeatures.from_file(str(tmp_path / "flat.keras"))
 
 
 def test_classifier_features_are_float32_under_mixed_float16(classifier, tmp_path):

@@ -8,19 +8,23 @@ and `kgan-generate`; no TensorFlow.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from kgan.serving.limits import INT64_MAX, INT64_MIN, latest_version
+from kgan.serving.limits import (  # noqa: F401  (INFO_FILE: re-exported)
+    INFO_FILE,
+    INT64_MAX,
+    INT64_MIN,
+    latest_version,
+    read_info_file,
+)
 
 #: Seeds the `generate` signature takes: every int64, negative ones too.
 MIN_SEED, MAX_SEED = INT64_MIN, INT64_MAX
 #: Images per call: the export's MAX_BATCH_SIZE (kgan.serving.signatures).
 MAX_BATCH = 64
-INFO_FILE = os.path.join("assets.extra", "kgan.json")
 #: The signature input name of a generator's truncation (psi), when it has one.
 TRUNCATION_INPUT = "truncation"
 
@@ -113,17 +117,6 @@ def check_truncation(value, spec: Truncation | None) -> float:
 
 
 # ------------------------------------------------------------------ model description
-def read_info_file(version_dir: str) -> dict:
-    """The export's assets.extra/kgan.json (latent_dim, num_classes, image_shape, ...)."""
-    path = os.path.join(version_dir, INFO_FILE)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path} is missing: {version_dir} is not a kgan export "
-                                "(make one with kgan-export)") from None
-
-
 def truncation_from(signatures: dict[str, dict[str, int]], extra: dict | None
                     ) -> Truncation | None:
     """The truncation capability: present when a signature takes `seed` and `truncation`

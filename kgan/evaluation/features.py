@@ -225,8 +225,20 @@ class ClassifierFeatures(FeatureExtractor):
 
     def __init__(self, model: keras.Model, layer: str | None = None, batch_size: int = 256):
         super().__init__(batch_size)
-        if not isinstance(model, keras.Model) or not model.inputs:
+        if type(model).__name__ == "GAN":
+            raise ValueError("this is a kgan.GAN, not an image classifier: pass a classifier "
+                             "(the metrics_classifier.keras a run saves, or a Keras model that "
+                             "takes images)")
+        try:
+            inputs = model.inputs if isinstance(model, keras.Model) else None
+        except AttributeError:  # a subclassed model: no symbolic inputs
+            inputs = None
+        if not inputs:
             raise ValueError("model must be a built functional or Sequential keras.Model")
+        if len(inputs) != 1 or len(inputs[0].shape) != 4:
+            shapes = ", ".join(str(tuple(i.shape[1:])) for i in inputs)
+            raise ValueError(f"the classifier must take one batch of images [H, W, C]; its "
+                             f"input is {shapes}")
         model = as_float32(model)
         if layer is None:
             if len(model.layers) < 2:
@@ -251,7 +263,10 @@ class ClassifierFeatures(FeatureExtractor):
                              "a zip archive, and this one is damaged or truncated")
         with float32_policy():
             model = keras.models.load_model(path, compile=False)
-        return cls(model, layer, batch_size)
+        try:
+            return cls(model, layer, batch_size)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
 
     def prepare(self, images: tf.Tensor) -> tf.Tensor:
         height, width, channels = self.image_shape

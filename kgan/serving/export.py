@@ -39,6 +39,7 @@ import tensorflow as tf
 
 from kgan.gan.sampling import latents_from_seeds
 from kgan.serving.limits import (
+    INFO_FILE,
     INT64_MAX,
     MAX_BATCH_SIZE,
     TRUNCATED_SIGNATURES,
@@ -49,6 +50,7 @@ from kgan.serving.limits import (
     check_truncation,
     labels_from_seeds,
     latest_version,
+    read_info_file,
 )
 from kgan.serving.signatures import (
     TRUNCATION_INFO,
@@ -71,7 +73,6 @@ _TEMP_NAME = re.compile(r"^\.tmp-(?:old-)?([0-9a-f]{32})(?:\.old|\.lock)?$")
 _PROCESS_START = time.time()
 #: What the graph does not say plainly (num_classes), for Python callers and tools;
 #: TF Serving ignores assets.extra apart from the warmup file.
-INFO_FILE = os.path.join("assets.extra", "kgan.json")
 # Renaming a directory onto an existing non-empty one fails with one of these.
 _TAKEN = (errno.EEXIST, errno.ENOTEMPTY)
 
@@ -403,12 +404,16 @@ class ExportedGenerator:
                                     "numbered version folders; pass EXPORT_DIR/<model> or "
                                     "EXPORT_DIR/<model>/<version>")
         self.path = found
-        self._loaded = tf.saved_model.load(self.path)
+        info = read_info_file(self.path)  # names a missing or damaged kgan.json
+        try:
+            self._loaded = tf.saved_model.load(self.path)
+        except (tf.errors.OpError, ValueError, OSError) as error:
+            cause = " ".join(str(error).split())[:150]
+            raise ValueError(f"cannot load the SavedModel in {self.path} ({cause}): its files "
+                             "are damaged; export the model again with kgan-export") from None
         inputs = self._loaded.signatures["serving_default"].structured_input_signature[1]
         self.latent_dim = int(inputs["z"].shape[-1])
-        info_path = os.path.join(self.path, INFO_FILE)
-        with open(info_path) as handle:
-            self.num_classes = json.load(handle)["num_classes"]
+        self.num_classes = info.get("num_classes")
         self.truncation = TRUNCATED_SIGNATURES["generate"] in self._loaded.signatures
 
     def images(self, z, labels=None, truncation=None) -> np.ndarray:

@@ -8,21 +8,26 @@ round trip, without TensorFlow (standard library and NumPy only). The served mod
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["INT64_MAX", "INT64_MIN", "MAX_BATCH_SIZE", "MODEL_NAME_PATTERN",
+__all__ = ["INFO_FILE", "INT64_MAX", "INT64_MIN", "MAX_BATCH_SIZE", "MODEL_NAME_PATTERN",
            "TRUNCATED_SIGNATURES", "TRUNCATION_INFO", "TRUNCATION_RANGE", "as_seeds",
            "check_batch_size", "check_labels", "check_latents", "check_model_name",
-           "check_seeds", "check_truncation", "labels_from_seeds", "model_name_from"]
+           "check_seeds", "check_truncation", "labels_from_seeds", "model_name_from",
+           "read_info_file"]
 
 #: Largest batch one request may carry. Equals `max_batch_size` in
 #: serving/batching_parameters.txt, so server-side batching never builds a batch the graph
 #: refuses; clients split bigger requests.
 MAX_BATCH_SIZE = 64
+#: The export's description for kgan's tools (latent_dim, num_classes, image_shape, ...),
+#: inside its version folder.
+INFO_FILE = os.path.join("assets.extra", "kgan.json")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 #: Truncation psi a request may carry (generators with a mapping network). [0, 1] trades
 #: variety for typicality (1 = none, 0 = the average image); the values outside
@@ -174,3 +179,21 @@ def latest_version(path: str) -> str | None:
     versions = [name for name in os.listdir(path) if name.isdigit()
                 and os.path.isfile(os.path.join(path, name, "saved_model.pb"))]
     return os.path.join(path, max(versions, key=int)) if versions else None
+
+
+def read_info_file(version_dir: str) -> dict:
+    """The export's assets.extra/kgan.json (latent_dim, num_classes, image_shape, ...)."""
+    path = os.path.join(version_dir, INFO_FILE)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            info = json.load(handle)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing: {version_dir} is not a kgan export "
+                                "(make one with kgan-export)") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is damaged ({' '.join(str(error).split())[:120]}): export "
+                         "the model again with kgan-export") from None
+    if not isinstance(info, dict):
+        raise ValueError(f"{path} is damaged (not a JSON object): export the model again "
+                         "with kgan-export")
+    return info

@@ -125,8 +125,8 @@ def quality_metrics(config: TrainConfig, paths: RunPaths, info) -> QualityMetric
         else:
             path = paths.classifier if labelled else config.metrics_features
             extractor = features.ClassifierFeatures.from_file(path)
-    except FileNotFoundError as error:
-        raise ConfigError(str(error)) from None
+    except (FileNotFoundError, ValueError) as error:  # ValueError: not an image classifier
+        raise ConfigError(f"--metrics-features: {error}") from None
     return QualityMetrics(inputs.real_sample(config, config.metrics_samples, labelled=False),
                           extractor, metrics=config.metrics, every=config.metrics_every,
                           num_samples=config.metrics_samples)
