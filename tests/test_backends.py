@@ -270,7 +270,9 @@ def test_a_jax_run_directory_is_not_resumed_on_tensorflow(jax_reference):
     cwd, _ = jax_reference
     from test_training import TINY
 
-    process = run_train_py(cwd, [*TINY, "--run-dir", "run", "--epochs", "3", "--no-export"])
+    # Without --backend a resume takes the run's own (test_train_cli); asked for another:
+    process = run_train_py(cwd, [*TINY, "--run-dir", "run", "--epochs", "3", "--no-export",
+                                 "--backend", "tensorflow"])
     assert process.returncode == 1
     lines = process.stderr.strip().splitlines()
     assert lines[-1] == ("kgan-train: error: run was trained on the jax backend; resume it "

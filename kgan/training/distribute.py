@@ -107,8 +107,10 @@ def setup(
 
     Args:
         strategy: `auto` (TPU if configured, MultiWorkerMirrored if TF_CONFIG names
-            several workers, Mirrored for several GPUs, else one device) or one of
-            `one_device`, `mirrored`, `multi_worker`, `tpu`.
+            several workers, Mirrored for several GPUs, else one device; on JAX, data
+            parallel over this host's devices, or over every process's when TF_CONFIG
+            names several workers) or one of `one_device`, `mirrored`, `multi_worker`,
+            `tpu`.
         mixed_precision: `auto` (mixed_bfloat16 on TPUs, GPUs of compute capability
             >= 8.0 and CPUs with AMX or AVX512_BF16, mixed_float16 on 7.x, float32
             otherwise; `Setup.policy_reason` says which applied), `float32`,
