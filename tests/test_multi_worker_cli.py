@@ -72,10 +72,14 @@ def last_line(worker: dict) -> str:
     return worker["stderr"].strip().splitlines()[-1]
 
 
-def test_killed_cluster_resumes_and_the_chief_exports_once(tmp_path):
-    killed = cluster(tmp_path, signals={"0": ["SIGKILL", 7], "1": ["SIGKILL", 7]})
-    assert [w["returncode"] for w in killed] == [-9, -9], killed
-    resumed = cluster(tmp_path, weights=True)
+def killed_and_resumed(tmp_path, **options) -> set[str]:
+    """Kills both workers after step 7, starts them again to the end, and checks that
+    they resumed at step 6 and that the chief alone exported and wrote the result;
+    returns the scratch folders the killed workers left behind."""
+    killed = cluster(tmp_path, signals={"0": ["SIGKILL", 7], "1": ["SIGKILL", 7]}, **options)
+    assert [w["returncode"] for w in killed] == [-9, -9], [w["stderr"][-2000:] for w in killed]
+    left = set(os.listdir(tmp_path / "scratch"))
+    resumed = cluster(tmp_path, weights=True, **options)
     assert [w["returncode"] for w in resumed] == [0, 0], [w["stderr"][-2000:] for w in resumed]
     chief, other = (w["stdout"] for w in resumed)
     assert "kgan: resuming at epoch 2, batch 1 (step 6)" in chief
@@ -86,6 +90,11 @@ def test_killed_cluster_resumes_and_the_chief_exports_once(tmp_path):
     assert os.listdir(tmp_path / "exp" / "digits") == ["1"]
     assert "export:      exp/digits/1" in chief and "export:" not in other
     assert json.loads((tmp_path / "run" / "result.json").read_text())["steps"] == 2 * STEPS
+    return left
+
+
+def test_killed_cluster_resumes_and_the_chief_exports_once(tmp_path):
+    killed_and_resumed(tmp_path)
     # The other worker's saves went to a scratch folder, removed after each save.
     assert not [n for n in os.listdir(tmp_path / "scratch") if n.startswith("kgan-worker-")]
     reader = tf.train.load_checkpoint(str(tmp_path / "run" / "backup"))
@@ -122,19 +131,7 @@ def test_jax_cluster_trains_as_one_process_with_both_devices(tmp_path):
     """Two JAX processes of one device each compute what one process computes on two
     devices (the same SPMD program), resume together after both are killed, and only
     the chief writes the run."""
-    killed = cluster(tmp_path, signals={"0": ["SIGKILL", 7], "1": ["SIGKILL", 7]}, env=JAX,
-                     args=[*FLAGS, "--backend", "jax"])
-    assert [w["returncode"] for w in killed] == [-9, -9], [w["stderr"][-2000:] for w in killed]
-    left = set(os.listdir(tmp_path / "scratch"))  # what SIGKILL left behind
-    resumed = cluster(tmp_path, weights=True, env=JAX, args=[*FLAGS, "--backend", "jax"])
-    assert [w["returncode"] for w in resumed] == [0, 0], [w["stderr"][-2000:] for w in resumed]
-    chief, other = (w["stdout"] for w in resumed)
-    assert "kgan: resuming at epoch 2, batch 1 (step 6)" in chief
-    assert "kgan: worker 1 of 2: resuming at epoch 2, batch 1 (step 6)" in other
-    assert "2 replica(s)" in chief
-    assert "Worker 1 trained 2 epochs (10 steps); the chief (worker 0) writes run." in other
-    assert os.listdir(tmp_path / "exp" / "digits") == ["1"]
-    assert "export:      exp/digits/1" in chief and "export:" not in other
+    left = killed_and_resumed(tmp_path, env=JAX, args=[*FLAGS, "--backend", "jax"])
     assert json.loads((tmp_path / "run" / "result.json").read_text())["backend"] == "jax"
     # The other worker's sample grids, saves and final model went to scratch folders,
     # removed at its end.
