@@ -357,7 +357,11 @@ def test_folder_with_no_usable_image_is_a_clear_error(tmp_path):
         data.load(tmp_path, resolution=8, channels=3, batch_size=1)
     assert "a.png" in str(caught.value) and "b.jpg" in str(caught.value)
     (tmp_path / "empty_dir").mkdir()
-    with pytest.raises(ValueError, match="No image files"):
+    with pytest.raises(ValueError, match="found no files at all. Pass the folder that "
+                                         "holds the images"):
+        data.load(tmp_path / "empty_dir", resolution=8, channels=3, batch_size=1)
+    (tmp_path / "empty_dir" / "scan.tif").write_bytes(b"II*")
+    with pytest.raises(ValueError, match=r"found 1 other file.*Convert the images to PNG"):
         data.load(tmp_path / "empty_dir", resolution=8, channels=3, batch_size=1)
 
 

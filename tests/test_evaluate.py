@@ -264,3 +264,16 @@ def test_kgan_evaluate_prints_what_training_logged(tmp_path, capsys):
     assert set(report["metrics"]) == {"fid", "precision", "recall"}
     for name, value in report["metrics"].items():
         assert logged[-1][name] == pytest.approx(value, rel=1e-3, abs=1e-3), name
+
+
+def test_fewer_real_images_than_asked_are_scored_with_a_note(saved, capsys, tmp_path):
+    root, _ = saved
+    with np.load(root / "digits.npz") as full:
+        np.savez(tmp_path / "few.npz", images=full["images"][:12], labels=full["labels"][:12])
+    code, out, err = _run(capsys, root / "gan.keras", "--data", tmp_path / "few.npz",
+                          "--features", "classifier", "--classifier", root / "clf.keras",
+                          "--metrics", "fid", "--num-samples", 20, "--json")
+    assert code == 0, err
+    assert json.loads(out)["num_real"] == 12
+    assert ("has 12 real images, fewer than --num-samples 20: the scores compare 12 real "
+            "with 20 generated images") in err

@@ -148,9 +148,11 @@ def test_slerp_keeps_the_ends_and_the_norm():
     (["--seeds", "0-3"], "nothing to write"),
     (["--gif", "x.gif"], "pass --interpolate A B"),
     (["--interpolate", "1", "2"], "needs --gif or --mp4"),
-    (["--seeds", "0", "--grid", "g.png", "--scale", "0"], "--scale must be in 1..64"),
+    (["--seeds", "0", "--grid", "g.png", "--scale", "0"], "--scale must be in 1..64, got 0"),
     (["--seeds", "0", "--grid", "g.png", "--scale", "1000"], "--scale must be in 1..64"),
-    (["--seeds", "0", "--grid", "g.png", "--padding", "100000"], "--padding in 0..64"),
+    (["--seeds", "0", "--grid", "g.png", "--padding", "100000"],
+     "--padding must be in 0..64, got 100000"),
+    (["--seeds", "0", "--grid", "g.png", "--columns", "0"], "--columns must be >= 1, got 0"),
     (["--interpolate", "1", "2", "--gif", "x.gif", "--fps", "nan"], "--fps must be in (0, 100]"),
     (["--seeds", "0", "--grid", "file/g.png"], "--grid: "),  # tmp_path/file is a file
     (["--seeds", "0", "--out", "file/pngs"], "--out: "),
@@ -235,3 +237,13 @@ def test_a_model_with_its_own_layers_needs_import_and_says_so(tmp_path, monkeypa
             "doubled_layer") in capsys.readouterr().err
     assert cli.main([*argv, "--import", "doubled_layer"]) == 0
     assert (tmp_path / "g.png").is_file()
+
+
+def test_a_module_that_fails_on_import_is_named_with_import(tmp_path, monkeypatch, capsys):
+    (tmp_path / "broken_plugin.py").write_text("raise RuntimeError('boom')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert cli.main([str(tmp_path / "any.keras"), "--grid", str(tmp_path / "g.png"),
+                     "--import", "broken_plugin"]) == 2
+    assert ("--import broken_plugin failed while importing it: RuntimeError: boom (in its "
+            "own code; python -c 'import broken_plugin' shows the traceback)"
+            ) in capsys.readouterr().err

@@ -385,6 +385,13 @@ def _entries_of(folder):
     return sorted(os.listdir(folder))
 
 
+def test_a_folder_refused_as_run_directory_keeps_no_lock(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("not a kgan run")
+    assert main(["--run-dir", str(tmp_path), "--epochs", "1", "--no-export"]) in (1, 2)
+    assert "not a kgan run" in capsys.readouterr().err
+    assert _entries_of(tmp_path) == ["notes.txt"]
+
+
 def test_only_the_chief_of_a_multi_worker_run_takes_the_lock():
     cluster = {"worker": ["a:1", "b:1"]}
     assert writes_run_dir({})

@@ -405,6 +405,15 @@ def test_checkpoints_keep_the_last_good_one(tmp_path, capsys):
     (tmp_path / "backup" / data_file).write_bytes(b"garbage")
     assert _tiny_state(tmp_path).restore() == 2
     assert "skipped unreadable checkpoints (ckpt-3" in capsys.readouterr().out
+    # None readable: both folders are named, and so is a final.keras that survives.
+    for name in os.listdir(tmp_path / "backup"):
+        if ".data" in name:
+            (tmp_path / "backup" / name).write_bytes(b"garbage")
+    (tmp_path / "final.keras").write_bytes(b"a trained model")
+    with pytest.raises(RunError, match=(
+            r"no checkpoint in .*backup or .*checkpoints can be restored \(ckpt-3: .*ckpt-2: "
+            r".*\); .*final.keras still holds the trained model .*; pass --restart")):
+        _tiny_state(tmp_path).restore()
 
 
 def test_other_settings_on_an_existing_run_dir_need_restart(tmp_path, capsys):

@@ -181,6 +181,11 @@ def evaluate(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
     extractor = _extractor(args, image_shape)
     real = quality.real_statistics(_real_batches(args, image_shape, conditional=False),
                                    extractor, names, args.num_samples, args.batch_size)
+    if real.count < args.num_samples:  # the scores stand, on a smaller real set: say so
+        print(f"{PROG}: note: {args.data} has {real.count} real images, fewer than "
+              f"--num-samples {args.num_samples}: the scores compare {real.count} real with "
+              f"{args.num_samples} generated images (small sets bias FID and KID upwards)",
+              file=sys.stderr)
     results = quality.evaluate_quality(sampler, real, extractor, names, args.num_samples,
                                        seed=args.seed, batch_size=args.batch_size, **_k(args))
     # evaluate_quality scores exactly num_samples generated images (or raises).

@@ -79,10 +79,12 @@ def _check(args: argparse.Namespace) -> None:
         raise ValueError("nothing to write: pass --grid, --out, --gif or --mp4")
     if (args.gif or args.mp4) and not args.interpolate:
         raise ValueError("--gif/--mp4 show an interpolation: pass --interpolate A B")
-    if not (1 <= args.scale <= MAX_SCALE and 0 <= args.padding <= MAX_PADDING) or (
-            args.columns is not None and args.columns < 1):
-        raise ValueError(f"--scale must be in 1..{MAX_SCALE}, --padding in 0..{MAX_PADDING} "
-                         "and --columns >= 1")
+    for flag, value, low, high in (("--scale", args.scale, 1, MAX_SCALE),
+                                   ("--padding", args.padding, 0, MAX_PADDING),
+                                   ("--columns", args.columns, 1, None)):
+        if value is not None and not (low <= value and (high is None or value <= high)):
+            allowed = f"in {low}..{high}" if high is not None else f">= {low}"
+            raise ValueError(f"{flag} must be {allowed}, got {value}")
     if not 0 < args.fps <= MAX_FPS:  # also refuses nan
         raise ValueError(f"--fps must be in (0, {MAX_FPS:g}], got {args.fps}")
     if args.truncation is not None:  # the export's range (kgan.serving.limits), up front

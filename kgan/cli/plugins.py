@@ -32,6 +32,11 @@ def load(names) -> None:
         except ImportError as error:
             raise ValueError(f"--import {name}: {error} (is its folder the current one, or "
                              "on PYTHONPATH?)") from None
+        except Exception as error:  # the module itself failed: say which, and where
+            cause = " ".join(str(error).split())[:300] or "no message"
+            raise ValueError(f"--import {name} failed while importing it: "
+                             f"{type(error).__name__}: {cause} (in its own code; python -c "
+                             f"'import {name}' shows the traceback)") from None
 
 
 def load_failure(error: Exception) -> str:

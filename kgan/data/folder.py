@@ -121,10 +121,11 @@ def scan_image_folder(root: str | os.PathLike) -> FolderReport:
         )
     paths, others = _image_paths(root)
     if not paths:
+        fix = ("Convert the images to PNG or JPEG." if others else
+               "Pass the folder that holds the images (or copy them into this one).")
         raise ValueError(
             f"No image files under {root} (searched recursively): kgan reads files ending in "
-            f"{', '.join(IMAGE_EXTENSIONS)}; found {_describe_others(others)}. Convert the "
-            "images to PNG or JPEG."
+            f"{', '.join(IMAGE_EXTENSIONS)}; found {_describe_others(others)}. {fix}"
         )
     entries, unreadable = _entries(paths)
     report = _validate(root, entries)

@@ -217,8 +217,13 @@ class RunState:
             self._check_epoch_length()
             return self.step
         if errors:
-            raise RunError(f"no checkpoint in {self.run_backup} can be restored "
-                           f"({'; '.join(errors)}); pass --restart to start over")
+            root = os.path.dirname(self.run_backup)
+            final = os.path.join(root, "final.keras")
+            keep = (f"; {final} still holds the trained model (kgan-export, kgan-generate "
+                    "and kgan-evaluate read it)" if os.path.isfile(final) else "")
+            raise RunError(f"no checkpoint in {self.run_backup} or {self.run_snapshots} can "
+                           f"be restored ({'; '.join(errors)}){keep}; pass --restart to "
+                           "move the run aside and start over")
         return 0
 
     def _candidates(self) -> list[str]:

@@ -250,7 +250,10 @@ def run_lock(root: str, enabled: bool = True) -> Iterator[None]:
         _HELD[key][1] += 1
     else:
         try:
-            _HELD[key] = [_acquire(root), 1, created]
+            # A lock this process adds to a folder that never becomes a run (a refused
+            # --run-dir) is removed again on release.
+            fresh = not os.path.exists(os.path.join(root, LOCK_FILE))
+            _HELD[key] = [_acquire(root), 1, created, fresh]
         except BaseException:
             _remove_empty(created)
             raise
@@ -261,7 +264,7 @@ def run_lock(root: str, enabled: bool = True) -> Iterator[None]:
         held[1] -= 1
         if held[1] == 0:
             del _HELD[key]
-            _release(root, held[0], held[2])
+            _release(root, held[0], held[2], held[3])
 
 
 def _make_dirs(root: str) -> list[str]:
@@ -324,8 +327,9 @@ def _holder(fd: int) -> str:
     return f"pid {pid}" + (f" on host {host}" if host and host != socket.gethostname() else "")
 
 
-def _release(root: str, fd: int | None, created: list[str]) -> None:
-    if _entries(root) == [] and created:  # nothing but the lock: leave no trace
+def _release(root: str, fd: int | None, created: list[str], fresh: bool = False) -> None:
+    never_a_run = fresh and not os.path.exists(os.path.join(root, "config.json"))
+    if (_entries(root) == [] and created) or never_a_run:  # leave no trace
         with contextlib.suppress(OSError):
             os.remove(os.path.join(root, LOCK_FILE))
         _remove_empty(created)

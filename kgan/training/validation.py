@@ -177,8 +177,9 @@ def _check_outputs(c: TrainConfig) -> None:
     _require(not unknown, f"unknown metric {', '.join(unknown)}; choose from "
              f"{', '.join(metric_names())}")
     least = min_samples(c.metrics) if not unknown else 2
-    _require(c.metrics_samples >= least, f"metrics_samples must be >= {least} for metrics "
-             f"{', '.join(c.metrics) or 'none'}, got {c.metrics_samples}")
+    _require(c.metrics_samples >= least, f"metrics_samples must be >= {least}"
+             + (f" for metrics {', '.join(c.metrics)}" if c.metrics else "")
+             + f", got {c.metrics_samples}")
     _require(c.metrics_features in FEATURE_EXTRACTORS or c.metrics_features.endswith(".keras"),
              f"metrics_features must be classifier, inception or a .keras path, got "
              f"{c.metrics_features!r}")
