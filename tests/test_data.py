@@ -414,6 +414,8 @@ def test_folder_scan_skips_hidden_names_follows_links_and_names_what_it_cannot_r
     _save(str(elsewhere / "dog" / "e.png"), rgb, "PNG")
     os.symlink(elsewhere / "dog", root / "dog")  # a linked class folder
     os.symlink(root, root / "cat" / "loop")  # a link loop ends at the folder seen
+    _save(str(tmp_path / "runs" / "samples" / "grid.png"), rgb, "PNG")  # beside the data
+    os.symlink(tmp_path, root / "cat" / "up")  # a link above the folder is not followed
     os.symlink(tmp_path / "gone.png", root / "cat" / "broken.png")
     Image.fromarray(rgb).convert("P").save(root / "cat" / "palette.bmp")
     (root / "cat" / "scan.tif").write_bytes(b"II*\0")

@@ -142,21 +142,30 @@ def scan_image_folder(root: str | os.PathLike) -> FolderReport:
 
 def _image_paths(root: str) -> tuple[list[str], list[str]]:
     """Image files and other files under `root`, each list sorted; hidden names are
-    left out, and linked folders are followed once (a link loop ends there)."""
+    left out, and linked folders are followed once (a link loop ends there). A link to
+    `root` or a folder above it is not followed: it would pull in everything beside the
+    data (other runs' sample grids among it)."""
     images, others, seen = [], [], set()
+    top = os.path.realpath(root)
     for folder, subfolders, names in os.walk(root, followlinks=True):
         real = os.path.realpath(folder)
         if real in seen:
             subfolders[:] = []
             continue
         seen.add(real)
-        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith(".")
+                               and not _holds(os.path.realpath(os.path.join(folder, name)), top))
         for name in sorted(names):
             if name.startswith("."):
                 continue
             is_image = name.lower().endswith(IMAGE_EXTENSIONS)
             (images if is_image else others).append(os.path.join(folder, name))
     return images, others
+
+
+def _holds(folder: str, path: str) -> bool:
+    """Whether `path` is `folder` or lies inside it (real paths)."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _entries(paths: list[str]) -> tuple[tuple[tuple[str, int, int], ...],
