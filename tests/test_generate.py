@@ -247,3 +247,19 @@ def test_a_module_that_fails_on_import_is_named_with_import(tmp_path, monkeypatc
     assert ("--import broken_plugin failed while importing it: RuntimeError: boom (in its "
             "own code; python -c 'import broken_plugin' shows the traceback)"
             ) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["kgan-generate", "kgan-evaluate", "kgan-export"])
+def test_a_keras_backend_kgan_does_not_run_on_is_refused_in_one_line(
+        command, tmp_path, monkeypatch, capsys):
+    from kgan.cli import evaluate, export
+
+    main = {"kgan-generate": cli.main, "kgan-evaluate": evaluate.main,
+            "kgan-export": export.main}[command]
+    argv = {"kgan-generate": [str(tmp_path), "--grid", str(tmp_path / "g.png")],
+            "kgan-evaluate": [str(tmp_path), "--data", "digits"],
+            "kgan-export": [str(tmp_path), str(tmp_path / "exp")]}[command]
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    assert main(argv) == 2
+    assert (f"KERAS_BACKEND=torch: {command} runs on tensorflow or jax; unset KERAS_BACKEND "
+            "or set it to one of them") in capsys.readouterr().err

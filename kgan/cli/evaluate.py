@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from kgan.cli import exits, plugins, quiet
+from kgan.training import backend
 
 PROG = "kgan-evaluate"
 Sampler = Callable[[int, int], np.ndarray]  # (count, first_seed) -> images in [-1, 1]
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         with exits.sigterm_as_interrupt():
             names = check_args(args)  # before TensorFlow loads
             quiet.quiet_tensorflow(args.debug)
+            backend.check_environment("kgan-evaluate")
             plugins.load(args.imports)
             report = evaluate(args, names)
             exits.check_received()  # a signal whose exception Python dropped: answer it

@@ -23,6 +23,7 @@ import os
 import sys
 
 from kgan.cli import exits, plugins, quiet
+from kgan.training import backend
 from kgan.training.sources import FINAL_MODEL, SourceError, check_keras_archive, find_model_file
 
 PROG = "kgan-export"
@@ -93,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _export(args: argparse.Namespace) -> str:
+    backend.check_environment(PROG)
     name = model_name(args)  # before TensorFlow loads: bad input fails fast
     path = find_model_file(args.source)
     from kgan.training.rundir import writable_problem

@@ -28,6 +28,7 @@ import sys
 
 from kgan.cli import exits, plugins, quiet
 from kgan.cli.seeds import join_negative_values, parse_seeds
+from kgan.training import backend as keras_backend
 
 __all__ = ["main", "parse_seeds", "write_outputs"]
 
@@ -124,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         with exits.sigterm_as_interrupt():
             _check(args)
             quiet.quiet_tensorflow(args.debug)
+            keras_backend.check_environment("kgan-generate")
             plugins.load(args.imports)
             from kgan.demo.backends import load_backend
 

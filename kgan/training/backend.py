@@ -32,6 +32,15 @@ def resolve_name(name: str) -> str:
     return name
 
 
+def check_environment(command: str) -> None:
+    """Refuses a KERAS_BACKEND kgan does not run on before Keras loads it, for the commands
+    that take the environment's backend (kgan-generate, kgan-evaluate, kgan-export)."""
+    name = os.environ.get("KERAS_BACKEND")
+    if name and name not in _PACKAGES:
+        raise ConfigError(f"KERAS_BACKEND={name}: {command} runs on tensorflow or jax; unset "
+                          "KERAS_BACKEND or set it to one of them")
+
+
 def activate(name: str) -> None:
     """Makes `name` this process's Keras backend; refuses a process whose Keras already
     runs another, and a backend whose package is missing (naming the install)."""
