@@ -158,6 +158,7 @@ def test_slerp_keeps_the_ends_and_the_norm():
     (["--seeds", "0", "--out", "file/pngs"], "--out: "),
     (["--interpolate", "1", "2", "--gif", "x.gif", "--fps", "inf"], "--fps must be in (0, 100]"),
     (["--seeds", "0", "--grid", "g.png", "--label", "5"], "from 0 to 2"),
+    (["--seeds", "0-15", "--grid", "g.png", "--label", "5"], "3 classes), got 5\n"),
     (["--interpolate", "1", "2", "--frames", "1", "--gif", "x.gif"], "from 2 to 64"),
     (["--seeds", "0", "--grid", "final.keras"], "--grid writes a PNG file: name it *.png"),
     (["--seeds", "0", "--grid", "g.jpg"], "name it *.png, got g.jpg"),

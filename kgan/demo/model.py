@@ -96,9 +96,11 @@ def check_labels(labels, seeds: np.ndarray, num_classes: int | None) -> np.ndarr
     array = np.atleast_1d(np.asarray(labels))
     if array.shape != (len(seeds),) or not np.issubdtype(array.dtype, np.integer) \
             or array.min() < 0 or array.max() >= num_classes:
+        # One label per image: name the distinct values, not the whole list.
+        shown = ", ".join(sorted({str(v) if isinstance(v, int) else repr(v)
+                                  for v in array.ravel().tolist()})[:8])
         raise ValueError(f"label must be a class number from 0 to {num_classes - 1} "
-                         f"(this model has {num_classes} classes), got "
-                         f"{np.asarray(labels).tolist()!r}")
+                         f"(this model has {num_classes} classes), got {shown}")
     return array.astype(np.int32)
 
 
