@@ -85,6 +85,9 @@ def killed_and_resumed(tmp_path, **options) -> set[str]:
     assert "kgan: resuming at epoch 2, batch 1 (step 6)" in chief
     assert "kgan: worker 1 of 2: resuming at epoch 2, batch 1 (step 6)" in other
     assert "2 replica(s)" in chief
+    if options:  # JAX: each process said where it joined
+        assert re.search(r"kgan: joining JAX's cluster as process 1 of 2 \(coordinator "
+                         r"127\.0\.0\.1:\d+\)", other), other
     assert "Worker 1 trained 2 epochs (10 steps); the chief (worker 0) writes run." in other
     # One export, one final model, one result, written by the chief only.
     assert os.listdir(tmp_path / "exp" / "digits") == ["1"]

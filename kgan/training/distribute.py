@@ -187,6 +187,9 @@ def join_jax_cluster() -> None:
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     where = jax_cluster(_tf_config())
     if where is not None:
+        print(f"kgan: joining JAX's cluster as process {where['process_id']} of "
+              f"{where['num_processes']} (coordinator {where['coordinator_address']}); "
+              "waiting up to 5 minutes for the others", flush=True)
         jax.distributed.initialize(**where)
         return
     try:
