@@ -164,6 +164,21 @@ def test_batch_that_does_not_split_across_replicas_fails_before_training(two_rep
         train(two_replicas, batch=5, data=images(30))
 
 
+@JAX_TOO
+def test_evaluate_checks_its_batches_as_fit_does_and_the_gan_stays_usable(two_replicas):
+    """An indivisible batch failed deep in the step (TensorFlow: AddN shapes; JAX: an
+    IndivisibleError that left Keras's variables without values)."""
+    with two_replicas.scope():
+        g, d = kgan.networks.dcgan(8, 1, LATENT, base_filters=4)
+        gan = kgan.GAN(g, d, latent_dim=LATENT)
+        gan.compile(keras.optimizers.Adam(), keras.optimizers.Adam())
+    with pytest.raises(ValueError, match="global batch size 7 does not split evenly across 2"):
+        gan.evaluate(images(28), batch_size=7, verbose=0)
+    assert gan.generate(2, seed=0).shape == (2, 8, 8, 1)
+    assert set(gan.evaluate(images(28), batch_size=4, verbose=0, return_dict=True)) >= {
+        "d_loss", "g_loss"}
+
+
 def test_unbatched_size_under_replicas_is_refused(two_replicas):
     with two_replicas.scope():
         g, d = kgan.networks.dcgan(8, 1, LATENT, base_filters=4)

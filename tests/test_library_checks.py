@@ -52,6 +52,23 @@ def test_fit_refuses_labels_that_are_not_class_indices_in_range(labels, message)
 
 
 @pytest.mark.backends
+def test_evaluate_refuses_what_fit_refuses():
+    """evaluate's out-of-range labels were an opaque graph error on TensorFlow and NaN
+    losses on JAX; labels given to an unconditional GAN were silently ignored."""
+    conditional = _compiled(num_classes=3)
+    with pytest.raises(ValueError, match=r"evaluate\(\) got labels \[5, 7\]; a GAN with "
+                                         "num_classes=3"):
+        conditional.evaluate(random_images(16), np.arange(16) % 3 + 5, batch_size=8, verbose=0)
+    with pytest.raises(ValueError, match=r"evaluate\(\) got images of dtype uint8"):
+        conditional.evaluate(np.zeros([16, 8, 8, 1], np.uint8), np.zeros(16, int), verbose=0)
+    for method in ("fit", "evaluate"):
+        with pytest.raises(ValueError, match=rf"{method}\(\) got labels, but this GAN is "
+                                             "unconditional"):
+            getattr(_compiled(), method)(random_images(16), np.zeros(16, int), batch_size=8,
+                                         verbose=0)
+
+
+@pytest.mark.backends
 def test_whole_float_labels_are_class_indices():
     gan = _compiled(num_classes=3)
     gan.fit(random_images(16), (np.arange(16) % 3).astype("float32"), batch_size=8, epochs=1,

@@ -267,20 +267,27 @@ class GAN(StyleHooks, Model):
             raise ValueError(f"fit() got {' and '.join(weights)}, which a GAN's losses do not "
                              "take; to change the class mix, resample the data (e.g. "
                              "tf.data.Dataset.sample_from_datasets).")
-        if isinstance(x, (tuple, list)):
-            raise ValueError("fit() got a tuple or list as x; pass the arrays as fit(images) or "
-                             "fit(images, labels), or a dataset of (images, labels) batches.")
-        if isinstance(x, np.ndarray):
-            labels = kwargs.get("y", args[0] if args else None)
-            gan_options.check_array_data(x, labels, self.num_classes)
         with self._backend.data_scope(self):
-            self._backend.check_fit(self, x, kwargs.get("batch_size"))
+            self._check_data("fit", x, args, kwargs)
             return super().fit(x, *args, **kwargs)
 
-    def evaluate(self, *args, **kwargs):
-        """`keras.Model.evaluate`, with batches split as `fit` splits them."""
+    def evaluate(self, x=None, *args, **kwargs):
+        """`keras.Model.evaluate`, with the data checked and batches split as `fit` does."""
         with self._backend.data_scope(self):
-            return super().evaluate(*args, **kwargs)
+            self._check_data("evaluate", x, args, kwargs)
+            return super().evaluate(x, *args, **kwargs)
+
+    def _check_data(self, method: str, x, args: tuple, kwargs: dict) -> None:
+        """What `fit` and `evaluate` refuse before the first step (args: after x)."""
+        if isinstance(x, (tuple, list)):
+            raise ValueError(f"{method}() got a tuple or list as x; pass the arrays as "
+                             f"{method}(images) or {method}(images, labels), or a dataset of "
+                             "(images, labels) batches.")
+        if isinstance(x, np.ndarray):
+            labels = kwargs.get("y", args[0] if args else None)
+            gan_options.check_array_data(x, labels, self.num_classes, method)
+        batch_size = kwargs.get("batch_size", args[1] if len(args) > 1 else None)
+        self._backend.check_fit(self, x, batch_size)
 
     @property
     def _backend(self):

@@ -187,28 +187,33 @@ def check_labels_shape(shape, num_classes: int) -> None:
             "labels.argmax(-1).")
 
 
-def check_array_data(images, labels, num_classes: int | None) -> None:
-    """What `fit` can check on NumPy data before the first step: images are floats in
-    [-1, 1] (the generator's tanh range), finite; labels are class indices in range."""
+def check_array_data(images, labels, num_classes: int | None, method: str = "fit") -> None:
+    """What `fit` (or `evaluate`: `method`) can check on NumPy data before the first step:
+    images are floats in [-1, 1] (the generator's tanh range), finite; labels are class
+    indices in range, and only given to a conditional GAN."""
     images = np.asarray(images)
     if not np.issubdtype(images.dtype, np.floating):
         raise ValueError(
-            f"fit() got images of dtype {images.dtype}; the GAN trains on floats in [-1, 1], "
-            "the range of the generator's tanh: pass x.astype('float32') / 127.5 - 1 for "
+            f"{method}() got images of dtype {images.dtype}; the GAN trains on floats in "
+            "[-1, 1], the range of the generator's tanh: pass x.astype('float32') / 127.5 - 1 for "
             "[0, 255] images, or kgan.data.from_arrays(x), which scales and batches them.")
     low, high = float(np.min(images)), float(np.max(images))
     if not (np.isfinite(low) and np.isfinite(high)):
-        raise ValueError("fit() got images with NaN or infinite values.")
+        raise ValueError(f"{method}() got images with NaN or infinite values.")
     if low < -1.001 or high > 1.001:
         raise ValueError(
-            f"fit() got images in [{low:g}, {high:g}]; the GAN trains on [-1, 1], the range "
-            "of the generator's tanh (D would tell real from fake by range alone): use "
+            f"{method}() got images in [{low:g}, {high:g}]; the GAN trains on [-1, 1], the "
+            "range of the generator's tanh (D would tell real from fake by range alone): use "
             "x / 127.5 - 1 for [0, 255] data, or kgan.data.from_arrays(x).")
     if low >= 0:
         warnings.warn(
-            f"fit() got images in [{low:g}, {high:g}], none negative: if they are in [0, 1], "
-            "scale them to [-1, 1] (x * 2 - 1), the range of the generator's tanh.",
+            f"{method}() got images in [{low:g}, {high:g}], none negative: if they are in "
+            "[0, 1], scale them to [-1, 1] (x * 2 - 1), the range of the generator's tanh.",
             UserWarning, stacklevel=3)
+    if labels is not None and not num_classes:
+        raise ValueError(f"{method}() got labels, but this GAN is unconditional "
+                         "(num_classes=None) and would ignore them: drop y, or build the "
+                         "networks and the GAN with num_classes to condition on them.")
     if num_classes and labels is not None:
         labels = np.asarray(labels)
         check_labels_shape(labels.shape, num_classes)
@@ -216,8 +221,9 @@ def check_array_data(images, labels, num_classes: int | None) -> None:
         whole = numeric and np.array_equal(labels, np.round(labels))  # 2.0 is class 2
         if not whole or labels.min() < 0 or labels.max() >= num_classes:
             found = f"[{labels.min()}, {labels.max()}]" if numeric else str(labels.dtype)
-            raise ValueError(f"fit() got labels {found}; a GAN with num_classes={num_classes} "
-                             f"takes integer class indices in [0, {num_classes}).")
+            raise ValueError(f"{method}() got labels {found}; a GAN with "
+                             f"num_classes={num_classes} takes integer class indices in "
+                             f"[0, {num_classes}).")
 
 
 class OptimizerPair:
