@@ -159,7 +159,6 @@ def _check_classifier_path(path: str) -> None:
 
 def _holds_gan(path: str) -> bool:
     """Whether the .keras file at `path` is a saved kgan.GAN (its config names the class)."""
-    import json
     import zipfile
 
     try:

@@ -42,6 +42,7 @@ import numpy as np
 import tensorflow as tf
 
 from kgan.training.errors import NonFiniteLossError, RunError, TrainingInterrupted
+from kgan.training.sources import FINAL_MODEL
 
 __all__ = ["NonFiniteLossError", "RunError", "RunState", "TrainingInterrupted", "find_checkpoints"]
 
@@ -217,8 +218,7 @@ class RunState:
             self._check_epoch_length()
             return self.step
         if errors:
-            root = os.path.dirname(self.run_backup)
-            final = os.path.join(root, "final.keras")
+            final = os.path.join(os.path.dirname(self.run_backup), FINAL_MODEL)
             keep = (f"; {final} still holds the trained model (kgan-export, kgan-generate "
                     "and kgan-evaluate read it)" if os.path.isfile(final) else "")
             raise RunError(f"no checkpoint in {self.run_backup} or {self.run_snapshots} can "

@@ -192,7 +192,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-
 def _dataset_presets() -> dict[str, str]:
     """Data set name -> its preset: the first preset that names it ("images" is a
     placeholder for a folder's path, not a name)."""

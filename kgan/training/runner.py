@@ -24,7 +24,6 @@ import os
 import shutil
 import sys
 import tempfile
-import zipfile
 
 import keras
 import tensorflow as tf
@@ -52,6 +51,7 @@ from kgan.training.rundir import (
     write_result,
     write_run_dir,
 )
+from kgan.training.sources import intact_keras_archive
 
 __all__ = ["RunPaths", "RunResult", "build_gan", "epoch_dataset", "epoch_seed",
            "prepare_run_dir", "run"]
@@ -404,7 +404,7 @@ def _finished_before(config: TrainConfig, state: RunState, paths: RunPaths
     previous = read_result(paths)
     if previous is None or previous.steps != state.step:
         return False, None
-    saved = _intact_archive(paths.final_model)  # a damaged one is written again
+    saved = intact_keras_archive(paths.final_model)  # a damaged one is written again
     export = None
     if previous.export:  # still there, in the folder this command would export to
         version = os.path.basename(os.path.normpath(previous.export))
@@ -416,15 +416,6 @@ def _finished_before(config: TrainConfig, state: RunState, paths: RunPaths
                                            ("the export", config.export and not export)) if gone]
         print(f"kgan: this run is complete; writing what is missing: {', '.join(missing)}.")
     return saved, export
-
-
-def _intact_archive(path: str) -> bool:
-    """Whether `path` is a whole `.keras` archive (every member's CRC checks out)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return archive.testzip() is None and "config.json" in archive.namelist()
-    except (OSError, zipfile.BadZipFile):
-        return False
 
 
 def _export(config: TrainConfig, gan: GAN, paths: RunPaths) -> str | None:

@@ -171,6 +171,15 @@ def _saved_steps_per_epoch(run_dir: str) -> int:
     raise SourceError(_NO_CHECKPOINT.format(run_dir))
 
 
+def intact_keras_archive(path: str) -> bool:
+    """Whether `path` is a whole `.keras` archive (every member's CRC checks out)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None and "config.json" in archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
 def check_keras_archive(path: str) -> None:
     """Names a damaged `.keras` file (a zip archive) before Keras calls it "not found"."""
     if os.path.isfile(path) and not zipfile.is_zipfile(path):
