@@ -6,10 +6,11 @@ class joins when its module is imported. Importing them eagerly would make every
 both `keras` and `tensorflow` have finished loading (TensorFlow imports Keras while it
 loads; wrapt, a TensorFlow dependency, tells when each is done).
 
-If that moment falls inside the import of a kgan module (say `import kgan.sampling`,
-which imports TensorFlow first), registering then would import `kgan.gan`, which needs
-the half-loaded `kgan.sampling`: the registration waits until the outermost kgan import
-has finished, which a finder on `sys.meta_path` reports for every `kgan.*` module.
+If that moment falls inside the import of a kgan module (say `import kgan.gan.sampling`,
+which imports Keras, so TensorFlow, first), registering then would import
+`kgan.gan.model`, which needs the half-loaded `kgan.gan.sampling`: the registration
+waits until the outermost kgan import has finished, which a finder on `sys.meta_path`
+reports for every `kgan.*` module.
 """
 
 from __future__ import annotations

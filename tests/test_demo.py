@@ -516,9 +516,11 @@ def test_kgan_demo_over_tf_serving_and_when_it_is_down(models):
         finally:
             process.send_signal(signal.SIGTERM)  # a service manager's stop: status 0
             assert process.wait(timeout=30) == 0
-    down = _python(f"import sys\nfrom kgan.cli import demo\nsys.exit(demo.main(['cond', "
-                   f"'--serving-url', {rest.url!r}]))")
+    down = _python(f"import sys\nfrom kgan.cli import demo\ncode = demo.main(['cond', "
+                   f"'--serving-url', {rest.url!r}])\n"
+                   "print('tf', 'tensorflow' in sys.modules)\nsys.exit(code)")
     assert down.returncode == 1 and "cannot reach TF Serving" in down.stderr
+    assert "tf False" in down.stdout  # a page in front of TF Serving needs no TensorFlow
 
 
 def test_kgan_demo_names_a_failing_or_slow_server_and_checks_num_classes(models, capsys):

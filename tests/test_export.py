@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -23,6 +24,7 @@ from kgan.images import to_uint8_numpy
 from kgan.serving import export as export_module
 from kgan.serving.export import MAX_BATCH_SIZE, ExportedGenerator, export_generator
 from kgan.serving.warmup import read_warmup
+from kgan.training import signals
 
 LATENT, CLASSES = 8, 3
 FAKES = os.path.join(os.path.dirname(__file__), "serving_fakes.py")
@@ -518,6 +520,17 @@ def test_cli_run_dir_exit_codes(exported, tmp_path, capsys, monkeypatch):
         assert cli.main([str(run_dir), str(out)]) == code
         assert capsys.readouterr().err == f"kgan-export: {words}; nothing was published\n"
     assert sorted(os.listdir(out / "run")) == ["2"]
+
+    def published_while_a_signal_was_dropped(*args, **kwargs):
+        signals.record(signal.SIGTERM)  # as when Python drops the handler's exception
+        return str(out / "run" / "2")
+
+    monkeypatch.setattr(export_module, "export_generator", published_while_a_signal_was_dropped)
+    assert cli.main([str(run_dir), str(out)]) == 143  # answered once the work is done
+    printed = capsys.readouterr()
+    assert printed.out.strip() == str(out / "run" / "2")
+    assert printed.err == "kgan-export: stopped by SIGTERM after its work was done; nothing " \
+                          "was lost\n"
 
 
 # ------------------------------------------------------------- wrong-rank requests

@@ -26,7 +26,7 @@ import importlib.util
 import os
 import sys
 
-from kgan.cli import quiet
+from kgan.cli import exits, quiet
 
 EXTRA_PACKAGES = ("starlette", "uvicorn", "imageio")
 
@@ -76,12 +76,7 @@ def make_backend(args: argparse.Namespace):
                              f"an export folder; run kgan-export {args.model} exports, then "
                              "kgan-demo exports/<model>")
         return backends.EmbeddedBackend(args.model)
-    # Stop-gap: kgan.serving.client still imports kgan.sampling, whose TensorFlow import
-    # fires kgan's serializable registration, which imports kgan.sampling again half-made
-    # (a circular ImportError). Loading TensorFlow first avoids it; drop this line once
-    # the client no longer imports TensorFlow.
-    import tensorflow  # noqa: F401
-
+    # The clients use NumPy only: a page in front of TF Serving loads no TensorFlow.
     from kgan.serving.client import GrpcClient, RestClient
 
     local = os.path.isdir(args.model)
@@ -103,14 +98,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kgan-demo: error: the demo needs {', '.join(missing)}, which the demo extra "
               "installs: pip install -e \".[demo]\" (or pip install \"kgan[demo]\")",
               file=sys.stderr)
-        return 2
+        return exits.BAD_INPUT
     if not 0 <= args.port <= 65535:
-        return _fail(f"--port must be from 0 to 65535, got {args.port}", 2)
+        return _fail(f"--port must be from 0 to 65535, got {args.port}", exits.BAD_INPUT)
     try:
         return _run(args)
     except KeyboardInterrupt:
         print("kgan-demo: stopped", file=sys.stderr)
-        return 130
+        return exits.INTERRUPTED
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -121,16 +116,17 @@ def _run(args: argparse.Namespace) -> int:
     try:
         backend = make_backend(args)
     except (ValueError, FileNotFoundError, KeyError) as error:
-        return _fail(error, 2)
+        return _fail(error, exits.BAD_INPUT)
     except Exception as error:  # TF Serving unreachable or refusing: one line, status 1
         if args.debug:
             raise
-        return _fail(error, 1)
+        return _fail(error, exits.STOPPED)
     try:
         sock = bind(args.host, args.port)
     except OSError as error:
         backend.close()
-        return _fail(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}", 1)
+        return _fail(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}",
+                     exits.STOPPED)
     info = backend.info
     print(f"kgan-demo: {info.name} ({backend.kind}: {info.source}) at {url_of(sock)}/ "
           "- Ctrl-C to stop", flush=True)
@@ -139,12 +135,11 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         backend.close()
         sock.close()
-    return 0
+    return exits.OK  # a server stopped by SIGTERM (systemd, docker stop) ends cleanly
 
 
 def _fail(error, status: int) -> int:
-    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
-    print(f"kgan-demo: error: {' '.join(text.split())}", file=sys.stderr)
+    print(f"kgan-demo: error: {exits.one_line(error)}", file=sys.stderr)
     return status
 
 

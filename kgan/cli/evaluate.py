@@ -74,49 +74,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs the command; returns the exit code (0 done, 1 stopped, 2 bad input, 130 Ctrl-C,
-    143 SIGTERM)."""
+    """Runs the command; returns the exit status (`kgan.cli.exits`)."""
     args = build_parser().parse_args(argv)  # flag syntax errors exit 2 here
-    try:
-        with exits.sigterm_as_interrupt():
-            names = check_args(args)  # before TensorFlow loads
-            quiet.quiet_tensorflow(args.debug)
-            backend.check_environment("kgan-evaluate")
-            plugins.load(args.imports)
-            report = evaluate(args, names)
-            exits.check_received()  # a signal whose exception Python dropped: answer it
-    except KeyboardInterrupt as error:
-        how = exits.interruption(error)
-        print(f"{PROG}: {how}", file=sys.stderr)
-        return exits.interrupted_status(error)
-    except _BAD_INPUT as error:
-        if args.debug:
-            raise
-        print(f"{PROG}: error: {_one_line(error)}", file=sys.stderr)
-        return 2
-    except Exception as error:
-        if args.debug or not _stopped(error):
-            raise
-        print(f"{PROG}: error: the evaluation stopped: {type(error).__name__}: "
-              f"{_one_line(error)}", file=sys.stderr)
-        return 1
+    return exits.run(PROG, lambda: _evaluate(args), debug=args.debug, bad_input=_BAD_INPUT,
+                     stopped=_stopped, stopped_prefix="the evaluation stopped: {type}: ")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    names = check_args(args)  # before TensorFlow loads
+    quiet.quiet_tensorflow(args.debug)
+    backend.check_environment("kgan-evaluate")
+    plugins.load(args.imports)
+    report = evaluate(args, names)
     if args.json:
         print(json.dumps(report, sort_keys=True))
     else:
         for name, value in report["metrics"].items():
             print(f"{name:<10} {value:.6g}")
-    return 0
 
 
 def _stopped(error: Exception) -> bool:
     """Runtime failures (not bad input): ours, the OS's, and TensorFlow's op errors."""
     tf = sys.modules.get("tensorflow")
     return isinstance(error, _STOPPED) or (tf is not None and isinstance(error, tf.errors.OpError))
-
-
-def _one_line(error: Exception) -> str:
-    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
-    return " ".join(text.split())
 
 
 def check_args(args: argparse.Namespace) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from kgan.training import signals
 
@@ -29,6 +29,53 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM arrived; raised like Ctrl-C's KeyboardInterrupt so the same clean-up runs."""
 
     signum = signal.SIGTERM
+
+
+def one_line(error: BaseException | str) -> str:
+    """An error as one readable line: a KeyError's message without its quotes, an OSError
+    as "reason: file", else its text with the whitespace folded (or its class name)."""
+    if isinstance(error, str):
+        return " ".join(error.split())
+    if isinstance(error, OSError) and error.errno is not None and error.strerror:
+        return f"{error.strerror}: {error.filename or ''}".rstrip(": ")
+    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    return " ".join(text.split()) or type(error).__name__
+
+
+def run(prog: str, work: Callable[[], object], *, debug: bool = False,
+        bad_input: tuple[type[BaseException], ...] = (ValueError,),
+        stopped: Callable[[Exception], bool] = lambda error: True,
+        stopped_prefix: str = "", interrupted: str = "") -> int:
+    """Runs a command's `work` under this module's convention and returns its status.
+
+    SIGTERM and Ctrl-C interrupt it (130 / 143, "`prog`: interrupted`interrupted`"); a
+    signal whose exception Python dropped is answered once the work is done; `bad_input`
+    exceptions exit 2 and others 1, each as one line (`--debug`: the traceback), except
+    those `stopped` does not claim, which propagate as bugs; `stopped_prefix` may name the
+    exception's `{type}`. `work` prints its own results.
+    """
+    finished = False
+    with sigterm_as_interrupt():
+        try:
+            work()
+            finished = True
+            check_received()
+        except KeyboardInterrupt as error:
+            note = " after its work was done; nothing was lost" if finished else interrupted
+            print(f"{prog}: {interruption(error)}{note}", file=sys.stderr)
+            return interrupted_status(error)
+        except bad_input as error:
+            if debug:
+                raise
+            print(f"{prog}: error: {one_line(error)}", file=sys.stderr)
+            return BAD_INPUT
+        except Exception as error:
+            if debug or not stopped(error):
+                raise
+            prefix = stopped_prefix.format(type=type(error).__name__)
+            print(f"{prog}: error: {prefix}{one_line(error)}", file=sys.stderr)
+            return STOPPED
+    return OK
 
 
 def interrupted_status(error: BaseException) -> int:

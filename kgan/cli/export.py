@@ -72,25 +72,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs the command; returns the exit status."""
+    """Runs the command; returns the exit status (`kgan.cli.exits`)."""
     args = _parser().parse_args(argv)
-    with exits.sigterm_as_interrupt():
-        try:
-            version_dir = _export(args)
-        except KeyboardInterrupt as error:
-            how = exits.interruption(error)
-            print(f"{PROG}: {how}; nothing was published", file=sys.stderr)
-            return exits.interrupted_status(error)
-        except (SourceError, FileExistsError, ValueError) as error:
-            if args.debug:
-                raise
-            return _fail(error, exits.BAD_INPUT)
-        except Exception as error:  # one readable line instead of a traceback
-            if args.debug:
-                raise
-            return _fail(error, exits.STOPPED)
-    print(version_dir)
-    return exits.OK
+    return exits.run(PROG, lambda: print(_export(args)), debug=args.debug,
+                     bad_input=(SourceError, FileExistsError, ValueError),
+                     interrupted="; nothing was published")
 
 
 def _export(args: argparse.Namespace) -> str:
@@ -124,14 +110,6 @@ def _export(args: argparse.Namespace) -> str:
     return export_generator(
         model, args.export_dir, model_name=name,
         version=args.version, overwrite=args.overwrite, num_classes=args.num_classes)
-
-
-def _fail(error: BaseException, status: int) -> int:
-    message = " ".join(str(error).split()) or type(error).__name__
-    if isinstance(error, OSError) and error.errno is not None and error.strerror:
-        message = f"{error.strerror}: {error.filename or ''}".rstrip(": ")
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    return status
 
 
 if __name__ == "__main__":

@@ -118,32 +118,22 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs the command; returns the exit status (0, 1, 2, 130 Ctrl-C or 143 SIGTERM)."""
+    """Runs the command; returns the exit status (`kgan.cli.exits`)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(join_negative_values(argv))
-    try:
-        with exits.sigterm_as_interrupt():
-            _check(args)
-            quiet.quiet_tensorflow(args.debug)
-            keras_backend.check_environment("kgan-generate")
-            plugins.load(args.imports)
-            from kgan.demo.backends import load_backend
+    return exits.run("kgan-generate", lambda: _generate(args), debug=args.debug,
+                     bad_input=(ValueError, FileNotFoundError, ImportError))
 
-            backend = load_backend(args.source)
-            written = write_outputs(backend, args)
-    except (ValueError, FileNotFoundError, ImportError) as error:
-        if args.debug:
-            raise
-        return _fail(error, 2)
-    except KeyboardInterrupt as error:
-        return exits.interrupted_status(error)
-    except Exception as error:  # one readable line instead of a traceback
-        if args.debug:
-            raise
-        return _fail(error, 1)
-    for path in written:
+
+def _generate(args: argparse.Namespace) -> None:
+    _check(args)
+    quiet.quiet_tensorflow(args.debug)
+    keras_backend.check_environment("kgan-generate")
+    plugins.load(args.imports)
+    from kgan.demo.backends import load_backend
+
+    for path in write_outputs(load_backend(args.source), args):
         print(path)
-    return 0
 
 
 def write_outputs(backend, args: argparse.Namespace) -> list[str]:
@@ -185,12 +175,6 @@ def _write(path: str, data: bytes) -> str:
     with open(path, "wb") as handle:
         handle.write(data)
     return path
-
-
-def _fail(error: Exception, status: int) -> int:
-    text = " ".join(str(error).split()) or type(error).__name__
-    print(f"kgan-generate: error: {text}", file=sys.stderr)
-    return status
 
 
 if __name__ == "__main__":

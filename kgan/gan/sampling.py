@@ -20,8 +20,10 @@ __all__ = ["LATENT_STREAM", "check_truncation", "generator_options", "is_style_b
 
 
 def is_style_based(generator) -> bool:
-    """A generator with a mapping and a synthesis network (StyleGAN2's interface)."""
-    return hasattr(generator, "mapping") and hasattr(generator, "synthesis")
+    """StyleGAN2's interface: a mapping and a synthesis network and a tracked w_avg, with a
+    call that takes `truncation_psi` and `noise_seeds` (one per example). Training, the
+    demo and the export ask this one question, so they never disagree about a generator."""
+    return all(hasattr(generator, name) for name in ("mapping", "synthesis", "w_avg"))
 
 
 def generator_options(generator, seeds=None, truncation=None) -> dict:

@@ -2,7 +2,7 @@
 
 TF Serving runs whatever graph we hand it, so everything it relies on is decided here:
 the generator is rebuilt in float32 (rule 6), signatures are traced with XLA off, latents
-come from `kgan.sampling` (stateless), and bad requests fail inside the graph with a
+come from `kgan.gan.sampling` (stateless), and bad requests fail inside the graph with a
 message that names the problem instead of returning garbage images.
 
 Style-based generators (a mapping network and `w_avg`, e.g. stylegan2) get two more
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import keras
 import tensorflow as tf
 
-from kgan.gan.sampling import latents_from_seeds
+from kgan.gan.sampling import is_style_based, latents_from_seeds
 from kgan.serving.limits import (
     MAX_BATCH_SIZE,
     TRUNCATED_SIGNATURES,
@@ -40,12 +40,6 @@ __all__ = ["MAX_BATCH_SIZE", "TRUNCATION_INFO", "GeneratorSpec", "build_module",
            "check_latents", "check_seeds", "float32_generator", "is_style_based", "to_uint8"]
 
 _HALF_DTYPES = ("float16", "bfloat16", "mixed_float16", "mixed_bfloat16")
-
-
-def is_style_based(generator) -> bool:
-    """Whether `generator` is style-based: a mapping network and a tracked w_avg, with a
-    call that takes `truncation_psi` and `noise_seeds` (one per example) as stylegan2's."""
-    return hasattr(generator, "mapping") and hasattr(generator, "w_avg")
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from kgan.networks.families.stylegan2_layers import (
 )
 
 NOISE_MODES = ("random", "const", "none")
-# Second seed word of noise draws: latents use 0x5EED (kgan.sampling), so the same integer
+# Second seed word of noise draws: latents use 0x5EED (kgan.gan.randomness), so the same integer
 # seed gives independent latents and noise.
 NOISE_STREAM = 0x7015E
 _HASH_PRIME = 2**31 - 1
