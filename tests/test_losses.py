@@ -121,3 +121,28 @@ def test_get_finds_families_by_name():
 def test_unknown_loss_name_lists_valid_names():
     with pytest.raises(ValueError, match="Unknown loss 'vanilla'.*non_saturating.*hinge"):
         losses.get("vanilla")
+
+
+def _least_squares_pair():
+    """A user's loss module, as a re-run notebook cell defines it again: new objects."""
+    def generator(fake):
+        return ops.mean(ops.square(fake - 1.0))
+
+    def discriminator(real, fake):
+        return ops.mean(ops.square(real - 1.0) + ops.square(fake + 1.0))
+
+    return generator, discriminator
+
+
+def test_a_loss_defined_again_replaces_its_entry_and_another_is_refused(monkeypatch):
+    monkeypatch.setattr(losses, "_FAMILIES", dict(losses._FAMILIES))
+    monkeypatch.setattr(losses, "NAMES", losses.NAMES)
+    first = losses.register_loss("pm_squares", *_least_squares_pair())
+    again = losses.register_loss("pm_squares", *_least_squares_pair())  # the cell re-run
+    assert first.generator is not again.generator
+    assert losses.get("pm_squares").generator is again.generator
+    assert losses.NAMES.count("pm_squares") == 1
+    with pytest.raises(ValueError, match="loss 'pm_squares' is already registered"):
+        losses.register_loss("pm_squares", lambda fake: fake, lambda real, fake: real)
+    with pytest.raises(ValueError, match="loss 'hinge' is already registered"):
+        losses.register_loss("hinge", *_least_squares_pair())

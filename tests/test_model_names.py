@@ -1,4 +1,4 @@
-"""The served model's name: one rule (kgan-train's) for kgan-export and export_generator,
+"""The served model's name: one rule for kgan-train, kgan-export and export_generator,
 so a version never lands outside EXPORT_DIR."""
 
 import os
@@ -8,6 +8,7 @@ import pytest
 
 from kgan.cli import export as cli
 from kgan.serving.limits import check_model_name, model_name_from
+from kgan.training.config import ConfigError, TrainConfig
 
 BAD_NAMES = ["", ".", "..", "../evil", "/abs/evil", "a/b", "a b", "name\n", "-x", "_x"]
 
@@ -21,6 +22,12 @@ def test_good_names(name):
 def test_bad_names_are_refused(name):
     with pytest.raises(ValueError, match=r"must be letters, digits, '_', '.' and '-'"):
         check_model_name(name)
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_kgan_train_refuses_up_front_what_the_export_would_refuse_after_training(name):
+    with pytest.raises(ConfigError, match=r"model_name must be letters, digits, '_', '.'"):
+        TrainConfig(model_name=name)
 
 
 def test_names_made_from_folders_are_valid():

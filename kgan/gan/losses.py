@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 from keras import ops
 
+from kgan._definitions import same_definition
 from kgan.gan import backends
 
 Tensor = Any  # a backend tensor
@@ -179,7 +180,8 @@ def register_loss(name: str, generator: Callable[..., Tensor],
                   discriminator: Callable[[Tensor, Tensor], Tensor],
                   uses_real_logits: bool = False) -> AdversarialLoss:
     """Adds a loss family, usable as `compile(loss=name)` and `kgan-train --loss name`
-    (with `--import` of the module that registers it); the same pair again is a no-op.
+    (with `--import` of the module that registers it). The same pair defined again (a
+    re-run notebook cell, a reloaded module) replaces its entry; another pair is refused.
 
     Example:
         >>> register_loss(
@@ -191,8 +193,10 @@ def register_loss(name: str, generator: Callable[..., Tensor],
     pair = (generator, discriminator, uses_real_logits)
     if not key.isidentifier():
         raise ValueError(f"a loss name is a Python identifier, got {name!r}")
-    if _FAMILIES.get(key, pair)[:2] != pair[:2]:
-        raise ValueError(f"loss {key!r} is already registered")
+    old = _FAMILIES.get(key, pair)
+    if not all(same_definition(a, b) for a, b in zip(old[:2], pair[:2], strict=True)):
+        raise ValueError(f"loss {key!r} is already registered (by {old[1].__module__}); "
+                         "pick another name")
     _FAMILIES[key] = pair
     NAMES = tuple(_FAMILIES)
     return get(key)

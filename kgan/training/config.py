@@ -16,13 +16,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 from collections.abc import Callable
 from typing import Any
 
 from kgan import networks
 from kgan.evaluation.metrics import metric_names
 from kgan.networks import MAX_RESOLUTION, MIN_RESOLUTION
+from kgan.serving import limits
 from kgan.training import validation
 from kgan.training.errors import ConfigError
 from kgan.training.presets import DEFAULT_PRESET, PRESETS, preset_for
@@ -189,7 +189,7 @@ class TrainConfig:
             path = os.path.expanduser(str(self.dataset))
             base = os.path.basename(os.path.abspath(path) if os.path.isdir(path)
                                     else os.path.normpath(path)) or "model"
-            return re.sub(r"[^A-Za-z0-9_.-]", "_", base).lstrip("_.-") or "model"
+            return limits.model_name_from(base)
         return os.path.join("runs", self.model_name)
 
     # ------------------------------------------------------------ round trip

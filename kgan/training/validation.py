@@ -15,6 +15,7 @@ from kgan import networks
 from kgan.evaluation.metrics import metric_names, min_samples
 from kgan.gan import augment_policy
 from kgan.networks import MAX_RESOLUTION, MIN_RESOLUTION
+from kgan.serving import limits
 from kgan.training.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ POLICIES = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 # Registered names of TensorFlow-side registries, listed here so that validating a config
 # loads no TensorFlow; tests/test_lazy_imports.py checks them against `kgan.losses.NAMES`.
 LOSSES = ("non_saturating", "minimax", "wasserstein", "hinge", "least_squares", "relativistic")
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Far above any use (StyleGAN2: z of 512, grids of 64) and below what runs out of memory
 # only after a whole epoch of training.
 MAX_LATENT_DIM, MAX_SAMPLE_GRID = 16_384, 1_024
@@ -163,8 +163,10 @@ def _check_network(c: TrainConfig) -> None:
 
 
 def _check_outputs(c: TrainConfig) -> None:
-    _require(bool(NAME_PATTERN.match(c.model_name)),
-             f"model_name must be letters, digits, '_', '.', '-', got {c.model_name!r}")
+    try:  # the export's rule, checked before training rather than after it
+        limits.check_model_name(c.model_name, "model_name")
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     _require(bool(c.run_dir.strip()), "run_dir must not be empty")
     _require(c.log_every_n_steps >= 0, f"log_every_n_steps must be >= 0, got "
              f"{c.log_every_n_steps}")
