@@ -34,6 +34,17 @@ def test_bad_seed_lists(text, words):
         parse_seeds(text)
 
 
+def test_the_gan_and_the_numpy_clients_give_a_seed_the_same_default_label():
+    from kgan.gan import randomness
+    from kgan.serving import limits
+
+    seeds = np.array([INT64_MIN, -11, -1, 0, 9, 10, 2**40, INT64_MAX])
+    for classes in (1, 3, 10):
+        np.testing.assert_array_equal(randomness.labels_from_seeds(seeds, classes),
+                                      limits.labels_from_seeds(seeds, classes))
+    assert list(limits.labels_from_seeds([-1, 0, 11], 10)) == [9, 0, 1]  # floor modulo
+
+
 def test_negative_values_are_joined_to_their_flag():
     assert join_negative_values(["--seeds", "-5--1", "--grid", "g.png"]) == [
         "--seeds=-5--1", "--grid", "g.png"]

@@ -247,7 +247,7 @@ class KerasBackend(Backend):
         try:
             model = keras.models.load_model(path, compile=False)
         except (ValueError, TypeError) as error:
-            from kgan.cli.plugins import load_failure
+            from kgan.plugins import load_failure
 
             raise ValueError(f"cannot load {path}: {load_failure(error)}") from None
         if hasattr(model, "sampling_generator"):

@@ -12,10 +12,10 @@ seed pair (s, 0x5EED), as the export's `generate` signature does in its graph.
 
 from __future__ import annotations
 
+import numpy as np
 from keras import ops
 
 from kgan.gan import backends
-from kgan.serving.limits import labels_from_seeds  # noqa: F401  (the export's contract)
 
 # Second seed word for latents: (seed, 0x5EED) draws image `seed`'s z. Labels need no
 # stream (seed % num_classes); noise and augmentation use other words.
@@ -95,6 +95,14 @@ def latents_from_seeds(seeds, latent_dim: int):
         >>> z = latents_from_seeds(np.array([0, 1]), 8)   # [2, 8] float32
     """
     return _backend().random.latents(seeds, latent_dim, LATENT_STREAM)
+
+
+def labels_from_seeds(seeds, num_classes: int):
+    """Cycles seeds through the classes (seed % num_classes), int32 [N]: consecutive
+    seeds cover every class, which makes sample grids readable. The export's contract;
+    `kgan.serving.limits.labels_from_seeds` is its checked twin for NumPy-only callers
+    (kgan.gan imports nothing from kgan.serving)."""
+    return np.mod(np.asarray(seeds, np.int64), num_classes).astype(np.int32)
 
 
 def static_batch(images):

@@ -128,8 +128,8 @@ def check_labels(labels, batch: int, num_classes: int | None) -> np.ndarray | No
 
 def labels_from_seeds(seeds, num_classes: int) -> np.ndarray:
     """The GAN's default labels: seed % num_classes (floor modulo, so never negative),
-    int32 [N]. Consecutive seeds cover every class, so sample grids read well; the one
-    definition, used by `GAN.generate`, the export's graph contract and the client."""
+    int32 [N], with the seeds checked: `kgan.gan.randomness.labels_from_seeds`'s twin for
+    callers without Keras (the client, the demo)."""
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
     return np.mod(as_seeds(seeds), num_classes).astype(np.int32)

@@ -100,8 +100,7 @@ def _save_checkpoint(run_dir: str, path: str) -> str:
     checkpoint as a resume would, saves it to `path`; returns what it restored."""
     import keras
 
-    from kgan import data
-    from kgan.cli import plugins
+    from kgan import data, plugins
     from kgan.training.checkpointing import RunState
     from kgan.training.config import TrainConfig
     from kgan.training.recipe import build_gan
