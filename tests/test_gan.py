@@ -190,6 +190,17 @@ def test_d_steps_below_one_is_refused(d_steps):
         tiny_gan(d_steps=d_steps)
 
 
+@pytest.mark.parametrize("options, words", [
+    (dict(ema_decay=0.0), r"ema_decay must be in \(0, 1\), or None for no EMA"),  # as the config
+    (dict(ema_decay=1.0), r"ema_decay must be in \(0, 1\)"),
+    (dict(ema_decay=0.0, ema_half_life=10_000), r"ema_decay must be in"),
+    (dict(ema_decay=0.9, ema_half_life=10_000), "Pass ema_decay or ema_half_life, not both"),
+])
+def test_ema_options_the_config_refuses_are_refused_by_the_gan_too(options, words):
+    with pytest.raises(ValueError, match=words):
+        tiny_gan(**options)
+
+
 def test_negative_penalty_is_refused():
     with pytest.raises(ValueError, match="gradient_penalty must be a finite number >= 0"):
         tiny_gan().compile(adam(), adam(), gradient_penalty=-1.0)

@@ -17,14 +17,15 @@ from kgan.serving.limits import (  # noqa: F401  (INFO_FILE: re-exported)
     INFO_FILE,
     INT64_MAX,
     INT64_MIN,
+    MAX_BATCH_SIZE,
     latest_version,
     read_info_file,
 )
 
 #: Seeds the `generate` signature takes: every int64, negative ones too.
 MIN_SEED, MAX_SEED = INT64_MIN, INT64_MAX
-#: Images per call: the export's MAX_BATCH_SIZE (kgan.serving.signatures).
-MAX_BATCH = 64
+#: Images per call: the export's MAX_BATCH_SIZE.
+MAX_BATCH = MAX_BATCH_SIZE
 #: The signature input name of a generator's truncation (psi), when it has one.
 TRUNCATION_INPUT = "truncation"
 

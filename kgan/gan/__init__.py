@@ -13,6 +13,9 @@ only what differs between TensorFlow and JAX (gradients, state, distribution).
     sampling.py      seed-addressed sampling for generate() and the export
     augment.py       the Augment layer: DiffAugment's ops, ADA's adaptive p
     ada.py           ADA's bgc pipeline (augment_policy.py: policy strings, Keras-free)
+    philox.py        TensorFlow's stateless Philox numbers in NumPy / jax.numpy
+    stateless.py     the same draws as TensorFlow ops (used by backends/tensorflow.py)
+    backends/        tensorflow.py and jax.py: gradients, state, distribution
 """
 
 from kgan import _lazy

@@ -160,7 +160,8 @@ class Augment(keras.layers.Layer):
 
         Args:
             images: float [N, H, W, C] in [-1, 1].
-            seed: int [2] seed for the stateless draws: different per step and call, but
+            seed: a `kgan.gan.randomness.seed` (the backend's stateless seed: int [2] on
+                TensorFlow, Philox words on JAX): different per step and call, but
                 the same on every replica (the draws are global; each replica keeps its
                 rows [replica * N, (replica + 1) * N)).
             training: False returns the images unchanged.

@@ -92,7 +92,7 @@ class GAN(StyleHooks, Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        backends.current()  # resolved eagerly, never first inside a traced step
+        # The backend is resolved here, eagerly: never first inside a traced step.
         self._built_distribution = backends.current().build_distribution()
         gan_options.check_networks(generator, discriminator, latent_dim, num_classes)
         ema_half_life = gan_options.check_options(d_steps, ema_decay, ema_half_life, ema_rampup)
@@ -103,7 +103,7 @@ class GAN(StyleHooks, Model):
         self.latent_dim = int(latent_dim)
         self.num_classes = int(num_classes) if num_classes else None
         self.d_steps = int(d_steps)
-        self.ema_decay = float(ema_decay) if ema_decay else None
+        self.ema_decay = None if ema_decay is None else float(ema_decay)
         self.ema_half_life = ema_half_life
         self.ema_rampup = float(ema_rampup) if ema_rampup else None
         self.augment = augment

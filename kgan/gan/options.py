@@ -47,13 +47,14 @@ def check_options(d_steps, ema_decay, ema_half_life, ema_rampup):
     or None)."""
     if not isinstance(d_steps, (int, np.integer)) or d_steps < 1:
         raise ValueError(f"d_steps must be an integer >= 1, got {d_steps!r}.")
-    if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
-        raise ValueError(f"ema_decay must be in [0, 1) or None, got {ema_decay!r}.")
+    if ema_decay is not None and not 0.0 < ema_decay < 1.0:  # 0 would copy G: say None
+        raise ValueError(f"ema_decay must be in (0, 1), or None for no EMA generator, got "
+                         f"{ema_decay!r}.")
     if ema_half_life is None:
         if ema_rampup is not None:
             raise ValueError("ema_rampup needs ema_half_life (the half-life it ramps up to).")
         return None
-    if ema_decay:
+    if ema_decay is not None:
         raise ValueError("Pass ema_decay or ema_half_life, not both.")
     if ema_rampup is not None and not 0.0 < ema_rampup <= 1.0:
         raise ValueError(f"ema_rampup must be in (0, 1] or None, got {ema_rampup!r}.")

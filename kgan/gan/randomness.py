@@ -52,7 +52,7 @@ def _own_rows(full, batch):
 
 
 def _global(batch, replicas: int):
-    return batch * replicas if isinstance(batch, int) else batch * replicas
+    return batch * replicas
 
 
 def global_normal(batch, tail: list, seed_):

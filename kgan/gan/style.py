@@ -1,5 +1,6 @@
-"""StyleGAN2's training maths for style-based generators (those with `mapping` and
-`synthesis`), as pure functions that `kgan.GAN` calls; after Karras et al. 2020
+"""StyleGAN2's training maths for style-based generators (`kgan.gan.sampling.is_style_based`):
+pure functions, and the `StyleHooks` that `kgan.GAN` mixes in to hold w_avg and the
+path-length mean; after Karras et al. 2020
 ("Analyzing and Improving the Image Quality of StyleGAN") and stylegan2-ada-pytorch
 (`training/loss.py`, `StyleGAN2Loss`).
 
@@ -40,12 +41,15 @@ Where kgan differs from the reference, and why:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from keras import ops
 
 from kgan.gan import backends, randomness
 from kgan.gan.sampling import is_style_based, style_mix_images
+
+Tensor = Any  # a backend tensor
 
 __all__ = ["StyleHooks", "check_path_length", "check_style_mixing", "global_mean",
            "is_style_based", "lerp", "mapped_ws", "mixing_cutoff", "path_length_noise",
@@ -89,7 +93,7 @@ def check_path_length(weight, interval, batch_shrink, decay, generator) -> tuple
     return weight, int(interval), int(batch_shrink), decay
 
 
-def mixing_cutoff(num_ws: int, probability: float, gate_seed, cutoff_seed) :
+def mixing_cutoff(num_ws: int, probability: float, gate_seed, cutoff_seed) -> Tensor:
     """The batch's mixing cutoff, int32 scalar: U{1, ..., num_ws - 1} with probability
     `probability`, else num_ws (no mixing). Both draws are scalars from seeds every
     replica shares, so all replicas mix the same layers."""
@@ -98,7 +102,7 @@ def mixing_cutoff(num_ws: int, probability: float, gate_seed, cutoff_seed) :
     return ops.where(gate < probability, cutoff, num_ws)
 
 
-def mapped_ws(generator, inputs, mixing=None) :
+def mapped_ws(generator, inputs, mixing=None) -> tuple[Tensor, Tensor]:
     """(w [N, w_dim], ws [N, num_ws, w_dim]) of `inputs`; with `mixing` = (second inputs,
     cutoff) the ws from `cutoff` on come from the second inputs' w (reference `run_G`)."""
     w = generator.mapping(inputs)
@@ -109,13 +113,13 @@ def mapped_ws(generator, inputs, mixing=None) :
     return w, ws
 
 
-def path_length_noise(batch, image_shape: tuple, seed) :
+def path_length_noise(batch, image_shape: tuple, seed) -> Tensor:
     """y ~ N(0, I) / sqrt(H W) [batch, H, W, C]: this replica's rows of one global draw."""
     height, width = image_shape[0], image_shape[1]
     return randomness.global_normal(batch, list(image_shape), seed) / math.sqrt(height * width)
 
 
-def path_lengths(synthesize, ws, noise) :
+def path_lengths(synthesize, ws, noise) -> Tensor:
     """a_i = sqrt(mean_k sum_d g_ikd^2), g = d sum(synthesize(ws) * noise) / d ws, [N].
 
     Called inside an outer gradient, the lengths stay differentiable w.r.t. the generator's
@@ -130,17 +134,17 @@ def path_lengths(synthesize, ws, noise) :
     return ops.sqrt(ops.mean(ops.sum(ops.square(grads), axis=2), axis=1))
 
 
-def path_length_penalty(lengths, pl_mean) :
+def path_length_penalty(lengths, pl_mean) -> Tensor:
     """mean_i (a_i - pl_mean)^2, pl_mean held constant."""
     return ops.mean(ops.square(lengths - ops.stop_gradient(pl_mean)))
 
 
-def lerp(value, target, rate) :
+def lerp(value, target, rate) -> Tensor:
     """value + rate (target - value): an exponential moving average step."""
     return value + rate * (target - value)
 
 
-def global_mean(value) :
+def global_mean(value) -> Tensor:
     """The mean of `value` over all replicas (each replica passes its local mean of an
     equal share of the global batch); the value itself on one device. Call it in replica
     context, never inside a conditional."""

@@ -71,8 +71,6 @@ _LOCK_SUFFIX = ".lock"
 _TEMP_NAME = re.compile(r"^\.tmp-(?:old-)?([0-9a-f]{32})(?:\.old|\.lock)?$")
 # Set when this module loads: every export of this process is newer, so never stale to it.
 _PROCESS_START = time.time()
-#: What the graph does not say plainly (num_classes), for Python callers and tools;
-#: TF Serving ignores assets.extra apart from the warmup file.
 # Renaming a directory onto an existing non-empty one fails with one of these.
 _TAKEN = (errno.EEXIST, errno.ENOTEMPTY)
 

@@ -1,4 +1,4 @@
-"""Exact resume state of a run, and the callbacks that save it and guard it.
+"""Exact resume state of a run (the callbacks that save it live in `guards`).
 
 Why not `keras.callbacks.BackupAndRestore` (checked with TF 2.21 / Keras 3.15): it
 restores only `model.optimizer`, so a GAN's two optimizers restart from step 0 unless

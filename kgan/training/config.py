@@ -277,9 +277,6 @@ class TrainConfig:
                 if k not in RESUMABLE_FIELDS and mine[k] != theirs[k]
                 and not (k == "dataset" and _same_file(mine[k], theirs[k]))]
 
-    def field_names(self) -> list[str]:
-        return [f.name for f in dataclasses.fields(self)]
-
 
 # Fields a resumed run may change: they decide how long, where and how it is logged or
 # executed, never what a train step computes.

@@ -1,4 +1,5 @@
-"""Picks the tf.distribute strategy, the dtype policy and XLA for the machine at hand.
+"""Picks the distribution (tf.distribute on TensorFlow, keras.distribution on JAX, one
+process or a cluster), the dtype policy and XLA for the machine at hand.
 
 Call `setup()` once, before building any model, then build and compile inside
 `env.strategy.scope()`:
@@ -6,7 +7,7 @@ Call `setup()` once, before building any model, then build and compile inside
     from kgan.training import distribute
     env = distribute.setup()                 # auto: TPU, workers, GPUs or one device
     with env.strategy.scope():
-        gan = kgan.GAN(*kgan.networks.dcgan(32, 1, 64), latent_dim=64)
+        gan = kgan.GAN(*kgan.networks.get("dcgan")(32, 1, 64), latent_dim=64)
         gan.compile(..., jit_compile=env.jit_compile)
 """
 

@@ -14,7 +14,7 @@ class NonFiniteLossError(RunError):
 
 
 class TrainingInterrupted(RunError):
-    """SIGINT (Ctrl-C) arrived; the state was saved and the run can be resumed."""
+    """Ctrl-C or SIGTERM arrived; the state was saved and the run can be resumed."""
 
 
 class RunDirInUse(RunError):

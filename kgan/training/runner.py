@@ -418,9 +418,7 @@ def _finished_before(config: TrainConfig, state: RunState, paths: RunPaths
     return saved, export
 
 
-def _export(config: TrainConfig, gan: GAN, paths: RunPaths) -> str | None:
-    if not config.export:
-        return None
+def _export(config: TrainConfig, gan: GAN, paths: RunPaths) -> str:
     try:
         from kgan.serving.export import export_generator, export_keras_file
 

@@ -229,10 +229,6 @@ def _static(shape) -> tuple:
     return tuple(int(d) for d in shape)
 
 
-def to_numpy(value) -> np.ndarray:
-    return np.asarray(value)
-
-
 
 def step_logs(model, logs: dict) -> dict:
     return logs

@@ -6,7 +6,6 @@ import contextlib
 import warnings
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import optimizers
 
@@ -95,7 +94,7 @@ def run_train_step(model, step_fn, data):
 
 
 def first_replica_variables():
-    """A scope whose new variables keep the first replica's value (`_update_ema` assigns
+    """A scope whose new variables keep the first replica's value (`kgan.gan.ema.update` assigns
     the same value on every replica in replica context)."""
 
     def creator(next_creator, **kwargs):
@@ -148,10 +147,6 @@ class random:  # noqa: N801 - a namespace, as `backend.random.normal(...)` reads
             return tf.random.stateless_normal([latent_dim], seed=pair, dtype=tf.float32)
 
         return tf.map_fn(one, seeds, fn_output_signature=tf.TensorSpec([latent_dim], tf.float32))
-
-
-def to_numpy(value) -> np.ndarray:
-    return np.asarray(value)
 
 
 def run_test_step(model, step_fn, data):

@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import keras
 from keras import ops
@@ -48,6 +49,7 @@ from kgan.networks.families.stylegan2_layers import (
     _Layer,
 )
 
+Tensor = Any  # a backend tensor
 MIN_RESOLUTION, MAX_RESOLUTION = 16, 256
 W_AVG_BETA = 0.995
 D_MAPPING_LAYERS = 8  # the reference's D maps labels with the default 8-layer network
@@ -151,18 +153,18 @@ class StyleGAN2Generator(_Network):
             noise_seeds = noise_seeds_from(z)
         return self.synthesis(ws, noise_mode=noise_mode, noise_seeds=noise_seeds, seed=seed)
 
-    def map_ws(self, inputs, truncation_psi=1.0, truncation_cutoff=None) :
+    def map_ws(self, inputs, truncation_psi=1.0, truncation_cutoff=None) -> Tensor:
         """z (or [z, label]) -> ws [N, num_ws, w_dim], truncated toward w_avg."""
         ws = self.broadcast(self.mapping(inputs))
         if isinstance(truncation_psi, (int, float)) and truncation_psi == 1:
             return ws
         return self.truncate(ws, truncation_psi, truncation_cutoff)
 
-    def broadcast(self, w) :
+    def broadcast(self, w) -> Tensor:
         """w [N, w_dim] -> ws [N, num_ws, w_dim] (the same w for every layer)."""
         return ops.repeat(ops.convert_to_tensor(w)[:, None, :], self.num_ws, axis=1)
 
-    def truncate(self, ws, psi, cutoff=None) :
+    def truncate(self, ws, psi, cutoff=None) -> Tensor:
         """Truncation trick in W (StyleGAN, appendix B): psi * ws + (1 - psi) * w_avg on the
         first `cutoff` ws (all when None); psi is a number or one per example [N]; this form
         gives ws exactly at psi = 1 and w_avg exactly at psi = 0."""
