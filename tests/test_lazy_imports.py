@@ -102,33 +102,3 @@ def test_installed_version_is_the_package_version():
 
     assert importlib.metadata.version("kgan") == kgan.__version__
 
-
-def _kgan_imports(folder: str) -> dict[str, set[str]]:
-    """kgan modules each file under kgan/`folder` imports, at any depth (lazy ones too)."""
-    import ast
-    import pathlib
-
-    root = pathlib.Path(__file__).resolve().parents[1] / "kgan"
-    found = {}
-    for path in (root / folder).rglob("*.py") if folder else root.rglob("*.py"):
-        names = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names.add(node.module)
-            elif isinstance(node, ast.Import):
-                names.update(alias.name for alias in node.names)
-        found[str(path.relative_to(root.parent))] = {n for n in names if n.startswith("kgan")}
-    return found
-
-
-@pytest.mark.parametrize("folder, higher", [
-    ("gan", ("kgan.training", "kgan.serving", "kgan.demo", "kgan.cli")),
-    ("networks", ("kgan.training", "kgan.serving", "kgan.demo", "kgan.cli")),
-    ("", ("kgan.cli",)),  # library code never imports the command lines
-])
-def test_lower_layers_never_import_higher_ones(folder, higher):
-    """design.md's layout rule, checked on the source rather than trusted."""
-    offending = {path: sorted(n for n in names if n.startswith(higher))
-                 for path, names in _kgan_imports(folder).items()
-                 if not path.startswith("kgan/cli/")}
-    assert {path: names for path, names in offending.items() if names} == {}

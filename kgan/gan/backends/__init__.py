@@ -3,27 +3,14 @@
 `train_step(state, data)`), conditionals over stateful branches, applying gradients,
 replicas and collectives. The GAN maths in `kgan.gan` calls only these functions.
 
-A backend module provides:
-    name                          "tensorflow" / "jax"
-    replica_position()            (replica id, replicas in sync); (0, 1) where a step sees
-                                  the global batch (JAX's SPMD, one device)
-    all_reduce(x, op)             sum / mean over replicas
-    value_and_grad(fn, variables) fn() -> (loss, aux): (loss, aux, grads), state updates kept
-    vjp(fn, *inputs)              (fn(*inputs), pullback(cotangents) -> input gradients)
-    cond(pred, true_fn, false_fn) a conditional whose branches may assign variables
-    apply_gradients(opt, grads, variables)
-    agree_on_finiteness(grads)    skip a loss-scaled step on every replica or none
-    after_batch(data, fn)         run fn() only once the batch has arrived
-    run_train_step(model, fn, *args)  the backend's train_step around the common step
-    stateful(model, fn)           run part of a step eagerly, keeping what it assigns
-    random                        the stateless random draws (kgan.gan.randomness)
-
-A third backend (PyTorch) is one more module of these functions.
+A backend module provides every member of `Backend` below (a test checks both modules
+against it); a third backend (PyTorch) is one more module of these functions.
 """
 
 from __future__ import annotations
 
 import importlib
+from typing import Any, Protocol
 
 import keras
 
@@ -31,6 +18,68 @@ SUPPORTED = ("tensorflow", "jax")
 
 
 _LOADED: dict = {}
+
+
+class Backend(Protocol):
+    """The interface `kgan.gan` uses; each member's one-line contract."""
+
+    name: str  # "tensorflow" / "jax"
+    random: Any  # stateless draws (kgan.gan.randomness): seed, split, normal, uniform,
+    #              integers, latents; TensorFlow's numbers on both backends
+
+    def replica_position(self) -> tuple:
+        """(replica id, replicas in sync); (0, 1) where a step sees the global batch."""
+
+    def all_reduce(self, value, op: str = "sum"):
+        """Sum or mean over replicas (the value itself without replicas)."""
+
+    def value_and_grad(self, fn, variables):
+        """fn() -> (loss, aux): (loss, aux, grads), keeping what fn assigned."""
+
+    def vjp(self, fn, *inputs):
+        """(fn(*inputs), pullback(cotangents) -> gradients w.r.t. inputs)."""
+
+    def cond(self, pred, true_fn, false_fn):
+        """A conditional whose branches may assign variables."""
+
+    def apply_gradients(self, optimizer, grads, variables) -> None:
+        """One optimizer update."""
+
+    def agree_on_finiteness(self, grads: list, optimizer) -> list:
+        """Skip a loss-scaled step on every replica or on none."""
+
+    def after_batch(self, data, fn):
+        """fn() once the batch has arrived (draws never race the input pipeline)."""
+
+    def run_train_step(self, model, step_fn, *args):
+        """Keras's train_step around the common step (JAX: also threads `state`)."""
+
+    def run_test_step(self, model, step_fn, *args):
+        """Keras's test_step around the common evaluation step."""
+
+    def stateful(self, model, fn):
+        """Runs part of a step eagerly, keeping what it assigns (tests, callbacks)."""
+
+    def first_replica_variables(self):
+        """A scope whose new variables take the first replica's value (the EMA copy)."""
+
+    def step_logs(self, model, logs: dict) -> dict:
+        """The logs a train step returns, as Keras's trainer wants them."""
+
+    def counter_dtype(self) -> str:
+        """The step counter's dtype (int64 where the backend has it)."""
+
+    def check_compile(self, model, kwargs: dict) -> None:
+        """Refuses compile options this backend cannot honour."""
+
+    def build_distribution(self):
+        """The distribution the model is built under (None on TensorFlow)."""
+
+    def data_scope(self, model):
+        """A context for fit/evaluate: the model's distribution where Keras needs it."""
+
+    def check_fit(self, model, x, batch_size) -> None:
+        """Refuses a global batch that the replicas or devices cannot split evenly."""
 
 
 def current():
