@@ -20,6 +20,7 @@ import time
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import kgan
@@ -251,3 +252,27 @@ def checkpoint_state(run_dir) -> dict[str, np.ndarray]:
     reader = tf.train.load_checkpoint(os.path.join(run_dir, "backup"))
     return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
             if not k.startswith(("save_counter", "_CHECKPOINTABLE"))}
+
+
+needs_proc_fd = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"),
+                                   reason="names file descriptors through /proc")
+
+
+def record_syncs_and_renames(monkeypatch) -> list:
+    """Every fsync (the path it synced) and rename, in order, from here on."""
+    events, fsync, rename, replace = [], os.fsync, os.rename, os.replace
+
+    def synced(fd):
+        events.append(("sync", os.readlink(f"/proc/self/fd/{fd}")))
+        return fsync(fd)
+
+    def renamed(how):
+        def call(source, target):
+            events.append(("rename", os.fspath(source), os.fspath(target)))
+            return how(source, target)
+        return call
+
+    monkeypatch.setattr(os, "fsync", synced)
+    monkeypatch.setattr(os, "rename", renamed(rename))
+    monkeypatch.setattr(os, "replace", renamed(replace))
+    return events

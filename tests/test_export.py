@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from harness import tiny_networks
+from harness import needs_proc_fd, record_syncs_and_renames, tiny_networks
 from serving_fakes import run_in_progress
 from tensorflow.core.protobuf import saved_model_pb2
 
@@ -286,6 +286,21 @@ def test_failed_export_leaves_no_version_and_no_temp(exported, tmp_path, monkeyp
         export_generator(plain, tmp_path)
     assert os.listdir(tmp_path) == ["1"]
     assert sorted(os.listdir(first)) == before
+
+
+@needs_proc_fd
+def test_a_version_is_synced_to_disk_before_its_rename_publishes_it(exported, tmp_path,
+                                                                    monkeypatch):
+    events = record_syncs_and_renames(monkeypatch)
+    version = export_generator(exported["plain"][0], tmp_path)
+    publish = [i for i, e in enumerate(events) if e[0] == "rename" and e[2] == version]
+    assert len(publish) == 1, events
+    temp = events[publish[0]][1]
+    synced_before = {e[1] for e in events[:publish[0]] if e[0] == "sync"}
+    files = {os.path.join(temp, os.path.relpath(os.path.join(folder, name), version))
+             for folder, _, names in os.walk(version) for name in names}
+    assert files and files <= synced_before  # saved_model.pb, variables, warmup, kgan.json
+    assert ("sync", str(tmp_path)) in events[publish[0]:]  # the rename itself is durable
 
 
 def test_existing_version_is_refused_unless_overwrite(exported, tmp_path):

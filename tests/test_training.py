@@ -17,7 +17,13 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from harness import checkpoint_state, run_train_py
+from harness import (
+    checkpoint_state,
+    needs_proc_fd,
+    record_syncs_and_renames,
+    run_train_py,
+    tiny_gan,
+)
 from PIL import Image
 from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.plugins.hparams import metadata as hparams_metadata
@@ -583,3 +589,18 @@ def test_ctrl_c_during_the_export_says_what_is_saved(tmp_path, monkeypatch, caps
     out = capsys.readouterr().out
     assert f"training is complete (1 epoch, step {STEPS})" in out
     assert f"export:      {export_dir}/digits/1" in out
+
+
+@needs_proc_fd
+def test_run_files_reach_the_disk_before_they_replace_the_old_ones(tmp_path, monkeypatch):
+    """result.json and final.keras survive a power cut: synced, renamed, rename synced."""
+    from kgan.training import rundir
+
+    events = record_syncs_and_renames(monkeypatch)
+    paths = rundir.RunPaths(str(tmp_path))
+    rundir.write_atomic(paths.result, "{}\n")
+    rundir.save_final(tiny_gan(), paths, where="nowhere")
+    temp = str(tmp_path / ".final-tmp.keras")
+    assert events == [("sync", paths.result + ".tmp"),
+                      ("rename", paths.result + ".tmp", paths.result), ("sync", str(tmp_path)),
+                      ("sync", temp), ("rename", temp, paths.final_model), ("sync", str(tmp_path))]

@@ -37,6 +37,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kgan import _durable
 from kgan.gan.sampling import latents_from_seeds
 from kgan.serving.limits import (
     INFO_FILE,
@@ -141,7 +142,10 @@ def export_generator(
         try:
             _write(generator, spec, temp, name)
             _verify(temp, generator, spec)
-            return _publish(temp, model_dir, target, overwrite, token)
+            _durable.sync_tree(temp)  # the files reach the disk before a server sees them
+            published = _publish(temp, model_dir, target, overwrite, token)
+            _durable.sync_dir(model_dir)
+            return published
         finally:
             shutil.rmtree(temp, ignore_errors=True)
 

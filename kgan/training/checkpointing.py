@@ -41,6 +41,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kgan import _durable
 from kgan.training.errors import NonFiniteLossError, RunError, TrainingInterrupted
 from kgan.training.sources import FINAL_MODEL
 
@@ -120,7 +121,7 @@ def _write_index(directory: str, prefixes: list[str]) -> None:
     temp = os.path.join(directory, "checkpoint.tmp")
     with open(temp, "w", encoding="utf-8") as file:
         file.write("\n".join(lines) + "\n")
-    os.replace(temp, os.path.join(directory, "checkpoint"))
+    _durable.replace_file(temp, os.path.join(directory, "checkpoint"))
 
 
 def _is_disk_full(error: BaseException) -> bool:

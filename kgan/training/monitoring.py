@@ -11,6 +11,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from kgan import _durable
 from kgan.training import distribute, inputs
 from kgan.training.callbacks import (
     EPOCH_RUN,
@@ -152,7 +153,7 @@ def drop_events_after(logs: str, step: int) -> int:
         with tf.io.TFRecordWriter(temp) as writer:
             for event in keep:
                 writer.write(event.SerializeToString())
-        os.replace(temp, path)
+        _durable.replace_file(temp, path)
         dropped += len(events) - len(keep)
     return dropped
 

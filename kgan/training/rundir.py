@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 
+from kgan import _durable
 from kgan.training.config import ConfigError, TrainConfig
 from kgan.training.errors import RunDirInUse, RunError, TrainingInterrupted
 
@@ -386,11 +387,12 @@ def writable_problem(folder: str) -> str | None:
 
 
 def write_atomic(path: str, text: str) -> None:
-    """Writes via a temporary file and a rename, so a crash never leaves half a file."""
+    """Writes via a synced temporary file and a rename, so a crash (a power cut too) never
+    leaves half a file."""
     temp = f"{path}.tmp"
     with open(temp, "w", encoding="utf-8") as file:
         file.write(text)
-    os.replace(temp, path)
+    _durable.replace_file(temp, path)
 
 
 def read_result(paths: RunPaths) -> RunResult | None:
@@ -417,7 +419,7 @@ def save_final(gan, paths: RunPaths, where: str) -> None:
     temp = os.path.join(paths.root, ".final-tmp.keras")
     try:
         gan.save(temp)
-        os.replace(temp, paths.final_model)
+        _durable.replace_file(temp, paths.final_model)
     except KeyboardInterrupt as error:
         _remove(temp)
         raise interrupted(error, f"interrupted while writing {paths.final_model}; {where}"
