@@ -30,11 +30,8 @@ def generator_options(generator, seeds=None, truncation=None) -> dict:
     """Keyword arguments of a generator call for these image seeds and truncation psi:
     a style-based generator draws each image's noise from its seed (`noise_seeds`) and
     truncates toward w_avg; other generators take neither (truncation is refused)."""
+    check_truncation_target(generator, truncation)
     if not is_style_based(generator):
-        if truncation is not None:
-            raise ValueError(
-                f"truncation needs a style-based generator (a mapping network and w_avg, "
-                f"e.g. stylegan2); {generator.name!r} has none. Leave truncation unset.")
         return {}
     options = {}
     if seeds is not None:
@@ -51,6 +48,14 @@ def seed_words(seeds) -> np.ndarray:
     seeds = np.asarray(seeds, np.int64).reshape(-1)
     low = (seeds & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
     return np.stack([low, (seeds >> 32).astype(np.int32)], axis=-1)
+
+
+def check_truncation_target(generator, truncation) -> None:
+    """Refuses a truncation psi for a generator without a mapping network and w_avg."""
+    if truncation is not None and not is_style_based(generator):
+        raise ValueError(
+            f"truncation needs a style-based generator (a mapping network and w_avg, "
+            f"e.g. stylegan2); {generator.name!r} has none. Leave truncation unset.")
 
 
 def check_truncation(truncation, n: int):
@@ -96,7 +101,7 @@ def sample_images(
     if seeds is not None:
         z = np.asarray(latents_from_seeds(seeds, latent_dim))
     labels = _sampling_labels(len(z), num_classes, seeds, labels)
-    generator_options(generator, truncation=truncation)  # refuses psi without a mapping
+    check_truncation_target(generator, truncation)
     psi = check_truncation(truncation, len(z))
     chunks = []
     for start in range(0, len(z), batch_size):

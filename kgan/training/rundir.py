@@ -174,18 +174,23 @@ def _check_existing(config: TrainConfig, paths: RunPaths) -> None:
         raise RunError(f"cannot use {paths.root} as the run directory: it is a file")
 
 
-def _check_checkpoint_folders(paths: RunPaths) -> None:
-    """Refuses a run whose `backup/` and `checkpoints/` are both gone: `write_run_dir` makes
-    both with `config.json`, so someone deleted them, and training would start again at
-    step 0 over the run's logs, samples (and final model)."""
-    if os.path.isdir(paths.backup) or os.path.isdir(paths.checkpoints):
-        return  # RunState.restore finds what they hold, or refuses unreadable ones
+def refuse_overwriting_trained_run(paths: RunPaths) -> None:
+    """Refuses to train from step 0 over a run that holds a trained model or result."""
     trained = [p for p in (paths.final_model, paths.result) if os.path.exists(p)]
     if trained:
         raise RunError(f"{paths.root} holds a trained run ({os.path.basename(trained[0])}) "
                        f"but no checkpoint in {paths.backup} or {paths.checkpoints}; "
                        "training again would overwrite it: pass --restart to move it aside "
                        "and start over")
+
+
+def _check_checkpoint_folders(paths: RunPaths) -> None:
+    """Refuses a run whose `backup/` and `checkpoints/` are both gone: `write_run_dir` makes
+    both with `config.json`, so someone deleted them, and training would start again at
+    step 0 over the run's logs, samples (and final model)."""
+    if os.path.isdir(paths.backup) or os.path.isdir(paths.checkpoints):
+        return  # RunState.restore finds what they hold, or refuses unreadable ones
+    refuse_overwriting_trained_run(paths)
     kept = ", ".join(name + ("/" if os.path.isdir(os.path.join(paths.root, name)) else "")
                      for name in sorted(_entries(paths.root)))
     raise RunError(f"{paths.root} holds a run ({kept}) whose {BACKUP}/ and {CHECKPOINTS}/ "

@@ -47,6 +47,7 @@ from kgan.training.rundir import (
     interrupted,
     prepare_run_dir,
     read_result,
+    refuse_overwriting_trained_run,
     save_final,
     write_result,
     write_run_dir,
@@ -90,7 +91,7 @@ def run(config: TrainConfig, restart: bool = False, callbacks=(), verbose: int |
     except Exception as error:  # a lost worker: one line that says so; else as it was
         if env.num_workers < 2:
             raise
-        latest = find_checkpoints(os.path.join(config.run_dir, "backup"))[0]
+        latest = find_checkpoints(RunPaths(config.run_dir).backup)[0]
         latest = latest[-1] if latest else None
         lost = (distribute.lost_worker_error(error, env, latest)
                 if isinstance(error, tf.errors.OpError)
@@ -178,12 +179,8 @@ def _resume(config: TrainConfig, state: RunState, paths: RunPaths) -> None:
     if start > config.epochs * state.steps_per_epoch:
         raise RunError(f"{paths.root} has already trained {start // state.steps_per_epoch} "
                        "epochs; ask for at least that many (--epochs)")
-    trained = [p for p in (paths.final_model, paths.result) if os.path.exists(p)]
-    if start == 0 and trained:
-        raise RunError(f"{paths.root} holds a trained run ({os.path.basename(trained[0])}) "
-                       f"but no checkpoint in {paths.backup} or {paths.checkpoints}; "
-                       "training again would overwrite it: pass --restart to move it aside "
-                       "and start over")
+    if start == 0:
+        refuse_overwriting_trained_run(paths)
 
 
 # ------------------------------------------------------------------ building
