@@ -101,6 +101,14 @@ class _NoDistribution:
         return contextlib.nullcontext()
 
 
+def assert_close_images(a, b) -> None:
+    """uint8 images of the same seeds computed by other kernels (another batch size, Keras
+    eager vs a SavedModel, another process) may differ by one grey level, no more."""
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
 def snapshot(variables) -> list[np.ndarray]:
     return [np.array(keras.ops.convert_to_numpy(v), copy=True) for v in variables]
 

@@ -96,6 +96,16 @@ def test_each_op_hits_an_image_with_p_times_its_groups_multiplier():
     assert rotated.mean() == pytest.approx(0.6, abs=0.04)
 
 
+def test_filter_and_noise_gates_open_with_p_times_their_multiplier():
+    params = draw("filter,noise:0.5", probability=0.6, batch=2000)
+    for band in range(4):  # each band's gain has its own gate
+        assert (params["filter"][:, band] != 1.0).mean() == pytest.approx(0.6, abs=0.04), band
+    noisy = (params["noise"].reshape(2000, -1) != 0).any(axis=1).mean()
+    assert noisy == pytest.approx(0.3, abs=0.04)
+    closed = draw("bgcfn", probability=0.0, batch=64)
+    assert (closed["filter"] == 1.0).all() and (closed["noise"] == 0.0).all()
+
+
 def test_parameters_follow_adas_distributions():
     params = draw("bgc", probability=1.0)
     assert np.abs(params["xint"]).max() <= ada.XINT_MAX

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import pytest
 import yaml
+from harness import assert_close_images
 from PIL import Image
 from serving_fakes import Backend, FlakyProxy, GrpcServer, RestServer
 
@@ -325,8 +326,7 @@ def test_negative_seeds_from_the_command_line(served, tmp_path):
                         str(tmp_path)]) == 0
     assert sorted(os.listdir(tmp_path)) == ["seed_-1.png", "seed_-2.png"]
     expected = served["local"].generate([-2], labels_for_seeds([-2], 3))["images"][0]
-    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "seed_-2.png")),
-                                  expected[..., 0])
+    assert_close_images(np.asarray(Image.open(tmp_path / "seed_-2.png")), expected[..., 0])
 
 
 def test_seeds_beyond_int64_are_refused_clearly(served, capsys):

@@ -21,6 +21,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import assert_close_images
 from PIL import Image
 from serving_fakes import Backend as FakeServer
 from serving_fakes import FlakyProxy, GrpcServer, RestServer
@@ -97,12 +98,6 @@ def embedded(models):
     return {name: backends.EmbeddedBackend(path) for name, (_, path) in models.items()}
 
 
-def _close(a: np.ndarray, b: np.ndarray) -> None:
-    """uint8 images from different kernels (Keras eager vs SavedModel) may differ by 1."""
-    assert a.shape == b.shape
-    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
-
-
 def _decode(png: bytes) -> np.ndarray:
     image = np.array(Image.open(io.BytesIO(png)))
     return image[..., None] if image.ndim == 2 else image
@@ -112,7 +107,7 @@ def _decode(png: bytes) -> np.ndarray:
 def test_embedded_backend_matches_gan_generate(models, embedded):
     gan, _ = models["plain"]
     result = embedded["plain"].generate(range(5, 11))
-    _close(result.images, to_uint8_numpy(gan.generate(6, seed=5)))
+    assert_close_images(result.images, to_uint8_numpy(gan.generate(6, seed=5)))
     np.testing.assert_allclose(result.z, latents_from_seeds(np.arange(5, 11), LATENT).numpy(),
                                atol=1e-6)
     assert all(np.array_equal(_decode(p), i) for p, i in zip(result.png, result.images,
@@ -126,9 +121,9 @@ def test_conditional_labels_default_to_seed_mod_classes(models, embedded):
     gan, _ = models["cond"]
     backend = embedded["cond"]
     assert backend.info.num_classes == CLASSES
-    _close(backend.generate(range(4)).images, to_uint8_numpy(gan.generate(4, seed=0)))
+    assert_close_images(backend.generate(range(4)).images, to_uint8_numpy(gan.generate(4, seed=0)))
     fixed = backend.generate([0, 1], labels=[2, 2]).images
-    _close(fixed, to_uint8_numpy(gan.generate(2, seed=0, labels=[2, 2])))
+    assert_close_images(fixed, to_uint8_numpy(gan.generate(2, seed=0, labels=[2, 2])))
     assert not np.array_equal(fixed[0], backend.generate([0]).images[0])  # class 0 vs 2
 
 
@@ -173,8 +168,8 @@ def test_interpolation_runs_from_a_to_b(embedded):
     frames = backend.interpolate(4, 7, 6, label=1)
     assert frames.shape == (6, RES, RES, 1)
     ends = backend.generate([4, 7], labels=[1, 1]).images
-    _close(frames[0], ends[0])
-    _close(frames[-1], ends[1])
+    assert_close_images(frames[0], ends[0])
+    assert_close_images(frames[-1], ends[1])
 
 
 @pytest.mark.parametrize("call, message", [

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from harness import needs_proc_fd, record_syncs_and_renames, tiny_networks
+from harness import assert_close_images, needs_proc_fd, record_syncs_and_renames, tiny_networks
 from serving_fakes import run_in_progress
 from tensorflow.core.protobuf import saved_model_pb2
 
@@ -61,10 +61,30 @@ def keras_images(generator, z, labels=None):
     return to_uint8_numpy(generator(inputs, training=False))
 
 
-def assert_close_images(a, b):
-    # uint8 rounding of float outputs computed by different kernels may flip by one level.
-    assert a.shape == b.shape
-    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+# Generator outputs away from rounding boundaries, and the pixels they must become.
+CONSTANT_OUTPUTS = [-1.5, -1.0, -0.9, -0.7, -0.5, -0.25, -0.2, 0.01,
+                    0.25, 0.3, 0.5, 0.7, 0.9, 0.999, 1.0, 2.0]
+CONSTANT_PIXELS = [0, 0, 13, 38, 64, 96, 102, 129, 159, 166, 191, 217, 242, 255, 255, 255]
+
+
+def test_the_export_rounds_each_output_to_its_pixel_exactly(tmp_path):
+    """A generator whose outputs are fixed constants (any z, any CPU): the served uint8
+    pixels are round((x + 1) * 127.5), clipped; a floor or a shifted scale fails here."""
+    z = keras.Input([LATENT])
+    x = keras.layers.Dense(16, kernel_initializer="zeros",
+                           bias_initializer=keras.initializers.Constant(CONSTANT_OUTPUTS))(z)
+    generator = keras.Model(z, keras.layers.Reshape([4, 4, 1])(x), name="constant")
+    served = ExportedGenerator(export_generator(generator, tmp_path))
+    images = served.images(np.ones([2, LATENT], np.float32))
+    np.testing.assert_array_equal(images.reshape(2, 16), [CONSTANT_PIXELS] * 2)
+    np.testing.assert_array_equal(to_uint8_numpy(np.float32(CONSTANT_OUTPUTS)), CONSTANT_PIXELS)
+
+
+def test_the_graph_and_numpy_conversions_agree_on_every_pixel_boundary():
+    from kgan.serving.signatures import to_uint8
+
+    halves = (np.arange(-2, 514, dtype=np.float32) / 2 / 127.5 - 1).astype(np.float32)
+    np.testing.assert_array_equal(to_uint8(tf.constant(halves)).numpy(), to_uint8_numpy(halves))
 
 
 @pytest.fixture(scope="module")

@@ -260,6 +260,11 @@ def test_ema_update_matches_a_hand_computation_at_decay_0_9():
     assert any(changed(ema_before, [e for _, e in pairs]))
     for before, (weight, ema) in zip(ema_before, pairs, strict=True):
         np.testing.assert_allclose(ema.numpy(), 0.9 * before + 0.1 * weight.numpy(), atol=1e-6)
+    statistics = [(w, e) for w, e in zip(gan.generator.weights, gan.ema_generator.weights,
+                                         strict=True) if not w.trainable]
+    assert any(np.abs(w.numpy()).max() > 0 for w, _ in statistics if "mean" in w.path)
+    for weight, ema in statistics:  # batch-norm statistics are copied, not averaged
+        np.testing.assert_array_equal(ema.numpy(), weight.numpy())
 
 
 def test_ema_half_life_gives_stylegan2_ada_beta_with_rampup():
@@ -299,25 +304,78 @@ def test_each_penalty_adds_its_analytic_gradient_to_the_discriminator_update(pen
     np.testing.assert_allclose(updates[3.0] - updates[0.0], -3.0 * w0, atol=1e-5)
 
 
-def test_r1_is_taken_through_the_augmentation():
-    """With T(x) = c (x - mean) + mean (contrast), grad_x D(T(x)) differs from grad_x D(x):
-    the penalty the GAN tracks is the one through T."""
-    augment = kgan.augment.Augment("color", initial_probability=1.0, adaptive=False)
-    g, d = (keras.Sequential([keras.Input((LATENT,)), keras.layers.Dense(4),
-                              keras.layers.Reshape((2, 2, 1))]),
-            keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(),
-                              keras.layers.Dense(1, use_bias=False)]))
+D_WEIGHTS = np.array([[1.0], [-2.0], [0.5], [3.0]], np.float32)
+STREAMS = kgan.gan.model._STREAMS_PER_D_STEP  # a D step's streams: z, GP, T(real), T(fake)
+
+
+def _linear_gan(augment, generator=None, **compile_options):
+    """G: z -> Dense(4) -> 2x2x1 images; D: their flattened pixels . D_WEIGHTS. Every
+    pass is easy to redo by hand; SGD(0), so a step changes no weight."""
+    g = generator or keras.Sequential([keras.Input((LATENT,)), keras.layers.Dense(4),
+                                       keras.layers.Reshape((2, 2, 1))])
+    d = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(),
+                          keras.layers.Dense(1, use_bias=False)])
     gan = kgan.GAN(g, d, latent_dim=LATENT, augment=augment)
-    gan.compile(keras.optimizers.SGD(0.0), keras.optimizers.SGD(0.0), r1_gamma=1.0)
-    d.set_weights([np.array([[1.0], [-2.0], [0.5], [3.0]], np.float32)])
+    gan.compile(keras.optimizers.SGD(0.0), keras.optimizers.SGD(0.0), **compile_options)
+    d.set_weights([D_WEIGHTS])
+    return gan, g, d
+
+
+def _penalty_through(d, augment, seed, images):
+    grads = kgan.losses.input_gradients(lambda x: d(augment(x, seed=seed)),
+                                        keras.ops.convert_to_tensor(images))
+    return float(kgan.losses.squared_gradient_norm(grads))
+
+
+def test_r1_and_r2_are_taken_through_the_augmentation_at_real_and_fake_images():
+    """With T(x) = c (x - mean) + mean (contrast), grad_x D(T(x)) differs from grad_x D(x),
+    and real and fake images get their own draws of c: R1 is the penalty at T(real), R2
+    at T(G(z)), each through its own T."""
+    augment = kgan.augment.Augment("color", initial_probability=1.0, adaptive=False)
+    gan, g, d = _linear_gan(augment, r1_gamma=1.0, r2_gamma=1.0)
     real = random_images(8, 2, seed=2)
     in_step(gan, lambda: gan._discriminator_step(real, None, 0, 0))
-    grads = kgan.losses.input_gradients(lambda x: d(augment(x, seed=gan._seed(0, 2))),
-                                        keras.ops.convert_to_tensor(real))
-    expected = kgan.losses.squared_gradient_norm(grads)
-    without_t = float(np.sum(d.get_weights()[0] ** 2))
-    np.testing.assert_allclose(float(gan._trackers["r1"].result()), float(expected), rtol=1e-5)
-    assert abs(float(expected) - without_t) > 1e-3
+    fake = g(randomness.global_normal(8, [LATENT], gan._seed(0, 0)))
+    r1 = _penalty_through(d, augment, gan._seed(0, 2), real)
+    r2 = _penalty_through(d, augment, gan._seed(0, 3), fake)
+    tracked = {name: float(gan._trackers[name].result()) for name in ("r1", "r2")}
+    np.testing.assert_allclose([tracked["r1"], tracked["r2"]], [r1, r2], rtol=1e-5)
+    without_t = float(np.sum(D_WEIGHTS ** 2))
+    assert abs(r1 - without_t) > 1e-3 and abs(r2 - r1) > 1e-3
+
+
+def test_the_generator_is_scored_on_augmented_fakes():
+    """G's loss is D's verdict on T(G(z)) with the G step's own draws, not on G(z)."""
+    augment = kgan.augment.Augment("color", initial_probability=1.0, adaptive=False)
+    gan, g, d = _linear_gan(augment)  # the non-saturating loss: mean softplus(-D)
+    real = random_images(8, 2, seed=2)
+    in_step(gan, lambda: gan._generator_step(real, None, 0))
+    first = gan.d_steps * STREAMS
+    fake = g(randomness.global_normal(8, [LATENT], gan._seed(0, first)))
+
+    def loss(logits):
+        return float(np.mean(np.logaddexp(0.0, -keras.ops.convert_to_numpy(logits))))
+
+    expected = loss(d(augment(fake, seed=gan._seed(0, first + 2))))
+    np.testing.assert_allclose(float(gan._trackers["g_loss"].result()), expected, rtol=1e-5)
+    assert abs(expected - loss(d(fake))) > 1e-3
+
+
+@pytest.mark.parametrize("real_pixels, p_after", [(0.9, 0.6), (-0.9, 0.4)])
+def test_ada_moves_p_by_the_sign_of_d_on_the_real_images(real_pixels, p_after):
+    """ADA's heuristic r_t = E[sign(D(real))]: D here is the mean pixel and the fakes sit
+    at -real, so feeding it the fakes' logits would move p the other way."""
+    augment = kgan.augment.Augment("translation", initial_probability=0.5, interval=1,
+                                   speed=0.1, target=0.6)  # 2x2 images: no shift happens
+    g = keras.Sequential([keras.Input((LATENT,)), keras.layers.Dense(
+        4, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant(
+            -real_pixels)), keras.layers.Reshape((2, 2, 1))])
+    gan, _, d = _linear_gan(augment, generator=g)
+    d.set_weights([np.full((4, 1), 0.25, np.float32)])
+    real = np.full((8, 2, 2, 1), real_pixels, np.float32)
+    in_step(gan, lambda: gan._discriminator_step(real, None, 0, 0))
+    probability = float(keras.ops.convert_to_numpy(augment.probability))
+    assert probability == pytest.approx(p_after, abs=1e-6)
 
 
 @pytest.mark.parametrize("loss", ["non_saturating", "relativistic"])

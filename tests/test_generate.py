@@ -11,7 +11,7 @@ import imageio.v3 as iio
 import keras
 import numpy as np
 import pytest
-from harness import interrupt_with
+from harness import assert_close_images, interrupt_with
 from PIL import Image
 from serving_fakes import run_in_progress
 
@@ -51,12 +51,6 @@ def _png(path) -> np.ndarray:
     return image[..., None] if image.ndim == 2 else image
 
 
-def _close(a: np.ndarray, b: np.ndarray) -> None:
-    """Keras eager and the SavedModel may round a pixel to the next uint8 level."""
-    assert a.shape == b.shape
-    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
-
-
 @pytest.mark.parametrize("kind", ["keras", "run", "export"])
 def test_grid_matches_gan_generate(sources, kind, tmp_path):
     gan, paths = sources
@@ -64,7 +58,7 @@ def test_grid_matches_gan_generate(sources, kind, tmp_path):
     assert cli.main([paths[kind], "--seeds", "5-10", "--grid", str(out), "--columns", "3",
                      "--padding", "2"]) == 0
     expected = tile_grid(to_uint8_numpy(gan.generate(6, seed=5)), columns=3, padding=2)
-    _close(_png(out), expected)
+    assert_close_images(_png(out), expected)
 
 
 def test_a_run_in_progress_draws_from_its_newest_checkpoint(tmp_path, capsys):
@@ -73,7 +67,7 @@ def test_a_run_in_progress_draws_from_its_newest_checkpoint(tmp_path, capsys):
                      "--padding", "0"]) == 0
     assert capsys.readouterr().err.endswith("using its newest checkpoint, step 5 (the end "
                                             "of epoch 1 of 2)\n")
-    _close(_png(tmp_path / "g.png"), tile_grid(to_uint8_numpy(gan.generate(4, seed=0)),
+    assert_close_images(_png(tmp_path / "g.png"), tile_grid(to_uint8_numpy(gan.generate(4, seed=0)),
                                                padding=0))
 
 
@@ -83,7 +77,7 @@ def test_single_pngs_by_seed_and_fixed_label(sources, tmp_path):
                      "--out", str(tmp_path)]) == 0
     for seed in (3, 42):
         expected = to_uint8_numpy(gan.generate(1, seed=seed, labels=[2]))[0]
-        _close(_png(tmp_path / f"seed_{seed}.png"), expected)
+        assert_close_images(_png(tmp_path / f"seed_{seed}.png"), expected)
 
 
 def test_scale_enlarges_without_smoothing(sources, tmp_path):
@@ -106,8 +100,8 @@ def test_gif_has_the_frames_and_size_asked_for(sources, tmp_path):
     # The first and last frames are the two seeds' images (class 0), enlarged.
     ends = to_uint8_numpy(gan.generate(latents_from_seeds(np.array([1, 2]), LATENT).numpy(),
                                        labels=[0, 0]))
-    _close(frames[0][..., :1], media.upscale(ends[0], 2))
-    _close(frames[-1][..., :1], media.upscale(ends[1], 2))
+    assert_close_images(frames[0][..., :1], media.upscale(ends[0], 2))
+    assert_close_images(frames[-1][..., :1], media.upscale(ends[1], 2))
     bounced = tmp_path / "loop.gif"
     assert cli.main([paths["keras"], "--interpolate", "1", "2", "--frames", "7", "--bounce",
                      "--gif", str(bounced)]) == 0

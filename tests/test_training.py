@@ -176,11 +176,12 @@ def test_ctrl_c_saves_exits_130_and_resumes_exactly(reference, tmp_path):
     _assert_same_as_reference(reference, tmp_path / "run")
 
 
-def test_rerunning_a_finished_run_does_nothing(reference, capsys):
+def test_rerunning_a_finished_run_does_nothing(reference, tmp_path, capsys):
     cwd, _ = reference
-    config = TrainConfig.load(cwd / "run/config.json")
+    run_dir = _copy_of_reference(reference, tmp_path)  # the reference stays as trained
+    config = TrainConfig.load(run_dir / "config.json")
     config = TrainConfig.from_dict({**config.to_dict(), "deterministic": False,
-                                    "run_dir": str(cwd / "run"),
+                                    "run_dir": str(run_dir),
                                     "export_dir": str(cwd / "exp")})
     result = training.run(config)
     out = capsys.readouterr().out

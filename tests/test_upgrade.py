@@ -7,6 +7,7 @@ keeping its config.json (DCGAN options at the top level) and the last resume che
 """
 
 import json
+import pathlib
 import shutil
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from kgan.cli.train import main
 from kgan.training.config import TrainConfig
 
-FIXTURE = "tests/data/run_v0_1"
+FIXTURE = pathlib.Path(__file__).parent / "data" / "run_v0_1"  # from any working folder
 
 
 @pytest.fixture
