@@ -281,6 +281,7 @@ class GrpcServer:
         from tensorflow_serving.apis import model_service_pb2_grpc as model_grpc
         from tensorflow_serving.apis import prediction_service_pb2_grpc as predict_grpc
 
+        self.backend = backend
         servicer = _make_servicer(backend, predict_grpc, model_grpc, grpc)
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         predict_grpc.add_PredictionServiceServicer_to_server(servicer, self._server)

@@ -64,6 +64,29 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
+class _LargeReplies:
+    """The served model, answering `generate` with 64 images of 256 x 256 x 3 (12.6 MB),
+    as a 256 px model does."""
+
+    def __init__(self, backend):
+        self.backend = backend
+
+    def __getattr__(self, name):  # name, version, signature_defs, resolve: the model's
+        return getattr(self.backend, name)
+
+    def run(self, signature, inputs):
+        outputs = self.backend.run(signature, inputs)
+        outputs["images"] = np.full([64, 256, 256, 3], 7, np.uint8)
+        return outputs
+
+
+def test_grpc_takes_replies_past_grpcs_4_mb_default(served):
+    with GrpcServer(_LargeReplies(served["grpc"].backend)) as big:
+        outputs = GrpcClient(big.target, model="digits").predict(
+            {"seed": np.arange(4, dtype=np.int64), "label": np.zeros(4, np.int32)}, "generate")
+    assert outputs["images"].shape == (64, 256, 256, 3)
+
+
 def test_rest_body_follows_the_documented_formats():
     inputs = {"seed": np.array([1, 2]), "label": np.array([0, 2], np.int32)}
     assert rest_body(inputs, "generate", "columnar") == {
