@@ -1,6 +1,7 @@
 """The served model's name: one rule for kgan-train, kgan-export and export_generator,
 so a version never lands outside EXPORT_DIR."""
 
+import json
 import os
 
 import keras
@@ -72,3 +73,17 @@ def test_export_generator_refuses_a_path_as_model_name(model_file, tmp_path):
     with pytest.raises(ValueError, match="model_name must be letters"):
         export_generator(generator, tmp_path / "exports", model_name="../evil")
     assert os.listdir(tmp_path) == []
+
+
+def test_kgan_export_names_a_run_as_its_own_export_did(model_file, tmp_path, capsys):
+    """`--run-dir runs/try` trains model "digits": kgan-export publishes it there too (the
+    name serving/models.config serves), not under "try"; a config with a bad name or none
+    falls back to the folder's name."""
+    run_dir = tmp_path / "try"
+    run_dir.mkdir()
+    os.link(model_file, run_dir / "final.keras")
+    for config, name in [({"model_name": "digits"}, "digits"), ({"model_name": "../x"}, "try"),
+                         ({}, "try")]:
+        (run_dir / "config.json").write_text(json.dumps(config))
+        assert cli.main([str(run_dir), str(tmp_path / "exports")]) == 0
+        assert capsys.readouterr().out.strip().startswith(str(tmp_path / "exports" / name))

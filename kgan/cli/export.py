@@ -8,8 +8,9 @@ SOURCE is a run directory (its `final.keras`, which `kgan-train` writes when a r
 before that, its newest checkpoint, and stderr says which step) or a `.keras` file
 holding a saved `kgan.GAN` (its EMA generator is exported when it has one) or a bare
 generator. The version lands in `EXPORT_DIR/NAME/<next free number>/` (NAME defaults to
-the run directory's name, also for its final.keras, or the file's stem) and its path is
-printed on stdout. Errors print one line on stderr.
+the model name the run recorded, as its own export used; else the run directory's name,
+also for its final.keras, or the file's stem) and its path is printed on stdout. Errors
+print one line on stderr.
 
 Exit status (kgan.cli.exits): 0 exported, 1 the export failed (disk full, the written
 version did not answer like the model), 2 bad input (no such file, not a run directory,
@@ -19,6 +20,7 @@ a run with no checkpoint yet, an existing --version), 130 Ctrl-C, 143 SIGTERM.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -31,16 +33,21 @@ __all__ = ["FINAL_MODEL", "SourceError", "find_model_file", "main"]
 
 
 def default_model_name(source: str) -> str:
-    """The run directory's name (also for its `final.keras`), or the file's stem, as a
-    valid model name (characters other than letters, digits, '_', '.', '-' become '_');
-    what the server will call it."""
-    from kgan.serving.limits import model_name_from
+    """What the server will call the model: the `model_name` a run directory recorded
+    (the name its own export used, which serving/models.config serves), else the run
+    folder's name (also for its `final.keras`) or the file's stem, as a valid model name
+    (characters other than letters, digits, '_', '.', '-' become '_')."""
+    from kgan.serving.limits import check_model_name, model_name_from
 
     source = os.path.abspath(source)
     if os.path.basename(source) == FINAL_MODEL:  # runs/digits/final.keras -> digits
         source = os.path.dirname(source)
     if os.path.isdir(source):
-        return model_name_from(os.path.basename(source))
+        try:
+            with open(os.path.join(source, "config.json"), encoding="utf-8") as file:
+                return check_model_name(json.load(file)["model_name"])
+        except (OSError, ValueError, TypeError, KeyError):  # not a run's, or no usable name
+            return model_name_from(os.path.basename(source))
     return model_name_from(os.path.splitext(os.path.basename(source))[0])
 
 
@@ -60,7 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("source", help="a run directory (its final.keras, or its newest "
                                        "checkpoint while it trains) or a .keras file")
     parser.add_argument("export_dir", help="folder of models (mounted at /models by serving/)")
-    parser.add_argument("--model-name", help="served model name (default: from SOURCE)")
+    parser.add_argument("--model-name", help="served model name (default: the run's "
+                        "recorded model name, else SOURCE's folder or file name)")
     parser.add_argument("--version", type=int, help="version number (default: next free)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace --version if it exists")
