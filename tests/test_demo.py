@@ -571,3 +571,15 @@ def test_latency_benchmark_smoke(browser, tmp_path):
         (name, n) for n in (1, 4) for name in ("embedded", "tf_serving_rest", "tf_serving_grpc")]
     assert all(r["p50_ms"] > 0 and r["calls"] == 2 for r in result["rows"])
     assert json.loads(out.read_text())["rows"] == result["rows"]
+
+
+def test_a_served_model_that_is_not_a_kgan_export_is_named(tmp_path):
+    module = tf.Module()
+    module.double = tf.function(lambda x: {"y": 2.0 * x},
+                                input_signature=[tf.TensorSpec([None], tf.float32)])
+    tf.saved_model.save(module, str(tmp_path / "other" / "1"),
+                        signatures={"serving_default": module.double})
+    with RestServer(FakeServer("other", 1, str(tmp_path / "other" / "1"), labels={})) as rest:
+        with pytest.raises(ValueError, match=r"the served model 'other' is not a kgan export "
+                                             r"\(its signatures: serving_default; a kgan"):
+            backends.ServingBackend(RestClient(rest.url, model="other"))

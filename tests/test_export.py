@@ -651,3 +651,16 @@ def test_export_killed_mid_way_is_cleaned_by_the_next_one(exported, tmp_path):
                           timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     assert sorted(os.listdir(tmp_path / "m")) == ["1"]
+
+
+def test_a_class_count_the_generator_does_not_have_is_not_published(tmp_path):
+    """A bare conditional generator says nothing of its classes: too many is caught by
+    the export's own check with the last class, before any version appears."""
+    generator, _ = tiny_networks("dcgan", num_classes=3, resolution=8)
+    with pytest.raises(export_module.ExportError) as caught:
+        export_generator(generator, tmp_path, num_classes=5)
+    message = str(caught.value)
+    assert "with classes 0 and 4: does the generator have 5 classes?" in message
+    assert "indices[1] = 4 is not in [0, 3)" in message and "\n" not in message
+    assert os.listdir(tmp_path) == []
+    assert export_generator(generator, tmp_path, num_classes=3).endswith("1")

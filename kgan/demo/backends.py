@@ -44,7 +44,7 @@ from kgan.demo.model import (  # noqa: F401  (re-exported: the backends' vocabul
     truncation_from,
     version_dir,
 )
-from kgan.serving.client import ServingError, checked_num_classes, kgan_message
+from kgan.serving.client import ServingError, checked_num_classes, error_line, kgan_message
 from kgan.serving.limits import TRUNCATED_SIGNATURES, TRUNCATION_INFO
 
 
@@ -170,9 +170,13 @@ class EmbeddedBackend(Backend):
         return {key: value.numpy() for key, value in outputs.items()}
 
 
+def _public(signatures) -> list[str]:
+    return sorted(name for name in signatures if not name.startswith("__"))
+
+
 def _graph_message(message: str) -> str:
-    """The kgan check's own words from a TF error, else its first line."""
-    return kgan_message(message) or message.strip().splitlines()[0]
+    """The kgan check's own words from a TF error, else the op's own message."""
+    return error_line(message)
 
 
 class ServingBackend(Backend):
@@ -192,6 +196,10 @@ class ServingBackend(Backend):
         self.client = client
         extra = read_info_file(version_dir(info_dir)) if info_dir else {}
         signatures = client.metadata()["metadata"]["signature_def"]["signature_def"]
+        if "generate" not in signatures:
+            raise ValueError(f"the served model {client.model!r} is not a kgan export (its "
+                             f"signatures: {', '.join(_public(signatures)) or 'none'}; a kgan "
+                             "export has generate): serve one made by kgan-export")
         generate = signatures["generate"]
         all_inputs = {signature: {name: len(_dims(spec)) for name, spec in
                                   definition.get("inputs", {}).items()}

@@ -70,6 +70,18 @@ def kgan_message(text: str) -> str | None:
     return found.group(1).strip() if found else None
 
 
+def error_line(text: str) -> str:
+    """A TF error's one meaningful line: the kgan check's words, else the op's own message
+    ("indices[1] = 4 is not in [0, 3)") without TF's headers, node names and stack."""
+    found = kgan_message(text)
+    if found:
+        return found
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(
+        ("Graph execution error", "Detected at node", "<stack traces", "[[", "File "))]
+    return (useful or lines or ["unknown error"])[0][:300]
+
+
 @dataclass
 class Samples:
     """Images from the server: uint8 [N, H, W, C], PNG files' bytes and latents (or None)."""

@@ -39,6 +39,7 @@ import tensorflow as tf
 
 from kgan import _durable
 from kgan.gan.sampling import latents_from_seeds
+from kgan.serving.client import error_line
 from kgan.serving.limits import (
     INFO_FILE,
     INT64_MAX,
@@ -316,19 +317,26 @@ def _write(generator: keras.Model, spec: GeneratorSpec, path: str, model_name: s
 
 def _verify(path: str, generator: keras.Model, spec: GeneratorSpec) -> None:
     """Loads the written SavedModel and checks one request against the Keras model (and
-    one truncated request, psi = 0.5, for a style-based generator)."""
-    labels = None if spec.num_classes is None else [0]
+    one truncated request, psi = 0.5, for a style-based generator); a conditional one with
+    its first and last class, so a class count the generator does not have fails here."""
+    seeds = [0] if spec.num_classes is None else [0, 1]
+    labels = None if spec.num_classes is None else [0, spec.num_classes - 1]
     psis = [None, 0.5] if spec.style_based else [None]
     try:
         exported = ExportedGenerator(path)
-        served = [exported.generate([0], labels, truncation=psi) for psi in psis]
+        served = [exported.generate(seeds, labels, truncation=psi) for psi in psis]
     except Exception as error:  # any failure here means "do not publish"
-        raise ExportError(f"the export at {path} failed to load or run: {error}") from error
-    z = latents_from_seeds(tf.constant([0], tf.int64), spec.latent_dim)
+        hint = "" if labels is None else (
+            f" (with classes 0 and {labels[-1]}: does the generator have "
+            f"{spec.num_classes} classes? check num_classes / --num-classes)")
+        raise ExportError(f"the export at {path} failed to load or run{hint}: "
+                          f"{error_line(str(error))}") from error
+    z = latents_from_seeds(tf.constant(seeds, tf.int64), spec.latent_dim)
     inputs = spec.model_inputs(z, None if labels is None else tf.constant(labels, tf.int32))
-    seed = {"noise_seeds": tf.constant([0], tf.int64)} if spec.style_based else {}
+    seed = {"noise_seeds": tf.constant(seeds, tf.int64)} if spec.style_based else {}
     for psi, answer in zip(psis, served, strict=True):
-        options = seed if psi is None else {**seed, "truncation_psi": tf.constant([psi])}
+        options = seed if psi is None else {
+            **seed, "truncation_psi": tf.constant([psi] * len(seeds))}
         expected = to_uint8(generator(inputs, training=False, **options)).numpy()
         gap = np.abs(answer["images"].astype(int) - expected.astype(int)).max()
         if gap > 1:
