@@ -154,9 +154,13 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(join_negative_values(argv))
-    quiet.quiet_tensorflow(args.debug, load=bool(args.grpc))  # REST needs no TensorFlow
     with exits.sigterm_as_interrupt():
         try:
+            try:
+                quiet.quiet_tensorflow(args.debug, load=bool(args.grpc))  # REST: no TF
+            except ImportError as error:
+                raise ValueError(f"--grpc needs TensorFlow and tensorflow-serving-api (the "
+                                 f"full install: pip install kgan); {error}") from None
             _check_args(args)
             client = _client(args)
             _run(args, client)

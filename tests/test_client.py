@@ -38,6 +38,7 @@ from kgan.serving.client import (
     served_num_classes,
 )
 from kgan.serving.export import MAX_BATCH_SIZE, ExportedGenerator, export_generator
+from kgan.serving.limits import check_labels
 
 LATENT = 8
 CLIENT_CLI = os.path.join(os.path.dirname(__file__), os.pardir, "serving", "client.py")
@@ -221,6 +222,15 @@ def test_client_side_checks():
         from_latents(None, np.full([1, LATENT], np.inf))
     with pytest.raises(ValueError, match="version or a label, not both"):
         RestClient(model="digits", version=1, label="stable")
+    for labels in ([1.7, 2.2], np.array([1.0, 2.0])):  # never truncated to a class
+        with pytest.raises(ValueError, match="labels must be integers .class indices., got "
+                                             "dtype float"):
+            generate(None, [3, 3], labels)
+        with pytest.raises(ValueError, match="labels must be integers .class indices.,"):
+            check_labels(labels, 2, 3)
+    for label in ("a b", "", "x/../../digits"):  # one URL segment, as a model name
+        with pytest.raises(ValueError, match="the version label must be letters, digits"):
+            RestClient(model="digits", label=label)
 
 
 def test_save_pngs_and_grid(served, tmp_path):

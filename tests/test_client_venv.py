@@ -106,3 +106,8 @@ def test_rest_client_runs_in_a_fresh_venv_without_tensorflow(server, tmp_path):
     expected = local.generate([-2, 5])["images"]
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "grid.png")),
                                   np.concatenate(expected[..., 0], axis=1))
+    grpc = subprocess.run([python, "serving/client.py", "--grpc", "localhost:1", "--model",
+                           "tiny", "status"], cwd=checkout, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert grpc.returncode == 2 and len(grpc.stderr.splitlines()) == 1, grpc.stderr[-2000:]
+    assert "--grpc needs TensorFlow and tensorflow-serving-api (the full install" in grpc.stderr

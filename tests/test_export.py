@@ -338,6 +338,8 @@ def test_existing_version_is_refused_unless_overwrite(exported, tmp_path):
 def test_a_version_folder_past_int64_does_not_set_the_next_version(exported, tmp_path):
     os.makedirs(tmp_path / str(2**64))  # e.g. made by hand; TF Serving cannot load it
     os.makedirs(tmp_path / "4")
+    os.makedirs(tmp_path / "\u00b2")  # "²": str.isdigit says yes, int() and TF Serving no
+    os.makedirs(tmp_path / ("\u0663" * 2))  # Arabic-Indic 33: no version for TF Serving either
     assert export_generator(exported["plain"][0], tmp_path).endswith(os.sep + "5")
 
 

@@ -18,6 +18,7 @@ from kgan.serving.limits import (  # noqa: F401  (INFO_FILE: re-exported)
     INT64_MAX,
     INT64_MIN,
     MAX_BATCH_SIZE,
+    is_version,
     latest_version,
     read_info_file,
 )
@@ -167,6 +168,6 @@ def version_dir(path: str) -> str:
 def model_name(path: str) -> str:
     """The served name of an export folder: the model folder's name."""
     path = os.path.abspath(path)
-    if os.path.basename(path).isdigit():
+    if is_version(os.path.basename(path)):
         path = os.path.dirname(path)
     return os.path.basename(path)

@@ -34,6 +34,7 @@ from kgan.serving.limits import (
     MAX_BATCH_SIZE,
     TRUNCATED_SIGNATURES,
     as_seeds,
+    check_model_name,
     check_seeds,
     check_truncation,
     labels_from_seeds,
@@ -99,7 +100,7 @@ def model_path(model: str, version: int | None = None, label: str | None = None)
     if version is not None:
         path += f"/versions/{int(version)}"
     elif label is not None:
-        path += f"/labels/{label}"
+        path += f"/labels/{check_model_name(label, 'the version label')}"  # one URL segment
     return path
 
 
@@ -469,11 +470,13 @@ def _labels(client, labels, rows: np.ndarray, what: str) -> np.ndarray | None:
     if labels is None:
         k = _class_count(client)
         return None if k is None else labels_for_seeds(rows, k)
-    labels = np.asarray(labels, np.int32)
+    labels = np.asarray(labels)
     if labels.shape != (len(rows),):
         raise ValueError(f"labels must be {len(rows)} integers, one per {what}, got shape "
                          f"{list(labels.shape)}")
-    return labels
+    if labels.size and not np.issubdtype(labels.dtype, np.integer):  # 1.7 is no class
+        raise ValueError(f"labels must be integers (class indices), got dtype {labels.dtype}")
+    return labels.astype(np.int32)
 
 
 def _class_count(client) -> int | None:

@@ -50,6 +50,7 @@ from kgan.serving.limits import (
     check_model_name,
     check_seeds,
     check_truncation,
+    is_version,
     labels_from_seeds,
     latest_version,
     read_info_file,
@@ -384,7 +385,7 @@ def _replace(temp: str, target: str, token: str) -> str:
 
 def _next_version(model_dir: str) -> int:
     # Folders past int64 are no versions TF Serving can load: they do not count.
-    numbers = [int(name) for name in os.listdir(model_dir) if name.isdigit()]
+    numbers = [int(name) for name in os.listdir(model_dir) if is_version(name)]
     return max((n for n in numbers if n < INT64_MAX), default=0) + 1
 
 

@@ -18,8 +18,8 @@ import numpy as np
 __all__ = ["INFO_FILE", "INT64_MAX", "INT64_MIN", "MAX_BATCH_SIZE", "MODEL_NAME_PATTERN",
            "TRUNCATED_SIGNATURES", "TRUNCATION_INFO", "TRUNCATION_RANGE", "as_seeds",
            "check_batch_size", "check_labels", "check_latents", "check_model_name",
-           "check_seeds", "check_truncation", "labels_from_seeds", "model_name_from",
-           "read_info_file"]
+           "check_seeds", "check_truncation", "is_version", "labels_from_seeds", "latest_version",
+           "model_name_from", "read_info_file"]
 
 #: Largest batch one request may carry. Equals `max_batch_size` in
 #: serving/batching_parameters.txt, so server-side batching never builds a batch the graph
@@ -117,8 +117,10 @@ def check_labels(labels, batch: int, num_classes: int | None) -> np.ndarray | No
     if labels is None:
         raise ValueError(f"this generator is conditional: pass labels in [0, {num_classes})")
     labels = np.asarray(labels)
-    if labels.shape != (batch,) or not np.issubdtype(labels.dtype, np.integer):
+    if labels.shape != (batch,):
         raise ValueError(f"labels must be {batch} integers, got shape {list(labels.shape)}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integers (class indices), got dtype {labels.dtype}")
     outside = np.unique(labels[(labels < 0) | (labels >= num_classes)])
     if outside.size:
         shown = ", ".join(str(v) for v in outside[:8]) + (", ..." if outside.size > 8 else "")
@@ -172,12 +174,18 @@ def check_batch_size(n: int, what: str) -> None:
                          "(max_batch_size in serving/batching_parameters.txt); split it")
 
 
+def is_version(name: str) -> bool:
+    """A folder name TF Serving reads as a version: ASCII digits only (not "²" or "٣",
+    which str.isdigit accepts)."""
+    return re.fullmatch(r"[0-9]+", name) is not None
+
+
 def latest_version(path: str) -> str | None:
     """An export's version folder as given, or a model folder's highest numbered version
     (TF Serving's layout EXPORT_DIR/<model>/<version>/); None when there is neither."""
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         return path
-    versions = [name for name in os.listdir(path) if name.isdigit()
+    versions = [name for name in os.listdir(path) if is_version(name)
                 and os.path.isfile(os.path.join(path, name, "saved_model.pb"))]
     return os.path.join(path, max(versions, key=int)) if versions else None
 
