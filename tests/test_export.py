@@ -352,6 +352,10 @@ def test_bad_arguments(exported, tmp_path):
         export_generator(exported["cond"][0].generator, tmp_path)
     with pytest.raises(ValueError, match="kgan.GAN or a keras.Model"):
         export_generator("generator.keras", tmp_path)
+    with pytest.raises(ValueError, match=r"num_classes=5 disagrees with the GAN, which has 3 "):
+        export_generator(exported["cond"][0], tmp_path, num_classes=5)
+    with pytest.raises(ValueError, match=r"which has no classes \(it is unconditional\)"):
+        export_generator(tiny_gan(), tmp_path, num_classes=5)
     assert not any(n.isdigit() for n in os.listdir(tmp_path))
 
 

@@ -3,6 +3,8 @@ so a version never lands outside EXPORT_DIR."""
 
 import json
 import os
+import subprocess
+import sys
 
 import keras
 import pytest
@@ -87,3 +89,20 @@ def test_kgan_export_names_a_run_as_its_own_export_did(model_file, tmp_path, cap
         (run_dir / "config.json").write_text(json.dumps(config))
         assert cli.main([str(run_dir), str(tmp_path / "exports")]) == 0
         assert capsys.readouterr().out.strip().startswith(str(tmp_path / "exports" / name))
+
+
+def test_kgan_export_checks_the_version_before_loading_anything(model_file, tmp_path):
+    """--version and --overwrite mistakes answer in a moment: no TensorFlow, no model."""
+    (tmp_path / "exports" / "tiny" / "3").mkdir(parents=True)
+    probe = ("import sys\nfrom kgan.cli import export\ncode = export.main(sys.argv[1:])\n"
+             "print('exit', code, 'tf', 'tensorflow' in sys.modules)")
+    source, exports = str(model_file), str(tmp_path / "exports")
+    for flags, words in [
+            (["--version", "0"], "version must be a positive integer up to 2**63 - 1"),
+            (["--version", "3"], "version 3 already exists at"),
+            (["--overwrite"], "--overwrite replaces the version --version names")]:
+        done = subprocess.run([sys.executable, "-c", probe, source, exports, *flags],
+                              capture_output=True, text=True, timeout=120)
+        assert done.stdout.split()[-4:] == ["exit", "2", "tf", "False"], done.stderr
+        assert words in done.stderr and done.stderr.count("\n") == 1
+        assert "overwrite=True" not in done.stderr  # the flag's name, not Python's

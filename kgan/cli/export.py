@@ -88,8 +88,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _export(args: argparse.Namespace) -> str:
+    from kgan.serving.limits import version_target
+
     backend.check_environment(PROG)
     name = model_name(args)  # before TensorFlow loads: bad input fails fast
+    if args.overwrite and args.version is None:
+        raise ValueError("--overwrite replaces the version --version names; without "
+                         "--version every export takes the next free number")
+    try:
+        version_target(os.path.join(args.export_dir, name), args.version, args.overwrite)
+    except FileExistsError as error:
+        raise FileExistsError(str(error).replace("overwrite=True (kgan-export --overwrite)",
+                                                 "--overwrite")) from None
     path = find_model_file(args.source)
     from kgan.training.rundir import writable_problem
 

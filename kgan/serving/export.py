@@ -54,6 +54,7 @@ from kgan.serving.limits import (
     labels_from_seeds,
     latest_version,
     read_info_file,
+    version_target,
 )
 from kgan.serving.signatures import (
     TRUNCATION_INFO,
@@ -118,19 +119,12 @@ def export_generator(
         ValueError: the model or arguments cannot be exported.
         ExportError: the written SavedModel did not load or answer correctly.
     """
-    if version is not None and (isinstance(version, bool) or int(version) != version
-                                or not 1 <= version <= INT64_MAX):
-        raise ValueError(f"version must be a positive integer up to 2**63 - 1 (TF Serving's "
-                         f"int64 versions), got {version!r}")
     if model_name is not None:
         check_model_name(model_name, "model_name")  # a folder of export_dir, never a path
     model_dir = os.path.join(os.fspath(export_dir), model_name) if model_name else (
         os.fspath(export_dir))
     name = model_name or os.path.basename(os.path.abspath(model_dir))
-    target = None if version is None else os.path.join(model_dir, str(int(version)))
-    if target and os.path.exists(target) and not overwrite:
-        raise FileExistsError(f"version {version} already exists at {target}; pass "
-                              "overwrite=True (kgan-export --overwrite) to replace it")
+    target = version_target(model_dir, version, overwrite)
     if keras.backend.backend() != "tensorflow":
         return _export_in_tensorflow_process(gan_or_generator, model_dir, version, overwrite,
                                              num_classes)
@@ -271,8 +265,10 @@ def _resolve(obj, num_classes: int | None) -> tuple[keras.Model, GeneratorSpec]:
     """Finds the generator to export and what it consumes."""
     if hasattr(obj, "sampling_generator"):
         if num_classes is not None and num_classes != obj.num_classes:
-            raise ValueError(f"num_classes={num_classes} disagrees with the GAN's "
-                             f"{obj.num_classes}; leave it out for a GAN")
+            has = (f"{obj.num_classes} classes" if obj.num_classes
+                   else "no classes (it is unconditional)")
+            raise ValueError(f"num_classes={num_classes} disagrees with the GAN, which has "
+                             f"{has}; leave num_classes out for a GAN")
         generator, latent_dim, num_classes = (
             obj.sampling_generator, int(obj.latent_dim), obj.num_classes)
     elif isinstance(obj, keras.Model):

@@ -19,7 +19,7 @@ __all__ = ["INFO_FILE", "INT64_MAX", "INT64_MIN", "MAX_BATCH_SIZE", "MODEL_NAME_
            "TRUNCATED_SIGNATURES", "TRUNCATION_INFO", "TRUNCATION_RANGE", "as_seeds",
            "check_batch_size", "check_labels", "check_latents", "check_model_name",
            "check_seeds", "check_truncation", "is_version", "labels_from_seeds", "latest_version",
-           "model_name_from", "read_info_file"]
+           "model_name_from", "read_info_file", "version_target"]
 
 #: Largest batch one request may carry. Equals `max_batch_size` in
 #: serving/batching_parameters.txt, so server-side batching never builds a batch the graph
@@ -178,6 +178,21 @@ def is_version(name: str) -> bool:
     """A folder name TF Serving reads as a version: ASCII digits only (not "²" or "٣",
     which str.isdigit accepts)."""
     return re.fullmatch(r"[0-9]+", name) is not None
+
+
+def version_target(model_dir: str, version: int | None, overwrite: bool) -> str | None:
+    """The folder a requested version goes to (None: the next free number), checked before
+    any work: an int64 above 0, and an existing one only with `overwrite`."""
+    if version is None:
+        return None
+    if isinstance(version, bool) or int(version) != version or not 1 <= version <= INT64_MAX:
+        raise ValueError(f"version must be a positive integer up to 2**63 - 1 (TF Serving's "
+                         f"int64 versions), got {version!r}")
+    target = os.path.join(model_dir, str(int(version)))
+    if os.path.exists(target) and not overwrite:
+        raise FileExistsError(f"version {version} already exists at {target}; pass "
+                              "overwrite=True (kgan-export --overwrite) to replace it")
+    return target
 
 
 def latest_version(path: str) -> str | None:
