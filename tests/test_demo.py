@@ -583,3 +583,24 @@ def test_a_served_model_that_is_not_a_kgan_export_is_named(tmp_path):
         with pytest.raises(ValueError, match=r"the served model 'other' is not a kgan export "
                                              r"\(its signatures: serving_default; a kgan"):
             backends.ServingBackend(RestClient(rest.url, model="other"))
+
+
+CAPTION_BOXES = """
+return [...document.querySelectorAll('figure')].map(f => {
+  const c = f.querySelector('figcaption').getBoundingClientRect();
+  const i = f.querySelector('img').getBoundingClientRect();
+  return [c.left, c.right, c.top, c.bottom, i.left, i.right];
+});"""
+
+
+@pytest.mark.parametrize("query", ["?seed=2147483000&n=16", "?seed=-9000000000000&n=64"])
+def test_grid_captions_stay_under_their_own_image(browser, servers, query):
+    """Long seeds ("New image" draws up to 10 digits) wrap inside their cell instead of
+    running into the neighbours' captions."""
+    _visit(browser, servers["cond"] + "/" + query)
+    boxes = browser.execute_script(CAPTION_BOXES)
+    assert len(boxes) == int(query.rsplit("=", 1)[1])
+    for left, right, _, _, image_left, image_right in boxes:
+        assert image_left - 0.5 <= left and right <= image_right + 0.5
+    for a, b in zip(boxes, boxes[1:]):  # neighbours in a row never overlap
+        assert a[1] <= b[0] + 0.5 or a[3] <= b[2] or b[3] <= a[2]

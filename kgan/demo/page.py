@@ -33,8 +33,8 @@ button,.button{cursor:pointer;background:#1d4ed8;color:#fff;border-color:#1d4ed8
 .error{background:#fee2e2;border:1px solid #ef4444;color:#7f1d1d;padding:10px 12px;
 border-radius:6px}
 .grid{display:grid;gap:8px;margin:14px 0}
-figure{margin:0;width:max-content;text-align:center}
-figcaption{font-size:12px;color:#555;margin-top:4px;white-space:nowrap}
+figure{margin:0;width:min-content;text-align:center}
+figcaption{font-size:12px;color:#555;margin-top:4px;overflow-wrap:anywhere}
 .download.button{font-size:13px;padding:3px 8px}figcaption .download.button{margin-left:6px}
 img.sample{image-rendering:pixelated;background:#000;border-radius:4px;display:block}
 section{border-top:1px solid #ddd;margin-top:18px;padding-top:6px}h2{font-size:17px;margin:6px 0}
