@@ -28,6 +28,7 @@ from kgan.serving.client import (
     GrpcClient,
     RestClient,
     ServingError,
+    checked_num_classes,
     from_latents,
     generate,
     labels_for_seeds,
@@ -449,6 +450,31 @@ def test_unknown_class_count_asks_for_num_classes(monkeypatch, capsys):
     assert capsys.readouterr().err == ("client.py: error: this model is conditional: pass "
                                        "--num-classes N (its class count; labels= in "
                                        "Python)\n")
+
+
+class _BeforeTheClassCountSignature(_LargeReplies):
+    """The served model as exported before it had the `num_classes` signature."""
+
+    @property
+    def signature_defs(self):
+        return {k: v for k, v in self.backend.signature_defs.items() if k != "num_classes"}
+
+    def run(self, signature, inputs):
+        return self.backend.run(signature, inputs)
+
+
+def test_the_class_count_is_asked_without_an_invalid_request(served):
+    """Under server-side batching an invalid row fails every request merged with it, so
+    a client learns the class count from the `num_classes` signature; an export without
+    it is still probed with an out-of-range label (the only way it can answer)."""
+    with RestServer(served["grpc"].backend) as rest:
+        assert checked_num_classes(RestClient(rest.url, model="digits")) == 3
+        asked = [body.get("signature_name") for body in rest.requests]
+        assert asked == ["num_classes"] and rest.requests[0]["inputs"] == {"seed": [0]}
+    assert checked_num_classes(GrpcClient(served["grpc"].target, model="digits")) == 3
+    with RestServer(_BeforeTheClassCountSignature(served["grpc"].backend)) as old:
+        assert checked_num_classes(RestClient(old.url, model="digits")) == 3
+        assert old.requests[0]["inputs"]["label"] == [2**31 - 1]
 
 
 def test_a_failing_server_is_reported_as_such_not_as_a_missing_flag(served, capsys):

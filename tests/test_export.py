@@ -124,7 +124,8 @@ def session_run(exported, tmp_path_factory):
     labels = (seeds % CLASSES).astype(np.int32)
     inputs = {"plain/serving_default/z": z, "plain/generate/seed": seeds,
               "cond/serving_default/z": z, "cond/serving_default/label": labels,
-              "cond/generate/seed": seeds, "cond/generate/label": labels}
+              "cond/generate/seed": seeds, "cond/generate/label": labels,
+              "cond/num_classes/seed": seeds}
     np.savez(work / "inputs.npz", **inputs)
     spec = {"exports": {tag: exported[tag][1] for tag in ("plain", "cond")},
             "inputs": str(work / "inputs.npz"), "outputs": str(work / "outputs.npz"),
@@ -151,6 +152,8 @@ def test_session_outputs_match_keras_generator(exported, session_run):
     assert_close_images(outputs["cond/generate/images"], keras_images(ema, seed_z, labels))
     assert outputs["cond/generate/images"].dtype == np.uint8
     assert outputs["cond/generate/images"].shape == (5, 8, 8, 1)
+    np.testing.assert_array_equal(outputs["cond/num_classes/num_classes"], [CLASSES] * 5)
+    assert not any(key.startswith("plain/num_classes") for key in outputs)  # conditional only
 
 
 def test_png_bytes_decode_to_images(session_run):
@@ -162,14 +165,16 @@ def test_png_bytes_decode_to_images(session_run):
 
 def test_warmup_records_parse_and_run(exported, session_run):
     results, _, _ = session_run
+    warmed = {"plain": ["generate", "serving_default"],
+              "cond": ["generate", "num_classes", "serving_default"]}
     for tag in ("plain", "cond"):
-        assert sorted(set(results[tag]["warmup"])) == ["generate", "serving_default"]
+        assert sorted(set(results[tag]["warmup"])) == warmed[tag]
         logs = read_warmup(exported[tag][1])
         assert all(log.HasField("predict_log") for log in logs)
         assert {log.predict_log.request.model_spec.name for log in logs} == {tag}
     cond_inputs = {tuple(sorted(log.predict_log.request.inputs))
                    for log in read_warmup(exported["cond"][1])}
-    assert cond_inputs == {("label", "z"), ("label", "seed")}
+    assert cond_inputs == {("label", "z"), ("label", "seed"), ("seed",)}  # + num_classes
 
 
 def test_graph_rejects_bad_requests_with_clear_messages(session_run):

@@ -19,7 +19,7 @@ from serving_fakes import Backend, GrpcServer, RestServer
 from test_export import assert_servable_graph
 
 import kgan
-from kgan.demo import backends
+from kgan.demo import backends, media
 from kgan.gan.sampling import latents_from_seeds
 from kgan.images import to_uint8_numpy
 from kgan.serving.client import (
@@ -89,7 +89,8 @@ def test_signatures_and_metadata(exported):
     assert signature_inputs(exported["cond"][1]) == {
         "serving_default": {"z": z, "label": label}, "generate": {"seed": seed, "label": label},
         "generate_truncated": {"seed": seed, "label": label, "truncation": psi},
-        "latents_truncated": {"z": z, "label": label, "truncation": psi}}
+        "latents_truncated": {"z": z, "label": label, "truncation": psi},
+        "num_classes": {"seed": seed}}
     assert info(exported["plain"][1])["truncation"] == TRUNCATION_INFO
     assert info(exported["cond"][1])["num_classes"] == CLASSES
     # Other families: no change.
@@ -176,7 +177,8 @@ def test_warmup_records_cover_the_truncated_signatures(exported):
         for request in requests:
             by_signature.setdefault(request.model_spec.signature_name, []).append(request)
         assert set(by_signature) == {"serving_default", "generate", "generate_truncated",
-                                     "latents_truncated"}
+                                     "latents_truncated"} | ({"num_classes"} if tag == "cond"
+                                                             else set())
         for request in by_signature["generate_truncated"]:
             psi = tf.make_ndarray(request.inputs["truncation"])
             assert psi.dtype == np.float32 and np.all(psi == np.float32(0.7))
@@ -332,10 +334,13 @@ def test_demo_finds_the_truncated_signature(exported, served):
     np.testing.assert_array_equal(embedded.generate([4, 5]).images,  # the default, 0.7
                                   local.generate([4, 5], [1, 2], truncation=0.7)["images"])
     frames = embedded.interpolate(4, 8, 4, truncation=0.3)
-    # Frames come from latents (latents_truncated): noise from a hash of z.
-    z = local.generate([4, 8], [1, 1])["z"]
-    assert_close_images(frames[[0, -1]], local.images(z, [1, 1], truncation=0.3))
-    assert not np.array_equal(frames[0], local.images(z[:1], [1], truncation=1.0)[0])
+    # The ends are the seeds' own images (generate_truncated: noise from the seed); the
+    # frames between come from latents (latents_truncated: noise from a hash of z).
+    ends = local.generate([4, 8], [1, 1], truncation=0.3)
+    np.testing.assert_array_equal(frames[[0, -1]], ends["images"])
+    assert not np.array_equal(frames[0], local.generate([4], [1])["images"][0])  # psi 1
+    middle = media.interpolation_latents(ends["z"][0], ends["z"][1], 4)[1:2]
+    assert_close_images(frames[1:2], local.images(middle, [1], truncation=0.3))
     remote = backends.ServingBackend(RestClient(served["rest"].url, model="cond"),
                                      info_dir=os.path.dirname(exported["cond"][1]))
     assert remote.info.truncation == embedded.info.truncation

@@ -91,13 +91,17 @@ class Backend:
                     truncation: float | None = None) -> np.ndarray:
         """Frames [F, H, W, C] from seed_a's image to seed_b's, along the latent great circle.
 
-        Both ends keep one class: `label`, or seed_a's default class.
+        Both ends keep one class: `label`, or seed_a's default class. The end frames are
+        the seeds' own images (`generate`): a style-based generator seeds its noise from
+        the seed there, and from a hash of z in between.
         """
         ends = self.generate([seed_a, seed_b], self._same_label(seed_a, label), truncation)
         z = media.interpolation_latents(ends.z[0], ends.z[1], frames)
         labels = None if not self.info.conditional else np.full(
             frames, self._same_label(seed_a, label)[0], np.int32)
-        return self.from_latents(z, labels, truncation)
+        images = self.from_latents(z, labels, truncation)
+        images[0], images[-1] = ends.images[0], ends.images[1]
+        return images
 
     def close(self) -> None:
         """Releases connections (servers); loaded models go with the object."""

@@ -32,6 +32,7 @@ import numpy as np
 from kgan.images import tile_grid
 from kgan.serving.limits import (
     MAX_BATCH_SIZE,
+    NUM_CLASSES_SIGNATURE,
     TRUNCATED_SIGNATURES,
     as_seeds,
     check_model_name,
@@ -41,9 +42,10 @@ from kgan.serving.limits import (
 )
 
 # JSON carries no dtypes; these are the dtypes of our signatures' outputs.
-_OUTPUT_DTYPES = {"images": np.uint8, "z": np.float32}
+_OUTPUT_DTYPES = {"images": np.uint8, "z": np.float32, "num_classes": np.int32}
 # REST drops the output name when a signature has a single output.
-_SINGLE_OUTPUT = {"serving_default": "images", TRUNCATED_SIGNATURES["serving_default"]: "images"}
+_SINGLE_OUTPUT = {"serving_default": "images", TRUNCATED_SIGNATURES["serving_default"]: "images",
+                  NUM_CLASSES_SIGNATURE: "num_classes"}
 
 
 class ServingError(RuntimeError):
@@ -359,12 +361,13 @@ class GrpcClient:
 @dataclass(frozen=True)
 class ModelInputs:
     """What the served model takes, read from its metadata: latent size, whether its
-    signatures have a `label` input (a conditional model), and whether it has the
-    truncated signatures (a generator with a mapping network)."""
+    signatures have a `label` input (a conditional model), whether it has the truncated
+    signatures (a generator with a mapping network) and the class-count signature."""
 
     latent_dim: int
     conditional: bool
     truncation: bool = False
+    tells_num_classes: bool = False
 
 
 def model_inputs(client) -> ModelInputs:
@@ -379,21 +382,27 @@ def model_inputs(client) -> ModelInputs:
         raise ServingError(f"the model's metadata does not describe a kgan export "
                            f"(missing {error}); is it one?") from None
     return ModelInputs(latent_dim, "label" in generate_inputs,
-                       TRUNCATED_SIGNATURES["generate"] in signatures)
+                       TRUNCATED_SIGNATURES["generate"] in signatures,
+                       NUM_CLASSES_SIGNATURE in signatures)
 
 
-def served_num_classes(client) -> int | None:
+def served_num_classes(client, inputs: ModelInputs | None = None) -> int | None:
     """Asks a conditional model how many classes it has; None if it does not say.
 
-    REST metadata gives the signatures but not the class count, so this sends one
-    request with a label past any real class count; the export's check refuses it with
-    "kgan: label must be < num_classes = K". Only that refusal is an answer: a server
-    that accepts the probe gives None.
+    An export has a `num_classes` signature that answers it. Exports from before it
+    (no such signature in the metadata) are probed instead with one request whose label
+    is past any real class count, which the export's check refuses with "kgan: label
+    must be < num_classes = K"; only that refusal is an answer. (Under server-side
+    batching that invalid request fails the requests merged with it: export again.)
 
     Raises:
         ServingError: the probe failed for another reason (unreachable, timeout, a 5xx,
             another refusal); the message is the real cause.
     """
+    inputs = inputs or model_inputs(client)
+    if inputs.tells_num_classes:
+        answer = client.predict({"seed": np.zeros(1, np.int64)}, NUM_CLASSES_SIGNATURE)
+        return int(np.asarray(answer["num_classes"]).reshape(-1)[0])
     probe = {"seed": np.zeros(1, np.int64), "label": np.full(1, 2**31 - 1, np.int32)}
     try:
         client.predict(probe, "generate")
@@ -414,12 +423,13 @@ def checked_num_classes(client, given: int | None = None) -> int | None:
             count, or a conditional model that does not say its count and none given.
         ServingError: the server could not be asked (see `served_num_classes`).
     """
-    if not model_inputs(client).conditional:
+    inputs = model_inputs(client)
+    if not inputs.conditional:
         if given is not None:
             raise ValueError("this model is unconditional (its signatures take no label); "
                              "drop --num-classes")
         return None
-    found = served_num_classes(client)
+    found = served_num_classes(client, inputs)
     if found is None and given is None:
         raise ValueError("this model is conditional: pass --num-classes N (its class count; "
                          "labels= in Python)")

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 import numpy as np
 
 __all__ = ["INFO_FILE", "INT64_MAX", "INT64_MIN", "MAX_BATCH_SIZE", "MODEL_NAME_PATTERN",
+           "NUM_CLASSES_SIGNATURE",
            "TRUNCATED_SIGNATURES", "TRUNCATION_INFO", "TRUNCATION_RANGE", "as_seeds",
            "check_batch_size", "check_labels", "check_latents", "check_model_name",
            "check_seeds", "check_truncation", "is_version", "labels_from_seeds", "latest_version",
@@ -37,6 +38,10 @@ TRUNCATION_RANGE = (-1.0, 2.0)
 #: A served model's name (kgan-train's --model-name, kgan-export's): one folder inside
 #: EXPORT_DIR, never a path out of it, and one segment of TF Serving's REST URLs.
 MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+#: A conditional export's signature that answers its class count (`seed` [N] -> int32
+#: `num_classes` [N]), so clients never send an invalid request to learn it (under
+#: server-side batching, one invalid row fails every request merged with it).
+NUM_CLASSES_SIGNATURE = "num_classes"
 #: The export's signature with a per-row `truncation` input, by the signature it extends.
 TRUNCATED_SIGNATURES = {"generate": "generate_truncated", "serving_default": "latents_truncated"}
 #: kgan.json's "truncation" entry: the default (StyleGAN's usual 0.7), the range the graph

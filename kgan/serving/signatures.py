@@ -28,6 +28,7 @@ import tensorflow as tf
 from kgan.gan.sampling import is_style_based, latents_from_seeds
 from kgan.serving.limits import (
     MAX_BATCH_SIZE,
+    NUM_CLASSES_SIGNATURE,
     TRUNCATED_SIGNATURES,
     TRUNCATION_INFO,
     TRUNCATION_RANGE,
@@ -231,6 +232,10 @@ class _Graph:
             serve = function(lambda z: {"images": self.images(z, None)}, [z_spec])
             generate = function(lambda seed: self.generate(seed, None), [seed_spec])
         functions = {"serving_default": serve, "generate": generate}
+        if self.spec.conditional:  # any seeds: a request that never fails its batch
+            count = self.spec.num_classes
+            functions[NUM_CLASSES_SIGNATURE] = function(
+                lambda seed: {"num_classes": tf.fill(tf.shape(seed), count)}, [seed_spec])
         if self.spec.style_based:
             functions.update(self._truncated(z_spec, seed_spec, label_spec))
         return functions
@@ -273,6 +278,8 @@ def build_module(generator: keras.Model, spec: GeneratorSpec) -> tuple[tf.Module
     signatures = _Graph(generator, spec).functions()
     module.serve = signatures["serving_default"]
     module.generate = signatures["generate"]
+    if spec.conditional:
+        module.num_classes = signatures[NUM_CLASSES_SIGNATURE]
     if spec.style_based:
         module.generate_truncated = signatures[TRUNCATED_SIGNATURES["generate"]]
         module.latents_truncated = signatures[TRUNCATED_SIGNATURES["serving_default"]]

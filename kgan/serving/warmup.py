@@ -12,7 +12,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from kgan.serving.limits import TRUNCATED_SIGNATURES
+from kgan.serving.limits import NUM_CLASSES_SIGNATURE, TRUNCATED_SIGNATURES
 from kgan.serving.signatures import TRUNCATION_INFO, GeneratorSpec
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
@@ -37,9 +37,11 @@ def warmup_requests(spec: GeneratorSpec, model_name: str) -> list:
             psi = np.full(batch, TRUNCATION_INFO["default"], np.float32)
             inputs.update({TRUNCATED_SIGNATURES[name]: {**inputs[name], "truncation": psi}
                            for name in ("serving_default", "generate")})
-        for signature, tensors in inputs.items():
-            if spec.conditional:
+        if spec.conditional:
+            for tensors in inputs.values():
                 tensors["label"] = (seeds % spec.num_classes).astype(np.int32)
+            inputs[NUM_CLASSES_SIGNATURE] = {"seed": seeds}
+        for signature, tensors in inputs.items():
             request = predict_pb2.PredictRequest()
             request.model_spec.name = model_name
             request.model_spec.signature_name = signature
