@@ -23,16 +23,24 @@ import sys
 
 import wrapt
 
-# Every module that defines a `register_keras_serializable` class or function.
-MODULES = (
+# The core modules that define `register_keras_serializable` classes or functions; the
+# network families' modules join them from their registry (`modules()`), so a new
+# family is its module plus its `register(...)` call.
+CORE_MODULES = (
     "kgan.gan.model",
     "kgan.gan.augment",
     "kgan.gan.schedules",
     "kgan.networks.families.common",
-    "kgan.networks.families.r3gan",
-    "kgan.networks.families.resnet",
-    "kgan.networks.families.stylegan2",
 )
+
+
+def modules() -> tuple[str, ...]:
+    """The core modules and every kgan family's module (a user's family module is the
+    user's `--import`), in registration order."""
+    from kgan import networks
+
+    families = (family.module for family in networks._REGISTRY.values())
+    return CORE_MODULES + tuple(m for m in dict.fromkeys(families) if m.startswith("kgan."))
 # On the TensorFlow backend Keras loads inside TensorFlow's import: wait for both. JAX's
 # Keras needs no TensorFlow.
 _WATCHED = ("keras", "tensorflow") if os.environ.get(
@@ -59,7 +67,7 @@ def _register(finished: str | None = None) -> None:
     if busy:
         return  # _FinishingLoader calls again when they are done
     _state["done"] = True
-    for name in MODULES:
+    for name in modules():
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as error:

@@ -61,7 +61,9 @@ def test_kgan_serializables_register_whichever_module_loads_tensorflow_first(fir
     import is done (registering mid-import would need the half-loaded module)."""
     script = (f"import kgan, {first}, keras\n"
               "names = keras.saving.get_custom_objects()\n"
-              "print(all(n in names for n in ('kgan>GAN', 'kgan>Augment', 'kgan>Cosine')))")
+              "print(all(n in names for n in ('kgan>GAN', 'kgan>Augment', 'kgan>Cosine',\n"
+              "    'kgan>InvertedBottleneck', 'kgan>ModulatedConv2D',  # families, by registry\n"
+              "    'kgan>ConditionalBatchNormalization')))")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
