@@ -9,8 +9,8 @@ import tensorflow as tf
 from harness import tiny_networks
 
 from kgan import GAN, data
-from kgan.gan import stateless
 from kgan.gan.augment import Augment, cutout, translate
+from kgan.gan.backends import tensorflow_random as stateless
 
 SEED = tf.constant([3, 9], tf.int64)
 FULL = "color,translation,cutout"

@@ -14,8 +14,8 @@ only what differs between TensorFlow and JAX (gradients, state, distribution).
     augment.py       the Augment layer: DiffAugment's ops, ADA's adaptive p
     ada.py           ADA's bgc pipeline (augment_policy.py: policy strings, Keras-free)
     philox.py        TensorFlow's stateless Philox numbers in NumPy / jax.numpy
-    stateless.py     the same draws as TensorFlow ops (used by backends/tensorflow.py)
-    backends/        tensorflow.py and jax.py: gradients, state, distribution
+    backends/        tensorflow.py and jax.py: gradients, state, distribution;
+                     tensorflow_random.py: the same draws as TensorFlow ops under XLA
 """
 
 from kgan import _lazy

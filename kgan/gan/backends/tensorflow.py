@@ -9,7 +9,7 @@ import keras
 import tensorflow as tf
 from keras import optimizers
 
-from kgan.gan.backends import check_batch_split
+from kgan.gan.backends import check_batch_split, tensorflow_random
 
 name = "tensorflow"
 
@@ -106,7 +106,7 @@ def first_replica_variables():
 
 # ---------------------------------------------------------------- randomness
 class random:  # noqa: N801 - a namespace, as `backend.random.normal(...)` reads
-    """Stateless draws: TensorFlow's own ops (`kgan.gan.stateless` keeps them equal under
+    """Stateless draws: TensorFlow's own ops (`tensorflow_random` keeps them equal under
     XLA); seeds are int64 [2]."""
 
     @staticmethod
@@ -115,27 +115,19 @@ class random:  # noqa: N801 - a namespace, as `backend.random.normal(...)` reads
 
     @staticmethod
     def split(seed, count: int):
-        from kgan.gan import stateless
-
-        return tf.unstack(stateless.split(seed, count))
+        return tf.unstack(tensorflow_random.split(seed, count))
 
     @staticmethod
     def normal(shape, seed):
-        from kgan.gan import stateless
-
-        return stateless.normal(shape, seed)
+        return tensorflow_random.normal(shape, seed)
 
     @staticmethod
     def uniform(shape, seed):
-        from kgan.gan import stateless
-
-        return stateless.uniform(shape, seed)
+        return tensorflow_random.uniform(shape, seed)
 
     @staticmethod
     def integers(shape, seed, minval, maxval):
-        from kgan.gan import stateless
-
-        return stateless.integers(shape, seed, minval, maxval)
+        return tensorflow_random.integers(shape, seed, minval, maxval)
 
     @staticmethod
     def latents(seeds, latent_dim: int, stream: int):
