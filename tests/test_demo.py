@@ -603,3 +603,17 @@ def test_grid_captions_stay_under_their_own_image(browser, servers, query):
         assert image_left - 0.5 <= left and right <= image_right + 0.5
     for a, b in zip(boxes, boxes[1:], strict=False):  # neighbours never overlap
         assert a[1] <= b[0] + 0.5 or a[3] <= b[2] or b[3] <= a[2]
+
+
+def test_show_keeps_a_permalinks_grid_size_and_truncation(browser, servers):
+    """n=5 is no preset grid size and 0.73 is off the slider's 0.05 steps: pressing Show
+    on that permalink's page must not turn them into n=1 and 0.75."""
+    images = _visit(browser, servers["trunc"] + "/?seed=5&n=5&truncation=0.73")
+    assert len(images) == 5
+    browser.find_element("id", "show").click()
+    for _ in range(100):
+        if "truncation=0.73" in browser.current_url and "n=5" in browser.current_url:
+            break
+        time.sleep(0.05)
+    assert "seed=5" in browser.current_url and "n=5" in browser.current_url
+    assert "truncation=0.73" in browser.current_url

@@ -101,12 +101,14 @@ def _common_fields(info: ModelInfo, view: View | None, query: dict, prefix: str)
         value = _value(view, query, "truncation") or f"{spec.default:g}"
         try:
             shown = f"{float(value):.2f}"
+            # A permalink's psi off the 0.05 grid (0.73) stays as it is when Show is pressed.
+            step = "0.05" if abs(float(value) * 20 - round(float(value) * 20)) < 1e-9 else "any"
         except ValueError:
-            shown = escape(value)
+            shown, step = escape(value), "0.05"
         fields.append(
             f'<label>Truncation <span><input type="range" name="truncation" '
             f'id="{prefix}truncation" min="{spec.minimum:g}" max="{spec.maximum:g}" '
-            f'step="0.05" value="{escape(value)}"> <output id="{prefix}truncation-value">'
+            f'step="{step}" value="{escape(value)}"> <output id="{prefix}truncation-value">'
             f'{shown}</output></span></label>')
     return "".join(fields)
 
@@ -114,8 +116,10 @@ def _common_fields(info: ModelInfo, view: View | None, query: dict, prefix: str)
 def _controls(info: ModelInfo, view: View | None, query: dict) -> str:
     seed = "" if view is not None and view.interpolation else _value(view, query, "seed")
     n = _value(view, query, "n", "1") if not (view and view.interpolation) else "1"
+    shown = set(GRID_SIZES) | ({int(n)} if n.isascii() and n.isdigit() and 1 <= int(n) <= max(
+        GRID_SIZES) else set())  # a permalink's n=5 is kept, not reset to 1 by Show
     sizes = "".join(f'<option{" selected" if n == str(k) else ""}>{k}</option>'
-                    for k in GRID_SIZES)
+                    for k in sorted(shown))
     # A new image keeps the valid choices (grid size, class, truncation), never a bad one.
     fresh = {} if view is None else {"n": None if view.interpolation or view.n == 1 else view.n,
                                      "label": view.label, "truncation": view.truncation}
