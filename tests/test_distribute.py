@@ -16,6 +16,7 @@ from harness import LATENT, adam, one_device, random_images, tiny_gan, tiny_netw
 
 import kgan
 from kgan.gan import randomness as replicas
+from kgan.training import cluster as cluster_lib
 from kgan.training import distribute
 
 TWO_CPUS = ["/cpu:0", "/cpu:1"]
@@ -405,8 +406,8 @@ def test_lazy_regularisation_over_synchronized_batch_norm_is_refused_on_replicas
 def test_jax_joins_the_cluster_tf_config_names(cluster, task, expected):
     """One TF_CONFIG serves both backends: on JAX the chief (or worker 0) coordinates,
     and ranks follow TF_CONFIG's order, chief first, so process 0 is the chief."""
-    assert distribute.jax_cluster({"cluster": cluster, "task": task}) == expected
-    assert distribute.jax_cluster({}) is None
+    assert cluster_lib.jax_cluster({"cluster": cluster, "task": task}) == expected
+    assert cluster_lib.jax_cluster({}) is None
 
 
 @pytest.mark.parametrize("task, message", [
@@ -415,7 +416,7 @@ def test_jax_joins_the_cluster_tf_config_names(cluster, task, expected):
 ])
 def test_a_tf_config_jax_cannot_join_is_refused(task, message):
     with pytest.raises(ValueError, match=message):
-        distribute.jax_cluster({"cluster": {"worker": ["a:1", "b:2"]}, "task": task})
+        cluster_lib.jax_cluster({"cluster": {"worker": ["a:1", "b:2"]}, "task": task})
 
 
 def test_a_lost_jax_process_is_named_in_one_line():
@@ -431,3 +432,20 @@ def test_a_lost_jax_process_is_named_in_one_line():
     assert distribute.lost_jax_worker_error(ValueError("bad shape"), cluster, None) is None
     alone = types.SimpleNamespace(num_workers=1)
     assert distribute.lost_jax_worker_error(error, alone, None) is None
+
+
+@pytest.mark.parametrize("task, rank", [({"type": "chief", "index": 0}, 0),
+                                        ({"type": "worker", "index": 0}, 1),
+                                        ({"type": "worker", "index": 1}, 2)])
+def test_both_backends_rank_a_tf_config_task_alike(monkeypatch, task, rank):
+    """One rule (kgan.training.cluster.rank): TensorFlow's worker index, JAX's process id
+    and who writes the run directory agree."""
+    from kgan.cli.train import writes_run_dir
+
+    config = {"cluster": {"chief": ["c:0"], "worker": ["a:1", "b:2"]}, "task": task}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(config))
+    env = distribute.Setup(strategy=types.SimpleNamespace(), policy="float32",
+                           jit_compile=False)
+    assert (env.worker_index, env.num_workers) == (rank, 3)
+    assert cluster_lib.jax_cluster(config)["process_id"] == rank
+    assert writes_run_dir() == (rank == 0)

@@ -22,7 +22,7 @@ import os
 import sys
 
 from kgan.cli import exits, network, plugins, quiet
-from kgan.training import backend
+from kgan.training import backend, cluster
 from kgan.training.config import PRESETS, ConfigError, TrainConfig, preset_for
 from kgan.training.errors import RunError, TrainingInterrupted
 from kgan.training.rundir import run_lock
@@ -161,18 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def writes_run_dir(environ=os.environ) -> bool:
-    """Whether this process writes the run directory: all but the non-chief workers of a
-    multi-worker run (TF_CONFIG), which share the chief's directory. Mirrors
-    `kgan.training.distribute.Setup.chief` without loading TensorFlow."""
+    """Whether this process writes the run directory: rank 0 of a multi-worker run
+    (TF_CONFIG; `kgan.training.cluster`), or the only process; the other workers share
+    the chief's directory. Needs no TensorFlow."""
     try:
-        tf_config = json.loads(environ.get("TF_CONFIG") or "{}")
-        cluster, task = tf_config.get("cluster") or {}, tf_config.get("task") or {}
-        if len(cluster.get("worker", [])) + len(cluster.get("chief", [])) <= 1:
-            return True
-        if task.get("type") == "chief":
-            return True
-        return task.get("type") == "worker" and int(task.get("index", 0)) == 0 \
-            and not cluster.get("chief")
+        return cluster.rank(cluster.tf_config(environ)) == 0
     except (ValueError, TypeError, AttributeError):
         return True  # the strategy set-up reports a malformed TF_CONFIG
 

@@ -14,7 +14,6 @@ Call `setup()` once, before building any model, then build and compile inside
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kgan.training import cluster
 from kgan.training.config import POLICIES, STRATEGIES
 from kgan.training.errors import RunError
 
@@ -72,19 +72,13 @@ class Setup:
         """This worker's rank in the cluster (0 = chief; 0 outside multi-worker runs)."""
         if hasattr(self.strategy, "worker_index"):  # JAX: the process index
             return self.strategy.worker_index
-        if self.num_workers == 1:
-            return 0
-        config = _tf_config()
-        task, has_chief = config.get("task", {}), bool(config["cluster"].get("chief"))
-        if task.get("type") == "chief":
-            return 0
-        return int(task.get("index", 0)) + has_chief
+        return cluster.rank(cluster.tf_config())
 
     @property
     def num_workers(self) -> int:
         if hasattr(self.strategy, "num_workers"):  # JAX: the processes
             return self.strategy.num_workers
-        return _workers_in_tf_config() or 1
+        return cluster.num_processes(cluster.tf_config()) or 1
 
     def sum_over_workers(self, values: list[float]) -> np.ndarray:
         """`values` summed over the workers of a multi-worker run (every worker must
@@ -177,7 +171,7 @@ class JaxDataParallel:
 
 def join_jax_cluster() -> None:
     """Starts JAX's multi-process runtime (`jax.distributed.initialize`) from TF_CONFIG
-    (`jax_cluster`), so one cluster description serves both backends; without TF_CONFIG,
+    (`cluster.jax_cluster`), so one cluster description serves both backends; without TF_CONFIG,
     JAX detects the cluster itself (SLURM, Open MPI, Cloud TPU). CPU devices exchange
     their collectives over gloo."""
     import jax
@@ -186,7 +180,7 @@ def join_jax_cluster() -> None:
         return
     # Before any backend starts: the CPU client picks its collectives when created.
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    where = jax_cluster(_tf_config())
+    where = cluster.jax_cluster(cluster.tf_config())
     if where is not None:
         print(f"kgan: joining JAX's cluster as process {where['process_id']} of "
               f"{where['num_processes']} (coordinator {where['coordinator_address']}); "
@@ -202,26 +196,6 @@ def join_jax_cluster() -> None:
             f"detects (SLURM, Open MPI) ({' '.join(str(error).split())[:200]})") from None
 
 
-def jax_cluster(tf_config: dict) -> dict | None:
-    """`jax.distributed.initialize`'s arguments for a TF_CONFIG cluster (None without one):
-    the chief (else worker 0) hosts the coordination service at its address, and each
-    process's rank is its TF_CONFIG place, chief first, so process 0 is the chief."""
-    cluster, task = tf_config.get("cluster") or {}, tf_config.get("task") or {}
-    ordered = list(cluster.get("chief", [])) + list(cluster.get("worker", []))
-    if not ordered:
-        return None
-    if task.get("type") not in ("chief", "worker"):
-        raise ValueError(f"TF_CONFIG's task must be a chief or a worker on JAX, got "
-                         f"{task!r}: set \"task\": {{\"type\": \"worker\", \"index\": i}}")
-    rank = 0 if task["type"] == "chief" else int(task.get("index", 0)) + bool(
-        cluster.get("chief"))
-    if not 0 <= rank < len(ordered):
-        raise ValueError(f"TF_CONFIG's task {task!r} is not in its cluster of "
-                         f"{len(ordered)} processes")
-    return {"coordinator_address": ordered[0], "num_processes": len(ordered),
-            "process_id": rank}
-
-
 def _setup_jax(strategy: str, mixed_precision: str, jit_compile) -> Setup:
     """JAX: data parallel over the accelerators (or CPU devices) of this host, or of every
     process of a cluster (TF_CONFIG naming several workers, or `multi_worker`), mixed
@@ -232,7 +206,8 @@ def _setup_jax(strategy: str, mixed_precision: str, jit_compile) -> Setup:
         raise ValueError(
             "strategy tpu is TensorFlow's (TPUStrategy); on JAX, TPUs are JAX devices: use "
             "--strategy auto (data parallel over them), or --backend tensorflow.")
-    if strategy == "multi_worker" or (strategy == "auto" and _workers_in_tf_config() > 1):
+    several = cluster.num_processes(cluster.tf_config()) > 1
+    if strategy == "multi_worker" or (strategy == "auto" and several):
         join_jax_cluster()
     # TensorFlow feeds and checkpoints JAX from the CPU: keep it off the GPUs (once it
     # has started, RuntimeError, the allow-growth of kgan/__init__ applies instead).
@@ -315,20 +290,6 @@ def _tpu_configured() -> bool:
     return bool(os.environ.get("TPU_NAME") or tf.config.list_physical_devices("TPU"))
 
 
-def _tf_config() -> dict:
-    try:
-        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    except json.JSONDecodeError as error:
-        raise ValueError(f"TF_CONFIG is not valid JSON: {error}.") from error
-    config.setdefault("cluster", {})
-    return config
-
-
-def _workers_in_tf_config() -> int:
-    cluster = _tf_config()["cluster"]
-    return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
-
-
 def lost_worker_error(error: tf.errors.OpError, env: Setup, latest: str | None
                       ) -> RunError | None:
     """One line naming the lost worker when collectives were aborted (a peer stopped
@@ -340,7 +301,8 @@ def lost_worker_error(error: tf.errors.OpError, env: Setup, latest: str | None
         return None
     text = error.message or str(error)
     tasks = sorted(set(re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", text)))
-    who = ", ".join(describe_task(job, int(index)) for job, index in tasks)
+    config = cluster.tf_config()
+    who = ", ".join(cluster.describe_task(config, job, int(index)) for job, index in tasks)
     line = next((line for line in text.splitlines() if not line.startswith((" ", "\t"))
                  and re.search(r"unhealthy|unavailable|timed out|deadline|abort|connect",
                                line, re.I)), text)
@@ -374,18 +336,10 @@ def lost_jax_worker_error(error: Exception, env: Setup, latest: str | None
     return lost
 
 
-def describe_task(job: str, index: int) -> str:
-    """'worker 1 (10.0.0.2:2222)': a TF_CONFIG task by its role and address."""
-    cluster = _tf_config()["cluster"]
-    addresses = cluster.get(job, [])
-    address = f" ({addresses[index]})" if index < len(addresses) else ""
-    return f"{job} {index}{address}"
-
-
 def _auto_strategy() -> str:
     if _tpu_configured():
         return "tpu"
-    if _workers_in_tf_config() > 1:
+    if cluster.num_processes(cluster.tf_config()) > 1:
         return "multi_worker"
     if len(tf.config.list_physical_devices("GPU")) > 1:
         return "mirrored"
