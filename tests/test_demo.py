@@ -306,6 +306,10 @@ def test_a_dead_tf_serving_gives_502_and_the_page_says_so(models):
         status, body, _ = _get(app.url + "/?seed=1")
         assert status == 502 and b"cannot reach TF Serving" in body
         assert _get(app.url + "/api/info")[0] == 200
+        status, body, _ = _get(app.url + "/?seed=3&n=4&label=2")  # the visitor's choices stay
+        assert status == 502 and b'id="seed" value="3"' in body
+        assert b"<option selected>4</option>" in body and b'value="2" selected' in body
+        assert re.search(rb'id="new" href="/\?n=4&amp;label=2"', body)
 
 
 # --------------------------------------------------------------------- the browser

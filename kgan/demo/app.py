@@ -56,7 +56,7 @@ def create_app(backend: Backend) -> Starlette:
         return media.gif_bytes(media.bounce(frames), _GIF_FPS)
 
     def home(request: Request) -> Response:
-        query = dict(request.query_params)
+        query, view = dict(request.query_params), None
         try:
             view = parse_view(query, info)
             if view.interpolation:
@@ -65,8 +65,8 @@ def create_app(backend: Backend) -> Starlette:
                 html = page.render(info, view, query, images=images(view).png)
         except BadRequest as error:
             return HTMLResponse(page.render(info, None, query, error=str(error)), 400)
-        except _BackendFailed as error:
-            return HTMLResponse(page.render(info, None, query, error=str(error)), 502)
+        except _BackendFailed as error:  # the request was fine: keep its seed, grid, class
+            return HTMLResponse(page.render(info, view, query, error=str(error)), 502)
         return HTMLResponse(html, headers=_NO_STORE if view.random else None)
 
     def image_png(request: Request) -> Response:
