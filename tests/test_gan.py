@@ -305,7 +305,6 @@ def test_each_penalty_adds_its_analytic_gradient_to_the_discriminator_update(pen
 
 
 D_WEIGHTS = np.array([[1.0], [-2.0], [0.5], [3.0]], np.float32)
-STREAMS = kgan.gan.model._STREAMS_PER_D_STEP  # a D step's streams: z, GP, T(real), T(fake)
 
 
 def _linear_gan(augment, generator=None, **compile_options):
@@ -335,9 +334,10 @@ def test_r1_and_r2_are_taken_through_the_augmentation_at_real_and_fake_images():
     gan, g, d = _linear_gan(augment, r1_gamma=1.0, r2_gamma=1.0)
     real = random_images(8, 2, seed=2)
     in_step(gan, lambda: gan._discriminator_step(real, None, 0, 0))
-    fake = g(randomness.global_normal(8, [LATENT], gan._seed(0, 0)))
-    r1 = _penalty_through(d, augment, gan._seed(0, 2), real)
-    r2 = _penalty_through(d, augment, gan._seed(0, 3), fake)
+    streams = randomness.StreamLayout(gan.d_steps)
+    fake = g(randomness.global_normal(8, [LATENT], gan._seed(0, streams.d_step(0, "z"))))
+    r1 = _penalty_through(d, augment, gan._seed(0, streams.d_step(0, "real")), real)
+    r2 = _penalty_through(d, augment, gan._seed(0, streams.d_step(0, "fake")), fake)
     tracked = {name: float(gan._trackers[name].result()) for name in ("r1", "r2")}
     np.testing.assert_allclose([tracked["r1"], tracked["r2"]], [r1, r2], rtol=1e-5)
     without_t = float(np.sum(D_WEIGHTS ** 2))
@@ -350,13 +350,13 @@ def test_the_generator_is_scored_on_augmented_fakes():
     gan, g, d = _linear_gan(augment)  # the non-saturating loss: mean softplus(-D)
     real = random_images(8, 2, seed=2)
     in_step(gan, lambda: gan._generator_step(real, None, 0))
-    first = gan.d_steps * STREAMS
-    fake = g(randomness.global_normal(8, [LATENT], gan._seed(0, first)))
+    streams = randomness.StreamLayout(gan.d_steps)
+    fake = g(randomness.global_normal(8, [LATENT], gan._seed(0, streams.g_step("z"))))
 
     def loss(logits):
         return float(np.mean(np.logaddexp(0.0, -keras.ops.convert_to_numpy(logits))))
 
-    expected = loss(d(augment(fake, seed=gan._seed(0, first + 2))))
+    expected = loss(d(augment(fake, seed=gan._seed(0, streams.g_step("fake")))))
     np.testing.assert_allclose(float(gan._trackers["g_loss"].result()), expected, rtol=1e-5)
     assert abs(expected - loss(d(fake))) > 1e-3
 

@@ -112,3 +112,26 @@ def test_a_kgan_export_accepts_the_whole_range_in_the_demo():
         assert check_truncation(value, spec) == value
     with pytest.raises(ValueError, match="from -1 to 2"):
         check_truncation(2.5, spec)
+
+
+@pytest.mark.parametrize("d_steps", [1, 2, 5])
+def test_every_draw_of_a_train_step_has_its_own_stream(d_steps):
+    """No two draws of a run share a counter (a collision would correlate their noise),
+    and the layout keeps kgan 0.2's numbers, so old runs resume on the same draws."""
+    from kgan.gan.randomness import StreamLayout
+
+    layout = StreamLayout(d_steps)
+    plain = [layout.d_step(k, draw) for k in range(d_steps) for draw in layout.D_STEP]
+    plain += [layout.g_step(draw) for draw in layout.G_STEP]
+    style = [layout.style_pass(p, draw) for p in range(d_steps + 2) for draw in layout.STYLE_PASS]
+    style += [layout.path_length(draw) for draw in layout.PATH_LENGTH]
+    assert sorted(plain) == list(range(layout.per_step))  # dense: 4 (d_steps + 1)
+    assert len(set(style)) == len(style) and max(style) < layout.style_per_step
+    counters = [int(layout.counter(step, s)) for step in range(3) for s in plain]
+    counters += [int(layout.style_counter(step, s)) for step in range(3) for s in style]
+    assert len(set(counters)) == len(counters)  # across steps too; style ones below zero
+    assert min(counters[:3 * len(plain)]) >= 0 > max(counters[3 * len(plain):])
+    # kgan 0.2's formulas: D step k draws from 4k + {0..3}, G from 4 d_steps + {0..3}
+    assert layout.d_step(1, "fake") == 7 and layout.g_step("real") == 4 * d_steps + 3
+    assert int(layout.counter(2, 1)) == 2 * 4 * (d_steps + 1) + 1
+    assert int(layout.style_counter(2, 1)) == -1 - (2 * 4 * (d_steps + 3) + 1)

@@ -12,8 +12,6 @@ from kgan.gan.options import LastValue
 from kgan.gan.sampling import sample_images
 from kgan.gan.style import StyleHooks
 
-# Random streams per train step: 4 per discriminator step plus 4 for the generator step.
-_STREAMS_PER_D_STEP = 4
 # What every step logs; `test_step` logs only these (it computes no penalty).
 _LOSS_LOGS = ("d_loss", "g_loss", "d_real", "d_fake")
 
@@ -319,10 +317,10 @@ class GAN(StyleHooks, Model):
 
     def _discriminator_step(self, real, labels, step, index):
         batch = randomness.static_batch(real)
-        first = index * _STREAMS_PER_D_STEP
-        z = randomness.global_normal(batch, [self.latent_dim], self._seed(step, first))
+        z_seed, *seeds = (self._seed(step, self._streams.d_step(index, draw))
+                          for draw in ("z", "gp", "real", "fake"))
+        z = randomness.global_normal(batch, [self.latent_dim], z_seed)
         fake, _ = self._fakes(z, labels, step, index)
-        seeds = [self._seed(step, first + k) for k in (1, 2, 3)]  # GP alpha, T(real), T(fake)
 
         def gradients(regularise: bool):
             return self._discriminator_gradients(real, fake, labels, step, seeds, regularise)
@@ -408,11 +406,11 @@ class GAN(StyleHooks, Model):
 
     def _generator_step(self, real, labels, step):
         batch = randomness.static_batch(real)
-        first = self.d_steps * _STREAMS_PER_D_STEP
-        z = randomness.global_normal(batch, [self.latent_dim], self._seed(step, first))
-        # stream first + 1 drew uniform fake labels in kgan 0.2; fakes now take the
-        # batch's labels (class docstring), and the stream stays reserved.
-        fake_seed, real_seed = self._seed(step, first + 2), self._seed(step, first + 3)
+        # The "reserved" stream drew uniform fake labels in kgan 0.2; fakes now take the
+        # batch's labels (class docstring).
+        z_seed, fake_seed, real_seed = (self._seed(step, self._streams.g_step(draw))
+                                        for draw in ("z", "fake", "real"))
+        z = randomness.global_normal(batch, [self.latent_dim], z_seed)
         variables = self.generator.trainable_variables
 
         def loss():
@@ -464,10 +462,13 @@ class GAN(StyleHooks, Model):
                                               if names is None or m.name in names})
 
     # ----------------------------------------------------------- randomness
+    @property
+    def _streams(self) -> randomness.StreamLayout:
+        return randomness.StreamLayout(self.d_steps)
+
     def _seed(self, step, stream):
-        """A stateless seed unique to (self.seed, step, stream)."""
-        streams = (self.d_steps + 1) * _STREAMS_PER_D_STEP
-        return randomness.seed(self.seed, ops.cast(step, "int32") * streams + stream)
+        """A stateless seed unique to (self.seed, step, stream) (`StreamLayout`)."""
+        return randomness.seed(self.seed, self._streams.counter(step, stream))
 
     def _augmented(self, images, seed):
         """T(images): the augmentation draws for the global batch from `seed` (the same

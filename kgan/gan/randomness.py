@@ -12,6 +12,8 @@ seed pair (s, 0x5EED), as the export's `generate` signature does in its graph.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from keras import ops
 
@@ -109,3 +111,54 @@ def static_batch(images):
     """The batch size of `images`: a Python int when static, else a tensor."""
     size = images.shape[0]
     return int(size) if size is not None else ops.shape(images)[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamLayout:
+    """Which stream of a train step each random draw uses, so that no two draws of a run
+    share a (step, stream) pair: a collision would correlate noise silently.
+
+    Step t's counter is t * per_step + stream. Each D step k has four streams (its z,
+    WGAN-GP's alpha, T(real), T(fake)), then the G step four (its z, one reserved since
+    kgan 0.2, T(fake), T(real)). A style-based generator's extra draws count below zero
+    (`style_counter`), so other generators' numbers never moved: four per forward pass
+    (noise, mixing gate, cutoff, second z) for each D step, the G step and the
+    path-length pass, then the path-length pass's z, labels and y.
+    """
+
+    d_steps: int
+    PER_PASS = 4
+    D_STEP = {"z": 0, "gp": 1, "real": 2, "fake": 3}
+    G_STEP = {"z": 0, "reserved": 1, "fake": 2, "real": 3}
+    STYLE_PASS = {"noise": 0, "gate": 1, "cutoff": 2, "second": 3}
+    PATH_LENGTH = {"z": 0, "labels": 1, "y": 2}
+
+    def d_step(self, index: int, draw: str) -> int:
+        return index * self.PER_PASS + self.D_STEP[draw]
+
+    def g_step(self, draw: str) -> int:
+        return self.d_steps * self.PER_PASS + self.G_STEP[draw]
+
+    @property
+    def per_step(self) -> int:
+        return (self.d_steps + 1) * self.PER_PASS
+
+    def counter(self, step, stream: int):
+        """The counter of `stream` at `step` (a traced integer inside a step)."""
+        return ops.cast(step, "int32") * self.per_step + stream
+
+    # ---------------------------------------------- a style-based generator's draws
+    def style_pass(self, pass_index: int, draw: str) -> int:
+        """Pass `pass_index`: 0..d_steps-1 the D steps, d_steps the G step, d_steps + 1
+        the path-length pass."""
+        return pass_index * self.PER_PASS + self.STYLE_PASS[draw]
+
+    def path_length(self, draw: str) -> int:
+        return (self.d_steps + 2) * self.PER_PASS + self.PATH_LENGTH[draw]
+
+    @property
+    def style_per_step(self) -> int:
+        return (self.d_steps + 3) * self.PER_PASS
+
+    def style_counter(self, step, stream: int):
+        return -1 - (ops.cast(step, "int32") * self.style_per_step + stream)

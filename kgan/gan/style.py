@@ -151,11 +151,6 @@ def global_mean(value) -> Tensor:
     return backends.current().all_reduce(value, "mean")
 
 
-# A style-based generator's forward passes draw more (noise, mixing gate, cutoff, second
-# z), 4 per pass: one pass per D step, the G step, the path-length pass, and 4 more for
-# the latter's z, labels and y. They count below zero, so `GAN._seed`'s streams keep their
-# numbers and runs of other generators stay bit-identical.
-STYLE_STREAMS_PER_PASS = 4
 
 
 class StyleHooks:
@@ -178,8 +173,9 @@ class StyleHooks:
 
     def _styles(self, z, labels, step, pass_index):
         """w, the (mixed) ws and the synthesis with this pass's noise: one forward pass."""
-        first = pass_index * STYLE_STREAMS_PER_PASS
-        noise, gate, cutoff, second = (self._style_seed(step, first + k) for k in range(4))
+        noise, gate, cutoff, second = (
+            self._style_seed(step, self._streams.style_pass(pass_index, draw))
+            for draw in ("noise", "gate", "cutoff", "second"))
         mixing = None
         if self.style_mixing:
             z_b = randomness.global_normal(randomness.static_batch(z), [self.latent_dim], second)
@@ -216,8 +212,8 @@ class StyleHooks:
         fresh global batch / pl_batch_shrink, this replica's mean length, the penalty."""
         size = max(batch // self.pl_batch_shrink, 1) if isinstance(batch, int) else (
             ops.maximum(batch // self.pl_batch_shrink, 1))
-        first = (self.d_steps + 2) * STYLE_STREAMS_PER_PASS
-        z_seed, label_seed, noise_seed = (self._style_seed(step, first + k) for k in range(3))
+        z_seed, label_seed, noise_seed = (self._style_seed(step, self._streams.path_length(draw))
+                                          for draw in ("z", "labels", "y"))
         z = randomness.global_normal(size, [self.latent_dim], z_seed)
         labels = (randomness.global_labels(size, self.num_classes, label_seed)
                   if self.num_classes else None)
@@ -236,9 +232,8 @@ class StyleHooks:
 
     def _style_seed(self, step, stream):
         """A stateless seed for a style-based generator's extra draws, with a counter
-        below zero (disjoint from `_seed`'s)."""
-        streams = (self.d_steps + 3) * STYLE_STREAMS_PER_PASS
-        return randomness.seed(self.seed, -1 - (ops.cast(step, "int32") * streams + stream))
+        below zero (disjoint from `_seed`'s; `StreamLayout`)."""
+        return randomness.seed(self.seed, self._streams.style_counter(step, stream))
 
     def style_mix(self, seeds_a, seeds_b, cutoff: int, labels=None, truncation=None,
                   batch_size: int = 256):
