@@ -72,7 +72,10 @@ NEUTRAL_FILES = ("tests/test_gan.py", "tests/test_losses.py", "tests/test_distri
 HEAVY_ON_JAX = ("resnet", "r3gan", "wgan_gp", "hinge", "gaussian_mixture", "plain_import",
                 "non_saturating", "mixed_float16", "streams_count", "one_discriminator_pass",
                 "trains_under_mixed_precision", "trains_and_round_trips", "steps_per_execution",
-                "unknown_length", "trails_the_generator")
+                "unknown_length", "trails_the_generator",
+                # the step's wiring through T and ADA: the same keras.ops on both; JAX's
+                # vjp and all_reduce run in the penalty and replica tests above
+                "augmentation_at_real", "sign_of_d")
 
 
 def test_backend_neutral_tests_pass_on_jax():
