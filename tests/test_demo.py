@@ -621,3 +621,19 @@ def test_show_keeps_a_permalinks_grid_size_and_truncation(browser, servers):
         time.sleep(0.05)
     assert "seed=5" in browser.current_url and "n=5" in browser.current_url
     assert "truncation=0.73" in browser.current_url
+
+
+def test_the_server_not_a_stale_local_export_describes_the_served_model(models, tmp_path):
+    """`kgan-demo EXPORT --serving-url` where the local folder holds another version than
+    the one served: the page takes the image size and classes from the server."""
+    stale = tmp_path / "cond" / "9"
+    (stale / "assets.extra").mkdir(parents=True)
+    (stale / "saved_model.pb").write_bytes(b"")
+    (stale / "assets.extra" / "kgan.json").write_text(json.dumps(
+        {"latent_dim": 99, "num_classes": 7, "image_shape": [64, 64, 3]}))
+    fake = FakeServer("cond", 1, backends.version_dir(models["cond"][1]), labels={})
+    with RestServer(fake) as rest:
+        served = backends.ServingBackend(RestClient(rest.url, model="cond"),
+                                         info_dir=str(tmp_path / "cond"))
+    assert (served.info.image_shape, served.info.num_classes) == ((RES, RES, 1), 3)
+    assert served.info.latent_dim == LATENT

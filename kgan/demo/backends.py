@@ -45,7 +45,7 @@ from kgan.demo.model import (  # noqa: F401  (re-exported: the backends' vocabul
     version_dir,
 )
 from kgan.serving.client import ServingError, checked_num_classes, error_line, kgan_message
-from kgan.serving.limits import TRUNCATED_SIGNATURES, TRUNCATION_INFO
+from kgan.serving.limits import NUM_CLASSES_SIGNATURE, TRUNCATED_SIGNATURES, TRUNCATION_INFO
 
 
 class Backend:
@@ -189,9 +189,10 @@ class ServingBackend(Backend):
     Args:
         client: a connected client; its `model` is the served model name.
         num_classes: classes of a conditional model, checked against the server's answer
-            (`kgan.serving.client.checked_num_classes`); None reads them from `info_dir`'s
-            kgan.json, else asks the server.
-        info_dir: a local copy of the export (optional): its kgan.json describes the model.
+            (`kgan.serving.client.checked_num_classes`); None asks the server (an export
+            from before the `num_classes` signature: `info_dir`'s kgan.json, else a probe).
+        info_dir: a local copy of the export (optional): its kgan.json gives the
+            truncation range, and what the server's metadata does not say.
     """
 
     kind = "serving"
@@ -209,9 +210,16 @@ class ServingBackend(Backend):
                                   definition.get("inputs", {}).items()}
                       for signature, definition in signatures.items()}
         inputs = all_inputs["generate"]
-        image_shape = extra.get("image_shape") or _dims(generate["outputs"]["images"])[1:]
-        latent_dim = extra.get("latent_dim") or _dims(generate["outputs"]["z"])[1]
-        if "label" in inputs and (num_classes is not None or not extra.get("num_classes")):
+        # What the server says comes first: a local export folder may hold another version
+        # than the one served (a newer export not loaded yet, an old --version).
+        served_shape, served_latent = (_dims(generate["outputs"]["images"])[1:],
+                                        _dims(generate["outputs"]["z"])[1])
+        image_shape = served_shape if min(served_shape, default=-1) > 0 else (
+            extra.get("image_shape") or served_shape)
+        latent_dim = served_latent if served_latent > 0 else extra.get("latent_dim")
+        asks = num_classes is not None or not extra.get("num_classes") or (
+            NUM_CLASSES_SIGNATURE in signatures)  # a valid request: always ask then
+        if "label" in inputs and asks:
             num_classes = checked_num_classes(client, num_classes)
         elif "label" in inputs:
             num_classes = extra["num_classes"]
