@@ -20,7 +20,6 @@ a run with no checkpoint yet, an existing --version), 130 Ctrl-C, 143 SIGTERM.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -38,15 +37,16 @@ def default_model_name(source: str) -> str:
     folder's name (also for its `final.keras`) or the file's stem, as a valid model name
     (characters other than letters, digits, '_', '.', '-' become '_')."""
     from kgan.serving.limits import check_model_name, model_name_from
+    from kgan.training.config import read_json_object
 
     source = os.path.abspath(source)
     if os.path.basename(source) == FINAL_MODEL:  # runs/digits/final.keras -> digits
         source = os.path.dirname(source)
     if os.path.isdir(source):
+        recorded = read_json_object(os.path.join(source, "config.json")).get("model_name")
         try:
-            with open(os.path.join(source, "config.json"), encoding="utf-8") as file:
-                return check_model_name(json.load(file)["model_name"])
-        except (OSError, ValueError, TypeError, KeyError):  # not a run's, or no usable name
+            return check_model_name(recorded)
+        except ValueError:  # not a run's, or no usable name
             return model_name_from(os.path.basename(source))
     return model_name_from(os.path.splitext(os.path.basename(source))[0])
 

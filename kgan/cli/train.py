@@ -23,7 +23,7 @@ import sys
 
 from kgan.cli import exits, network, plugins, quiet
 from kgan.training import backend, cluster
-from kgan.training.config import PRESETS, ConfigError, TrainConfig, preset_for
+from kgan.training.config import PRESETS, ConfigError, TrainConfig, preset_for, read_json_object
 from kgan.training.errors import RunError, TrainingInterrupted
 from kgan.training.rundir import run_lock
 
@@ -92,28 +92,17 @@ def _resume_as_recorded(args: argparse.Namespace) -> None:
     command resumes a run that `--import` or `--backend jax` started."""
     if getattr(args, "restart", False):
         return
-    from_file = _read_json(args.config) if getattr(args, "config", None) else {}
+    from_file = read_json_object(args.config) if getattr(args, "config", None) else {}
     run_dir = getattr(args, "run_dir", None)
     if run_dir is None:
         try:
             run_dir = config_from_args(args).run_dir
         except ConfigError:  # names what a plugin registers: --import is needed anyway
             return
-    recorded = _read_json(os.path.join(run_dir, "config.json"))
+    recorded = read_json_object(os.path.join(run_dir, "config.json"))
     for field in ("imports", "backend"):
         if recorded.get(field) and not getattr(args, field, None) and not from_file.get(field):
             setattr(args, field, list(recorded[field]) if field == "imports" else recorded[field])
-
-
-def _read_json(path: str) -> dict:
-    """A JSON object from `path`; {} where it is missing or malformed (TrainConfig.load
-    says what is wrong with a file the run needs)."""
-    try:
-        with open(path, encoding="utf-8") as file:
-            value = json.load(file)
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _import_plugins(args: argparse.Namespace) -> None:
@@ -122,7 +111,7 @@ def _import_plugins(args: argparse.Namespace) -> None:
     backend the run asks for, as importing them loads Keras."""
     names, asked = list(getattr(args, "imports", None) or []), getattr(args, "backend", None)
     if getattr(args, "config", None):
-        recorded = _read_json(args.config)
+        recorded = read_json_object(args.config)
         names = names or list(recorded.get("imports") or [])
         asked = asked or recorded.get("backend")
     if not names:

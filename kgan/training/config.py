@@ -294,6 +294,18 @@ RESUMABLE_FIELDS = frozenset({
 })
 
 
+def read_json_object(path: str | os.PathLike) -> dict:
+    """A JSON object from `path`; {} where it is missing or malformed, for commands that
+    only peek at a run's settings (`TrainConfig.load` says what is wrong with a file a run
+    needs)."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            value = json.load(file)
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def _same_file(a: str, b: str) -> bool:
     """Two spellings of one existing path (./data/faces, data/faces, /abs/data/faces)."""
     try:
