@@ -39,7 +39,7 @@ def modules() -> tuple[str, ...]:
     user's `--import`), in registration order."""
     from kgan import networks
 
-    families = (family.module for family in networks._REGISTRY.values())
+    families = (networks.get(name).module for name in networks.NAMES)
     return CORE_MODULES + tuple(m for m in dict.fromkeys(families) if m.startswith("kgan."))
 # On the TensorFlow backend Keras loads inside TensorFlow's import: wait for both. JAX's
 # Keras needs no TensorFlow.
