@@ -241,11 +241,12 @@ sys.exit(main(sys.argv[3:]))
 
 
 def run_train_py(cwd, flags, signal_at: tuple[str, int] | None = None, timeout: int = 120,
-                 backend: str | None = None) -> subprocess.CompletedProcess:
+                 backend: str | None = None, env: dict | None = None
+                 ) -> subprocess.CompletedProcess:
     """Runs train.py with `flags` in `cwd`; with `signal_at=("SIGKILL", 5)` it sends itself
-    that signal once step 5 has trained; `backend` sets KERAS_BACKEND. Returns the
-    finished process."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
+    that signal once step 5 has trained; `backend` sets KERAS_BACKEND, `env` adds variables.
+    Returns the finished process."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO, **(env or {}))
     if backend:
         env["KERAS_BACKEND"] = backend
     head = [sys.executable, os.path.join(REPO, "train.py")]
