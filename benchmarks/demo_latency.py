@@ -2,12 +2,14 @@
 
 For each backend (the export loaded in-process; the TF Serving stand-in of
 tests/serving_fakes.py over REST and over gRPC, which loads the export as the server
-does) and each grid size (1 and 16 images), the browser loads `/?seed=S&n=N` with a
-new seed each time and the page reports, from its own clock, when every image has
-been decoded: `performance.now()` after `img.decode()` of all images, i.e. the time
-from navigation start to pixels (request, model call, PNG encoding, transfer, parse,
-decode). Beside it, the backend call alone (`backend.generate`) in this process, the
-model's share. Reported: p50 / p99 / mean over `--loads` loads after `--warmup`.
+does; REST once more with the export's PNG-only signatures hidden, as an older export,
+whose page gets `generate`'s pixel arrays too) and each grid size (1 and 16 images),
+the browser loads `/?seed=S&n=N` with a new seed each time and the page reports, from
+its own clock, when every image has been decoded: `performance.now()` after
+`img.decode()` of all images, i.e. the time from navigation start to pixels (request,
+model call, PNG encoding, transfer, parse, decode). Beside it, the backend call alone
+(`backend.pngs`, what the page asks) in this process, the model's share. Reported:
+p50 / p99 / mean over `--loads` loads after `--warmup`.
 
 Run:
     python benchmarks/demo_latency.py --out benchmarks/results/demo_latency.json
@@ -73,7 +75,7 @@ def measure(driver, apps: dict, n: int, loads: int, warmup: int) -> list[dict]:
         for name, (backend, url) in apps.items():
             visit = page_load(driver, url, seed, n)
             other = range(seed + 500_000, seed + 500_000 + n)  # not the page's seeds
-            call = common.timed(lambda b=backend, seeds=other: b.generate(seeds))
+            call = common.timed(lambda b=backend, seeds=other: b.pngs(seeds))
             if index >= warmup:
                 for key, value in (*visit.items(), ("call", call)):
                     timings[name][key].append(value)
@@ -94,6 +96,7 @@ def start_backends(export: str, stack: contextlib.ExitStack) -> dict:
 
     from kgan.demo.backends import EmbeddedBackend, ServingBackend, model_name, version_dir
     from kgan.serving.client import GrpcClient, RestClient
+    from kgan.serving.limits import PNG_SIGNATURES
 
     name, path = model_name(export), version_dir(export)
     fake = FakeServer(name, int(os.path.basename(path)), path, labels={})
@@ -101,9 +104,16 @@ def start_backends(export: str, stack: contextlib.ExitStack) -> dict:
     grpc_server = stack.enter_context(GrpcServer(fake))
     grpc_backend = ServingBackend(GrpcClient(grpc_server.target, model=name), info_dir=export)
     stack.callback(grpc_backend.close)
+    # The same export without its PNG-only signatures, as one made before them: the page
+    # then gets `generate`'s reply, pixel arrays and latents included.
+    older = FakeServer(name, int(os.path.basename(path)), path, labels={},
+                       hide=tuple(PNG_SIGNATURES.values()))
+    older_rest = stack.enter_context(RestServer(older))
     return {"embedded": EmbeddedBackend(export),
             "tf_serving_rest": ServingBackend(RestClient(rest.url, model=name),
                                               info_dir=export),
+            "tf_serving_rest_without_generate_png": ServingBackend(
+                RestClient(older_rest.url, model=name), info_dir=export),
             "tf_serving_grpc": grpc_backend}
 
 

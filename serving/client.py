@@ -45,6 +45,7 @@ from kgan.serving.client import (
     checked_num_classes,
     from_latents,
     generate,
+    generate_png,
     labels_for_seeds,
     model_inputs,
     save_grid,
@@ -133,6 +134,11 @@ def _run(args, client) -> None:
     if args.command == "generate":
         names = [f"seed_{seed}.png" for seed in args.seeds]
         labels = None if k is None else labels_for_seeds(args.seeds, k)
+        if args.out and not args.grid:  # files only: no pixel arrays over the wire
+            save_pngs(generate_png(client, args.seeds, labels, args.truncation), args.out,
+                      names)
+            print(f"wrote {len(names)} PNGs to {args.out}")
+            return
         samples = generate(client, args.seeds, labels, args.truncation)
     else:
         dim = args.latent_dim or model_inputs(client).latent_dim

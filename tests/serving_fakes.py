@@ -43,11 +43,14 @@ def _type_name(enum: int) -> str:
 
 
 class Backend:
-    """One model version: runs signatures the way the server does and fails like it."""
+    """One model version: runs signatures the way the server does and fails like it.
+    `hide` names signatures to leave out, as an older export lacks them."""
 
-    def __init__(self, name: str, version: int, path: str, labels: dict[str, int]):
-        self.name, self.version, self.labels = name, version, labels
-        self.signature_defs = _signature_defs(path)
+    def __init__(self, name: str, version: int, path: str, labels: dict[str, int],
+                 hide: tuple[str, ...] = ()):
+        self.name, self.version, self.labels, self.path = name, version, labels, path
+        self.signature_defs = {key: value for key, value in _signature_defs(path).items()
+                               if key not in hide}
         self._loaded = tf.saved_model.load(path)
 
     def resolve(self, name: str, version: str | None, label: str | None) -> None:
@@ -147,6 +150,7 @@ def _response(outputs: dict[str, np.ndarray], row: bool) -> dict:
 class _Handler(BaseHTTPRequestHandler):
     backend: Backend
     requests: list
+    replies: list
 
     def log_message(self, *args):  # keep pytest output quiet
         pass
@@ -157,6 +161,16 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length", 0))
         self._serve(self.rfile.read(length))
+
+    def _send(self, code: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        if self.command == "POST":
+            self.replies.append(len(data))
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _serve(self, raw: bytes | None):
         match = _ROUTE.match(self.path)
@@ -170,14 +184,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, self._answer(match["verb"], raw))
         except (ValueError, KeyError, tf.errors.OpError) as error:
             self._send(400, {"error": getattr(error, "message", None) or str(error)})
-
-    def _send(self, code: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def _answer(self, verb: str | None, raw: bytes | None) -> dict:
         backend = self.backend
@@ -230,12 +236,14 @@ class _LoopbackHTTP:
 
 
 class RestServer(_LoopbackHTTP):
-    """A TF Serving REST API; `.url`, `.requests` (bodies)."""
+    """A TF Serving REST API; `.url`, `.requests` (bodies) and `.replies` (their sizes in
+    bytes)."""
 
     def __init__(self, backend: Backend):
         self.requests: list = []
-        self._serve(type("Handler", (_Handler,), {"backend": backend,
-                                                  "requests": self.requests}))
+        self.replies: list = []
+        self._serve(type("Handler", (_Handler,), {"backend": backend, "requests": self.requests,
+                                                  "replies": self.replies}))
 
 
 class FlakyProxy(_LoopbackHTTP):

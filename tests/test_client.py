@@ -31,6 +31,7 @@ from kgan.serving.client import (
     checked_num_classes,
     from_latents,
     generate,
+    generate_png,
     labels_for_seeds,
     parse_rest_response,
     rest_body,
@@ -39,7 +40,7 @@ from kgan.serving.client import (
     served_num_classes,
 )
 from kgan.serving.export import MAX_BATCH_SIZE, ExportedGenerator, export_generator
-from kgan.serving.limits import check_labels
+from kgan.serving.limits import PNG_SIGNATURES, check_labels
 
 LATENT = 8
 CLIENT_CLI = os.path.join(os.path.dirname(__file__), os.pardir, "serving", "client.py")
@@ -200,6 +201,9 @@ def test_truncation_asked_of_a_model_without_one(served, tmp_path, capsys):
             generate(client, [1], [0], truncation=0.7)
         with pytest.raises(ServingError, match="no 'latents_truncated' signature"):
             from_latents(client, np.zeros([1, LATENT]), [0], truncation=0.7)
+        with pytest.raises(ServingError, match="takes no truncation: its export has no "
+                                               "'generate_truncated_png' signature"):
+            generate_png(client, [1], [0], truncation=0.7)
     spec = importlib.util.spec_from_file_location("serving_client_cli", CLIENT_CLI)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -297,6 +301,7 @@ def test_serving_readme_requests_work_on_the_conditional_digits_model(tmp_path):
     calls = re.findall(r"curl (?:-s )?-d '([^']*)' \\\n\s+http://localhost:8501"
                        r"(/v1/models/digits\S*)", text)
     assert len(calls) == 4, calls
+    (save_png,) = re.findall(r"\| python -c '([^']*)' > seed0\.png", text)
     keras.utils.set_random_seed(0)
     generator, _ = kgan.networks.dcgan(resolution=8, channels=1, latent_dim=LATENT,
                                        num_classes=10, base_filters=4)
@@ -306,9 +311,10 @@ def test_serving_readme_requests_work_on_the_conditional_digits_model(tmp_path):
             body = body.replace("[0.1, -0.3, ...]", json.dumps([0.1] * LATENT))
             with urllib.request.urlopen(rest.url + route, body.encode()) as answer:
                 reply = json.load(answer)
-            if '"seed": [0]' in body:  # the "save the first PNG" one-liner's path
-                png = base64.b64decode(reply["outputs"]["png_bytes"][0]["b64"])
-                assert png.startswith(b"\x89PNG")
+            if '"seed": [0]' in body:  # the "save the first PNG" one-liner, run on it
+                saved = subprocess.run([sys.executable, "-c", save_png], capture_output=True,
+                                       input=json.dumps(reply).encode(), check=True)
+                assert saved.stdout.startswith(b"\x89PNG")
             assert {"outputs", "predictions"} & set(reply)
 
 
@@ -475,6 +481,36 @@ def test_the_class_count_is_asked_without_an_invalid_request(served):
     with RestServer(_BeforeTheClassCountSignature(served["grpc"].backend)) as old:
         assert checked_num_classes(RestClient(old.url, model="digits")) == 3
         assert old.requests[0]["inputs"]["label"] == [2**31 - 1]
+
+
+def test_generate_png_sends_the_png_files_only(served, tmp_path):
+    """REST returns every output of a signature; `generate_png` has no pixel arrays, so
+    its replies are a fraction of `generate`'s. An older export (no such signature) is
+    asked `generate`, whose PNGs are the same bytes."""
+    seeds, labels = [5, 6, 7], [2, 0, 1]  # seed % 3, the default
+    expected = [bytes(p) for p in served["local"].generate(seeds, labels)["png_bytes"]]
+    backend = served["grpc"].backend
+    with RestServer(backend) as rest:
+        client = RestClient(rest.url, model="digits")
+        assert generate_png(client, seeds) == expected
+        assert generate(client, seeds).png_bytes == expected
+        asked = [body.get("signature_name") for body in rest.requests]
+        assert asked == ["num_classes", "generate_png", "generate"]
+        assert rest.replies[1] < rest.replies[2] / 2  # without images and z
+        for fmt in ("row", "columnar"):  # REST drops the name of a signature's only output
+            assert generate_png(RestClient(rest.url, model="digits", fmt=fmt), seeds,
+                                labels) == expected
+    assert generate_png(GrpcClient(served["grpc"].target, model="digits"), seeds) == expected
+    older = Backend("digits", 1, backend.path, labels={}, hide=tuple(PNG_SIGNATURES.values()))
+    with RestServer(older) as rest:
+        assert generate_png(RestClient(rest.url, model="digits"), seeds) == expected
+        assert [body.get("signature_name") for body in rest.requests][-1] == "generate"
+    module = cli_module()
+    with RestServer(backend) as rest:
+        assert module.main(["--rest", rest.url, "--model", "digits", "generate", "--seeds",
+                            "5-7", "--out", str(tmp_path)]) == 0
+        assert rest.requests[-1]["signature_name"] == "generate_png"
+    assert (tmp_path / "seed_7.png").read_bytes() == expected[2]
 
 
 def test_a_failing_server_is_reported_as_such_not_as_a_missing_flag(served, capsys):

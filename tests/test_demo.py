@@ -34,6 +34,7 @@ from kgan.demo.server import BackgroundServer
 from kgan.gan.sampling import latents_from_seeds
 from kgan.images import to_uint8_numpy
 from kgan.serving.client import GrpcClient, RestClient
+from kgan.serving.limits import PNG_SIGNATURES
 from kgan.serving.signatures import to_uint8
 
 LATENT, CLASSES, RES = 4, 3, 8
@@ -129,9 +130,11 @@ def test_conditional_labels_default_to_seed_mod_classes(models, embedded):
 
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
 def test_serving_backend_gives_the_embedded_bytes(models, embedded, protocol):
-    for name, local in (("cond", False), ("cond", True), ("trunc", True)):
+    older = tuple(PNG_SIGNATURES.values())  # an export from before the PNG-only twins
+    for name, local, hide in (("cond", False, ()), ("cond", True, ()), ("trunc", True, ()),
+                              ("cond", False, older)):
         path = models[name][1]
-        server = FakeServer(name, 1, backends.version_dir(path), labels={})
+        server = FakeServer(name, 1, backends.version_dir(path), labels={}, hide=hide)
         with (RestServer(server) if protocol == "rest" else GrpcServer(server)) as running:
             client = (RestClient(running.url, model=name) if protocol == "rest"
                       else GrpcClient(running.target, model=name))
@@ -141,6 +144,9 @@ def test_serving_backend_gives_the_embedded_bytes(models, embedded, protocol):
                 assert served.info.truncation == embedded[name].info.truncation or not local
                 seeds = [3, 9, 2**40]
                 assert served.generate(seeds).png == embedded[name].generate(seeds).png
+                # The page's PNGs: from the PNG-only signature where the export has one.
+                assert served.pngs(seeds) == embedded[name].generate(seeds).png
+                assert bool(served.png_signatures) == (name == "cond" and not hide)
                 np.testing.assert_array_equal(served.interpolate(1, 2, 5),
                                               embedded[name].interpolate(1, 2, 5))
             finally:
@@ -510,7 +516,9 @@ def test_kgan_demo_over_tf_serving_and_when_it_is_down(models):
             assert url and "serving" in line, line + process.stderr.read()
             status, body, _ = _get(url.group(1) + "/?seed=3&label=2")
             assert status == 200 and b"seed 3, class 2" in body
-            assert any(r.get("signature_name") == "generate" for r in rest.requests)
+            # The page shows PNGs: it asks the PNG-only signature, no pixel arrays.
+            asked = [r.get("signature_name") for r in rest.requests]
+            assert "generate_png" in asked and "generate" not in asked, asked
         finally:
             process.send_signal(signal.SIGTERM)  # a service manager's stop: status 0
             assert process.wait(timeout=30) == 0
@@ -571,7 +579,9 @@ def test_latency_benchmark_smoke(browser, tmp_path):
                                 "--loads", "2", "--warmup", "1", "--images", "1,4",
                                 "--out", str(out)])
     assert [(r["backend"], r["images"]) for r in result["rows"]] == [
-        (name, n) for n in (1, 4) for name in ("embedded", "tf_serving_rest", "tf_serving_grpc")]
+        (name, n) for n in (1, 4) for name in ("embedded", "tf_serving_rest",
+                                               "tf_serving_rest_without_generate_png",
+                                               "tf_serving_grpc")]
     assert all(r["p50_ms"] > 0 and r["calls"] == 2 for r in result["rows"])
     assert json.loads(out.read_text())["rows"] == result["rows"]
 

@@ -125,7 +125,8 @@ def session_run(exported, tmp_path_factory):
     inputs = {"plain/serving_default/z": z, "plain/generate/seed": seeds,
               "cond/serving_default/z": z, "cond/serving_default/label": labels,
               "cond/generate/seed": seeds, "cond/generate/label": labels,
-              "cond/num_classes/seed": seeds}
+              "cond/num_classes/seed": seeds, "plain/generate_png/seed": seeds,
+              "cond/generate_png/seed": seeds, "cond/generate_png/label": labels}
     np.savez(work / "inputs.npz", **inputs)
     spec = {"exports": {tag: exported[tag][1] for tag in ("plain", "cond")},
             "inputs": str(work / "inputs.npz"), "outputs": str(work / "outputs.npz"),
@@ -163,10 +164,20 @@ def test_png_bytes_decode_to_images(session_run):
         np.testing.assert_array_equal(tf.io.decode_png(png).numpy(), image)
 
 
+def test_generate_png_answers_the_same_files_and_nothing_else(session_run):
+    """REST sends every output of a signature: `generate_png` has the PNGs only."""
+    _, outputs, _ = session_run
+    for tag in ("plain", "cond"):
+        assert [key for key in outputs if key.startswith(f"{tag}/generate_png/")] == [
+            f"{tag}/generate_png/png_bytes"]
+        assert list(outputs[f"{tag}/generate_png/png_bytes"]) == list(
+            outputs[f"{tag}/generate/png_bytes"])
+
+
 def test_warmup_records_parse_and_run(exported, session_run):
     results, _, _ = session_run
-    warmed = {"plain": ["generate", "serving_default"],
-              "cond": ["generate", "num_classes", "serving_default"]}
+    warmed = {"plain": ["generate", "generate_png", "serving_default"],
+              "cond": ["generate", "generate_png", "num_classes", "serving_default"]}
     for tag in ("plain", "cond"):
         assert sorted(set(results[tag]["warmup"])) == warmed[tag]
         logs = read_warmup(exported[tag][1])

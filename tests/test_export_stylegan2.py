@@ -83,18 +83,22 @@ def test_signatures_and_metadata(exported):
     seed, z = ("int64", (None,)), ("float32", (None, LATENT))
     psi, label = ("float32", (None,)), ("int32", (None,))
     assert signature_inputs(exported["plain"][1]) == {
-        "serving_default": {"z": z}, "generate": {"seed": seed},
+        "serving_default": {"z": z}, "generate": {"seed": seed}, "generate_png": {"seed": seed},
         "generate_truncated": {"seed": seed, "truncation": psi},
+        "generate_truncated_png": {"seed": seed, "truncation": psi},
         "latents_truncated": {"z": z, "truncation": psi}}
     assert signature_inputs(exported["cond"][1]) == {
         "serving_default": {"z": z, "label": label}, "generate": {"seed": seed, "label": label},
+        "generate_png": {"seed": seed, "label": label},
         "generate_truncated": {"seed": seed, "label": label, "truncation": psi},
+        "generate_truncated_png": {"seed": seed, "label": label, "truncation": psi},
         "latents_truncated": {"z": z, "label": label, "truncation": psi},
         "num_classes": {"seed": seed}}
     assert info(exported["plain"][1])["truncation"] == TRUNCATION_INFO
     assert info(exported["cond"][1])["num_classes"] == CLASSES
     # Other families: no change.
-    assert set(signature_inputs(exported["dcgan"][1])) == {"serving_default", "generate"}
+    assert set(signature_inputs(exported["dcgan"][1])) == {"serving_default", "generate",
+                                                            "generate_png"}
     assert "truncation" not in info(exported["dcgan"][1])
     assert not ExportedGenerator(exported["dcgan"][1]).truncation
 
@@ -176,10 +180,12 @@ def test_warmup_records_cover_the_truncated_signatures(exported):
         by_signature = {}
         for request in requests:
             by_signature.setdefault(request.model_spec.signature_name, []).append(request)
-        assert set(by_signature) == {"serving_default", "generate", "generate_truncated",
-                                     "latents_truncated"} | ({"num_classes"} if tag == "cond"
-                                                             else set())
-        for request in by_signature["generate_truncated"]:
+        assert set(by_signature) == {
+            "serving_default", "generate", "generate_png", "generate_truncated",
+            "generate_truncated_png", "latents_truncated"} | (
+                {"num_classes"} if tag == "cond" else set())
+        for request in by_signature["generate_truncated"] + by_signature[
+                "generate_truncated_png"]:
             psi = tf.make_ndarray(request.inputs["truncation"])
             assert psi.dtype == np.float32 and np.all(psi == np.float32(0.7))
             assert len(psi) == len(tf.make_ndarray(request.inputs["seed"]))
@@ -203,8 +209,11 @@ def bad_truncations() -> dict:
 def test_server_session_runs_signatures_warmup_and_checks(exported, tmp_path):
     """The server's own path (TF1 Session, tensor names, warmup replay) in a fresh process."""
     seeds = np.array([3, 0, 7], np.int64)
+    psi = np.array([1.0, 1.0, 0.0], np.float32)
     inputs = {"plain/generate/seed": seeds, "plain/generate_truncated/seed": seeds,
-              "plain/generate_truncated/truncation": np.array([1.0, 1.0, 0.0], np.float32),
+              "plain/generate_truncated/truncation": psi, "plain/generate_png/seed": seeds,
+              "plain/generate_truncated_png/seed": seeds,
+              "plain/generate_truncated_png/truncation": psi,
               "plain/serving_default/z": np.zeros([1, LATENT], np.float32),
               "plain/latents_truncated/z": np.zeros([1, LATENT], np.float32),
               "plain/latents_truncated/truncation": np.ones(1, np.float32)}
@@ -217,8 +226,15 @@ def test_server_session_runs_signatures_warmup_and_checks(exported, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(done.stdout.strip().splitlines()[-1])["plain"]
     outputs = dict(np.load(tmp_path / "outputs.npz", allow_pickle=True))
-    assert set(results["warmup"]) == {"serving_default", "generate", "generate_truncated",
+    assert set(results["warmup"]) == {"serving_default", "generate", "generate_png",
+                                      "generate_truncated", "generate_truncated_png",
                                       "latents_truncated"}
+    for name in ("generate", "generate_truncated"):  # the PNG-only twins: the same files
+        assert list(outputs[f"plain/{name}_png/png_bytes"]) == list(
+            outputs[f"plain/{name}/png_bytes"])
+    assert set(outputs) >= {"plain/generate_png/png_bytes"} and not any(
+        key.startswith("plain/generate_png/") and not key.endswith("png_bytes")
+        for key in outputs)
     truncated = outputs["plain/generate_truncated/images"]
     np.testing.assert_array_equal(truncated[:2], outputs["plain/generate/images"][:2])
     local = ExportedGenerator(exported["plain"][1]).generate([7], truncation=0.0)
@@ -315,7 +331,7 @@ def test_command_line_truncation(served, tmp_path):
     assert module.main(["--rest", url, "--model", "cond", "generate", "--seeds", "3-4",
                         "--truncation", "0.5", "--out", str(tmp_path / "out")]) == 0
     body = served["rest"].requests[-1]
-    assert body["signature_name"] == "generate_truncated"
+    assert body["signature_name"] == "generate_truncated_png"  # --out only: PNGs only
     assert body["inputs"]["truncation"] == [0.5, 0.5]
     expected = served["local"].generate([3, 4], [0, 1], truncation=0.5)["png_bytes"]
     assert (tmp_path / "out" / "seed_4.png").read_bytes() == bytes(expected[1])
@@ -346,6 +362,9 @@ def test_demo_finds_the_truncated_signature(exported, served):
     assert remote.info.truncation == embedded.info.truncation
     assert remote.generate([6, 7], truncation=0.0).png == embedded.generate(
         [6, 7], truncation=0.0).png
+    assert remote.pngs([6, 7], truncation=0.0) == embedded.generate([6, 7], truncation=0.0).png
+    assert served["rest"].requests[-1]["signature_name"] == "generate_truncated_png"
+    assert embedded.pngs([6]) == embedded.generate([6]).png  # psi 0.7, the default
     assert backends.EmbeddedBackend(exported["dcgan"][1]).info.truncation is None
 
 

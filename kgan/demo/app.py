@@ -50,6 +50,9 @@ def create_app(backend: Backend) -> Starlette:
     def images(view: View):
         return _call(backend.generate, view.seeds, _labels(view), view.truncation)
 
+    def pngs(view: View) -> list[bytes]:
+        return _call(backend.pngs, view.seeds, _labels(view), view.truncation)
+
     def animation(view: View) -> bytes:
         frames = _call(backend.interpolate, view.a, view.b, view.frames, view.label,
                        view.truncation)
@@ -62,7 +65,7 @@ def create_app(backend: Backend) -> Starlette:
             if view.interpolation:
                 html = page.render(info, view, query, animation=animation(view))
             else:
-                html = page.render(info, view, query, images=images(view).png)
+                html = page.render(info, view, query, images=pngs(view))
         except BadRequest as error:
             return HTMLResponse(page.render(info, None, query, error=str(error)), 400)
         except _BackendFailed as error:  # the request was fine: keep its seed, grid, class
@@ -70,7 +73,7 @@ def create_app(backend: Backend) -> Starlette:
         return HTMLResponse(html, headers=_NO_STORE if view.random else None)
 
     def image_png(request: Request) -> Response:
-        return _file(request, lambda view: images(dataclasses.replace(view, n=1)).png[0],
+        return _file(request, lambda view: pngs(dataclasses.replace(view, n=1))[0],
                      "image/png")
 
     def grid_png(request: Request) -> Response:

@@ -6,7 +6,8 @@ the latents it used; `serving_default` maps latents to images. What a model can 
 beyond that is read from the model, never assumed: a signature with `seed` and
 `truncation` inputs (kgan's stylegan2 exports: `generate_truncated`, and
 `latents_truncated` for latents) makes `info.truncation` non-None, and the page shows its
-slider only then.
+slider only then. `pngs` asks a PNG-only twin (`generate_png`) where the model has one,
+so the page receives no pixel arrays it does not show.
 
 - `EmbeddedBackend`: loads `EXPORT_DIR/<model>[/<version>]` with TensorFlow, as the
   server would, and calls its signatures (the demo's default).
@@ -45,7 +46,12 @@ from kgan.demo.model import (  # noqa: F401  (re-exported: the backends' vocabul
     version_dir,
 )
 from kgan.serving.client import ServingError, checked_num_classes, error_line, kgan_message
-from kgan.serving.limits import NUM_CLASSES_SIGNATURE, TRUNCATED_SIGNATURES, TRUNCATION_INFO
+from kgan.serving.limits import (
+    NUM_CLASSES_SIGNATURE,
+    PNG_SIGNATURES,
+    TRUNCATED_SIGNATURES,
+    TRUNCATION_INFO,
+)
 
 
 class Backend:
@@ -57,6 +63,8 @@ class Backend:
 
     info: ModelInfo
     kind = "backend"
+    #: {signature: its PNG-only twin} for the twins the model has (kgan.serving.limits).
+    png_signatures: dict[str, str] = {}
 
     def generate(self, seeds, labels=None, truncation: float | None = None) -> Images:
         """Images for int seeds [N]; labels default to seed % num_classes (as GAN.generate)."""
@@ -70,6 +78,17 @@ class Backend:
         if len(png) != len(images):  # a backend without PNG output
             png = [media.png_bytes(image) for image in images]
         return Images(images, png, np.concatenate([p["z"] for p in parts]).astype(np.float32))
+
+    def pngs(self, seeds, labels=None, truncation: float | None = None) -> list[bytes]:
+        """`generate(...).png`, from the export's PNG-only signature where it has one:
+        over REST the pixel arrays are most of `generate`'s reply (the page shows PNGs)."""
+        seeds = check_seeds(seeds)
+        signature, extras = self._extras("generate", seeds, labels, truncation)
+        if signature not in self.png_signatures:
+            return self.generate(seeds, labels, truncation).png
+        inputs = {"seed": seeds, **extras}
+        return [bytes(png) for start in range(0, len(seeds), MAX_BATCH) for png in self._run(
+            self.png_signatures[signature], _rows(inputs, start))["png_bytes"]]
 
     def from_latents(self, z, labels=None, truncation: float | None = None) -> np.ndarray:
         """uint8 images for latents z [N, latent_dim] (`serving_default`)."""
@@ -159,6 +178,7 @@ class EmbeddedBackend(Backend):
         inputs = {signature: {name: len(spec.shape) for name, spec in
                               function.structured_input_signature[1].items()}
                   for signature, function in self._signatures.items()}
+        self.png_signatures = _png_twins(self._signatures)
         self.info = ModelInfo(
             name=model_name(self.path), image_shape=tuple(extra["image_shape"]),
             latent_dim=int(extra["latent_dim"]), num_classes=extra.get("num_classes"),
@@ -172,6 +192,10 @@ class EmbeddedBackend(Backend):
         except tf.errors.InvalidArgumentError as error:
             raise ValueError(_graph_message(error.message)) from None
         return {key: value.numpy() for key, value in outputs.items()}
+
+
+def _png_twins(signatures) -> dict[str, str]:
+    return {name: png for name, png in PNG_SIGNATURES.items() if png in signatures}
 
 
 def _public(signatures) -> list[str]:
@@ -226,6 +250,7 @@ class ServingBackend(Backend):
         elif num_classes is not None:
             raise ValueError("--num-classes given, but the served model takes no label")
         where = getattr(client, "url", None) or getattr(client, "target", "")
+        self.png_signatures = _png_twins(signatures)
         self.info = ModelInfo(
             name=client.model, image_shape=tuple(int(d) for d in image_shape),
             latent_dim=int(latent_dim), num_classes=num_classes,

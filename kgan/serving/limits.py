@@ -16,7 +16,7 @@ from collections.abc import Iterable
 import numpy as np
 
 __all__ = ["INFO_FILE", "INT64_MAX", "INT64_MIN", "MAX_BATCH_SIZE", "MODEL_NAME_PATTERN",
-           "NUM_CLASSES_SIGNATURE",
+           "NUM_CLASSES_SIGNATURE", "PNG_SIGNATURES",
            "TRUNCATED_SIGNATURES", "TRUNCATION_INFO", "TRUNCATION_RANGE", "as_seeds",
            "check_batch_size", "check_labels", "check_latents", "check_model_name",
            "check_seeds", "check_truncation", "is_version", "labels_from_seeds", "latest_version",
@@ -44,6 +44,12 @@ MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 NUM_CLASSES_SIGNATURE = "num_classes"
 #: The export's signature with a per-row `truncation` input, by the signature it extends.
 TRUNCATED_SIGNATURES = {"generate": "generate_truncated", "serving_default": "latents_truncated"}
+#: The signatures that answer `png_bytes` only, by the signature whose inputs they take.
+#: TF Serving's REST API returns every output of a signature, so a client that wants
+#: PNG files asks these and receives no JSON pixel arrays (64 images of 128 px: about
+#: 2.4 MB of base64 PNGs instead of 19 MB with `generate`'s `images`).
+PNG_SIGNATURES = {"generate": "generate_png",
+                  TRUNCATED_SIGNATURES["generate"]: "generate_truncated_png"}
 #: kgan.json's "truncation" entry: the default (StyleGAN's usual 0.7), the range the graph
 #: accepts (TRUNCATION_RANGE, so kgan-demo and kgan-generate accept what the export does)
 #: and the signature that takes it.

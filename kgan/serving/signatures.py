@@ -5,9 +5,14 @@ the generator is rebuilt in float32 (rule 6), signatures are traced with XLA off
 come from `kgan.gan.sampling` (stateless), and bad requests fail inside the graph with a
 message that names the problem instead of returning garbage images.
 
-Style-based generators (a mapping network and `w_avg`, e.g. stylegan2) get two more
-signatures, the same as `generate` / `serving_default` plus a batched `truncation` float32
-[N] (psi per row): `generate_truncated` and `latents_truncated`. The contract signatures
+`generate_png` takes `generate`'s inputs and answers its `png_bytes` only: TF Serving's
+REST API sends every output of a signature, and JSON pixel arrays are eight times the
+PNGs (kgan-demo's page and `client.py generate --out` ask it).
+
+Style-based generators (a mapping network and `w_avg`, e.g. stylegan2) get three more
+signatures, the same as `generate` / `serving_default` / `generate_png` plus a batched
+`truncation` float32 [N] (psi per row): `generate_truncated`, `latents_truncated` and
+`generate_truncated_png`. The contract signatures
 stay psi = 1, so a client picks a truncation per request without a re-export. Their noise
 inputs are stateless: seeded by each row's seed (`noise_seeds`, as `GAN.generate` does)
 where there is one, else by a hash of its z (the generator's default); so the same
@@ -20,6 +25,7 @@ the same words.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import keras
@@ -29,6 +35,7 @@ from kgan.gan.sampling import is_style_based, latents_from_seeds
 from kgan.serving.limits import (
     MAX_BATCH_SIZE,
     NUM_CLASSES_SIGNATURE,
+    PNG_SIGNATURES,
     TRUNCATED_SIGNATURES,
     TRUNCATION_INFO,
     TRUNCATION_RANGE,
@@ -231,7 +238,8 @@ class _Graph:
         else:
             serve = function(lambda z: {"images": self.images(z, None)}, [z_spec])
             generate = function(lambda seed: self.generate(seed, None), [seed_spec])
-        functions = {"serving_default": serve, "generate": generate}
+        functions = {"serving_default": serve, "generate": generate,
+                     PNG_SIGNATURES["generate"]: _png_only(generate)}
         if self.spec.conditional:  # any seeds: a request that never fails its batch
             count = self.spec.num_classes
             functions[NUM_CLASSES_SIGNATURE] = function(
@@ -253,8 +261,20 @@ class _Graph:
                 "images": self.images(z, None, truncation)}, [z_spec, psi_spec])
             generate = function(lambda seed, truncation: self.generate(seed, None, truncation),
                                 [seed_spec, psi_spec])
-        return {TRUNCATED_SIGNATURES["generate"]: generate,
+        name = TRUNCATED_SIGNATURES["generate"]
+        return {name: generate, PNG_SIGNATURES[name]: _png_only(generate),
                 TRUNCATED_SIGNATURES["serving_default"]: latents}
+
+
+def _png_only(generate):
+    """A tf.function with `generate`'s inputs (names included) answering its `png_bytes`."""
+    python_function = generate.python_function
+
+    @functools.wraps(python_function)
+    def png_only(*args, **kwargs):
+        return {"png_bytes": python_function(*args, **kwargs)["png_bytes"]}
+
+    return _untraced_function(png_only, generate.input_signature)
 
 
 def _untraced_function(fn, input_signature):
@@ -278,9 +298,12 @@ def build_module(generator: keras.Model, spec: GeneratorSpec) -> tuple[tf.Module
     signatures = _Graph(generator, spec).functions()
     module.serve = signatures["serving_default"]
     module.generate = signatures["generate"]
+    module.generate_png = signatures[PNG_SIGNATURES["generate"]]
     if spec.conditional:
         module.num_classes = signatures[NUM_CLASSES_SIGNATURE]
     if spec.style_based:
         module.generate_truncated = signatures[TRUNCATED_SIGNATURES["generate"]]
         module.latents_truncated = signatures[TRUNCATED_SIGNATURES["serving_default"]]
+        module.generate_truncated_png = signatures[PNG_SIGNATURES[
+            TRUNCATED_SIGNATURES["generate"]]]
     return module, signatures

@@ -12,7 +12,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from kgan.serving.limits import NUM_CLASSES_SIGNATURE, TRUNCATED_SIGNATURES
+from kgan.serving.limits import NUM_CLASSES_SIGNATURE, PNG_SIGNATURES, TRUNCATED_SIGNATURES
 from kgan.serving.signatures import TRUNCATION_INFO, GeneratorSpec
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
@@ -41,6 +41,8 @@ def warmup_requests(spec: GeneratorSpec, model_name: str) -> list:
             for tensors in inputs.values():
                 tensors["label"] = (seeds % spec.num_classes).astype(np.int32)
             inputs[NUM_CLASSES_SIGNATURE] = {"seed": seeds}
+        inputs.update({png: dict(inputs[name]) for name, png in PNG_SIGNATURES.items()
+                       if name in inputs})
         for signature, tensors in inputs.items():
             request = predict_pb2.PredictRequest()
             request.model_spec.name = model_name
