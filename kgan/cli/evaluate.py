@@ -192,18 +192,11 @@ def load_sampler(path: str) -> tuple[Sampler, tuple[int, int, int]]:
 
 
 def _keras_sampler(path: str) -> tuple[Sampler, tuple[int, int, int]]:
-    import keras
-
-    import kgan  # noqa: F401  (registers kgan>GAN for deserialisation)
-    from kgan.training.sources import check_keras_archive
+    from kgan.training.sources import load_keras_file
 
     if not path.endswith(".keras"):
         raise ValueError(f"expected a .keras file or an export folder, got {path}")
-    check_keras_archive(path)
-    try:
-        gan = keras.models.load_model(path, compile=False)
-    except (ValueError, TypeError) as error:
-        raise ValueError(f"cannot load {path}: {plugins.load_failure(error)}") from None
+    gan = load_keras_file(path)
     if not hasattr(gan, "generate"):
         raise ValueError(f"{path} holds a {type(gan).__name__}, not a kgan.GAN")
     return (lambda count, seed: gan.generate(count, seed=seed)), tuple(gan.image_shape)

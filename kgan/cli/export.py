@@ -25,7 +25,13 @@ import sys
 
 from kgan.cli import exits, plugins, quiet
 from kgan.training import backend
-from kgan.training.sources import FINAL_MODEL, SourceError, check_keras_archive, find_model_file
+from kgan.training.sources import (
+    FINAL_MODEL,
+    SourceError,
+    check_keras_archive,
+    find_model_file,
+    load_keras_file,
+)
 
 PROG = "kgan-export"
 __all__ = ["FINAL_MODEL", "SourceError", "find_model_file", "main"]
@@ -111,9 +117,6 @@ def _export(args: argparse.Namespace) -> str:
     if "keras" not in sys.modules:
         os.environ["KERAS_BACKEND"] = "tensorflow"
     quiet.quiet_tensorflow(args.debug)
-    import keras
-
-    import kgan  # noqa: F401  (registers kgan classes so load_model finds them)
     from kgan.serving.export import export_generator
 
     check_keras_archive(path)
@@ -121,10 +124,7 @@ def _export(args: argparse.Namespace) -> str:
         plugins.load(args.imports)
     except ValueError as error:
         raise SourceError(str(error)) from None
-    try:
-        model = keras.models.load_model(path, compile=False)
-    except (OSError, ValueError, TypeError) as error:
-        raise SourceError(f"cannot load {path}: {plugins.load_failure(error)}") from None
+    model = load_keras_file(path)
     return export_generator(
         model, args.export_dir, model_name=name,
         version=args.version, overwrite=args.overwrite, num_classes=args.num_classes)

@@ -283,18 +283,9 @@ class KerasBackend(Backend):
     kind = "keras"
 
     def __init__(self, path: str):
-        import keras
+        from kgan.training.sources import load_keras_file
 
-        import kgan  # noqa: F401  (registers kgan classes for load_model)
-        from kgan.training.sources import check_keras_archive
-
-        check_keras_archive(path)
-        try:
-            model = keras.models.load_model(path, compile=False)
-        except (ValueError, TypeError) as error:
-            from kgan.plugins import load_failure
-
-            raise ValueError(f"cannot load {path}: {load_failure(error)}") from None
+        model = load_keras_file(path)
         if hasattr(model, "sampling_generator"):
             self._generator = model.sampling_generator
             latent_dim, num_classes = int(model.latent_dim), model.num_classes

@@ -186,6 +186,26 @@ def check_keras_archive(path: str) -> None:
                           "archive, and this one is damaged or truncated")
 
 
+def load_keras_file(path: str):
+    """The model in a `.keras` file, uncompiled, kgan's classes registered (kgan-export,
+    kgan-evaluate and kgan-generate read files this way).
+
+    Raises:
+        SourceError: a damaged archive, or a class this process does not know (the
+            message names the module to `--import`).
+    """
+    import keras
+
+    import kgan  # noqa: F401  (registers kgan's classes, so load_model finds them)
+    from kgan.plugins import load_failure
+
+    check_keras_archive(path)
+    try:
+        return keras.models.load_model(path, compile=False)
+    except (OSError, ValueError, TypeError) as error:
+        raise SourceError(f"cannot load {path}: {load_failure(error)}") from None
+
+
 if __name__ == "__main__":  # the child process of checkpoint_model_file
     try:
         print(_save_checkpoint(*sys.argv[1:3]))
