@@ -71,6 +71,10 @@ def test_end_to_end_run_dir_tensorboard_and_export(reference):
     assert "tensorboard --logdir run/logs" in process.stdout
     assert "1 replica(s), float32 (auto: " in process.stdout  # the policy and why
     assert "export:      exp/digits/1" in process.stdout
+    gan = keras.models.load_model(run / "final.keras")  # the networks' sizes, as people say
+    sizes = [f"{m.count_params() / 1e3:.0f}k" if m.count_params() >= 1e4 else
+             str(m.count_params()) for m in (gan.generator, gan.discriminator)]
+    assert f"at 8px, dcgan (G {sizes[0]}, D {sizes[1]} parameters), " in process.stdout
     epochs = event_accumulator.EventAccumulator(str(run / "logs/epoch"), size_guidance={
         event_accumulator.IMAGES: 0})
     epochs.Reload()
@@ -605,3 +609,13 @@ def test_run_files_reach_the_disk_before_they_replace_the_old_ones(tmp_path, mon
     assert events == [("sync", paths.result + ".tmp"),
                       ("rename", paths.result + ".tmp", paths.result), ("sync", str(tmp_path)),
                       ("sync", temp), ("rename", temp, paths.final_model), ("sync", str(tmp_path))]
+
+
+@pytest.mark.parametrize(("count", "said"), [(960, "960"), (412_345, "412k"),
+                                             (24_849_000, "24.8M")])
+def test_the_start_line_gives_network_sizes_as_people_quote_them(count, said):
+    class Network:
+        def count_params(self):
+            return count
+
+    assert training._parameters(Network()) == said

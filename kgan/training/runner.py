@@ -135,7 +135,7 @@ def _run(config: TrainConfig, env: distribute.Setup, restart: bool, callbacks: l
         _resume(config, state, paths)
         if env.chief:  # the request is accepted: only now does the run dir change
             write_run_dir(config, paths)
-        _announce(config, paths, state, env)
+        _announce(config, paths, state, env, gan)
         if state.step == 0 and env.chief:
             monitoring.write_real_grid(config, paths, info)
         elif env.chief:
@@ -251,7 +251,7 @@ def _setup(config: TrainConfig) -> distribute.Setup:
 
 
 # ------------------------------------------------------------------ training
-def _announce(config: TrainConfig, paths: RunPaths, state: RunState, env) -> None:
+def _announce(config: TrainConfig, paths: RunPaths, state: RunState, env, gan) -> None:
     epoch, batch = state.position()
     total = config.epochs * state.steps_per_epoch
     if state.step >= total:
@@ -262,12 +262,22 @@ def _announce(config: TrainConfig, paths: RunPaths, state: RunState, env) -> Non
         where = "starting"
     worker = "" if env.chief else f"worker {env.worker_index} of {env.num_workers}: "
     print(f"kgan: {worker}{where}; {config.dataset} at {config.resolution}px, "
+          f"{config.network} (G {_parameters(gan.generator)}, D "
+          f"{_parameters(gan.discriminator)} parameters), "
           f"{count(config.epochs, 'epoch')} x {count(state.steps_per_epoch, 'step')}, "
           f"{env.num_replicas} replica(s), {env.policy}"
           f"{f' ({env.policy_reason})' if env.policy_reason else ''}, "
           f"XLA {'on' if env.jit_compile else 'off'}"
           f"{f' ({env.jit_reason})' if env.jit_reason else ''}; run dir {paths.root}",
           flush=True)
+
+
+def _parameters(model: keras.Model) -> str:
+    """A network's size as people quote it: 24.8M, 412k, 960."""
+    n = model.count_params()
+    if n >= 1e6:
+        return f"{n / 1e6:.1f}M"
+    return f"{n / 1e3:.0f}k" if n >= 1e4 else str(n)
 
 
 class _StopAtEpochEnd(keras.callbacks.Callback):
