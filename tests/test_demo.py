@@ -8,6 +8,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -468,10 +469,17 @@ def test_kgan_demo_serves_until_ctrl_c(models):
         assert process.wait(timeout=30) == 130
 
 
-def test_kgan_demo_exit_codes_for_bad_input_and_a_taken_port(models, tmp_path):
+def test_kgan_demo_exit_codes_for_bad_input_and_a_taken_port(models, tmp_path, capsys):
     from kgan.cli import demo
 
     assert demo.main([str(tmp_path / "missing")]) == 2
+    damaged = tmp_path / "damaged"
+    shutil.copytree(backends.version_dir(models["plain"][1]), damaged / "1")
+    (damaged / "1" / "saved_model.pb").write_bytes(b"\x0a\xff")  # half a file, say
+    capsys.readouterr()
+    assert demo.main([str(damaged)]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "its files are damaged; export the model again with kgan-export")
     assert demo.main([models["plain"][1], "--num-classes", "3"]) == 2
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

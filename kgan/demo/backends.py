@@ -171,10 +171,13 @@ class EmbeddedBackend(Backend):
     def __init__(self, path: str):
         import tensorflow as tf
 
+        from kgan.serving.export import ExportedGenerator
+
         self.path = version_dir(path)
         extra = read_info_file(self.path)
         self._tf = tf
-        self._signatures = tf.saved_model.load(self.path).signatures
+        # Loaded as kgan-evaluate and the export's own check load it (damaged files named).
+        self._signatures = ExportedGenerator(self.path).signatures
         inputs = {signature: {name: len(spec.shape) for name, spec in
                               function.structured_input_signature[1].items()}
                   for signature, function in self._signatures.items()}

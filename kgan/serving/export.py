@@ -423,6 +423,11 @@ class ExportedGenerator:
         self.num_classes = info.get("num_classes")
         self.truncation = TRUNCATED_SIGNATURES["generate"] in self._loaded.signatures
 
+    @property
+    def signatures(self):
+        """The loaded signatures by name (the TF functions TF Serving would run)."""
+        return self._loaded.signatures
+
     def images(self, z, labels=None, truncation=None) -> np.ndarray:
         """Runs `serving_default` (`latents_truncated` with a truncation): float32
         latents [N, latent_dim] -> uint8 images."""
