@@ -28,7 +28,7 @@ from harness import (
 from keras import ops
 
 import kgan
-from kgan.gan import randomness
+from kgan.gan import noise_hash, randomness
 from kgan.gan import style as style_training
 from kgan.gan.options import cross_sample_layers
 from kgan.networks.families import stylegan2
@@ -445,7 +445,7 @@ def test_the_uint32_hash_equals_the_int64_hash_on_any_bits():
     bits[1] = 2**31 - 1  # exactly the prime: 0 modulo it
     bits = bits.astype(np.uint32)
     expected = reference_noise_seeds(bits.view(np.float32))
-    np.testing.assert_array_equal(sg.hash_bits(np, bits).astype(np.int64), expected)
+    np.testing.assert_array_equal(noise_hash.hash_bits(np, bits).astype(np.int64), expected)
     assert expected[1] == 0
 
 

@@ -25,7 +25,8 @@ class Backend(Protocol):
 
     name: str  # "tensorflow" / "jax"
     random: Any  # stateless draws (kgan.gan.randomness): seed, split, normal, uniform,
-    #              integers, latents; TensorFlow's numbers on both backends
+    #              integers, latents, noise (latents of int64 seeds or int32 word pairs)
+    #              and row_hash (kgan.gan.noise_hash); TensorFlow's numbers on both
 
     def replica_position(self) -> tuple:
         """(replica id, replicas in sync); (0, 1) where a step sees the global batch."""

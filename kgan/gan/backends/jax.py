@@ -22,7 +22,7 @@ import numpy as np
 from keras import StatelessScope
 from keras.src.backend.common.stateless_scope import get_stateless_scope
 
-from kgan.gan import philox
+from kgan.gan import noise_hash, philox
 from kgan.gan.backends import check_batch_split
 
 name = "jax"
@@ -223,6 +223,29 @@ class random:  # noqa: N801
         if big.any():  # seeds beyond int32: their exact high words
             words = np.stack([philox.words(np, int(s), stream) for s in np.asarray(seeds)])
         return philox.normal(np, (latent_dim,), words)
+
+    @staticmethod
+    def noise(seeds, size: int, stream: int):
+        """Rows [N, size] as TensorFlow's `latents` draws them, for int64 seeds [N] (exact
+        where concrete; traced ones are int32, sign-extended as TensorFlow would) or
+        (low, high) int32 words [N, 2]; computed with jax.numpy, also inside a jit."""
+        from kgan.gan.sampling import seed_words
+
+        pairs = len(getattr(seeds, "shape", np.shape(seeds))) == 2
+        if not pairs and isinstance(seeds, jax.core.Tracer):
+            words = philox.words(jnp, jnp.reshape(seeds, [-1]).astype(jnp.int32), stream)
+        else:  # concrete int64 seeds become exact (low, high) words too
+            pair = jnp.asarray(seeds if pairs else seed_words(seeds)).astype(jnp.uint32)
+            words = jnp.stack([pair[:, 0], pair[:, 1],
+                               jnp.full(pair.shape[:1], stream, jnp.uint32),
+                               jnp.zeros(pair.shape[:1], jnp.uint32)], axis=-1)
+        return philox.normal(jnp, (size,), words)
+
+    @staticmethod
+    def row_hash(flat):
+        """`kgan.gan.noise_hash` of float32 rows [N, size] in uint32 ops: int32 [N]."""
+        bits = jax.lax.bitcast_convert_type(flat, jnp.uint32)
+        return noise_hash.hash_bits(jnp, bits).astype(jnp.int32)
 
 
 def _static(shape) -> tuple:

@@ -6,9 +6,11 @@ import contextlib
 import warnings
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import optimizers
 
+from kgan.gan import noise_hash
 from kgan.gan.backends import check_batch_split, tensorflow_random
 
 name = "tensorflow"
@@ -139,6 +141,23 @@ class random:  # noqa: N801 - a namespace, as `backend.random.normal(...)` reads
             return tf.random.stateless_normal([latent_dim], seed=pair, dtype=tf.float32)
 
         return tf.map_fn(one, seeds, fn_output_signature=tf.TensorSpec([latent_dim], tf.float32))
+
+    @staticmethod
+    def noise(seeds, size: int, stream: int):
+        """`latents` of int64 seeds [N], or of (low, high) int32 words [N, 2]."""
+        if len(getattr(seeds, "shape", np.shape(seeds))) == 2:  # high * 2^32 + unsigned low
+            seeds = tf.convert_to_tensor(seeds)
+            seeds = (tf.cast(seeds[:, 1], tf.int64) * 2**32
+                     + tf.math.floormod(tf.cast(seeds[:, 0], tf.int64), 2**32))
+        return random.latents(tf.reshape(seeds, [-1]), size, stream)
+
+    @staticmethod
+    def row_hash(flat):
+        """`kgan.gan.noise_hash` of float32 rows [N, size], in int64: int64 [N]."""
+        bits = tf.math.floormod(tf.cast(tf.bitcast(flat, tf.int32), tf.int64), 2**32)
+        weights = tf.constant(noise_hash.weights(int(flat.shape[-1])), tf.int64)
+        terms = tf.math.floormod(bits * weights, noise_hash.PRIME)
+        return tf.math.floormod(tf.reduce_sum(terms, axis=1), noise_hash.PRIME)
 
 
 def run_test_step(model, step_fn, data):

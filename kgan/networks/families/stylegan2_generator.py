@@ -45,7 +45,6 @@ NOISE_MODES = ("random", "const", "none")
 # Second seed word of noise draws: latents use 0x5EED (kgan.gan.randomness), so the same integer
 # seed gives independent latents and noise.
 NOISE_STREAM = 0x7015E
-_HASH_PRIME = 2**31 - 1
 
 
 def channels_at(resolution: int, cbase: int, cmax: int) -> int:
@@ -64,77 +63,14 @@ def layer_policy(resolution: int, image_resolution: int, num_fp16_res: int) -> s
     return policy if resolution >= threshold else "float32"
 
 
-def _hash_weights(size: int) -> np.ndarray:
-    """The hash's fixed odd weights in [1, 2^31 - 1), one per value."""
-    return np.random.default_rng(0x5717).integers(1, _HASH_PRIME, size) | 1
-
-
 def noise_seeds_from(values):
-    """A per-example seed in [0, 2^31 - 1) from the bits of `values` [N, ...]: sum_j
-    bits_j * weight_j modulo the prime 2^31 - 1, with bits_j the float32 bits of value j
-    read as an unsigned integer and fixed odd weights. int64 math on TensorFlow (int64
-    seeds), the same numbers with uint32 math on JAX (int32 seeds, `hash_bits`)."""
+    """A per-example seed in [0, 2^31 - 1) from the bits of `values` [N, ...]
+    (`kgan.gan.noise_hash`): int64 on TensorFlow, the same numbers as int32 on JAX."""
     values = ops.cast(values, "float32")
     if any(d is None for d in values.shape[1:]):
         raise ValueError(f"noise seeds need values of a static shape [N, ...], got {values.shape}")
     size = int(np.prod(values.shape[1:]))
-    flat = ops.reshape(values, [-1, size])
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        bits = tf.cast(tf.bitcast(flat, tf.int32), tf.int64)
-        bits = tf.math.floormod(bits, 2**32)
-        terms = tf.math.floormod(bits * tf.constant(_hash_weights(size), tf.int64), _HASH_PRIME)
-        return tf.math.floormod(tf.reduce_sum(terms, axis=1), _HASH_PRIME)
-    import jax
-    import jax.numpy as jnp
-
-    return hash_bits(jnp, jax.lax.bitcast_convert_type(flat, jnp.uint32)).astype(jnp.int32)
-
-
-def _u32(xp, value):
-    return xp.asarray(value, dtype=xp.uint32)
-
-
-def _reduce(xp, x):
-    """x mod p for uint32 x, p = 2^31 - 1 (2^31 = 1 mod p)."""
-    p = _u32(xp, _HASH_PRIME)
-    x = (x & p) + (x >> _u32(xp, 31))  # <= 2^31
-    return xp.where(x >= p, x - p, x)
-
-
-def _add(xp, a, b):
-    """(a + b) mod p for a, b < 2^31 (their sum fits 32 bits)."""
-    return _reduce(xp, a + b)
-
-
-def _times_2_16(xp, x):
-    """(x * 2^16) mod p for uint32 x: x = h 2^16 + l gives h 2^32 + l 2^16 = 2h + l 2^16."""
-    mask = _u32(xp, 0xFFFF)
-    return _add(xp, _reduce(xp, (x >> _u32(xp, 16)) << _u32(xp, 1)),
-                _reduce(xp, (x & mask) << _u32(xp, 16)))
-
-
-def _multiply(xp, a, b):
-    """(a * b) mod p for a, b < 2^31, in 16-bit halves (no product exceeds 32 bits)."""
-    mask, sixteen = _u32(xp, 0xFFFF), _u32(xp, 16)
-    a1, a0, b1, b0 = a >> sixteen, a & mask, b >> sixteen, b & mask
-    high = _reduce(xp, (a1 * b1) << _u32(xp, 1))          # a1 b1 2^32 = 2 a1 b1
-    middle = _times_2_16(xp, a1 * b0 + a0 * b1)          # < 2^32
-    return _add(xp, _add(xp, high, middle), _reduce(xp, a0 * b0))
-
-
-def hash_bits(xp, bits):
-    """`noise_seeds_from` on uint32 bits [N, size] with 32-bit unsigned integer ops only
-    (NumPy or jax.numpy): uint32 seeds [N], equal to the int64 computation."""
-    size = bits.shape[-1]
-    if size >= 2**16:
-        raise ValueError(f"noise seeds hash at most 65535 values per example, got {size}")
-    terms = _multiply(xp, _reduce(xp, bits), _u32(xp, _hash_weights(size)))
-    mask = _u32(xp, 0xFFFF)
-    low = xp.sum(terms & mask, axis=-1, dtype=xp.uint32)        # < 2^16 * 2^16
-    high = xp.sum(terms >> _u32(xp, 16), axis=-1, dtype=xp.uint32)
-    return _add(xp, _times_2_16(xp, high), _reduce(xp, low))
+    return backends.current().random.row_hash(ops.reshape(values, [-1, size]))
 
 
 def noise_from_seeds(seeds, size: int):
@@ -144,27 +80,7 @@ def noise_from_seeds(seeds, size: int):
     words (`kgan.gan.sampling.seed_words`, exact on every backend). JAX keeps int64 seeds
     exact where they are concrete values; traced seeds are int32 there (x64 off),
     sign-extended as TensorFlow would."""
-    backend = backends.current()
-    pairs = len(getattr(seeds, "shape", np.shape(seeds))) == 2  # tensors, arrays or lists
-    if backend.name == "tensorflow":
-        if pairs:  # high * 2^32 + the low word read as unsigned
-            seeds = (ops.cast(seeds[:, 1], "int64") * 2**32
-                     + ops.mod(ops.cast(seeds[:, 0], "int64"), 2**32))
-        return backend.random.latents(ops.reshape(seeds, [-1]), size, NOISE_STREAM)
-    import jax
-    import jax.numpy as jnp
-
-    from kgan.gan import philox
-    from kgan.gan.sampling import seed_words
-
-    if not pairs and isinstance(seeds, jax.core.Tracer):
-        words = philox.words(jnp, jnp.reshape(seeds, [-1]).astype(jnp.int32), NOISE_STREAM)
-    else:  # concrete int64 seeds become exact (low, high) words too
-        pair = jnp.asarray(seeds if pairs else seed_words(seeds)).astype(jnp.uint32)
-        words = jnp.stack([pair[:, 0], pair[:, 1], jnp.full(pair.shape[:1], NOISE_STREAM,
-                                                            jnp.uint32),
-                           jnp.zeros(pair.shape[:1], jnp.uint32)], axis=-1)
-    return philox.normal(jnp, (size,), words)
+    return backends.current().random.noise(seeds, size, NOISE_STREAM)
 
 
 def noise_from_batch_seed(batch, size: int, seed):
