@@ -467,7 +467,7 @@ def generate(client, seeds, labels=None, truncation=None) -> Samples:
 def generate_png(client, seeds, labels=None, truncation=None) -> list[bytes]:
     """The PNG files of `generate(client, seeds, labels, truncation)`, without its pixel
     arrays and latents: the export's `generate_png` (`generate_truncated_png`) answers
-    PNG bytes only. Over REST, 64 images of 128 px are about 2.4 MB of base64 PNGs
+    PNG bytes only. Over REST, 64 RGB images of 128 px are 1-2.4 MB of base64 PNGs
     instead of 19 MB of JSON. An older export without these signatures is asked
     `generate`, whose PNGs are the same bytes.
     """

@@ -46,8 +46,8 @@ NUM_CLASSES_SIGNATURE = "num_classes"
 TRUNCATED_SIGNATURES = {"generate": "generate_truncated", "serving_default": "latents_truncated"}
 #: The signatures that answer `png_bytes` only, by the signature whose inputs they take.
 #: TF Serving's REST API returns every output of a signature, so a client that wants
-#: PNG files asks these and receives no JSON pixel arrays (64 images of 128 px: about
-#: 2.4 MB of base64 PNGs instead of 19 MB with `generate`'s `images`).
+#: PNG files asks these and receives no JSON pixel arrays (64 RGB images of 128 px: 1-2.4
+#: MB of base64 PNGs, by how well they compress, instead of 19 MB with `generate`).
 PNG_SIGNATURES = {"generate": "generate_png",
                   TRUNCATED_SIGNATURES["generate"]: "generate_truncated_png"}
 #: kgan.json's "truncation" entry: the default (StyleGAN's usual 0.7), the range the graph

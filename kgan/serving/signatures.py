@@ -6,8 +6,8 @@ come from `kgan.gan.sampling` (stateless), and bad requests fail inside the grap
 message that names the problem instead of returning garbage images.
 
 `generate_png` takes `generate`'s inputs and answers its `png_bytes` only: TF Serving's
-REST API sends every output of a signature, and JSON pixel arrays are eight times the
-PNGs (kgan-demo's page and `client.py generate --out` ask it).
+REST API sends every output of a signature, and JSON pixel arrays are many times the
+PNGs' size (kgan-demo's page and `client.py generate --out` ask it).
 
 Style-based generators (a mapping network and `w_avg`, e.g. stylegan2) get three more
 signatures, the same as `generate` / `serving_default` / `generate_png` plus a batched
