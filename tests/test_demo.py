@@ -28,7 +28,7 @@ from serving_fakes import Backend as FakeServer
 from serving_fakes import FlakyProxy, GrpcServer, RestServer
 
 import kgan
-from kgan.demo import backends, page, params
+from kgan.demo import backends, media, page, params
 from kgan.demo.app import create_app
 from kgan.demo.browser import IMAGES_READY, find_chromium, headless_chromium
 from kgan.demo.server import BackgroundServer
@@ -283,6 +283,8 @@ def test_files_match_the_backend(servers, embedded):
     assert png == embedded["cond"].generate([42], labels=[1]).png[0]
     status, grid, _ = _get(servers["cond"] + "/grid.png?seed=0&n=4")
     assert status == 200 and _decode(grid).shape == (2 * (RES + 1) + 1,) * 2 + (1,)
+    np.testing.assert_array_equal(  # the page's 4 images, tiled: PNGs are lossless
+        _decode(grid), media.grid(embedded["cond"].generate(range(4)).images))
     status, gif, headers = _get(servers["cond"] + "/interpolation.gif?a=1&b=2&frames=5")
     frames = Image.open(io.BytesIO(gif))
     assert status == 200 and headers["content-type"] == "image/gif"

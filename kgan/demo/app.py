@@ -47,9 +47,6 @@ def create_app(backend: Backend) -> Starlette:
     """Builds the app serving `backend`'s generator; `app.state.backend` holds it."""
     info = backend.info
 
-    def images(view: View):
-        return _call(backend.generate, view.seeds, _labels(view), view.truncation)
-
     def pngs(view: View) -> list[bytes]:
         return _call(backend.pngs, view.seeds, _labels(view), view.truncation)
 
@@ -77,8 +74,11 @@ def create_app(backend: Backend) -> Starlette:
                      "image/png")
 
     def grid_png(request: Request) -> Response:
-        return _file(request, lambda view: media.png_bytes(media.grid(images(view).images)),
-                     "image/png")
+        def make(view: View) -> bytes:  # from the PNGs: lossless, and a small REST reply
+            return media.png_bytes(media.grid(np.stack([media.decode_png(png)
+                                                        for png in pngs(view)])))
+
+        return _file(request, make, "image/png")
 
     def interpolation_gif(request: Request) -> Response:
         def make(view: View) -> bytes:
