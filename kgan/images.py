@@ -1,7 +1,9 @@
-"""NumPy image helpers shared by the TensorBoard callbacks, the export tests and the client."""
+"""NumPy image helpers shared by the TensorBoard callbacks, the export tests, the client and
+the demo."""
 
 from __future__ import annotations
 
+import io
 import math
 
 import numpy as np
@@ -40,3 +42,12 @@ def tile_grid(pixels: np.ndarray, columns: int | None = None, padding: int = 0) 
         left = padding + (index % columns) * (width + padding)
         grid[top : top + height, left : left + width] = image
     return grid
+
+
+def decode_pngs(pngs: list[bytes]) -> np.ndarray:
+    """uint8 images [N, H, W, C] from PNG files' bytes (lossless: `generate_png`'s decode
+    to `generate`'s pixels); grey images keep a channel axis."""
+    from PIL import Image
+
+    images = [np.asarray(Image.open(io.BytesIO(png))) for png in pngs]
+    return np.stack([image[..., None] if image.ndim == 2 else image for image in images])

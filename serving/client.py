@@ -38,13 +38,14 @@ import numpy as np
 
 from kgan.cli import exits, quiet
 from kgan.cli.seeds import join_negative_values, parse_seeds
+from kgan.images import decode_pngs
 from kgan.serving.client import (
     GrpcClient,
     RestClient,
+    Samples,
     ServingError,
     checked_num_classes,
     from_latents,
-    generate,
     generate_png,
     labels_for_seeds,
     model_inputs,
@@ -134,12 +135,9 @@ def _run(args, client) -> None:
     if args.command == "generate":
         names = [f"seed_{seed}.png" for seed in args.seeds]
         labels = None if k is None else labels_for_seeds(args.seeds, k)
-        if args.out and not args.grid:  # files only: no pixel arrays over the wire
-            save_pngs(generate_png(client, args.seeds, labels, args.truncation), args.out,
-                      names)
-            print(f"wrote {len(names)} PNGs to {args.out}")
-            return
-        samples = generate(client, args.seeds, labels, args.truncation)
+        # PNGs only over the wire (generate_png); the grid's pixels are decoded from them.
+        pngs = generate_png(client, args.seeds, labels, args.truncation)
+        samples = Samples(images=decode_pngs(pngs), png_bytes=pngs)
     else:
         dim = args.latent_dim or model_inputs(client).latent_dim
         z = np.random.default_rng(args.latent_seed).standard_normal([args.count, dim])

@@ -33,6 +33,7 @@ from starlette.routing import Route
 from kgan.demo import media, page
 from kgan.demo.backends import Backend
 from kgan.demo.params import BadRequest, View, parse_view
+from kgan.images import decode_pngs
 
 _GIF_FPS = 12.0
 # A drawn seed must not be cached (each visit is new); a given seed names fixed bytes.
@@ -75,8 +76,7 @@ def create_app(backend: Backend) -> Starlette:
 
     def grid_png(request: Request) -> Response:
         def make(view: View) -> bytes:  # from the PNGs: lossless, and a small REST reply
-            return media.png_bytes(media.grid(np.stack([media.decode_png(png)
-                                                        for png in pngs(view)])))
+            return media.png_bytes(media.grid(decode_pngs(pngs(view))))
 
         return _file(request, make, "image/png")
 

@@ -28,14 +28,6 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def decode_png(data: bytes) -> np.ndarray:
-    """A PNG file's pixels as uint8 [H, W, C] (grey images keep a channel axis)."""
-    from PIL import Image
-
-    image = np.asarray(Image.open(io.BytesIO(data)))
-    return image[..., None] if image.ndim == 2 else image
-
-
 def grid(images: np.ndarray, columns: int | None = None, padding: int = 1) -> np.ndarray:
     """Tiles uint8 images [N, H, W, C] into one image (square by default, black padding)."""
     images = np.asarray(images)

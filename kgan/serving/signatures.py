@@ -7,7 +7,7 @@ message that names the problem instead of returning garbage images.
 
 `generate_png` takes `generate`'s inputs and answers its `png_bytes` only: TF Serving's
 REST API sends every output of a signature, and JSON pixel arrays are many times the
-PNGs' size (kgan-demo's page and `client.py generate --out` ask it).
+PNGs' size (kgan-demo and `client.py generate` ask it).
 
 Style-based generators (a mapping network and `w_avg`, e.g. stylegan2) get three more
 signatures, the same as `generate` / `serving_default` / `generate_png` plus a batched
