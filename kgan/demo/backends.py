@@ -176,8 +176,10 @@ class EmbeddedBackend(Backend):
         self.path = version_dir(path)
         extra = read_info_file(self.path)
         self._tf = tf
-        # Loaded as kgan-evaluate and the export's own check load it (damaged files named).
-        self._signatures = ExportedGenerator(self.path).signatures
+        # Loaded as kgan-evaluate and the export's own check load it (damaged files named);
+        # the loaded object stays referenced, as its signatures use its variables.
+        self._export = ExportedGenerator(self.path)
+        self._signatures = self._export.signatures
         inputs = {signature: {name: len(spec.shape) for name, spec in
                               function.structured_input_signature[1].items()}
                   for signature, function in self._signatures.items()}
