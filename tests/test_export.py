@@ -195,18 +195,38 @@ def test_graph_rejects_bad_requests_with_clear_messages(session_run):
     assert f"at most {MAX_BATCH_SIZE}" in errors["oversized"]
 
 
-def graph_nodes(version_dir):
+def _graph(version_dir):
     saved = saved_model_pb2.SavedModel()
     with open(os.path.join(version_dir, "saved_model.pb"), "rb") as handle:
         saved.ParseFromString(handle.read())
-    graph = saved.meta_graphs[0].graph_def
+    return saved.meta_graphs[0].graph_def
+
+
+def graph_nodes(version_dir):
+    graph = _graph(version_dir)
     yield from graph.node
     for function in graph.library.function:
         yield from function.node_def
 
 
+# The ops the TensorFlow of the newest TF Serving release registers (design.md: exports
+# must run there, while kgan trains on a newer TensorFlow); made from that release's
+# wheel by tests/data/make_tf_serving_ops.py.
+TF_SERVING_OPS = os.path.join(os.path.dirname(__file__), "data", "tf_serving_ops.txt")
+
+
+def ops_unknown_to_tf_serving(version_dir) -> list[str]:
+    """The ops of an export's graph and functions that TF_SERVING_OPS lacks."""
+    with open(TF_SERVING_OPS) as handle:
+        known = {line.strip() for line in handle if line.strip() and not line.startswith("#")}
+    functions = {f.signature.name for f in _graph(version_dir).library.function}
+    used = {node.op for node in graph_nodes(version_dir)} - functions  # calls name them
+    return sorted(used - known)
+
+
 def assert_servable_graph(version_dir):
-    """float32 only, no XLA, no stateful random ops (correctness rule 6)."""
+    """float32 only, no XLA, no stateful random ops (correctness rule 6), and only ops the
+    newest TF Serving release runs."""
     ops = set()
     for node in graph_nodes(version_dir):
         ops.add(node.op)
@@ -217,6 +237,23 @@ def assert_servable_graph(version_dir):
             assert tf.bfloat16.as_datatype_enum not in types, (node.name, node.op)
     assert not ops & STATEFUL_RANDOM
     assert any(op.startswith("StatelessRandom") for op in ops)
+    assert ops_unknown_to_tf_serving(version_dir) == []
+
+
+@pytest.mark.parametrize("network", [  # dcgan and stylegan2: the exports above and in
+    n for n in kgan.networks.NAMES if n not in ("mlp", "dcgan", "stylegan2")])  # its file
+def test_every_family_exports_a_graph_tf_serving_runs(network, tmp_path):
+    generator, _ = tiny_networks(network, channels=3, num_classes=3)
+    assert_servable_graph(export_generator(generator, tmp_path, num_classes=3))
+
+
+def test_an_op_newer_than_tf_serving_is_caught(tmp_path):
+    """DecodeJxl arrived in TensorFlow 2.21, after the newest TF Serving (2.20)."""
+    module = tf.Module()
+    module.decode = tf.function(lambda data: {"image": tf.raw_ops.DecodeJxl(contents=data)},
+                                input_signature=[tf.TensorSpec([], tf.string)])
+    tf.saved_model.save(module, str(tmp_path), signatures={"serving_default": module.decode})
+    assert ops_unknown_to_tf_serving(tmp_path) == ["DecodeJxl"]
 
 
 def test_graph_is_float32_stateless_and_not_xla(exported):
