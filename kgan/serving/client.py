@@ -431,7 +431,7 @@ def checked_num_classes(client, given: int | None = None) -> int | None:
             count, or a conditional model that does not say its count and none given.
         ServingError: the server could not be asked (see `served_num_classes`).
     """
-    inputs = model_inputs(client)
+    inputs = _model_inputs(client)  # the metadata `generate_png` reads too: asked once
     if not inputs.conditional:
         if given is not None:
             raise ValueError("this model is unconditional (its signatures take no label); "
