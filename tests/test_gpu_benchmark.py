@@ -1,10 +1,12 @@
 """The GPU benchmark of issue 22 (benchmarks/gpu/run.sh) on the CPU: its dry run times
 kgan.GAN.fit on JAX for the cifar10 (R3GAN) and faces128 (StyleGAN2) presets at tiny sizes
 in one process, with TensorFlow unimportable as on the GPU machines; the official-code
-scripts compile, answer without PyTorch, and the report compares what the parts wrote.
+scripts compile, answer without PyTorch, record a failure in their JSON, and the report
+compares what the parts wrote (at equal sizes only).
 The DCGAN and ResNet quick runs, beside the hand-written step, are in test_benchmarks.py.
 """
 
+import argparse
 import json
 import os
 import py_compile
@@ -18,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GPU = ROOT / "benchmarks" / "gpu"
 sys.path.insert(0, str(GPU))
 
+import official  # noqa: E402
 import report  # noqa: E402
 
 
@@ -136,12 +139,17 @@ def test_run_sh_refuses_unknown_arguments():
 
 def test_report_compares_kgan_with_the_official_code(tmp_path):
     (tmp_path / "machine.json").write_text(json.dumps({"gpu": "NVIDIA H100 80GB HBM3"}))
-    rows = [{"network": "preset:faces128", "policy": p, "kgan_images_per_s": v}
-            for p, v in (("float32", 300.0), ("mixed_bfloat16", 500.0))]
+    rows = [{"network": "preset:faces128", "resolution": 128, "batch_size": 32, "policy": p,
+             "kgan_images_per_s": v} for p, v in (("float32", 300.0), ("mixed_bfloat16", 500.0))]
+    rows.append({"network": "preset:cifar10", "resolution": 32, "batch_size": 512,
+                 "policy": "float32", "kgan_images_per_s": 9000.0})
     (tmp_path / "kgan_stylegan2.json").write_text(json.dumps({"rows": rows, "skipped": []}))
     (tmp_path / "official_stylegan2.json").write_text(json.dumps({
         "status": "ok", "images_per_s": 400.0, "s_per_kimg": 2.5,
+        "config": {"resolution": 128, "batch": 32},
         "custom_ops": {"bias_act": "cuda", "upfirdn2d": "ref"}}))
+    (tmp_path / "official_r3gan.json").write_text(json.dumps({  # a smoke-sized run
+        "status": "ok", "images_per_s": 2.0, "config": {"resolution": 32, "batch": 8}}))
     (tmp_path / "kgan_r3gan.json").write_text("{truncated")  # a part killed mid-write
     assert report.main([str(tmp_path), str(tmp_path / "out")]) == 0
     merged = json.loads((tmp_path / "out" / "gpu_benchmark.json").read_text())
@@ -149,4 +157,26 @@ def test_report_compares_kgan_with_the_official_code(tmp_path):
     table = (tmp_path / "out" / "gpu_benchmark.md").read_text()
     line = next(x for x in table.splitlines() if x.startswith("| StyleGAN2"))
     assert "| 400 | 2.5 | bias_act=cuda,upfirdn2d=ref | 300 | 500 | 1.25 | ok |" in line
+    # Runs of different sizes are shown, never divided.
+    line = next(x for x in table.splitlines() if x.startswith("| R3GAN"))
+    assert "| 2 | - | - | 9000 | - | - | ok |" in line
+    assert "r3gan: no ratio, the sizes differ (official 32 px batch 8, kgan 32 px batch 512)" \
+        in table
     assert "NVIDIA H100" in table
+
+
+def test_official_scripts_record_a_failure_in_their_json(tmp_path):
+    """An exception inside a script (say, a PyTorch API the official code predates) lands
+    in its JSON as status "failed" with the traceback, so the report names it."""
+    out = tmp_path / "part.json"
+
+    def main():
+        official.Result("demo", argparse.Namespace(out=str(out)))
+        raise ValueError("betas must be either both floats or both Tensors")
+
+    with pytest.raises(ValueError):
+        official.run(main)
+    data = json.loads(out.read_text())
+    assert data["status"] == "failed" and "both floats" in data["why"]
+    assert report.markdown({"machine": {}, "kgan": {}, "official": {"r3gan": data}}).count(
+        "official r3gan: failed: Traceback") == 1

@@ -43,7 +43,10 @@ def parser(description: str, repo: str, **defaults) -> argparse.ArgumentParser:
 
 
 class Result:
-    """The result dict, written to --out whenever it changes (a killed run keeps it)."""
+    """The result dict, written to --out whenever it changes (a killed run keeps it).
+    The newest one made is `Result.current`, which `run` marks failed on an exception."""
+
+    current: Result | None = None
 
     def __init__(self, benchmark: str, args):
         self.path = args.out
@@ -51,6 +54,7 @@ class Result:
         self.data = {"benchmark": benchmark, "status": "started", "settings": {
             k: v for k, v in vars(args).items() if k != "out"},
             "python": platform.python_version()}
+        Result.current = self
         self.write()
 
     def update(self, **values) -> None:
@@ -69,6 +73,18 @@ class Result:
         self.update(status=status, why=why)
         print(f"{self.data['benchmark']}: {status}: {why}", flush=True)
         return 0 if status == "skipped" else 1
+
+
+def run(main) -> int:
+    """Runs a script's `main`, recording an exception in its JSON (status "failed", the
+    traceback's end under "why") before it propagates, so that report.py's table names it
+    instead of showing a half-written part."""
+    try:
+        return main()
+    except Exception:
+        if Result.current is not None:
+            Result.current.update(status="failed", why=traceback.format_exc()[-3000:])
+        raise
 
 
 def import_torch(result: Result, repo: str):

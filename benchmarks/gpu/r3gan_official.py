@@ -18,6 +18,9 @@ TF32 off and cuDNN benchmark on, as its loop sets them.
 Patches, applied at run time (their files are not edited):
   * `pkg_resources`: its torch_utils (StyleGAN3's) import `pkg_resources.parse_version`;
     where setuptools no longer ships it, a stand-in gives `packaging.version.parse`.
+  * Adam's betas are given as floats, (0.0, 0.0) and (0.0, beta_2): its train.py passes
+    `betas=[0,0]`, which recent PyTorch refuses ("betas must be either both floats or
+    both Tensors", seen on 2.13).
   * nothing else: its grid_sample_gradfix already calls PyTorch >= 1.11's API, and its
     conv2d_gradfix falls back to `F.conv2d` on PyTorch >= 1.11 by itself.
   * bias_act and upfirdn2d: their CUDA extensions are built with nvcc at the first call
@@ -115,7 +118,7 @@ def main(argv=None) -> int:
                                                augment_pipe=augment_pipe)
     phases = []
     for name, module in (("D", D), ("G", G)):
-        opt = torch.optim.Adam(module.parameters(), betas=[0, 0], eps=1e-8)
+        opt = torch.optim.Adam(module.parameters(), betas=[0.0, 0.0], eps=1e-8)
         phases.append(dnnlib.EasyDict(name=name, module=module, opt=opt))
     result.update(config=dict(resolution=RESOLUTION, batch=batch, widths=widths,
                               blocks=BLOCKS, cardinality=CARDINALITY, noise=NOISE,
@@ -148,7 +151,7 @@ def main(argv=None) -> int:
             phase.module.requires_grad_(False)
             for group in phase.opt.param_groups:
                 group["lr"] = lr
-                group["betas"] = (0, beta2)
+                group["betas"] = (0.0, beta2)
             params = [p for p in phase.module.parameters() if p.grad is not None]
             if params:
                 flat = torch.cat([p.grad.flatten() for p in params])
@@ -165,4 +168,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(official.run(main))

@@ -87,9 +87,16 @@ def markdown(merged: dict) -> str:
                "official_status": official.get("status", "not run")}
         for r in ours:
             row[f"kgan_{r['policy']}_images_per_s"] = r.get("kgan_images_per_s")
-        best = max((r.get("kgan_images_per_s") or 0 for r in ours), default=0)
+        config = official.get("config") or {}
+        same = [r for r in ours if (r.get("resolution"), r.get("batch_size"))
+                == (config.get("resolution"), config.get("batch"))]
+        best = max((r.get("kgan_images_per_s") or 0 for r in same), default=0)
         if best and official.get("images_per_s"):
             row["kgan_best_vs_official"] = round(best / official["images_per_s"], 3)
+        elif ours and config and not same:
+            notes.append(f"{part}: no ratio, the sizes differ (official "
+                         f"{config.get('resolution')} px batch {config.get('batch')}, kgan "
+                         f"{ours[0].get('resolution')} px batch {ours[0].get('batch_size')})")
         compare.append(row)
         if official.get("why"):
             notes.append(f"official {part}: {official['status']}: {official['why']}")

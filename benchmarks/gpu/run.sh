@@ -4,6 +4,7 @@
 #
 #   bash benchmarks/gpu/run.sh             # on a lent GPU machine: about 8.5 minutes
 #   bash benchmarks/gpu/run.sh --dry-run   # anywhere, on the CPU: tiny sizes, ~2 minutes
+#                                          # (the official code too where PyTorch is)
 #   bash benchmarks/gpu/run.sh --out DIR   # results there (default: $OUT if set, else
 #                                          # benchmarks/results/gpu_<date>)
 #
@@ -149,14 +150,21 @@ fi
 # 5. The official PyTorch code.
 for pid in "${BUILDS[@]}"; do wait "$pid"; done
 [ ${#BUILDS[@]} -gt 0 ] && say "builds: $(cat "$WORK"/build_*.json 2>/dev/null | tr -d '\n ' | head -c 600)"
+# A dry run on a CPU with PyTorch runs them too: the reference ops, tiny sizes, FP32.
+SMOKE_STYLEGAN2="--device cpu --impl ref --resolution 32 --batch 4 --fp16-res 0 \
+  --channel-max 128 --augment-p 0.8 --warmup 0 --steps 16 --repeats 1"
+SMOKE_R3GAN="--device cpu --impl ref --batch 8 --warmup 0 --steps 1 --repeats 1"
 for name in stylegan2 r3gan; do
   script=benchmarks/gpu/${name}_official.py
   [ $name = stylegan2 ] && script=benchmarks/gpu/stylegan2_ada_official.py
   [ $name = stylegan2 ] && seconds=${OFFICIAL_STYLEGAN2_S:-80} || seconds=${OFFICIAL_R3GAN_S:-60}
   seconds=$(budget "$seconds")
+  args="--impl ${OFFICIAL_IMPL:-auto} --budget-s $(( seconds * 2 / 3 ))"
+  if [ $DRY -eq 1 ]; then
+    [ $name = stylegan2 ] && args=$SMOKE_STYLEGAN2 || args=$SMOKE_R3GAN
+  fi
   TORCH_EXTENSIONS_DIR=/tmp/torch_ext_$name part "official $name" "$seconds" \
-    $PY "$script" --impl "${OFFICIAL_IMPL:-auto}" --budget-s $(( seconds * 2 / 3 )) \
-    --out "$WORK/official_$name.json"
+    $PY "$script" $args --out "$WORK/official_$name.json"
 done
 
 # 6. One JSON, one table.

@@ -78,6 +78,14 @@ def main(argv=None) -> int:
     p = official.parser(__doc__.splitlines()[0], REPO, warmup=16, steps=32, repeats=3)
     p.add_argument("--resolution", type=int, default=RESOLUTION)
     p.add_argument("--batch", type=int, default=BATCH)
+    p.add_argument("--fp16-res", type=int, default=4,
+                   help="resolutions in FP16 (--cfg auto: 4; 0 for a CPU smoke run, where "
+                        "PyTorch emulates FP16 convolutions some 10x slower)")
+    p.add_argument("--channel-max", type=int, default=512,
+                   help="widest layer (--cfg auto: 512; smaller for a CPU smoke run)")
+    p.add_argument("--augment-p", type=float, default=0.0,
+                   help="ADA's starting probability (training starts at 0; a smoke run "
+                        "sets it high so that R1 differentiates through the augmentation)")
     args = p.parse_args(argv)
     result = official.Result("stylegan2_ada_pytorch_official", args)
     result.update(published=PUBLISHED)
@@ -114,17 +122,19 @@ def main(argv=None) -> int:
     G = dnnlib.util.construct_class_by_name(
         class_name="training.networks.Generator", z_dim=512, w_dim=512,
         mapping_kwargs=dict(num_layers=spec["map"]),
-        synthesis_kwargs=dict(channel_base=channel_base, channel_max=512, num_fp16_res=4,
+        synthesis_kwargs=dict(channel_base=channel_base, channel_max=args.channel_max,
+                              num_fp16_res=args.fp16_res,
                               conv_clamp=256), **common).train().requires_grad_(False).to(device)
     D = dnnlib.util.construct_class_by_name(
         class_name="training.networks.Discriminator", channel_base=channel_base,
-        channel_max=512, num_fp16_res=4, conv_clamp=256, block_kwargs={}, mapping_kwargs={},
+        channel_max=args.channel_max, num_fp16_res=args.fp16_res, conv_clamp=256,
+        block_kwargs={}, mapping_kwargs={},
         epilogue_kwargs=dict(mbstd_group_size=spec["mbstd"]), **common,
     ).train().requires_grad_(False).to(device)
     G_ema = copy.deepcopy(G).eval()
     augment_pipe = dnnlib.util.construct_class_by_name(
         class_name="training.augment.AugmentPipe", **BGC).train().requires_grad_(False).to(device)
-    augment_pipe.p.copy_(torch.as_tensor(0.0))
+    augment_pipe.p.copy_(torch.as_tensor(args.augment_p))
     ada_stats = training_stats.Collector(regex="Loss/signs/real")
     loss = dnnlib.util.construct_class_by_name(
         class_name="training.loss.StyleGAN2Loss", device=device, G_mapping=G.mapping,
@@ -138,7 +148,8 @@ def main(argv=None) -> int:
                    dnnlib.EasyDict(name=name + "reg", module=module, opt=opt,
                                    interval=reg_interval)]
     result.update(config=dict(spec, resolution=args.resolution, batch=batch,
-                              channel_base=channel_base, num_fp16_res=4, conv_clamp=256,
+                              channel_base=channel_base, channel_max=args.channel_max,
+                              num_fp16_res=args.fp16_res, conv_clamp=256,
                               G_params=sum(p.numel() for p in G.parameters()),
                               D_params=sum(p.numel() for p in D.parameters())))
 
@@ -186,4 +197,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(official.run(main))
