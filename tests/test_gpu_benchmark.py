@@ -1,15 +1,17 @@
 """The GPU benchmark of issue 22 (benchmarks/gpu/run.sh) on the CPU: its dry run times
 kgan.GAN.fit on JAX for the cifar10 (R3GAN) and faces128 (StyleGAN2) presets at tiny sizes
-in one process, with TensorFlow unimportable as on the GPU machines; the official-code
-scripts compile, answer without PyTorch, record a failure in their JSON, and the report
-compares what the parts wrote (at equal sizes only).
+in one process, with only the GPU image's packages (no TensorFlow, no TFDS); the
+official-code scripts compile, answer without PyTorch, record a failure in their JSON,
+and the report compares what the parts wrote (at equal sizes only).
 The DCGAN and ResNet quick runs, beside the hand-written step, are in test_benchmarks.py.
 """
 
 import argparse
+import importlib.metadata
 import json
 import os
 import py_compile
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,19 +25,54 @@ sys.path.insert(0, str(GPU))
 import official  # noqa: E402
 import report  # noqa: E402
 
+# What kgan's JAX side may import there: the GPU image's distributions and the wheels
+# prepare.sh carries.
+CARRIED = ("keras", "namex", "optree")
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _gpu_image_site(tmp_path: Path) -> Path:
+    """A folder of links to the installed distributions that the GPU image has too
+    (image_packages.txt) or that run.sh carries: with `python -S` and this folder alone
+    on PYTHONPATH, anything else (TensorFlow, TFDS, ...) is simply not installed."""
+    lines = (GPU / "image_packages.txt").read_text().splitlines()
+    allowed = {_norm(x) for x in lines if x and not x.startswith("#")} | set(CARRIED)
+    site = tmp_path / "gpu_image_site"
+    site.mkdir()
+    for dist in importlib.metadata.distributions():
+        if _norm(dist.metadata["Name"] or "") not in allowed:
+            continue
+        for top in {Path(str(f)).parts[0] for f in dist.files or ()}:
+            source = Path(dist.locate_file(top))
+            if top not in ("..", "__pycache__") and source.exists() and \
+                    not (site / top).exists():
+                (site / top).symlink_to(source)
+    return site
+
 
 def _env(tmp_path: Path, **extra) -> dict:
-    """JAX on the CPU, fast XLA compiles, and no TensorFlow (a package that refuses to
-    import), as on the lent GPU machines."""
-    blocked = tmp_path / "no_tensorflow" / "tensorflow"
-    blocked.mkdir(parents=True)
-    (blocked / "__init__.py").write_text("raise ImportError('no TensorFlow here')\n")
-    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(blocked.parent),
+    """JAX on the CPU, fast XLA compiles, and only the GPU image's packages: the lent GPU
+    machines have JAX and PyTorch, no TensorFlow."""
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHON=f"{sys.executable} -S",
+               PYTHONPATH=str(_gpu_image_site(tmp_path)),
                XLA_FLAGS="--xla_backend_optimization_level=0 "
                          "--xla_llvm_disable_expensive_passes=true", **extra)
     for name in ("OUT", "KERAS_BACKEND", "PYTEST_XDIST_WORKER"):
         env.pop(name, None)
     return env
+
+
+def test_the_gpu_image_stand_in_lacks_tensorflow_and_has_keras(tmp_path):
+    env = _env(tmp_path)
+    probe = ("import importlib.util as u; print(*(u.find_spec(n) is not None for n in "
+             "('tensorflow', 'tensorflow_datasets', 'keras', 'jax', 'optree')))")
+    done = subprocess.run([sys.executable, "-S", "-c", probe], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.stdout.split() == ["False", "False", "True", "True", "True"], done.stderr
+    assert all(f"{name}==" in (GPU / "prepare.sh").read_text() for name in CARRIED)
 
 
 def _dry_run(tmp_path: Path, **extra) -> dict:

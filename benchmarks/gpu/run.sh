@@ -78,12 +78,16 @@ part() {  # part NAME SECONDS command...: runs it under timeout unless no time i
 }
 
 # 1. Keras and its pure-Python needs from the carried wheels, where Keras is missing.
-if ! $PY -c "import keras" 2>/dev/null; then
+# (Keras's default backend is TensorFlow, which is not there: ask with JAX's.)
+if ! KERAS_BACKEND=jax $PY -c "import keras" 2>/dev/null; then
   if ls .whl/*.whl >/dev/null 2>&1; then
     say "installing $(ls .whl/*.whl | wc -l) carried wheels into /tmp/site"
-    $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-      --target /tmp/site .whl/*.whl || say "wheel install failed"
-    export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+    if $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl; then
+      export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+    else
+      say "wheel install failed"
+    fi
   else
     say "Keras is missing and no wheels were carried (.whl/): see benchmarks/gpu/prepare.sh"
   fi
