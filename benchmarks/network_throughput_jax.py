@@ -76,6 +76,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
+import xla_profile  # noqa: E402
 
 import kgan  # noqa: E402
 from kgan.training import recipe  # noqa: E402
@@ -335,8 +336,9 @@ def _images(resolution: int, batch_size: int, conditional: bool):
     return real, labels
 
 
-def measure(cfg: Config, policy: str, args) -> dict:
-    """Median ms/step over repeats of one (config, policy); one result row."""
+def measure(cfg: Config, policy: str, args) -> tuple[dict, KganFit]:
+    """Median ms/step over repeats of one (config, policy): one result row, and the
+    trainer for `profile_row`."""
     steps = args.steps if args.quick else cfg.period * math.ceil(args.steps / cfg.period)
     network_args = args.network_args.get(cfg.family, {})
     conditional = bool(cfg.train_config and cfg.train_config.conditional)
@@ -419,7 +421,21 @@ def measure(cfg: Config, policy: str, args) -> dict:
             g_loss=round(g_loss, 4), seconds=seconds,
             kgan_ratio=round(ms / kgan_ms, 3),
             kgan_best_ratio=round(min(seconds) / min(fit_seconds), 3))
-    return row
+    return row, fit
+
+
+def profile_row(fit: KganFit, cfg: Config, policy: str, args) -> dict:
+    """`xla_profile`'s summary of kgan.GAN.fit's steps for one row (whole lazy periods,
+    at least 4 steps), its trace kept under `args.profile`; an error is recorded, not
+    raised: the row's timing stands without it."""
+    steps = 2 if args.quick else cfg.period * math.ceil(4 / cfg.period)
+    folder = os.path.join(args.profile, f"{cfg.name.replace(':', '_')}_{cfg.resolution}px_"
+                                        f"b{cfg.batch_size}_{policy}")
+    try:
+        return _with_policy(policy, lambda: xla_profile.profile(
+            lambda: fit.run(steps), steps, folder))
+    except Exception as error:  # noqa: BLE001 - recorded beside the timing
+        return {"error": f"{type(error).__name__}: {error}"}
 
 
 def parse_configs(text: str, quick: bool = False) -> list[Config]:
@@ -473,21 +489,25 @@ def run(args) -> dict:
                                        f"({elapsed:.0f} s)"})
                 print(f"skipped {cfg.name} {policy}: {skipped[-1]['why']}", flush=True)
                 continue
-            rows.append(measure(cfg, policy, args))
-            r = rows[-1]
+            r, fit = measure(cfg, policy, args)
+            rows.append(r)
             print(f"{cfg.name} {cfg.resolution}px b{cfg.batch_size} {policy}: kgan.GAN.fit "
                   f"{r['kgan_images_per_s']} images/s, {r['kgan_ms_per_step']} ms/step, MFU "
                   f"{r['kgan_mfu']} ({r['kgan_mfu_convention']}), step MFU "
                   f"{r['kgan_step_mfu']}; reference {r.get('images_per_s')} images/s (ratio "
                   f"{r.get('kgan_ratio')})", flush=True)
             common.write_json(result(machine, rows, skipped, args), args.out)  # kept if cut
+            if args.profile:  # after the row is written: a profile cut short loses nothing
+                r["profile"] = profile_row(fit, cfg, policy, args)
+                print(f"  profile: {xla_profile.headline(r['profile'])}", flush=True)
+                common.write_json(result(machine, rows, skipped, args), args.out)
     return result(machine, rows, skipped, args)
 
 
 def result(machine: dict, rows: list, skipped: list, args) -> dict:
     settings = {k: getattr(args, k) for k in
                 ("configs", "policies", "network_args", "steps", "warmup", "repeats",
-                 "reference", "step_flops", "budget_s", "quick")}
+                 "reference", "step_flops", "budget_s", "quick", "profile")}
     return {"benchmark": "network_throughput_jax", "machine": machine, "settings": settings,
             "flops_method": "XLA cost analysis of the unoptimised CPU HLO. model: 4G + 9D "
                             "forward passes per image; step: kgan's jitted train step per "
@@ -515,6 +535,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="skip the hand-written reference step (kgan.GAN.fit only)")
     p.add_argument("--no-step-flops", dest="step_flops", action="store_false",
                    help="skip XLA's count of kgan's whole step (3 lowerings for a lazy preset)")
+    p.add_argument("--profile", metavar="DIR",
+                   help="after each row, profile kgan.GAN.fit's steps with jax.profiler: "
+                        "the top XLA ops and kernel kinds per step go in the row "
+                        "(`profile`), the perfetto trace in DIR")
     p.add_argument("--out", help="write the JSON result here")
     args = p.parse_args(argv)
     args.network_args = dict(NETWORK_ARGS)

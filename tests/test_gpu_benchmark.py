@@ -25,6 +25,9 @@ sys.path.insert(0, str(GPU))
 import official  # noqa: E402
 import report  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import xla_profile  # noqa: E402
+
 # What kgan's JAX side may import there: the GPU image's distributions and the wheels
 # prepare.sh carries.
 CARRIED = ("keras", "namex", "optree")
@@ -117,12 +120,51 @@ def test_dry_run_times_the_presets_with_their_recipes_without_tensorflow(dry_run
         assert row["kgan_images_per_s"] > 0 and row["model_gflops_per_image"] > 0
         assert row["kgan_mfu"] is None and row["kgan_mfu_convention"] == "xla_step"  # a CPU
         assert "images_per_s" not in row  # no hand-written reference for a preset
+        # jax.profiler's summary of kgan's own step: XLA:CPU's ops here, kernels on a GPU
+        profile = row["profile"]
+        assert profile["device"] == "host" and profile["op_ms_per_step"] > 0
+        assert "jit_train_step" in profile["by_module"]
+        assert profile["top_ops"][0]["share"] >= profile["top_ops"][-1]["share"] > 0
+        assert sum(k["share"] for k in profile["by_kind"].values()) == pytest.approx(1, abs=0.01)
     # Without PyTorch (or a GPU) the official parts say why, and the report shows both
     # presets' kgan figures in the comparison table.
     for name in ("stylegan2", "r3gan"):
         assert merged["official"][name]["status"] == "skipped", merged["official"][name]
     table = (out / "gpu_benchmark.md").read_text()
     assert "| StyleGAN2 128 px, batch 32" in table and "(dry run, tiny sizes)" in table
+    assert "## Where kgan's step spends its time (jax.profiler)" in table
+    assert "- preset:cifar10 8 px b4 float32: " in table and "top ops: " in table
+
+
+def test_profile_summary_ranks_a_gpu_trace_s_kernels():
+    """A trace as XLA writes it on a GPU: kernels on the device's process, named by their
+    HLO op; the host's events (Python, the runtime) are left out."""
+    events = [
+        {"ph": "M", "name": "process_name", "pid": 1, "args": {"name": "/host:CPU"}},
+        {"ph": "M", "name": "process_name", "pid": 7, "args": {"name": "/device:GPU:0"}},
+        {"ph": "X", "pid": 1, "name": "PjitFunction(train_step)", "dur": 9000.0},
+        {"ph": "X", "pid": 1, "name": "thunk", "dur": 5000.0,
+         "args": {"hlo_op": "fusion.1", "hlo_module": "jit_train_step"}},
+    ]
+    kernels = [("sm90_xmma_fprop_implicit_gemm_bf16", "custom-call.3", 600.0),
+               ("sm90_xmma_wgrad_bf16", "custom-call.4", 300.0),
+               ("loop_multiply_fusion", "fusion.12", 50.0),
+               ("input_reduce_fusion", "fusion.9", 30.0),
+               ("loop_transpose_fusion", "fusion.2", 20.0)]
+    for step in range(2):
+        events += [{"ph": "X", "pid": 7, "name": name, "dur": us, "ts": step, "args": {
+            "hlo_op": op, "hlo_module": "jit_train_step"}} for name, op, us in kernels]
+    summary = xla_profile.summarise(events, steps=2, top=3)
+    assert summary["device"] == "gpu" and summary["distinct_ops"] == 5
+    assert summary["op_ms_per_step"] == pytest.approx(1.0)  # 1,000 us of kernels per step
+    assert [(o["hlo_op"], o["kind"], o["share"]) for o in summary["top_ops"]] == [
+        ("custom-call.3", "conv/matmul", 0.6), ("custom-call.4", "conv/matmul", 0.3),
+        ("fusion.12", "fusion", 0.05)]
+    assert {k: v["share"] for k, v in summary["by_kind"].items()} == {
+        "conv/matmul": 0.9, "fusion": 0.05, "reduction": 0.03, "copy/transpose": 0.02}
+    line = xla_profile.headline(summary)
+    assert line.startswith("1.0 ms of ops per step; kinds: conv/matmul 90%, fusion 5%")
+    assert "top ops: custom-call.3 (conv/matmul) 60%" in line
 
 
 @pytest.mark.slow  # ~40 s of StyleGAN2 tracing and compiling

@@ -15,6 +15,9 @@ import json
 import os
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import xla_profile  # noqa: E402
+
 # (official part, kgan preset) pairs compared at the same network, batch and GPU.
 PAIRS = (("stylegan2", "preset:faces128", "StyleGAN2 128 px, batch 32 (--cfg auto / faces128)"),
          ("r3gan", "preset:cifar10", "R3GAN CIFAR-10 32 px, batch 512 (CIFAR10 / cifar10)"))
@@ -74,6 +77,12 @@ def markdown(merged: dict) -> str:
     lines += ["", "kgan_mfu: 4G+9D model FLOPs (default recipe) or xla_step (a preset's whole "
               "step, lazy regularisation amortised); images_per_s / kgan_ratio: the "
               "hand-written reference step (dcgan, resnet).", ""]
+    profiled = [r for r in rows if r.get("profile")]
+    if profiled:
+        lines += ["## Where kgan's step spends its time (jax.profiler)", ""]
+        lines += [f"- {r['network']} {r.get('resolution')} px b{r.get('batch_size')} "
+                  f"{r['policy']}: {xla_profile.headline(r['profile'])}" for r in profiled]
+        lines += [""]
     lines += ["## Against the official PyTorch code, same GPU, same call", ""]
     compare = []
     for part, preset, title in PAIRS:

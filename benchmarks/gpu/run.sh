@@ -19,7 +19,9 @@
 #      under `timeout` and a soft budget (no new measurement in its last 60 s):
 #      dcgan 64 px b64 + 128 px b256 with the hand-written reference step (KGAN_DCGAN_S,
 #      100), the cifar10 preset = R3GAN 32 px b512 (KGAN_R3GAN_S, 100), the faces128
-#      preset = StyleGAN2 128 px b32 (KGAN_STYLEGAN2_S, 160);
+#      preset = StyleGAN2 128 px b32 (KGAN_STYLEGAN2_S, 160); after each row, a few more
+#      steps under jax.profiler: the top XLA ops and kernel kinds go in the row, the
+#      perfetto traces in profiles/ (benchmarks/xla_profile.py);
 #   5. the official code: stylegan2-ada-pytorch --cfg auto 128 px b32 (OFFICIAL_STYLEGAN2_S,
 #      80) and R3GAN's CIFAR-10 config (OFFICIAL_R3GAN_S, 60), from .gpu_carry/ (made by
 #      benchmarks/gpu/prepare.sh), with their CUDA ops or, if the build failed, their
@@ -137,7 +139,8 @@ if [ $DRY -eq 1 ]; then
   export JAX_PLATFORMS=${JAX_PLATFORMS:-cpu}
   part kgan $(budget "${KGAN_S:-600}") $KGAN --quick \
     --configs "${KGAN_CONFIGS:-dcgan:8:4,preset:cifar10,preset:faces128}" \
-    --policies "${POLICIES:-float32,mixed_bfloat16}" ${KGAN_ARGS:-} --out "$WORK/kgan_quick.json"
+    --policies "${POLICIES:-float32,mixed_bfloat16}" --profile "$WORK/profiles" \
+    ${KGAN_ARGS:-} --out "$WORK/kgan_quick.json"
 else
   POL=${POLICIES:-float32,mixed_bfloat16}
   for spec in "dcgan:dcgan:64:64,dcgan:128:256:${KGAN_DCGAN_S:-100}" \
@@ -146,8 +149,8 @@ else
     name=${spec%%:*}; rest=${spec#*:}; configs=${rest%:*}; seconds=$(budget "${rest##*:}")
     part "kgan $name" "$seconds" $KGAN --configs "$configs" --policies "$POL" \
       --steps "${KGAN_STEPS:-32}" --warmup 2 --repeats "${KGAN_REPEATS:-3}" \
-      --budget-s $(( seconds > 90 ? seconds - 60 : seconds / 3 )) ${KGAN_ARGS:-} \
-      --out "$WORK/kgan_$name.json"
+      --budget-s $(( seconds > 90 ? seconds - 60 : seconds / 3 )) \
+      --profile "$OUTDIR/profiles" ${KGAN_ARGS:-} --out "$WORK/kgan_$name.json"
   done
 fi
 
