@@ -10,12 +10,13 @@ import numpy as np
 
 
 def to_uint8_numpy(images: np.ndarray) -> np.ndarray:
-    """Maps images in [-1, 1] to uint8 pixels, rounding and clipping.
+    """Maps images in [-1, 1] to uint8 pixels, rounding and clipping; NaN is black (a
+    data set's broken image in the real grid, a diverged generator's samples).
 
     The NumPy twin of `kgan.serving.signatures.to_uint8`, which the export runs in its graph.
     """
     pixels = np.round((np.asarray(images, np.float32) + 1.0) * 127.5)
-    return np.clip(pixels, 0, 255).astype(np.uint8)
+    return np.clip(np.nan_to_num(pixels, nan=0.0), 0, 255).astype(np.uint8)
 
 
 def tile_grid(pixels: np.ndarray, columns: int | None = None, padding: int = 0) -> np.ndarray:

@@ -112,11 +112,13 @@ def _is_half(value) -> bool:
 
 
 def to_uint8(images: tf.Tensor) -> tf.Tensor:
-    """Maps generator output in [-1, 1] to uint8 pixels, rounding and clipping.
+    """Maps generator output in [-1, 1] to uint8 pixels, rounding and clipping; NaN is
+    black (a float-to-integer cast leaves NaN to the CPU).
 
     `kgan.images.to_uint8_numpy` is its NumPy twin.
     """
     pixels = tf.round((tf.cast(images, tf.float32) + 1.0) * 127.5)
+    pixels = tf.where(tf.math.is_nan(pixels), tf.zeros_like(pixels), pixels)
     return tf.cast(tf.clip_by_value(pixels, 0.0, 255.0), tf.uint8)
 
 
