@@ -26,8 +26,9 @@ from collections import defaultdict
 
 # kernel name -> kind, first match wins
 KINDS = (
-    ("conv/matmul", re.compile(r"xmma|gemm|conv|cudnn|cutlass|wgrad|dgrad|fprop|cublas|"
-                               r"ampere_|sm\d+_|dot", re.I)),
+    # "conv" but not "convert" (mixed precision's many dtype-conversion fusions)
+    ("conv/matmul", re.compile(r"xmma|gemm|conv(?!ert)|cudnn|cutlass|wgrad|dgrad|fprop|"
+                               r"cublas|ampere_|sm\d+_|dot", re.I)),
     ("collective", re.compile(r"nccl|all[-_]?reduce|all[-_]?gather|collective", re.I)),
     ("copy/transpose", re.compile(r"copy|transpose|memcpy|memset|bitcast", re.I)),
     ("reduction", re.compile(r"reduce|reduction", re.I)),

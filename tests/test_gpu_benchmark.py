@@ -162,6 +162,8 @@ def test_profile_summary_ranks_a_gpu_trace_s_kernels():
         ("fusion.12", "fusion", 0.05)]
     assert {k: v["share"] for k, v in summary["by_kind"].items()} == {
         "conv/matmul": 0.9, "fusion": 0.05, "reduction": 0.03, "copy/transpose": 0.02}
+    assert xla_profile.kind("loop_convert_fusion convert.7") == "fusion"  # not a conv
+    assert xla_profile.kind("triton_gemm_dot_fusion fusion.3") == "conv/matmul"
     line = xla_profile.headline(summary)
     assert line.startswith("1.0 ms of ops per step; kinds: conv/matmul 90%, fusion 5%")
     assert "top ops: custom-call.3 (conv/matmul) 60%" in line
