@@ -65,7 +65,7 @@ def run_neutral_tests_on_jax(*files: str, skip: tuple[str, ...] = ()) -> None:
 
 NEUTRAL_FILES = ("tests/test_gan.py", "tests/test_losses.py", "tests/test_distribute.py",
                  "tests/test_augment.py", "tests/test_ada.py", "tests/test_features.py",
-                 "tests/test_library_checks.py")
+                 "tests/test_library_checks.py", "tests/test_callbacks.py")
 # The default suite's JAX run leaves out the cases that cost the most XLA:CPU compile time
 # and check no JAX-specific code the others miss (a second network family through the
 # same step, learning a mixture, a fresh-process load); `-m slow` runs them all.

@@ -185,11 +185,19 @@ def test_learning_rate_schedule_and_loss_scale_wrapping():
     assert callbacks.optimizer_scalars(gan)["d_learning_rate"] == pytest.approx(2.5e-4)
 
 
-def test_profiler_writes_a_trace(tmp_path):
+# What names the compiled step in a trace: the tf.function, or the jitted XLA module.
+TRAIN_STEP = {"tensorflow": b"multi_step_on_iterator", "jax": b"jit_train_step"}
+
+
+@pytest.mark.backends  # tests/test_backends.py runs it on JAX too (jax.profiler)
+def test_profiler_traces_the_train_steps_for_tensorboard(tmp_path):
     gan = _gan()
     gan.fit(_data(), epochs=1, verbose=0,
-            callbacks=[callbacks.Profiler(str(tmp_path), start=1, stop=2)])
-    assert os.listdir(tmp_path / "plugins" / "profile")
+            callbacks=[callbacks.Profiler(str(tmp_path), start=1, stop=3)])
+    (trace,) = (tmp_path / "plugins" / "profile").glob("*/*.xplane.pb")
+    # The window holds the GAN's compiled step (XLA's module on JAX, the tf.function's
+    # graph on TensorFlow), not only the host's Python.
+    assert TRAIN_STEP[keras.backend.backend()] in trace.read_bytes()
 
 
 def test_image_grid_layout_and_bad_input():

@@ -297,10 +297,13 @@ def _hparam_value(value):
 
 
 class Profiler(keras.callbacks.Callback):
-    """Traces train steps [start, stop) of a fit call with the TensorFlow profiler.
+    """Traces train steps [start, stop) of a fit call with the backend's profiler:
+    TensorFlow's, or on JAX `jax.profiler` (XLA's ops and a GPU's kernels; the window
+    closes once its steps have run, as JAX dispatches them ahead).
 
     Skip the first steps: they include tracing and compilation, not steady state. The
-    trace lands under `log_dir/plugins/profile/` for TensorBoard's Profile tab.
+    trace lands under `log_dir/plugins/profile/` for TensorBoard's Profile tab (both
+    backends write the same XSpace format).
 
     Args:
         log_dir: TensorBoard folder.
@@ -321,7 +324,12 @@ class Profiler(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         if self._batches == self.start:
-            tf.profiler.experimental.start(self.log_dir)
+            if keras.backend.backend() == "jax":
+                import jax
+
+                jax.profiler.start_trace(self.log_dir)
+            else:
+                tf.profiler.experimental.start(self.log_dir)
             self._running = True
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
@@ -333,9 +341,16 @@ class Profiler(keras.callbacks.Callback):
         self._stop()
 
     def _stop(self) -> None:
-        if self._running:
+        if not self._running:
+            return
+        self._running = False
+        if keras.backend.backend() == "jax":
+            import jax
+
+            jax.block_until_ready([v.value for v in self.model.variables])
+            jax.profiler.stop_trace()
+        else:
             tf.profiler.experimental.stop()
-            self._running = False
 
 
 class QualityMetrics(keras.callbacks.Callback):
