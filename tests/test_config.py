@@ -305,3 +305,12 @@ def test_presets_that_copy_the_pytorch_references_use_their_adam_epsilon():
     assert ramp.adam(1e-3, 1).epsilon == 1e-8
     with pytest.raises(ConfigError, match="adam_epsilon must be in"):
         TrainConfig.from_preset("digits", adam_epsilon=0.0)
+
+
+def test_profile_steps_is_a_window_of_steps_a_resume_may_change():
+    assert TrainConfig(profile_steps="10,15").profile_steps == "10,15"
+    for bad in ("15,10", "0,3", "10", "a,b", "1,2,3", ""):
+        with pytest.raises(ConfigError, match="profile_steps must be START,STOP with 1 <= "
+                                              "START <= STOP, e.g. 10,15"):
+            TrainConfig(profile_steps=bad)
+    assert not TrainConfig().differences(TrainConfig(profile_steps="2,3"))

@@ -95,6 +95,15 @@ def test_end_to_end_run_dir_tensorboard_and_export(reference):
     assert "d_loss" in batches.Tags()["tensors"] + batches.Tags()["scalars"]
 
 
+def test_profile_steps_trace_the_train_steps_into_the_run_s_tensorboard_logs(tmp_path):
+    process = _train(tmp_path, "--run-dir", "run", "--epochs", "1", "--profile-steps", "2,3",
+                     "--no-export")
+    assert process.returncode == 0, process.stderr
+    (trace,) = (tmp_path / "run" / "logs" / "plugins" / "profile").glob("*/*.xplane.pb")
+    assert b"step_on_iterator" in trace.read_bytes()  # the compiled train step ran in it
+    assert "profile_steps" not in _hparams_session(tmp_path / "run" / "logs" / "epoch")
+
+
 def test_result_json_and_hparams_record_what_the_run_ran_on(reference):
     cwd, _ = reference
     run = cwd / "run"

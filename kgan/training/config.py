@@ -154,6 +154,10 @@ class TrainConfig:
     model_name: str | None = _field(None, "served model name (default: from the dataset)")
     export: bool = _field(True, "export the generator for TF Serving at the end")
     log_every_n_steps: int = _field(50, "TensorBoard scalars every N steps; 0: epochs only")
+    profile_steps: str | None = _field(None, "trace steps START,STOP (e.g. 10,15: the 10th to "
+                                       "the 15th step of this process's training, as Keras's "
+                                       "profile_batch) with the backend's profiler, for "
+                                       "TensorBoard's Profile tab")
     sample_every: int = _field(1, "sample grid every N epochs")
     num_samples: int = _field(64, "images in the sample grid (a conditional run with at "
                               "most 16 classes: one column per class, whole rows)")
@@ -286,7 +290,8 @@ RESUMABLE_FIELDS = frozenset({
     "backend",
     "preset", "data_dir", "download", "epochs", "strategy", "jit_compile", "deterministic",
     "steps_per_execution",
-    "run_dir", "export_dir", "model_name", "export", "log_every_n_steps", "sample_every",
+    "run_dir", "export_dir", "model_name", "export", "log_every_n_steps", "profile_steps",
+    "sample_every",
     "num_samples", "checkpoint_every", "keep_checkpoints", "metrics", "metrics_every",
     "metrics_samples", "metrics_features", "inception_weights",
     # What to import is not what is computed: the names the config uses decide that.

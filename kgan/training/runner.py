@@ -29,8 +29,8 @@ import keras
 import tensorflow as tf
 
 from kgan.gan import GAN
-from kgan.training import distribute, monitoring
-from kgan.training.callbacks import HParams
+from kgan.training import distribute, monitoring, validation
+from kgan.training.callbacks import HParams, Profiler
 from kgan.training.checkpointing import RunError, RunState, find_checkpoints
 from kgan.training.config import ConfigError, TrainConfig
 from kgan.training.guards import NonFiniteGuard, Saver
@@ -337,6 +337,9 @@ def _train(config, gan, state, paths, info, extra, verbose, env: distribute.Setu
     logging = (monitoring.logging_callbacks(config, paths, info) if env.chief else
                monitoring.logging_callbacks(config, scratch, info) if scratch else [])
     once = [HParams(paths.logs, monitoring.hparams(config, env))] if env.chief else []
+    if config.profile_steps and env.chief:  # Keras's profile_batch: 1-based, inclusive
+        start, stop = validation.profile_window(config.profile_steps)
+        extra = [*extra, Profiler(paths.logs, start=start - 1, stop=stop)]
     users = [_WholeRun(callback) for callback in extra]
     with saver:
         try:

@@ -162,6 +162,22 @@ def _check_network(c: TrainConfig) -> None:
              "use it from Python (kgan.networks.get), or pick an image family")
 
 
+def profile_window(text: str) -> tuple[int, int]:
+    """`profile_steps` "START,STOP" (1-based, both traced) as (START, STOP).
+
+    Raises:
+        ConfigError: not two integers with 1 <= START <= STOP.
+    """
+    parts = str(text).split(",")
+    try:
+        start, stop = (int(part) for part in parts)
+    except ValueError:
+        start = stop = 0
+    _require(1 <= start <= stop, f"profile_steps must be START,STOP with 1 <= START <= STOP, "
+             f"e.g. 10,15 (the 10th to the 15th step), got {text!r}")
+    return start, stop
+
+
 def _check_outputs(c: TrainConfig) -> None:
     try:  # the export's rule, checked before training rather than after it
         limits.check_model_name(c.model_name, "model_name")
@@ -170,6 +186,8 @@ def _check_outputs(c: TrainConfig) -> None:
     _require(bool(c.run_dir.strip()), "run_dir must not be empty")
     _require(c.log_every_n_steps >= 0, f"log_every_n_steps must be >= 0, got "
              f"{c.log_every_n_steps}")
+    if c.profile_steps is not None:
+        profile_window(c.profile_steps)
     _require(c.num_samples <= MAX_SAMPLE_GRID, f"num_samples (the sample grid's images) "
              f"must be at most {MAX_SAMPLE_GRID}, got {c.num_samples}")
     for name in ("sample_every", "num_samples", "checkpoint_every", "keep_checkpoints",
