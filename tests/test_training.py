@@ -96,8 +96,8 @@ def test_end_to_end_run_dir_tensorboard_and_export(reference):
 
 
 def test_profile_steps_trace_the_train_steps_into_the_run_s_tensorboard_logs(tmp_path):
-    process = _train(tmp_path, "--run-dir", "run", "--epochs", "1", "--profile-steps", "2,3",
-                     "--no-export")
+    process = _train(tmp_path, "--run-dir", "run", "--epochs", "1", "--steps-per-epoch", "3",
+                     "--profile-steps", "2,3", "--no-export")
     assert process.returncode == 0, process.stderr
     (trace,) = (tmp_path / "run" / "logs" / "plugins" / "profile").glob("*/*.xplane.pb")
     assert b"step_on_iterator" in trace.read_bytes()  # the compiled train step ran in it
