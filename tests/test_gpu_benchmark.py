@@ -11,12 +11,12 @@ import importlib.metadata
 import json
 import os
 import py_compile
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 GPU = ROOT / "benchmarks" / "gpu"
@@ -33,20 +33,16 @@ import xla_profile  # noqa: E402
 CARRIED = ("keras", "namex", "optree")
 
 
-def _norm(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def _gpu_image_site(tmp_path: Path) -> Path:
     """A folder of links to the installed distributions that the GPU image has too
     (image_packages.txt) or that run.sh carries: with `python -S` and this folder alone
     on PYTHONPATH, anything else (TensorFlow, TFDS, ...) is simply not installed."""
     lines = (GPU / "image_packages.txt").read_text().splitlines()
-    allowed = {_norm(x) for x in lines if x and not x.startswith("#")} | set(CARRIED)
+    allowed = {canonicalize_name(x) for x in lines if x and not x.startswith("#")} | set(CARRIED)
     site = tmp_path / "gpu_image_site"
     site.mkdir()
     for dist in importlib.metadata.distributions():
-        if _norm(dist.metadata["Name"] or "") not in allowed:
+        if canonicalize_name(dist.metadata["Name"] or "") not in allowed:
             continue
         for top in {Path(str(f)).parts[0] for f in dist.files or ()}:
             source = Path(dist.locate_file(top))
