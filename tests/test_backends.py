@@ -50,13 +50,14 @@ def run_on_jax(script: str, *args: str, timeout: int = 300) -> str:
     return done.stdout
 
 
-def run_neutral_tests_on_jax(*files: str, skip: tuple[str, ...] = ()) -> None:
-    """The `backends`-marked tests of `files`, in one JAX process (one pytest worker: the
-    suite's own two workers share the cores), less those whose names contain a `skip`."""
+def run_neutral_tests_on_jax(*files: str, skip: tuple[str, ...] = (),
+                             markers: str = "backends and not slow") -> None:
+    """The tests of `files` that `markers` selects, in one JAX process (one pytest worker:
+    the suite's own two workers share the cores), less those whose names contain a `skip`."""
     select = ["-k", " and ".join(f"not {name}" for name in skip)] if skip else []
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0", "-m",
-         "backends and not slow", *select, *files],
+         markers, *select, *files],
         capture_output=True, text=True, env=jax_env(), cwd=ROOT, timeout=1800)
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
@@ -87,7 +88,8 @@ def test_backend_neutral_tests_pass_on_jax():
 
 @pytest.mark.slow  # 4 minutes of JAX compiles on 2 cores
 def test_every_backend_neutral_test_passes_on_jax():
-    run_neutral_tests_on_jax(*NEUTRAL_FILES)
+    # The slow ones too (the ResNet row of test_distribute's equivalence).
+    run_neutral_tests_on_jax(*NEUTRAL_FILES, markers="backends")
 
 
 def test_same_seed_gives_the_same_latents_and_augmentation_on_both_backends():
